@@ -1,0 +1,69 @@
+"""The base class of every job command.
+
+A job command implements ``run_job(now=..., dry_run=..., **options)`` and returns a summary
+dict. The base class gives it ``--dry-run``, ``--as-of`` (run as if it were then), a progress
+bar when a person watches a terminal, and prints the summary as JSON on the last line of
+stdout. Through ``call_command`` the runner receives the summary as the dict itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
+
+
+def parse_as_of(value: str | datetime) -> datetime:
+    """``2025-02-01`` (midnight UTC) or an ISO datetime; naive times are UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            if day is None:
+                raise CommandError(f"--as-of {value!r}: expected a date (2025-02-01) or an ISO datetime.")
+            moment = datetime(day.year, day.month, day.day)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    return moment
+
+
+class JobCommand(BaseCommand):
+    summary: dict
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="Report what would be done; write nothing.")
+        parser.add_argument("--as-of", help="Run as if it were this date or time (ISO 8601; default: now).")
+        self.add_job_arguments(parser)
+
+    def add_job_arguments(self, parser) -> None:
+        """Subclasses add their own options here."""
+
+    def run_job(self, *, now: datetime, dry_run: bool, **options) -> dict:
+        raise NotImplementedError
+
+    def handle(self, *args, **options) -> None:
+        now = parse_as_of(options.pop("as_of")) if options.get("as_of") else timezone.now()
+        options.pop("as_of", None)
+        dry_run = bool(options.pop("dry_run", False))
+        summary = dict(self.run_job(now=now, dry_run=dry_run, **options) or {})
+        if dry_run:
+            summary["dry_run"] = True
+        self.summary = summary
+        self.stdout.write(json.dumps(summary, sort_keys=True, default=str))
+
+    def execute(self, *args, **options) -> dict:
+        self.summary = {}
+        super().execute(*args, **options)
+        return self.summary
+
+    def progress(self, iterable: Iterable, *, total: int | None = None, desc: str | None = None) -> Iterable:
+        """A progress bar on an interactive terminal; the plain iterable anywhere else."""
+        return tqdm(iterable, total=total, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty())

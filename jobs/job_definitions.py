@@ -1,0 +1,31 @@
+from .definitions import JobDefinition
+
+JOB_DEFINITIONS = [
+    JobDefinition(
+        name="process-jobs",
+        command="process_jobs",
+        cron_expression="* * * * *",
+        description="Dispatch queued runs whose message was lost (broker down); abandon runs whose worker died.",
+        timeout_seconds=300,
+    ),
+    JobDefinition(
+        name="cleanup-sessions",
+        command="clearsessions",
+        cron_expression="0 2 * * *",
+        description="Django's own clearsessions as a job: any management command can be a job.",
+        timeout_seconds=600,
+    ),
+    JobDefinition(
+        name="test-job", command="test_job", cron_expression="*/15 * * * *",
+        description="Development fixture: succeeds.", fixture=True, timeout_seconds=60,
+    ),
+    JobDefinition(
+        name="test-fail-job", command="test_fail_job", cron_expression="0 * * * *",
+        description="Development fixture: fails.", fixture=True, timeout_seconds=60,
+    ),
+    JobDefinition(
+        name="test-sleep-job", command="test_sleep_job", cron_expression="30 * * * *",
+        description="Development fixture: sleeps config.seconds (default 5).", fixture=True,
+        config={"seconds": 5}, timeout_seconds=120,
+    ),
+]

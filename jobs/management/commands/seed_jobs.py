@@ -1,0 +1,21 @@
+from django.core.management.base import BaseCommand
+
+from jobs.definitions import job_seed, shipped_definitions
+
+
+class Command(BaseCommand):
+    help = "Register the shipped jobs. Idempotent; never overwrites a field an admin changed."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--with-fixtures", action="store_true", help="Also register test-job, test-fail-job, test-sleep-job."
+        )
+
+    def handle(self, *args, with_fixtures: bool, **options) -> None:
+        counts = {"created": 0, "updated": 0, "unchanged": 0}
+        for definition in shipped_definitions(with_fixtures=with_fixtures):
+            result = job_seed(definition=definition)
+            counts[result] += 1
+            if options["verbosity"] >= 2 or result != "unchanged":
+                self.stdout.write(f"{result:9} {definition.name}")
+        self.stdout.write(self.style.SUCCESS(", ".join(f"{n} {k}" for k, n in counts.items())))

@@ -1,0 +1,303 @@
+"""The run lifecycle. Every entry point (beat, runjob, admin, API, dashboard) calls this.
+
+    trigger --> [JobRun queued, committed] --on commit--> Celery message
+                                                            |
+    worker: claim (queued -> running) --> command + heartbeat + time limit
+            --> finish (succeeded | failed | timed_out) --> retry row (queued, not_before)
+            --> job statistics --> run_finished signal (on commit)
+
+The database guards each step: the partial unique constraints turn a second trigger into
+a recorded skip (or, for the same schedule slot, into nothing), and every status change is
+a conditional UPDATE whose row count says whether this process won it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .execution import Outcome, command_execute
+from .heartbeat import run_heartbeat
+from .models import Job, JobRun
+from .schedules import slot_for_tick
+from .signals import run_finished
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_TASK = "jobs.tasks.execute_run"
+Status = JobRun.Status
+Trigger = JobRun.Trigger
+
+
+class JobDisabled(Exception):
+    """A person or system asked to run a disabled job."""
+
+
+@dataclass
+class TriggerResult:
+    run: JobRun | None
+    outcome: str  # "queued", "skipped" (recorded), or "duplicate" (this slot already has its run)
+
+    @property
+    def queued(self) -> bool:
+        return self.outcome == "queued"
+
+
+# --- trigger ----------------------------------------------------------------------------
+
+
+def run_trigger(
+    *,
+    job: Job,
+    triggered_by: str,
+    user=None,
+    scheduled_for: datetime | None = None,
+    options: dict | None = None,
+    dispatch: bool = True,
+) -> TriggerResult:
+    """Record a trigger durably, then (on commit) send it to a worker.
+
+    1. A disabled job refuses manual triggers; a scheduled tick that raced a disable is
+       recorded as skipped.
+    2. Insert the queued run. The database answers whether another run is active (recorded
+       skip, naming the blocker) or this slot already has a run (duplicate, nothing written).
+    3. After commit, publish the Celery message. A dead broker leaves the run queued for
+       process-jobs to send later.
+    """
+    options = options or {}
+    if not job.enabled and triggered_by != Trigger.RETRY:
+        if triggered_by != Trigger.SCHEDULE:
+            raise JobDisabled(f"Job {job.name!r} is disabled.")
+        return _record_skip(job, triggered_by, user, scheduled_for, options, "job is disabled", None)
+    fields = dict(
+        job=job,
+        triggered_by=triggered_by,
+        triggered_by_user=user,
+        scheduled_for=scheduled_for,
+        options=options,
+        celery_task_id=str(uuid.uuid4()),
+    )
+    try:
+        with transaction.atomic():
+            run = JobRun.objects.create(status=Status.QUEUED, **fields)
+    except IntegrityError:
+        return _explain_conflict(job, triggered_by, user, scheduled_for, options)
+    if dispatch:
+        transaction.on_commit(lambda: run_dispatch(run_id=run.pk))
+    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, triggered_by, scheduled_for)
+    return TriggerResult(run, "queued")
+
+
+def _slot_taken(job: Job, scheduled_for: datetime | None) -> bool:
+    return scheduled_for is not None and JobRun.objects.filter(job=job, scheduled_for=scheduled_for, attempt=1).exists()
+
+
+def _explain_conflict(job, triggered_by, user, scheduled_for, options) -> TriggerResult:
+    if _slot_taken(job, scheduled_for):
+        logger.info("slot already fired job=%s slot=%s", job.name, scheduled_for)
+        return TriggerResult(None, "duplicate")
+    active = JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).first()
+    reason = f"run #{active.pk} is {active.status}" if active else "another run was active"
+    return _record_skip(job, triggered_by, user, scheduled_for, options, reason, active)
+
+
+def _record_skip(job, triggered_by, user, scheduled_for, options, reason, active) -> TriggerResult:
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = JobRun.objects.create(
+                job=job,
+                status=Status.SKIPPED,
+                triggered_by=triggered_by,
+                triggered_by_user=user,
+                scheduled_for=scheduled_for,
+                options=options,
+                skip_reason=reason[:200],
+                blocked_by=active,
+                finished_at=now,
+            )
+    except IntegrityError:
+        # Another beat recorded this very slot a moment ago.
+        return TriggerResult(None, "duplicate")
+    logger.info("run skipped job=%s run=%s reason=%s", job.name, run.pk, reason)
+    return TriggerResult(run, "skipped")
+
+
+def run_trigger_scheduled(*, job_id: int, fired_at: datetime) -> TriggerResult | None:
+    """A beat tick: work out the slot it fires and trigger that slot once."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        logger.warning("beat fired for missing job id=%s (orphan PeriodicTask)", job_id)
+        return None
+    slot = slot_for_tick(job.cron_expression, job.interval_seconds, job.timezone, fired_at)
+    return run_trigger(job=job, triggered_by=Trigger.SCHEDULE, scheduled_for=slot)
+
+
+# --- dispatch ---------------------------------------------------------------------------
+
+
+def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
+    """Publish the run's message. Returns False (and leaves the run queued) if the broker is away."""
+    run = JobRun.objects.select_related("job").filter(pk=run_id, status=Status.QUEUED).first()
+    if run is None:
+        return False
+    timeout = run.job.timeout_seconds
+    try:
+        current_app.send_task(
+            EXECUTE_TASK,
+            args=[run.pk],
+            task_id=run.celery_task_id or None,
+            countdown=countdown,
+            soft_time_limit=timeout,
+            time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
+        )
+    except Exception as exc:  # kombu raises many types for one meaning: not sent
+        logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run_id, type(exc).__name__)
+        return False
+    JobRun.objects.filter(pk=run_id, status=Status.QUEUED).update(dispatched_at=timezone.now())
+    return True
+
+
+# --- execute ----------------------------------------------------------------------------
+
+
+def run_claim(run_id: int) -> JobRun | None:
+    """queued -> running, only if still queued and due; the row count says who won."""
+    now = timezone.now()
+    claimed = (
+        JobRun.objects.filter(pk=run_id, status=Status.QUEUED)
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1)))
+        .update(
+            status=Status.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            worker_host=socket.gethostname()[:200],
+            worker_pid=os.getpid(),
+        )
+    )
+    if not claimed:
+        return None
+    return JobRun.objects.select_related("job", "job__webhook_handler").get(pk=run_id)
+
+
+def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: bool = True) -> JobRun | None:
+    """Claim and run one queued run, then record its end. None if someone else had it."""
+    run = run_claim(run_id)
+    if run is None:
+        return None
+    logger.info("run started job=%s run=%s attempt=%s", run.job.name, run.pk, run.attempt)
+    with run_heartbeat(run.pk):
+        outcome = _run_handler(run, enforce_timeout)
+    return run_finish(run=run, outcome=outcome, dispatch_retry=dispatch_retry)
+
+
+def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
+    job = run.job
+    if job.webhook_handler_id:
+        return Outcome(Status.FAILED, error="Webhook handler jobs cannot be executed by this version yet.")
+    return command_execute(
+        command=job.command,
+        config=job.config or {},
+        options=run.options or {},
+        timeout=job.timeout_seconds,
+        output_limit=settings.JOBS_OUTPUT_LIMIT,
+        enforce_timeout=enforce_timeout,
+    )
+
+
+# --- finish -----------------------------------------------------------------------------
+
+
+def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) -> JobRun:
+    """Record the end of a running run, schedule its retry, update the job's statistics."""
+    now = timezone.now()
+    with transaction.atomic():
+        ended = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
+            status=outcome.status,
+            finished_at=now,
+            duration=now - run.started_at,
+            summary=outcome.summary,
+            output=outcome.output,
+            error=outcome.error,
+        )
+        if not ended:
+            logger.warning("run %s was ended elsewhere (reaped) before it finished", run.pk)
+            run.refresh_from_db()
+            return run
+        run.refresh_from_db()
+        retry = _retry_if_allowed(run, now, dispatch_retry)
+        _record_statistics(run, final=retry is None)
+        transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=retry is None))
+    logger.info(
+        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s",
+        run.job.name, run.pk, run.status, run.duration.total_seconds(), run.attempt,
+    )
+    return run
+
+
+def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | None:
+    job = run.job
+    if run.status not in JobRun.FAILURE_STATUSES or run.attempt > job.max_retries:
+        return None
+    delay = job.backoff_for_attempt(run.attempt)
+    try:
+        with transaction.atomic():
+            retry = JobRun.objects.create(
+                job=job,
+                status=Status.QUEUED,
+                triggered_by=Trigger.RETRY,
+                triggered_by_user=run.triggered_by_user,
+                scheduled_for=run.scheduled_for,
+                attempt=run.attempt + 1,
+                retry_of=run,
+                options=run.options,
+                not_before=now + delay,
+                celery_task_id=str(uuid.uuid4()),
+            )
+    except IntegrityError:
+        logger.warning("retry of run %s not created: job %s already has an active run", run.pk, job.name)
+        return None
+    if dispatch:
+        transaction.on_commit(lambda: run_dispatch(run_id=retry.pk, countdown=delay.total_seconds()))
+    logger.info("retry scheduled job=%s run=%s attempt=%s in=%ss", job.name, retry.pk, retry.attempt, delay.total_seconds())
+    return retry
+
+
+def _record_statistics(run: JobRun, *, final: bool) -> None:
+    """Denormalised on Job so lists need no aggregate; F() keeps concurrent updates exact."""
+    values = {"last_run_at": run.started_at, "last_run_status": run.status, "last_duration": run.duration}
+    if run.status == Status.SUCCEEDED:
+        values.update(last_success_at=run.finished_at, consecutive_failures=0)
+    elif final:
+        values["consecutive_failures"] = F("consecutive_failures") + 1
+    Job.objects.filter(pk=run.job_id).update(**values)
+
+
+def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
+    """The reaper's end for a run whose process is gone or far past its timeout."""
+    now = timezone.now()
+    with transaction.atomic():
+        ended = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
+            status=Status.ABANDONED,
+            finished_at=now,
+            duration=now - (run.started_at or now),
+            error=reason,
+        )
+        if not ended:
+            return None
+        run.refresh_from_db()
+        retry = _retry_if_allowed(run, now, dispatch=True)
+        _record_statistics(run, final=retry is None)
+        transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=retry is None))
+    logger.warning("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
+    return run

@@ -1,0 +1,24 @@
+"""Reads for lists of jobs: status and next run without a query per job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .models import Job, JobRun
+from .schedules import upcoming_runs
+
+
+def jobs_with_active_flag():
+    active_job_ids = set(
+        JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES).values_list("job_id", flat=True)
+    )
+    jobs = list(Job.objects.select_related("webhook_handler").order_by("name"))
+    for job in jobs:
+        job.current_status = job.status(job.pk in active_job_ids)
+    return jobs
+
+
+def job_next_run(job: Job, now: datetime) -> datetime | None:
+    if not job.enabled:
+        return None
+    return upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)[0]

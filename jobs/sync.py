@@ -1,0 +1,95 @@
+"""Keep each Job's django-celery-beat PeriodicTask in step with the Job row.
+
+The Job is the source of truth. Its PeriodicTask is upserted (never deleted and recreated,
+which would lose ``last_run_at``) on every save, and deleted with the job. Any
+``QuerySet.update()`` on PeriodicTask must be followed by ``PeriodicTasks.update_changed()``
+or a running beat will not notice it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from .models import Job
+
+RUN_TASK = "jobs.tasks.trigger_scheduled_job"
+PERIODIC_TASK_PREFIX = "cronhouse:"
+
+
+def periodic_task_name(job: Job) -> str:
+    return f"{PERIODIC_TASK_PREFIX}{job.name}"
+
+
+def _schedule_fields(job: Job) -> dict:
+    if job.interval_seconds:
+        interval, _ = IntervalSchedule.objects.get_or_create(
+            every=job.interval_seconds, period=IntervalSchedule.SECONDS
+        )
+        return {"interval": interval, "crontab": None}
+    minute, hour, day_of_month, month_of_year, day_of_week = job.cron_expression.split()
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+        timezone=job.timezone,
+    )
+    return {"crontab": crontab, "interval": None}
+
+
+@transaction.atomic
+def periodic_task_sync(*, job: Job) -> PeriodicTask:
+    """Upsert the job's PeriodicTask: schedule, enabled flag, name and task arguments."""
+    defaults = {
+        "name": periodic_task_name(job),
+        "task": RUN_TASK,
+        "kwargs": json.dumps({"job_id": job.pk}),
+        "enabled": job.enabled,
+        "description": f"Cronhouse job {job.name} (managed: edit the Job, not this task)",
+        **_schedule_fields(job),
+    }
+    task = PeriodicTask.objects.filter(pk=job.periodic_task_id).first() if job.periodic_task_id else None
+    if task is None:
+        task, _ = PeriodicTask.objects.update_or_create(name=defaults["name"], defaults=defaults)
+    else:
+        for field, value in defaults.items():
+            setattr(task, field, value)
+        task.save()  # .save() bumps PeriodicTasks.last_update, which beat watches
+    if job.periodic_task_id != task.pk:
+        Job.objects.filter(pk=job.pk).update(periodic_task=task)
+        job.periodic_task_id = task.pk
+    return task
+
+
+@transaction.atomic
+def jobs_set_enabled(*, job_ids: list[int], enabled: bool) -> int:
+    """Enable or disable many jobs and their beat entries in one statement each."""
+    changed = Job.objects.filter(pk__in=job_ids).exclude(enabled=enabled).update(enabled=enabled)
+    PeriodicTask.objects.filter(job__pk__in=job_ids).update(enabled=enabled)
+    PeriodicTasks.update_changed()
+    return changed
+
+
+def orphan_periodic_tasks():
+    """PeriodicTasks of the run task that no Job owns (left by a bulk delete or a bad restore)."""
+    return PeriodicTask.objects.filter(task=RUN_TASK, job__isnull=True)
+
+
+@receiver(post_save, sender=Job, dispatch_uid="jobs.sync.job_saved")
+def _job_saved(sender, instance: Job, raw: bool = False, **kwargs) -> None:
+    if not raw:
+        periodic_task_sync(job=instance)
+
+
+@receiver(post_delete, sender=Job, dispatch_uid="jobs.sync.job_deleted")
+def _job_deleted(sender, instance: Job, **kwargs) -> None:
+    if instance.periodic_task_id:
+        PeriodicTask.objects.filter(pk=instance.periodic_task_id).delete()
+    PeriodicTask.objects.filter(name=periodic_task_name(instance)).delete()
+    PeriodicTasks.update_changed()
