@@ -41,9 +41,7 @@ if PRODUCTION:
     if DEBUG:
         raise ImproperlyConfigured("CRONHOUSE_MODE=production refuses to start with DEBUG on.")
     if SECRET_KEY.lower() in INSECURE_SECRET_KEYS or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32:
-        raise ImproperlyConfigured(
-            "CRONHOUSE_MODE=production needs a real SECRET_KEY (at least 32 random characters)."
-        )
+        raise ImproperlyConfigured("CRONHOUSE_MODE=production needs a real SECRET_KEY (at least 32 random characters).")
 elif not SECRET_KEY:
     SECRET_KEY = _development_secret_key()
 

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from .audit import audit_record, snapshot
 from .models import AuditEntry, Job, JobRun, WebhookHandler
 from .runner import JobDisabled, run_trigger
 from .schedules import upcoming_runs
@@ -28,6 +29,27 @@ def jobs_run_now(*, jobs, user) -> tuple[list[str], list[str]]:
     return started, refused
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Every create, change and delete made here writes an AuditEntry."""
+
+    def save_model(self, request, obj, form, change):
+        before = snapshot(type(obj).objects.get(pk=obj.pk), form.changed_data) if change else {}
+        super().save_model(request, obj, form, change)
+        action = "update" if change else "create"
+        audit_record(actor=request.user, action=action, instance=obj, before=before, fields=form.changed_data)
+
+    def delete_model(self, request, obj):
+        audit_record(actor=request.user, action="delete", instance=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            audit_record(actor=request.user, action="delete", instance=obj)
+        # One delete() per row so each Job's PeriodicTask goes with it (post_delete signal).
+        for obj in queryset:
+            obj.delete()
+
+
 class RecentRunsInline(admin.TabularInline):
     model = JobRun
     fk_name = "job"
@@ -46,13 +68,27 @@ class RecentRunsInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = ("name", "handler_label", "schedule_in_words", "enabled", "last_run_at", "last_run_status",
-                    "consecutive_failures")
+class JobAdmin(AuditedAdmin):
+    list_display = (
+        "name",
+        "handler_label",
+        "schedule_in_words",
+        "enabled",
+        "last_run_at",
+        "last_run_status",
+        "consecutive_failures",
+    )
     list_filter = ("enabled", "last_run_status")
     search_fields = ("name", "description", "command")
-    readonly_fields = ("schedule_in_words", "next_runs", "last_run_at", "last_run_status", "last_success_at",
-                       "last_duration", "consecutive_failures")
+    readonly_fields = (
+        "schedule_in_words",
+        "next_runs",
+        "last_run_at",
+        "last_run_status",
+        "last_success_at",
+        "last_duration",
+        "consecutive_failures",
+    )
     inlines = [RecentRunsInline]
     actions = ["run_now", "enable", "disable"]
 
@@ -111,7 +147,7 @@ class JobRunAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookHandler)
-class WebhookHandlerAdmin(admin.ModelAdmin):
+class WebhookHandlerAdmin(AuditedAdmin):
     list_display = ("name", "url", "method", "auth", "timeout_seconds")
     search_fields = ("name", "url")
 

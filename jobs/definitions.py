@@ -15,8 +15,17 @@ from .models import Job
 
 # Fields an admin may tune; seeding updates one only while it still holds the seeded value.
 TUNABLE_FIELDS = (
-    "description", "command", "cron_expression", "interval_seconds", "timezone", "config", "enabled",
-    "timeout_seconds", "max_retries", "retry_backoff_seconds", "expected_duration_seconds",
+    "description",
+    "command",
+    "cron_expression",
+    "interval_seconds",
+    "timezone",
+    "config",
+    "enabled",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff_seconds",
+    "expected_duration_seconds",
 )
 
 

@@ -24,9 +24,7 @@ def run_heartbeat(run_id: int):
         try:
             while not stop.wait(settings.JOBS_HEARTBEAT_SECONDS):
                 try:
-                    JobRun.objects.filter(pk=run_id, status=JobRun.Status.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
+                    JobRun.objects.filter(pk=run_id, status=JobRun.Status.RUNNING).update(heartbeat_at=timezone.now())
                 except DatabaseError:
                     pass  # database briefly away: the next beat tries again
         finally:

@@ -196,13 +196,15 @@ class JobRun(models.Model):
     )
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The schedule slot this run belongs to.")
     attempt = models.PositiveSmallIntegerField(default=1)
-    retry_of = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by"
-    )
+    retry_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by")
     options = models.JSONField(default=dict, blank=True, help_text="Per-run options such as as_of and dry_run.")
     skip_reason = models.CharField(max_length=200, blank=True)
     blocked_by = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="The active run that caused this trigger to be skipped.",
     )
 

@@ -240,7 +240,11 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=retry is None))
     logger.info(
         "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s",
-        run.job.name, run.pk, run.status, run.duration.total_seconds(), run.attempt,
+        run.job.name,
+        run.pk,
+        run.status,
+        run.duration.total_seconds(),
+        run.attempt,
     )
     return run
 
@@ -269,7 +273,9 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
         return None
     if dispatch:
         transaction.on_commit(lambda: run_dispatch(run_id=retry.pk, countdown=delay.total_seconds()))
-    logger.info("retry scheduled job=%s run=%s attempt=%s in=%ss", job.name, retry.pk, retry.attempt, delay.total_seconds())
+    logger.info(
+        "retry scheduled job=%s run=%s attempt=%s in=%ss", job.name, retry.pk, retry.attempt, delay.total_seconds()
+    )
     return retry
 
 

@@ -73,9 +73,7 @@ def _is_repeated_wall_time(moment: datetime, cron_expression: str) -> bool:
     return moment.fold == 1 and "*" not in hour_field
 
 
-def next_run_times(
-    cron_expression: str, timezone: str, after: datetime, count: int = 5
-) -> list[datetime]:
+def next_run_times(cron_expression: str, timezone: str, after: datetime, count: int = 5) -> list[datetime]:
     """The next ``count`` fire times strictly after ``after``, as aware UTC datetimes."""
     tz = ZoneInfo(timezone)
     iterator = croniter(cron_expression, after.astimezone(tz))

@@ -9,9 +9,7 @@ from .schedules import upcoming_runs
 
 
 def jobs_with_active_flag():
-    active_job_ids = set(
-        JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES).values_list("job_id", flat=True)
-    )
+    active_job_ids = set(JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES).values_list("job_id", flat=True))
     jobs = list(Job.objects.select_related("webhook_handler").order_by("name"))
     for job in jobs:
         job.current_status = job.status(job.pk in active_job_ids)

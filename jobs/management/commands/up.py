@@ -47,8 +47,19 @@ class Command(BaseCommand):
         login = f"{ADMIN_USERNAME} / {password}" if valid else f"{ADMIN_USERNAME} (password changed since first start)"
         self.stdout.write(self.style.SUCCESS(f"\nCronhouse is starting: {url}\nLog in as {login}\n"))
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat",
-             "--concurrency", str(concurrency), "--loglevel", "INFO"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--beat",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+            ],
             cwd=settings.BASE_DIR,
         )
         try:

@@ -1,0 +1,99 @@
+"""Shared fixtures.
+
+Service-backed tests are marked ``postgres`` / ``redis``. Without the service they skip on a
+developer machine and FAIL under CI=true: CI must never pass by skipping what it is meant
+to prove.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _missing(what: str) -> None:
+    message = f"{what} is not available"
+    if IN_CI:
+        pytest.fail(f"{message} (CI=true: service-backed tests must not skip)", pytrace=False)
+    pytest.skip(message)
+
+
+def redis_url() -> str | None:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    return url if url.startswith("redis://") else None
+
+
+@pytest.fixture(autouse=True)
+def _require_services(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _missing("PostgreSQL (set DATABASE_URL=postgres://...)")
+    if request.node.get_closest_marker("redis"):
+        url = redis_url()
+        if url is None:
+            _missing("Redis (set CELERY_BROKER_URL=redis://...)")
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.RedisError:
+            _missing(f"Redis at {url}")
+
+
+@pytest.fixture
+def make_job(db):
+    from jobs.models import Job
+
+    def make(name: str = "sample-job", **fields) -> Job:
+        fields.setdefault("command", "test_job")
+        if "interval_seconds" not in fields:
+            fields.setdefault("cron_expression", "* * * * *")
+        job = Job(name=name, **fields)
+        job.full_clean()
+        job.save()
+        return job
+
+    return make
+
+
+@pytest.fixture
+def processes(tmp_path, request):
+    """Real processes for this test; all stopped by PID at the end, logs shown on failure."""
+    from tests.processes import ProcessGroup
+
+    group = ProcessGroup(tmp_path)
+    yield group
+    group.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(group.log_tails())
+
+
+@pytest.fixture
+def redis_broker(request):
+    """The Redis db this run owns, emptied so stale messages from earlier tests cannot interfere."""
+    import redis
+
+    url = redis_url()
+    if url is None:
+        _missing("Redis (set CELERY_BROKER_URL=redis://...)")
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+@pytest.fixture(autouse=True)
+def _require_embedded(request):
+    if request.node.get_closest_marker("embedded") and connection.vendor != "sqlite":
+        pytest.fail("embedded-mode tests run in the SQLite pass (pytest -m embedded without DATABASE_URL)")

@@ -1,0 +1,148 @@
+"""Start real Cronhouse processes (worker, beat, runjob) against the test database.
+
+Every process starts in its own session and is stopped by PID (its whole process group)
+when the test ends, pass or fail. Each process writes its log to the test's tmp folder,
+and a failing test prints the tails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def test_database_url() -> str:
+    """The URL of the database this test uses (pytest-django's test database, not the dev one)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        DJANGO_SETTINGS_MODULE="config.settings",
+        PYTHONUNBUFFERED="1",
+        CRONHOUSE_VAR_DIR=str(settings.VAR_DIR),
+    )
+    env.update(overrides)
+    return env
+
+
+class ProcessGroup:
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, name: str, argv: list[str], **env_overrides: str) -> subprocess.Popen:
+        log = self.log_dir / f"{name}.log"
+        handle = log.open("ab")
+        proc = subprocess.Popen(
+            argv,
+            cwd=BASE_DIR,
+            env=process_env(**env_overrides),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so stop() reaches pool children too
+        )
+        self.started.append((name, proc, log))
+        return proc
+
+    def manage(self, name: str, *args: str, **env_overrides: str) -> subprocess.Popen:
+        return self.start(name, [sys.executable, "manage.py", *args], **env_overrides)
+
+    def worker(self, name: str = "worker", *extra: str, **env_overrides: str) -> subprocess.Popen:
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--hostname",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
+        ]
+        return self.start(name, argv, **env_overrides)
+
+    def beat(self, name: str = "beat", **env_overrides: str) -> subprocess.Popen:
+        schedule = self.log_dir / f"{name}-schedule"
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule),
+            "--pidfile",
+            "",
+        ]
+        return self.start(name, argv, **env_overrides)
+
+    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for _, proc, _ in reversed(self.started):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        deadline = time.monotonic() + 10
+        for _, proc, _ in self.started:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(timeout=10)
+
+    def log_tails(self, lines: int = 40) -> str:
+        out = []
+        for name, _, log in self.started:
+            text = log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
+            out.append(f"----- {name} ({log}) -----\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float, interval: float = 0.2, message: str = "") -> object:
+    """Poll ``condition`` until it returns something truthy; fail with ``message`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for: {message or condition}")
+        time.sleep(interval)

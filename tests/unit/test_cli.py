@@ -1,0 +1,95 @@
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from jobs.models import JobRun
+
+pytestmark = pytest.mark.django_db
+
+
+def runjob(*args):
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        call_command("runjob", *args, stdout=out, stderr=err)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_it_exits_0_and_prints_the_run_and_summary(make_job):
+    make_job("test-job")
+    code, out, _ = runjob("test-job", "--as-of", "2025-02-01", "--dry-run")
+    run = JobRun.objects.get()
+    assert code == 0
+    assert f"run #{run.pk} succeeded" in out
+    assert json.loads(out.strip().splitlines()[-1]) == {
+        "ok": True,
+        "as_of": "2025-02-01T00:00:00+00:00",
+        "dry_run": True,
+    }
+    assert run.triggered_by == JobRun.Trigger.CLI
+
+
+def test_it_exits_1_when_the_job_fails(make_job):
+    make_job("test-fail-job", command="test_fail_job")
+    code, _, err = runjob("test-fail-job")
+    assert code == 1
+    assert "failed on purpose" in err
+
+
+def test_it_exits_75_when_a_run_is_already_active(make_job):
+    job = make_job("busy")
+    active = JobRun.objects.create(job=job, triggered_by=JobRun.Trigger.SCHEDULE, status=JobRun.Status.RUNNING)
+    code, out, _ = runjob("busy")
+    assert code == 75
+    assert f"run #{active.pk} is running" in out
+    assert JobRun.objects.filter(status=JobRun.Status.SKIPPED).count() == 1
+
+
+def test_it_names_an_unknown_job():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No job named 'nope'"):
+        call_command("runjob", "nope")
+
+
+def test_it_lists_jobs_with_schedule_in_words_and_next_run(make_job):
+    make_job("nightly", cron_expression="0 3 * * *")
+    make_job("off", cron_expression="0 3 * * *", enabled=False)
+    out = io.StringIO()
+    call_command("jobs", stdout=out)
+    text = out.getvalue()
+    assert "nightly" in text and "At 03:00" in text and "idle" in text
+    assert "disabled" in text
+
+
+def test_it_shows_a_json_summary_as_the_last_line_of_a_job_command():
+    out = io.StringIO()
+    call_command("test_sleep_job", "--seconds", "0.01", stdout=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1]) == {"slept_seconds": 0.01}
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"CRONHOUSE_MODE": "production", "DEBUG": "true", "SECRET_KEY": "x" * 60},
+        {"CRONHOUSE_MODE": "production", "DEBUG": "false", "SECRET_KEY": "change-me"},
+        {"CRONHOUSE_MODE": "production", "DEBUG": "false"},
+    ],
+)
+def test_it_refuses_to_start_production_with_debug_or_a_placeholder_secret(env, tmp_path):
+    full_env = {**os.environ, "CRONHOUSE_VAR_DIR": str(tmp_path), **env}
+    full_env.pop("SECRET_KEY", None) if "SECRET_KEY" not in env else None
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=full_env, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "x" * 60 not in result.stderr

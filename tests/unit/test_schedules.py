@@ -1,0 +1,67 @@
+from datetime import UTC, datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from jobs.schedules import (
+    describe_schedule,
+    next_run_times,
+    slot_for_tick,
+    validate_cron_expression,
+)
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_it_computes_next_runs_across_spring_forward_in_new_york():
+    # 09:00 New York is 14:00 UTC in winter (EST) and 13:00 UTC after 2026-03-08 (EDT).
+    runs = next_run_times("0 9 * * *", "America/New_York", utc(2026, 3, 6, 15, 0), count=3)
+    assert runs == [utc(2026, 3, 7, 14, 0), utc(2026, 3, 8, 13, 0), utc(2026, 3, 9, 13, 0)]
+
+
+def test_it_computes_next_runs_across_fall_back_in_new_york():
+    runs = next_run_times("0 9 * * *", "America/New_York", utc(2026, 10, 31, 14, 0), count=3)
+    assert runs == [utc(2026, 11, 1, 14, 0), utc(2026, 11, 2, 14, 0), utc(2026, 11, 3, 14, 0)]
+
+
+def test_it_runs_a_daily_job_once_when_its_wall_time_repeats():
+    # 01:30 happens twice on 2026-11-01 in New York; a daily job fires the first time only.
+    runs = next_run_times("30 1 * * *", "America/New_York", utc(2026, 10, 31, 12, 0), count=2)
+    assert runs == [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)]
+
+
+def test_it_runs_an_hourly_job_every_real_hour_when_clocks_fall_back():
+    runs = next_run_times("0 * * * *", "America/New_York", utc(2026, 11, 1, 4, 30), count=3)
+    assert runs == [utc(2026, 11, 1, 5, 0), utc(2026, 11, 1, 6, 0), utc(2026, 11, 1, 7, 0)]
+
+
+def test_it_runs_a_job_in_the_skipped_hour_right_after_spring_forward():
+    runs = next_run_times("30 2 * * *", "America/New_York", utc(2026, 3, 7, 12, 0), count=2)
+    assert runs[0] == utc(2026, 3, 8, 7, 0)  # 03:00 EDT, the first moment after the gap
+    assert runs[1] == utc(2026, 3, 9, 6, 30)
+
+
+def test_it_names_the_slot_a_tick_fires_even_if_beat_wakes_early_or_late():
+    assert slot_for_tick("*/5 * * * *", None, "UTC", utc(2026, 1, 1, 6, 4, 59, 990000)) == utc(2026, 1, 1, 6, 5)
+    assert slot_for_tick("*/5 * * * *", None, "UTC", utc(2026, 1, 1, 6, 5, 1)) == utc(2026, 1, 1, 6, 5)
+    assert slot_for_tick("*/5 * * * *", None, "UTC", utc(2026, 1, 1, 6, 7, 30)) == utc(2026, 1, 1, 6, 5)
+
+
+def test_it_aligns_interval_slots_so_every_beat_names_the_same_one():
+    assert slot_for_tick("", 30, "UTC", utc(2026, 1, 1, 0, 0, 31)) == utc(2026, 1, 1, 0, 0, 30)
+    assert slot_for_tick("", 30, "UTC", utc(2026, 1, 1, 0, 0, 58, 500000)) == utc(2026, 1, 1, 0, 1, 0)
+
+
+@pytest.mark.parametrize("expression", ["* * * *", "61 * * * *", "a b c d e", "* * * * * *"])
+def test_it_rejects_invalid_cron(expression):
+    with pytest.raises(ValidationError):
+        validate_cron_expression(expression)
+
+
+def test_it_describes_schedules_in_words():
+    assert describe_schedule("0 6 1 * *", None) == "At 06:00, on day 1 of the month"
+    assert describe_schedule("0 9 * * *", None, "America/New_York") == "At 09:00 (America/New_York)"
+    assert describe_schedule("", 30) == "Every 30 seconds"
+    assert describe_schedule("", 300) == "Every 5 minutes"
