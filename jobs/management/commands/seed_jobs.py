@@ -16,6 +16,7 @@ class Command(BaseCommand):
         for definition in shipped_definitions(with_fixtures=with_fixtures):
             result = job_seed(definition=definition)
             counts[result] += 1
-            if options["verbosity"] >= 2 or result != "unchanged":
+            if options["verbosity"] >= 2 or (options["verbosity"] >= 1 and result != "unchanged"):
                 self.stdout.write(f"{result:9} {definition.name}")
-        self.stdout.write(self.style.SUCCESS(", ".join(f"{n} {k}" for k, n in counts.items())))
+        if options["verbosity"] >= 1:
+            self.stdout.write(self.style.SUCCESS(", ".join(f"{n} {k}" for k, n in counts.items())))

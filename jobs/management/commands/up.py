@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import subprocess
 import sys
 
@@ -30,6 +31,14 @@ def local_admin_password() -> tuple[str, bool]:
         return password, True
     password = path.read_text().strip() if path.exists() else ""
     return password, bool(password) and user.check_password(password)
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(0)
 
 
 class Command(BaseCommand):
@@ -62,6 +71,11 @@ class Command(BaseCommand):
             ],
             cwd=settings.BASE_DIR,
         )
+        # `kill <pid>` (or a supervisor's SIGTERM) must not orphan the worker: turn it into an
+        # exit that runs the `finally` below. Python's default for SIGTERM skips it.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        # SIGTERM (a supervisor, `kill`) must stop the worker too, not orphan it.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             call_command("runserver", addrport, use_reloader=False)
         finally:
