@@ -35,8 +35,11 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
             holds = self.leader_lock.ensure()
             if holds and not self.leading:
                 # Entries read while standing by are stale; reload before firing anything.
+                # Forget the change stamp too: else the same tick sees "schedule changed"
+                # right after this reload, reloads again, and fires every due entry twice.
                 self._initial_read = True
                 self._heap = None
+                self._last_timestamp = None
             self.leading = holds
             if not holds:
                 return STANDBY_POLL_SECONDS

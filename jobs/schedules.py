@@ -68,7 +68,14 @@ def describe_interval(seconds: int) -> str:
     return "Every second" if seconds == 1 else f"Every {seconds} seconds"
 
 
+def _local(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The instant in ``tz`` with a truthful ``fold``: croniter sets fold=1 on times that are
+    not ambiguous at all, so re-derive it from the UTC instant."""
+    return datetime.fromtimestamp(moment.timestamp(), tz)
+
+
 def _is_repeated_wall_time(moment: datetime, cron_expression: str) -> bool:
+    """The second occurrence of a wall time repeated when clocks fell back."""
     hour_field = cron_expression.split()[1]
     return moment.fold == 1 and "*" not in hour_field
 
@@ -79,7 +86,7 @@ def next_run_times(cron_expression: str, timezone: str, after: datetime, count: 
     iterator = croniter(cron_expression, after.astimezone(tz))
     times: list[datetime] = []
     while len(times) < count:
-        local = iterator.get_next(datetime).astimezone(tz)
+        local = _local(iterator.get_next(datetime), tz)
         if not _is_repeated_wall_time(local, cron_expression):
             times.append(local.astimezone(UTC))
     return times
@@ -90,9 +97,17 @@ def previous_run_time(cron_expression: str, timezone: str, at: datetime) -> date
     tz = ZoneInfo(timezone)
     iterator = croniter(cron_expression, at.astimezone(tz) + timedelta(microseconds=1))
     while True:
-        local = iterator.get_prev(datetime).astimezone(tz)
+        local = _local(iterator.get_prev(datetime), tz)
         if not _is_repeated_wall_time(local, cron_expression):
-            return local.astimezone(UTC)
+            break
+    slot = local.astimezone(UTC)
+    # croniter steps back over a repeated hour as if it were one; walking forward with the
+    # same rules as next_run_times finds a later slot it skipped (an hourly job's second 01:00).
+    for later in next_run_times(cron_expression, timezone, slot, count=2):
+        if later > at:
+            break
+        slot = later
+    return slot
 
 
 def interval_slot(interval_seconds: int, at: datetime) -> datetime:

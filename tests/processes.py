@@ -146,3 +146,43 @@ def wait_for(condition: Callable[[], object], *, timeout: float, interval: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for: {message or condition}")
         time.sleep(interval)
+
+
+# --- small helpers for integration tests ---------------------------------------------------
+
+
+def log_text(group: ProcessGroup, name: str) -> str:
+    """Everything the process(es) started as ``name`` in ``group`` have written so far."""
+    log = group.log_dir / f"{name}.log"
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+def wait_for_log(group: ProcessGroup, name: str, text: str, *, timeout: float) -> str:
+    """Wait until ``text`` appears in the log of ``name``; fail with the log's tail if it does not."""
+    try:
+        wait_for(lambda: text in log_text(group, name), timeout=timeout, message=f"{text!r} in {name}.log")
+    except AssertionError as exc:
+        tail = "\n".join(log_text(group, name).splitlines()[-30:])
+        raise AssertionError(f"{exc}\n----- {name}.log (tail) -----\n{tail}") from None
+    return log_text(group, name)
+
+
+def run_to_end(group: ProcessGroup, name: str, *args: str, timeout: float = 60, **env_overrides: str):
+    """Run ``manage.py *args`` to completion; returns (exit code, what this run wrote)."""
+    already = len(log_text(group, name))
+    proc = group.manage(name, *args, **env_overrides)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        group.kill(proc)
+        raise AssertionError(f"manage.py {' '.join(args)} did not finish in {timeout}s") from None
+    return code, log_text(group, name)[already:]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

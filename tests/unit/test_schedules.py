@@ -65,3 +65,15 @@ def test_it_describes_schedules_in_words():
     assert describe_schedule("0 9 * * *", None, "America/New_York") == "At 09:00 (America/New_York)"
     assert describe_schedule("", 30) == "Every 30 seconds"
     assert describe_schedule("", 300) == "Every 5 minutes"
+
+
+def test_it_names_the_slot_of_a_fixed_hour_job_on_ordinary_and_dst_days():
+    assert slot_for_tick("0 3 * * *", None, "UTC", utc(2026, 11, 23, 3, 0, 0, 50000)) == utc(2026, 11, 23, 3, 0)
+    ny = "America/New_York"
+    assert slot_for_tick("0 9 * * *", None, ny, utc(2026, 3, 8, 13, 0, 1)) == utc(2026, 3, 8, 13, 0)
+    # 01:30 twice on 2026-11-01: the second tick belongs to the first occurrence's slot (one run).
+    assert slot_for_tick("30 1 * * *", None, ny, utc(2026, 11, 1, 5, 30, 1)) == utc(2026, 11, 1, 5, 30)
+    assert slot_for_tick("30 1 * * *", None, ny, utc(2026, 11, 1, 6, 30, 1)) == utc(2026, 11, 1, 5, 30)
+    # An hourly job's second 01:00 is a slot of its own.
+    assert slot_for_tick("0 * * * *", None, ny, utc(2026, 11, 1, 6, 0, 1)) == utc(2026, 11, 1, 6, 0)
+    assert slot_for_tick("0 0 1 1 *", None, "UTC", utc(2026, 11, 23, 3, 0)) == utc(2026, 1, 1, 0, 0)
