@@ -192,7 +192,143 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # sys.__stderr__: inside a Celery worker sys.stderr is a logging proxy that would log
+    # every line a second time.
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.__stderr__"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Billing --------------------------------------------------------------------------
+
+# Rows per transaction in billing jobs: a crash loses at most one uncommitted batch, and the
+# query count grows only with the number of batches.
+BILLING_BATCH_SIZE = env.int("BILLING_BATCH_SIZE", default=10_000)
+# generate-charges on PostgreSQL: leases per INSERT ... SELECT statement. The rows never reach
+# Python, so a bigger batch costs no memory; measured on 100k leases, 50k per statement was
+# ~10% faster than 10k.
+BILLING_CHARGES_SQL_BATCH_SIZE = env.int("BILLING_CHARGES_SQL_BATCH_SIZE", default=50_000)
+# Percent of collected rent the property manager keeps (per owner; this is the default).
+BILLING_MANAGEMENT_FEE_PERCENT = env.str("BILLING_MANAGEMENT_FEE_PERCENT", default="8.00")
+# Days before the due date the rent reminder (no autopay) and the autopay notice go out.
+BILLING_RENT_REMINDER_DAYS = env.int("BILLING_RENT_REMINDER_DAYS", default=3)
+BILLING_AUTOPAY_REMINDER_DAYS = env.int("BILLING_AUTOPAY_REMINDER_DAYS", default=3)
+# Days past due at which escalating overdue notices go out, each tier once per charge.
+BILLING_OVERDUE_TIERS = env.list("BILLING_OVERDUE_TIERS", cast=int, default=[1, 5, 15, 30])
+# Days before a lease ends at which expiry alerts go out, each tier once per lease.
+BILLING_LEASE_EXPIRY_TIERS = env.list("BILLING_LEASE_EXPIRY_TIERS", cast=int, default=[90, 60, 30, 14, 7])
+# Days before a trial ends at which trial reminders go out, each tier once per subscription.
+BILLING_TRIAL_REMINDER_TIERS = env.list("BILLING_TRIAL_REMINDER_TIERS", cast=int, default=[7, 1])
+# Payment processor settlement API (financial-reconciliation). Empty URL: only --file imports.
+BILLING_PROCESSOR_BASE_URL = env.str("BILLING_PROCESSOR_BASE_URL", default="")
+BILLING_PROCESSOR_API_KEY = env.str("BILLING_PROCESSOR_API_KEY", default="")
+BILLING_PROCESSOR_TIMEOUT_SECONDS = env.float("BILLING_PROCESSOR_TIMEOUT_SECONDS", default=20.0)
+# A processor payment with no settlement record this many days after it was received is
+# reported "missing at processor".
+BILLING_SETTLEMENT_GRACE_DAYS = env.int("BILLING_SETTLEMENT_GRACE_DAYS", default=3)
+# Where owner statement PDFs are stored, and the letterhead printed on them.
+# An empty value (as in .env.example) means the default.
+BILLING_STATEMENTS_DIR = Path(env.str("BILLING_STATEMENTS_DIR", default="") or VAR_DIR / "statements")
+BILLING_COMPANY_NAME = env.str("BILLING_COMPANY_NAME", default="Cronhouse Property Management")
+BILLING_COMPANY_ADDRESS = env.str("BILLING_COMPANY_ADDRESS", default="1 Main Street, Springfield")
+# --- End billing ----------------------------------------------------------------------
+
+# --- Notifications --------------------------------------------------------------------
+# Settings of the notifications app, the job alerts and log retention (issue 4). Every
+# variable is described in .env.example.
+
+# Links in e-mails are built from this (no trailing slash needed).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Staff who receive job failure / escalation / recovery e-mails (comma-separated).
+JOBS_ALERT_RECIPIENTS = env.list("JOBS_ALERT_RECIPIENTS", default=[])
+# E-mail: the right-hand side of every Message-ID (<notification uuid>@this).
+NOTIFICATIONS_MESSAGE_ID_DOMAIN = env.str("NOTIFICATIONS_MESSAGE_ID_DOMAIN", default="cronhouse.local")
+# A send attempt is counted when claimed; after this many the message is dead.
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=5)
+# Messages one drain claims per transaction, and how long one process-notifications run drains.
+NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=200)
+NOTIFICATIONS_DRAIN_SECONDS = env.float("NOTIFICATIONS_DRAIN_SECONDS", default=25.0)
+# A message (or webhook delivery) left "processing" this long had its sender die: claim it again.
+NOTIFICATIONS_STALE_CLAIM_SECONDS = env.int("NOTIFICATIONS_STALE_CLAIM_SECONDS", default=15 * 60)
+# SMTP socket timeout (seconds), far below the stale-claim age so a slow server is not a resend.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=globals().get("EMAIL_TIMEOUT") or 30)
+# Outgoing webhooks: attempts per delivery, first retry delay (x5 per further attempt),
+# connect/read timeouts, and how much of a response body is kept.
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=3)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
+WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
+WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=10.0)
+WEBHOOK_RESPONSE_EXCERPT = env.int("WEBHOOK_RESPONSE_EXCERPT", default=2000)
+# Outbound-HTTP guard (jobs.http_guard). Deliberately NOT read from the environment: only
+# tests turn it on (with the settings fixture) to let a receiver on 127.0.0.1 answer.
+JOBS_HTTP_GUARD_ALLOW_LOOPBACK = False
+# Redirects the guard follows (each hop is checked like the first URL).
+JOBS_HTTP_MAX_REDIRECTS = env.int("JOBS_HTTP_MAX_REDIRECTS", default=3)
+# Retention: audit + system log rows (audit-log-cleanup), job runs (purge-logs keeps the
+# newest JOBS_RUNS_KEEP_PER_JOB per job regardless), sent/dead notifications and deliveries.
+JOBS_AUDIT_RETENTION_DAYS = env.int("JOBS_AUDIT_RETENTION_DAYS", default=90)
+JOBS_RUN_RETENTION_DAYS = env.int("JOBS_RUN_RETENTION_DAYS", default=90)
+JOBS_RUNS_KEEP_PER_JOB = env.int("JOBS_RUNS_KEEP_PER_JOB", default=20)
+NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=90)
+# Rows one retention batch deletes (each batch its own short transaction).
+JOBS_PURGE_BATCH_SIZE = env.int("JOBS_PURGE_BATCH_SIZE", default=1000)
+# --- end Notifications ----------------------------------------------------------------
+
+# --- Surfaces -------------------------------------------------------------------------
+# Admin, staff dashboard, HTTP trigger API and webhook handlers (issue 5). Every variable is
+# described in .env.example.
+
+# Bearer token of the HTTP trigger API (POST /api/jobs/run, GET /api/jobs/status, /api/runs/N).
+# No default: unset, shorter than 32 characters or a placeholder, and the API refuses every
+# request while the system check jobs.W001 warns at start.
+JOBS_SECRET_KEY = env.str("JOBS_SECRET_KEY", default="")
+
+
+def _development_fernet_key() -> str:
+    """A random Fernet key kept in var/, so a laptop can store webhook secrets; never committed."""
+    import base64
+
+    path = VAR_DIR / "secrets_encryption_key"
+    if not path.exists():
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Fernet keys that encrypt webhook-handler secrets at rest, comma-separated, newest first:
+# the first encrypts, all decrypt (rotation: prepend a new key, re-save, then drop the old).
+# Production has no default (system check jobs.W002); development generates one into var/.
+JOBS_SECRETS_ENCRYPTION_KEY = env.list("JOBS_SECRETS_ENCRYPTION_KEY", default=[])
+if not JOBS_SECRETS_ENCRYPTION_KEY and not PRODUCTION:
+    JOBS_SECRETS_ENCRYPTION_KEY = [_development_fernet_key()]
+# Requests one API client (token holder by address, or staff user) may make per window.
+JOBS_API_RATE_LIMIT = env.str("JOBS_API_RATE_LIMIT", default="120/m")
+# Behind a reverse proxy, the request header (META key) that carries the client address,
+# e.g. HTTP_X_REAL_IP; empty means REMOTE_ADDR. Read by django-ratelimit.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# Destructive dashboard actions (unschedule, purge orphans) need a password entered within
+# this many minutes; otherwise the user re-authenticates first.
+RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
+# An enabled job whose last due slot passed this long ago without a run shows as "late".
+JOBS_LATE_AFTER_SECONDS = env.int("JOBS_LATE_AFTER_SECONDS", default=120)
+# How often the dashboard re-reads its data (seconds).
+JOBS_DASHBOARD_REFRESH_SECONDS = env.int("JOBS_DASHBOARD_REFRESH_SECONDS", default=5)
+
+# The cache holds the API's rate-limit counters. CACHE_URL wins; else the Redis broker's
+# server when there is one (shared by every web process); else a per-process memory cache:
+# the embedded mode serves the web from one process, so its count is still exact there, but
+# several processes without Redis each count on their own (set CACHE_URL then).
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache("CACHE_URL")}
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CELERY_BROKER_URL,
+            "KEY_PREFIX": "cronhouse",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cronhouse"}}
+RATELIMIT_USE_CACHE = "default"
+# --- End surfaces ---------------------------------------------------------------------

@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Staff dashboard (/dashboard/) and the HTTP trigger API (/api/jobs/run, /api/jobs/status).
+    path("", include("jobs.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

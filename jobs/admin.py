@@ -1,3 +1,7 @@
+"""The admin as an operations tool: jobs (handler from a list, cron in words, next runs, run now,
+enable/disable, latest runs), read-only runs, webhook handlers with a write-only secret, and
+an audit entry for every create, change and delete."""
+
 from __future__ import annotations
 
 import json
@@ -5,20 +9,29 @@ import json
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
 
+# `checks` and `views.guards` are imported for their side effects at start-up (the admin is
+# autodiscovered by every process): the jobs.W00x system checks, and the receiver that records
+# password logins for the dashboard's recent-login guard.
+from . import checks  # noqa: F401
 from .audit import audit_record, snapshot
+from .beat_schedule import periodic_tasks_set_enabled
+from .forms import JobAdminForm, WebhookHandlerAdminForm
 from .models import AuditEntry, Job, JobRun, WebhookHandler
 from .runner import JobDisabled, run_trigger
 from .schedules import upcoming_runs
 from .sync import jobs_set_enabled
+from .views import guards  # noqa: F401
 
 
-def jobs_run_now(*, jobs, user) -> tuple[list[str], list[str]]:
+def jobs_run_now(*, jobs, user, triggered_by: str = JobRun.Trigger.MANUAL) -> tuple[list[str], list[str]]:
     """The admin action's logic, testable without a request: (started, refused) messages."""
     started, refused = [], []
     for job in jobs:
         try:
-            result = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL, user=user)
+            result = run_trigger(job=job, triggered_by=triggered_by, user=user)
         except JobDisabled as exc:
             refused.append(str(exc))
             continue
@@ -29,14 +42,28 @@ def jobs_run_now(*, jobs, user) -> tuple[list[str], list[str]]:
     return started, refused
 
 
+def jobs_enable(*, jobs, enabled: bool, user) -> int:
+    """Enable or disable jobs (and their beat entries), auditing each job that changed."""
+    changing = [job for job in jobs if job.enabled != enabled]
+    count = jobs_set_enabled(job_ids=[job.pk for job in changing], enabled=enabled)
+    for job in changing:
+        job.enabled = enabled
+        audit_record(actor=user, action="update", instance=job, before={"enabled": not enabled}, fields=["enabled"])
+    return count
+
+
 class AuditedAdmin(admin.ModelAdmin):
     """Every create, change and delete made here writes an AuditEntry."""
 
+    def audited_fields(self, form) -> list[str]:
+        return getattr(form, "audited_fields", form.changed_data)
+
     def save_model(self, request, obj, form, change):
-        before = snapshot(type(obj).objects.get(pk=obj.pk), form.changed_data) if change else {}
+        fields = self.audited_fields(form)
+        before = snapshot(type(obj).objects.get(pk=obj.pk), fields) if change else {}
         super().save_model(request, obj, form, change)
         action = "update" if change else "create"
-        audit_record(actor=request.user, action=action, instance=obj, before=before, fields=form.changed_data)
+        audit_record(actor=request.user, action=action, instance=obj, before=before, fields=fields)
 
     def delete_model(self, request, obj):
         audit_record(actor=request.user, action="delete", instance=obj)
@@ -56,19 +83,22 @@ class RecentRunsInline(admin.TabularInline):
     extra = 0
     max_num = 0
     can_delete = False
+    verbose_name_plural = "latest runs"
     fields = ("id", "status", "triggered_by", "attempt", "scheduled_for", "started_at", "duration", "skip_reason")
     readonly_fields = fields
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")
     show_change_link = True
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
-        ids = list(queryset.order_by("-created_at").values_list("pk", flat=True)[:10])
+        # The ten newest through the (job, -created_at) index, not a page over every run.
+        ids = list(queryset.order_by("-created_at", "-id").values_list("pk", flat=True)[:10])
         return queryset.filter(pk__in=ids)
 
 
 @admin.register(Job)
 class JobAdmin(AuditedAdmin):
+    form = JobAdminForm
     list_display = (
         "name",
         "handler_label",
@@ -79,6 +109,7 @@ class JobAdmin(AuditedAdmin):
         "consecutive_failures",
     )
     list_filter = ("enabled", "last_run_status")
+    list_select_related = ("webhook_handler",)
     search_fields = ("name", "description", "command")
     readonly_fields = (
         "schedule_in_words",
@@ -116,28 +147,63 @@ class JobAdmin(AuditedAdmin):
 
     @admin.action(description="Enable")
     def enable(self, request, queryset):
-        count = jobs_set_enabled(job_ids=list(queryset.values_list("pk", flat=True)), enabled=True)
+        count = jobs_enable(jobs=list(queryset), enabled=True, user=request.user)
         self.message_user(request, f"{count} job(s) enabled.")
 
     @admin.action(description="Disable")
     def disable(self, request, queryset):
-        count = jobs_set_enabled(job_ids=list(queryset.values_list("pk", flat=True)), enabled=False)
+        count = jobs_enable(jobs=list(queryset), enabled=False, user=request.user)
         self.message_user(request, f"{count} job(s) disabled.")
+
+
+def _pre(text: str) -> str:
+    return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', text) if text else "-"
+
+
+# Shown formatted (JSON, <pre>) instead of as raw form fields.
+RUN_TEXT_FIELDS = ("summary", "error", "output")
 
 
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "job", "status", "triggered_by", "attempt", "scheduled_for", "started_at", "duration")
+    list_display = (
+        "id",
+        "job",
+        "status",
+        "triggered_by",
+        "attempt",
+        "scheduled_for",
+        "started_at",
+        "duration_column",
+    )
     list_filter = ("status", "triggered_by", "job")
     list_select_related = ("job",)
     date_hierarchy = "created_at"
     search_fields = ("job__name", "celery_task_id")
-    exclude = ("summary",)
-    readonly_fields = [f.name for f in JobRun._meta.fields if f.name != "summary"] + ["summary_json"]
+    # A second COUNT(*) over every run buys nothing on a table of millions.
+    show_full_result_count = False
+    exclude = RUN_TEXT_FIELDS
+    readonly_fields = [f.name for f in JobRun._meta.fields if f.name not in RUN_TEXT_FIELDS] + [
+        "summary_json",
+        "error_text",
+        "output_text",
+    ]
+
+    @admin.display(description="duration", ordering="duration")
+    def duration_column(self, run: JobRun) -> str:
+        return f"{run.duration.total_seconds():.2f} s" if run.duration is not None else "-"
 
     @admin.display(description="summary")
     def summary_json(self, run: JobRun) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(run.summary, indent=2, sort_keys=True, default=str))
+        return _pre(json.dumps(run.summary, indent=2, sort_keys=True, default=str))
+
+    @admin.display(description="error")
+    def error_text(self, run: JobRun) -> str:
+        return _pre(run.error)
+
+    @admin.display(description="output")
+    def output_text(self, run: JobRun) -> str:
+        return _pre(run.output)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -145,11 +211,28 @@ class JobRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # runs are the audit trail; purge-logs removes old ones
+
 
 @admin.register(WebhookHandler)
 class WebhookHandlerAdmin(AuditedAdmin):
-    list_display = ("name", "url", "method", "auth", "timeout_seconds")
+    form = WebhookHandlerAdminForm
+    list_display = ("name", "url", "method", "auth", "secret_status", "timeout_seconds")
+    list_filter = ("auth", "method")
     search_fields = ("name", "url")
+    readonly_fields = ("secret_status",)
+    fieldsets = (
+        (None, {"fields": ("name", "url", "method", "timeout_seconds", "extra_headers")}),
+        (
+            "Authentication",
+            {"fields": ("auth", "auth_username", "auth_header_name", "secret_status", "new_secret", "clear_secret")},
+        ),
+    )
+
+    @admin.display(description="secret")
+    def secret_status(self, handler: WebhookHandler) -> str:
+        return "set (write-only)" if handler.secret else "not set"
 
 
 @admin.register(AuditEntry)
@@ -163,3 +246,29 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+# --- the raw beat schedule: django-celery-beat's admin, audited --------------------------
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class AuditedPeriodicTaskAdmin(AuditedAdmin, beat_admin.PeriodicTaskAdmin):
+    """django-celery-beat's own admin, with audit entries; pause/resume of a job's task goes
+    through the job (the source of truth) instead of desynchronising them."""
+
+    def enable_tasks(self, request, queryset):
+        count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=True, user=request.user)
+        self.message_user(request, f"{count} task(s) enabled.")
+
+    def disable_tasks(self, request, queryset):
+        count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=False, user=request.user)
+        self.message_user(request, f"{count} task(s) disabled.")
+
+    def toggle_tasks(self, request, queryset):
+        tasks = list(queryset)
+        on, off = [t for t in tasks if t.enabled], [t for t in tasks if not t.enabled]
+        count = periodic_tasks_set_enabled(tasks=on, enabled=False, user=request.user)
+        count += periodic_tasks_set_enabled(tasks=off, enabled=True, user=request.user)
+        self.message_user(request, f"{count} task(s) toggled.")

@@ -1,11 +1,14 @@
 """A running run proves its process is alive by touching ``heartbeat_at``.
 
 The reaper abandons a running run whose heartbeat went silent: that is how a SIGKILLed
-worker is noticed long before the job's timeout.
+worker is noticed long before the job's timeout. One daemon thread per process beats for
+every run this process is executing (a prefork child runs one at a time); starting a
+thread per run cost a third of a no-op run's bookkeeping.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -13,27 +16,45 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+_lock = threading.Lock()
+_running: set[int] = set()
+_thread: threading.Thread | None = None
+_thread_pid: int | None = None
+
+
+def _beat_forever() -> None:
+    from .models import JobRun
+
+    while True:
+        threading.Event().wait(settings.JOBS_HEARTBEAT_SECONDS)
+        with _lock:
+            run_ids = list(_running)
+        if not run_ids:
+            connection.close()  # idle: hold no connection of this thread's own
+            continue
+        try:
+            JobRun.objects.filter(pk__in=run_ids, status=JobRun.Status.RUNNING).update(heartbeat_at=timezone.now())
+        except DatabaseError:
+            connection.close()  # database briefly away: reconnect on the next beat
+
+
+def _ensure_thread() -> None:
+    global _thread, _thread_pid
+    # A forked child inherits the module state but not the thread: start its own.
+    if _thread is None or _thread_pid != os.getpid() or not _thread.is_alive():
+        _running.clear()
+        _thread = threading.Thread(target=_beat_forever, name="run-heartbeat", daemon=True)
+        _thread_pid = os.getpid()
+        _thread.start()
+
 
 @contextmanager
 def run_heartbeat(run_id: int):
-    stop = threading.Event()
-
-    def beat() -> None:
-        from .models import JobRun
-
-        try:
-            while not stop.wait(settings.JOBS_HEARTBEAT_SECONDS):
-                try:
-                    JobRun.objects.filter(pk=run_id, status=JobRun.Status.RUNNING).update(heartbeat_at=timezone.now())
-                except DatabaseError:
-                    pass  # database briefly away: the next beat tries again
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
-    thread.start()
+    with _lock:
+        _ensure_thread()
+        _running.add(run_id)
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        with _lock:
+            _running.discard(run_id)

@@ -41,3 +41,22 @@ JOB_DEFINITIONS = [
         timeout_seconds=120,
     ),
 ]
+
+JOB_DEFINITIONS += [
+    JobDefinition(
+        name="audit-log-cleanup",
+        command="audit_log_cleanup",
+        cron_expression="0 3 * * *",
+        description="Delete audit entries and system log rows older than 90 days (JOBS_AUDIT_RETENTION_DAYS), "
+        "in batches.",
+        timeout_seconds=1800,
+    ),
+    JobDefinition(
+        name="purge-logs",
+        command="purge_logs",
+        cron_expression="0 4 * * *",
+        description="Delete job runs older than 90 days (keeping each job's newest), and sent/dead "
+        "notifications and webhook deliveries older than 90 days.",
+        timeout_seconds=1800,
+    ),
+]

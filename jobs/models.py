@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from .schedules import describe_schedule, validate_cron_expression, validate_timezone
 
@@ -62,6 +64,11 @@ class Job(models.Model):
         FAILED = "failed"
         DISABLED = "disabled"
 
+    class AlertState(models.TextChoices):
+        OK = "ok", "OK"
+        FAILING = "failing", "Failure reported"
+        ESCALATED = "escalated", "Escalated"
+
     name = models.SlugField(max_length=100, unique=True, help_text="Stable identifier, e.g. generate-charges.")
     description = models.TextField(blank=True)
     command = models.CharField(
@@ -93,6 +100,15 @@ class Job(models.Model):
         null=True, blank=True, help_text="Runs longer than this are flagged as slow."
     )
     notify_on_failure = models.BooleanField(default=True)
+    escalate_after_failures = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Send one escalation e-mail after this many consecutive failed runs (with notify on failure).",
+    )
+
+    # What staff were last told about this job (the notifications app keeps it): one failure
+    # e-mail per failing streak, one escalation, one recovery, so a failing job does not flood.
+    alert_state = models.CharField(max_length=10, choices=AlertState.choices, default=AlertState.OK, editable=False)
+    alert_state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Statistics the runner keeps so lists need no aggregate over JobRun.
     last_run_at = models.DateTimeField(null=True, blank=True)
@@ -127,6 +143,9 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gte=1),
                 name="jobs_job_interval_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(escalate_after_failures__gte=1), name="jobs_job_escalate_after_positive"
             ),
         ]
 
@@ -292,3 +311,33 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type} {self.object_repr}"
+
+
+class SystemLog(models.Model):
+    """Job-platform events worth keeping beside the audit log: retention results, alerts sent,
+    messages given up on. Written through ``jobs.logs.system_log``; kept for
+    JOBS_AUDIT_RETENTION_DAYS, then deleted by audit-log-cleanup."""
+
+    class Level(models.TextChoices):
+        INFO = "info"
+        WARNING = "warning"
+        ERROR = "error"
+
+    at = models.DateTimeField(default=timezone.now)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    event = models.CharField(max_length=60, help_text="Machine-readable kind, e.g. audit_log_cleanup.")
+    message = models.TextField()
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            # audit-log-cleanup deletes by age; the admin lists newest first.
+            models.Index(fields=["at"], name="jobs_systemlog_at"),
+            # The admin's filter by event.
+            models.Index(fields=["event", "-at"], name="jobs_systemlog_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.level} {self.event}: {self.message[:80]}"

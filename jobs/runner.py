@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from . import run_sql
 from .execution import Outcome, command_execute
 from .heartbeat import run_heartbeat
 from .models import Job, JobRun
@@ -93,7 +94,8 @@ def run_trigger(
     except IntegrityError:
         return _explain_conflict(job, triggered_by, user, scheduled_for, options)
     if dispatch:
-        transaction.on_commit(lambda: run_dispatch(run_id=run.pk))
+        # The row and its job are in hand: publish without reading them back.
+        transaction.on_commit(lambda: _publish(run, job))
     logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, triggered_by, scheduled_for)
     return TriggerResult(run, "queued")
 
@@ -151,7 +153,11 @@ def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
     run = JobRun.objects.select_related("job").filter(pk=run_id, status=Status.QUEUED).first()
     if run is None:
         return False
-    timeout = run.job.timeout_seconds
+    return _publish(run, run.job, countdown=countdown)
+
+
+def _publish(run: JobRun, job: Job, countdown: float | None = None) -> bool:
+    timeout = job.timeout_seconds
     try:
         current_app.send_task(
             EXECUTE_TASK,
@@ -162,9 +168,9 @@ def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
             time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
         )
     except Exception as exc:  # kombu raises many types for one meaning: not sent
-        logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run_id, type(exc).__name__)
+        logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run.pk, type(exc).__name__)
         return False
-    JobRun.objects.filter(pk=run_id, status=Status.QUEUED).update(dispatched_at=timezone.now())
+    JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=timezone.now())
     return True
 
 
@@ -174,16 +180,14 @@ def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
 def run_claim(run_id: int) -> JobRun | None:
     """queued -> running, only if still queued and due; the row count says who won."""
     now = timezone.now()
+    due = now + timedelta(seconds=1)
+    host, pid = socket.gethostname()[:200], os.getpid()
+    if run_sql.applies():
+        return run_sql.claim(run_id=run_id, now=now, due=due, host=host, pid=pid)
     claimed = (
         JobRun.objects.filter(pk=run_id, status=Status.QUEUED)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1)))
-        .update(
-            status=Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            worker_host=socket.gethostname()[:200],
-            worker_pid=os.getpid(),
-        )
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=due))
+        .update(status=Status.RUNNING, started_at=now, heartbeat_at=now, worker_host=host, worker_pid=pid)
     )
     if not claimed:
         return None
@@ -204,7 +208,9 @@ def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: b
 def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
     job = run.job
     if job.webhook_handler_id:
-        return Outcome(Status.FAILED, error="Webhook handler jobs cannot be executed by this version yet.")
+        from .webhook_execution import webhook_execute
+
+        return webhook_execute(run=run)
     return command_execute(
         command=job.command,
         config=job.config or {},
@@ -221,23 +227,54 @@ def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
 def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) -> JobRun:
     """Record the end of a running run, schedule its retry, update the job's statistics."""
     now = timezone.now()
+    ending = dict(
+        status=outcome.status,
+        finished_at=now,
+        duration=now - run.started_at,
+        summary=outcome.summary,
+        output=outcome.output,
+        error=outcome.error,
+    )
+    if outcome.status == Status.SUCCEEDED and run_sql.applies():
+        return _finish_success_fast(run, ending)
     with transaction.atomic():
-        ended = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
-            status=outcome.status,
-            finished_at=now,
-            duration=now - run.started_at,
-            summary=outcome.summary,
-            output=outcome.output,
-            error=outcome.error,
-        )
+        ended = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(**ending)
         if not ended:
             logger.warning("run %s was ended elsewhere (reaped) before it finished", run.pk)
             run.refresh_from_db()
             return run
-        run.refresh_from_db()
+        # What was just written, without reading the row back (refresh_from_db would also drop
+        # the cached job and cost a second query for it).
+        for name, value in ending.items():
+            setattr(run, name, value)
         retry = _retry_if_allowed(run, now, dispatch_retry)
         _record_statistics(run, final=retry is None)
         transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=retry is None))
+    _log_finished(run)
+    return run
+
+
+def _finish_success_fast(run: JobRun, ending: dict) -> JobRun:
+    """A success needs no retry: one statement ends the run and updates the job."""
+    alert_state = run_sql.finish_success(
+        run=run, finished_at=ending["finished_at"], summary=ending["summary"], output=ending["output"]
+    )
+    if alert_state is None:
+        logger.warning("run %s was ended elsewhere (reaped) before it finished", run.pk)
+        run.refresh_from_db()
+        return run
+    for name, value in ending.items():
+        setattr(run, name, value)
+    job = run.job
+    job.alert_state = alert_state
+    job.last_run_at, job.last_run_status, job.last_duration = run.started_at, run.status, run.duration
+    job.last_success_at, job.consecutive_failures = run.finished_at, 0
+    transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=True))
+    _log_finished(run)
+    return run
+
+
+def _log_finished(run: JobRun) -> None:
     logger.info(
         "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s",
         run.job.name,
@@ -246,7 +283,6 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         run.duration.total_seconds(),
         run.attempt,
     )
-    return run
 
 
 def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | None:

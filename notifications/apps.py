@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class NotificationsConfig(AppConfig):
     name = "notifications"
     verbose_name = "Notifications"
+
+    def ready(self) -> None:
+        from jobs.logs import purge_logs_requested
+        from jobs.signals import run_finished
+
+        from . import checks  # noqa: F401  (registers the system checks)
+        from .alerts import on_run_finished
+        from .retention import on_purge_logs_requested
+
+        run_finished.connect(on_run_finished, dispatch_uid="notifications.alerts")
+        purge_logs_requested.connect(on_purge_logs_requested, dispatch_uid="notifications.retention")

@@ -97,3 +97,20 @@ def pytest_runtest_makereport(item, call):
 def _require_embedded(request):
     if request.node.get_closest_marker("embedded") and connection.vendor != "sqlite":
         pytest.fail("embedded-mode tests run in the SQLite pass (pytest -m embedded without DATABASE_URL)")
+
+
+# --- browser tests (surfaces) ------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _require_browser(request):
+    """Browser tests need Debian's chromium (bin/test installs it); never a downloaded one."""
+    if request.node.get_closest_marker("browser"):
+        import shutil
+
+        if shutil.which("chromium") is None:
+            _missing("chromium (apt-get install chromium)")
+        try:
+            import playwright  # noqa: F401
+        except ImportError:
+            _missing("the playwright package (pip install -r requirements.txt)")

@@ -66,6 +66,7 @@ def test_it_audits_changes_made_in_admin(staff_client, make_job):
         "max_retries": 0,
         "retry_backoff_seconds": 60,
         "notify_on_failure": "on",
+        "escalate_after_failures": 3,
         "runs-TOTAL_FORMS": 0,
         "runs-INITIAL_FORMS": 0,
     }

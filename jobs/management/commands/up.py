@@ -33,10 +33,6 @@ def local_admin_password() -> tuple[str, bool]:
     return password, bool(password) and user.check_password(password)
 
 
-def _exit_on_signal(signum, frame) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _exit_on_sigterm(signum, frame):
     raise SystemExit(0)
 
@@ -71,9 +67,6 @@ class Command(BaseCommand):
             ],
             cwd=settings.BASE_DIR,
         )
-        # `kill <pid>` (or a supervisor's SIGTERM) must not orphan the worker: turn it into an
-        # exit that runs the `finally` below. Python's default for SIGTERM skips it.
-        signal.signal(signal.SIGTERM, _exit_on_signal)
         # SIGTERM (a supervisor, `kill`) must stop the worker too, not orphan it.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:

@@ -1,0 +1,28 @@
+"""Tasks that exist only for the benchmarks; the worker imports them with ``-I bench.bench_tasks``.
+
+``bench.noop`` is the bare-Celery baseline: it does nothing but count itself in Redis, so the
+benchmark can tell when every message has been executed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import redis
+
+from config.celery import app
+
+DONE_KEY = "cronhouse:bench:noop:done"
+_client: redis.Redis | None = None
+
+
+def counter() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    return _client
+
+
+@app.task(name="bench.noop", ignore_result=True)
+def noop() -> None:
+    counter().incr(DONE_KEY)

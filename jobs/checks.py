@@ -1,0 +1,64 @@
+"""System checks for the job platform's own settings: warnings at start, not surprises later."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+MIN_API_KEY_LENGTH = 32
+# Values people paste from examples; the API refuses them like an unset key.
+PLACEHOLDER_API_KEYS = {
+    "change-me",
+    "changeme",
+    "secret",
+    "replace-me",
+    "your-secret-key",
+    "jobs-secret-key",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+}
+
+
+def api_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot guard the API, or None if it can."""
+    if not key:
+        return "JOBS_SECRET_KEY is not set"
+    if len(key) < MIN_API_KEY_LENGTH:
+        return f"JOBS_SECRET_KEY is shorter than {MIN_API_KEY_LENGTH} characters"
+    lowered = key.lower()
+    if lowered in PLACEHOLDER_API_KEYS or len(set(lowered)) < 4 or "change" in lowered and "me" in lowered:
+        return "JOBS_SECRET_KEY is a placeholder"
+    return None
+
+
+@checks.register(checks.Tags.security)
+def check_api_key(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    problem = api_key_problem(getattr(settings, "JOBS_SECRET_KEY", ""))
+    if problem is None:
+        return []
+    return [
+        checks.Warning(
+            f"{problem}: the HTTP trigger API (/api/jobs/...) refuses every request.",
+            hint='Set JOBS_SECRET_KEY to 32+ random characters, e.g. python3 -c "import secrets; '
+            'print(secrets.token_urlsafe(32))".',
+            id="jobs.W001",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security)
+def check_secrets_encryption_key(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    from .crypto import secrets_fernet
+
+    try:
+        secrets_fernet()
+    except ImproperlyConfigured as exc:
+        return [
+            checks.Warning(
+                f"{exc} Saving a webhook handler with a secret, and running one, will fail.",
+                hint='Set JOBS_SECRETS_ENCRYPTION_KEY, e.g. python3 -c "from cryptography.fernet import Fernet; '
+                'print(Fernet.generate_key().decode())".',
+                id="jobs.W002",
+            )
+        ]
+    return []

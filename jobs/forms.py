@@ -1,0 +1,199 @@
+"""Forms of the admin and the dashboard: a job's handler from a list, cron checked by field,
+webhook secrets write-only, re-authentication before destructive actions."""
+
+from __future__ import annotations
+
+from croniter import croniter
+from django import forms
+from django.contrib.auth import authenticate
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import get_commands
+
+from .crypto import secret_encrypt, secrets_fernet
+from .http_guard import DestinationRefused, resolve_checked, url_check
+from .models import Job, WebhookHandler
+from .schedules import timezone_choices
+
+# Django's own commands that make no sense on a schedule (interactive, servers, schema edits).
+NOT_SCHEDULABLE = {
+    "runserver",
+    "shell",
+    "dbshell",
+    "createsuperuser",
+    "changepassword",
+    "makemigrations",
+    "squashmigrations",
+    "startapp",
+    "startproject",
+    "testserver",
+    "test",
+    "up",
+    "runjob",
+    "compilemessages",
+    "makemessages",
+}
+
+
+def command_choices(current: str = "") -> list[tuple[str, str]]:
+    """Every management command that exists, by app; the job's current one even if it vanished."""
+    commands = {name: app for name, app in get_commands().items() if name not in NOT_SCHEDULABLE}
+    choices = [("", "— none: call a webhook handler —")]
+    choices += [(name, f"{name}  ({app.rsplit('.', 1)[-1]})") for name, app in sorted(commands.items())]
+    if current and current not in commands:
+        choices.append((current, f"{current}  (not installed)"))
+    return choices
+
+
+def cron_field_error(value: str) -> str | None:
+    """A message naming the field and, where croniter says, the part that is wrong."""
+    fields = value.split()
+    if len(fields) != 5:
+        return (
+            f"Cron expression {value!r} must have 5 fields (minute hour day-of-month month day-of-week), "
+            f"got {len(fields)}."
+        )
+    try:
+        croniter(value)
+    except Exception as exc:  # croniter raises several types for one meaning: not valid
+        return f"Cron expression: {value!r} is not a valid cron expression ({exc})."
+    return None
+
+
+class JobAdminForm(forms.ModelForm):
+    command = forms.ChoiceField(
+        required=False,
+        help_text="The management command this job runs. Leave empty to call a webhook handler instead.",
+    )
+    timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC", help_text="The cron is read in this zone.")
+
+    class Meta:
+        model = Job
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["command"].choices = command_choices(self.instance.command if self.instance else "")
+
+    def clean_cron_expression(self) -> str:
+        value = " ".join(self.cleaned_data.get("cron_expression", "").split())
+        if value and (error := cron_field_error(value)):
+            raise forms.ValidationError(error, code="invalid_cron")
+        return value
+
+    def clean_config(self):
+        value = self.cleaned_data.get("config")
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Config must be a JSON object of the command's options, e.g. {}.")
+        return value
+
+
+def handler_url_error(url: str) -> str | None:
+    """The outbound-HTTP guard's verdict at save time (send time checks again after DNS)."""
+    try:
+        scheme, host, port = url_check(url)
+        resolve_checked(host, port)
+    except DestinationRefused as exc:
+        return str(exc)
+    except OSError:
+        return None  # not resolvable from here right now; the send-time check decides
+    return None
+
+
+class WebhookHandlerAdminForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https", help_text="http or https; no private addresses.")
+    new_secret = forms.CharField(
+        label="Set / replace secret",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: the stored secret is never shown. Leave empty to keep the current one.",
+    )
+    clear_secret = forms.BooleanField(required=False, help_text="Remove the stored secret.")
+
+    class Meta:
+        model = WebhookHandler
+        fields = [
+            "name",
+            "url",
+            "method",
+            "auth",
+            "auth_username",
+            "auth_header_name",
+            "extra_headers",
+            "timeout_seconds",
+        ]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+            raise forms.ValidationError("Put credentials in the secret, not in the URL.")
+        if error := handler_url_error(url):
+            raise forms.ValidationError(error)
+        return url
+
+    def clean_extra_headers(self) -> dict:
+        headers = self.cleaned_data.get("extra_headers") or {}
+        if not isinstance(headers, dict):
+            raise forms.ValidationError('Extra headers must be a JSON object, e.g. {"X-Env": "prod"}.')
+        for name, value in headers.items():
+            if not isinstance(value, str) or any(c in f"{name}{value}" for c in "\r\n"):
+                raise forms.ValidationError(f"Header {name!r} must be one line of text.")
+        return headers
+
+    def clean(self) -> dict:
+        data = super().clean()
+        auth = data.get("auth")
+        if data.get("new_secret"):
+            try:
+                secrets_fernet()
+            except ImproperlyConfigured as exc:
+                self.add_error("new_secret", str(exc))
+        has_secret = bool(data.get("new_secret")) or (bool(self.instance.secret) and not data.get("clear_secret"))
+        if auth and auth != WebhookHandler.Auth.NONE and not has_secret:
+            self.add_error("new_secret", "This authentication needs a secret.")
+        if auth == WebhookHandler.Auth.BASIC and not data.get("auth_username"):
+            self.add_error("auth_username", "HTTP basic authentication needs a username.")
+        if auth in (WebhookHandler.Auth.API_KEY, WebhookHandler.Auth.CUSTOM_HEADER) and not data.get(
+            "auth_header_name"
+        ):
+            self.add_error("auth_header_name", "Name the header that carries the secret, e.g. X-API-Key.")
+        return data
+
+    def save(self, commit: bool = True) -> WebhookHandler:
+        handler = super().save(commit=False)
+        if self.cleaned_data.get("new_secret"):
+            handler.secret = secret_encrypt(self.cleaned_data["new_secret"])
+        elif self.cleaned_data.get("clear_secret"):
+            handler.secret = ""
+        if commit:
+            handler.save()
+        return handler
+
+    @property
+    def audited_fields(self) -> list[str]:
+        """changed_data with the write-only inputs named as the model field they change."""
+        names = [n for n in self.changed_data if n not in ("new_secret", "clear_secret")]
+        if self.cleaned_data.get("new_secret") or self.cleaned_data.get("clear_secret"):
+            names.append("secret")
+        return names
+
+
+class ReauthenticateForm(forms.Form):
+    password = forms.CharField(
+        strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True})
+    )
+
+    def __init__(self, *args, request, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_password(self) -> str:
+        # Through the auth backends (not check_password), so a failed try is signalled like a login.
+        user = self.request.user
+        password = self.cleaned_data["password"]
+        again = authenticate(self.request, username=user.get_username(), password=password)
+        if again is None or again.pk != user.pk:
+            raise forms.ValidationError("That is not your password.")
+        return password

@@ -1,0 +1,260 @@
+"""The outbound-HTTP guard: every request Cronhouse makes to a URL someone typed goes through here.
+
+A staff user (or a compromised staff account) configures webhook URLs. Without a guard a URL
+like ``http://169.254.169.254/latest/meta-data/`` or ``http://10.0.0.5:5432/`` would let them
+reach the cloud metadata service or internal services from our network (SSRF). The guard:
+
+1. allows only ``http`` and ``https`` URLs, and refuses known metadata host names;
+2. resolves the host itself and refuses the request if ANY resolved address is loopback,
+   private, link-local, multicast, reserved, unspecified, shared (CGNAT), a known cloud
+   metadata address, or otherwise not globally routable (IPv4-mapped/NAT64/6to4 IPv6
+   addresses are judged by the IPv4 address inside them);
+3. connects to exactly the address it checked (the check happens inside urllib3's connection
+   set-up, so a DNS answer that changes between check and connect cannot slip through), while
+   TLS still verifies the certificate for the host name;
+4. applies the same check to every redirect hop (a redirect to a refused address is refused
+   before any request is sent to it), following at most ``JOBS_HTTP_MAX_REDIRECTS``;
+5. ignores proxy environment variables (a proxy would connect on our behalf, unchecked);
+6. always sets connect and read timeouts and reads at most ``max_body_bytes`` of the body.
+
+``settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True`` lets 127.0.0.0/8 and ::1 through. It exists
+for tests that run a receiver on loopback and is not read from the environment.
+
+Use ``guarded_request(...)``; it raises ``DestinationRefused`` (no request made) or a
+``requests`` exception for network failures.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+ALLOWED_SCHEMES = ("http", "https")
+# Cloud metadata services that are reachable by name from inside an instance.
+METADATA_HOSTNAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+    }
+)
+# Metadata endpoints by address. Most are link-local or private anyway; Azure's wire server and
+# Alibaba's metadata service sit in ranges that are easy to miss, so they are named explicitly.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
+)
+NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+
+
+class DestinationRefused(Exception):
+    """The guard refused the URL or its address; nothing was sent to it."""
+
+
+# --- checks -----------------------------------------------------------------------------
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in NAT64_PREFIX:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def address_refusal(address: str) -> str | None:
+    """Why ``address`` may not be contacted, or None if it may."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if ip.version == 6 and (inner := _embedded_ipv4(ip)) is not None:
+        reason = address_refusal(str(inner))
+        return f"{reason} (inside {ip})" if reason else None
+    if ip.is_loopback and getattr(settings, "JOBS_HTTP_GUARD_ALLOW_LOOPBACK", False):
+        return None
+    if ip in METADATA_ADDRESSES:
+        return f"{ip} is a cloud metadata address"
+    for attribute, label in (
+        ("is_unspecified", "unspecified"),
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_reserved", "reserved"),
+        ("is_private", "private"),
+    ):
+        if getattr(ip, attribute):
+            return f"{ip} is a {label} address"
+    if not ip.is_global:
+        return f"{ip} is not a public address"
+    return None
+
+
+def url_check(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL; DestinationRefused for anything else.
+
+    A host that is an IP literal is checked here; a name is checked after resolution.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise DestinationRefused(f"Refused {url!r}: not a valid URL ({exc}).") from None
+    scheme = (parts.scheme or "").lower()
+    if scheme not in ALLOWED_SCHEMES:
+        raise DestinationRefused(f"Refused {url!r}: only http and https URLs are allowed.")
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise DestinationRefused(f"Refused {url!r}: the URL has no host.")
+    if host in METADATA_HOSTNAMES:
+        raise DestinationRefused(f"Refused {url!r}: {host} is a cloud metadata host.")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if reason := address_refusal(host):
+            raise DestinationRefused(f"Refused {url!r}: {reason}.")
+    return scheme, host, port or (443 if scheme == "https" else 80)
+
+
+def resolve_checked(host: str, port: int) -> list[tuple]:
+    """getaddrinfo results for host:port, all allowed; DestinationRefused if any is not.
+
+    One refused address refuses the name: a name that resolves to both a public and a
+    private address is how DNS-rebinding attacks look.
+    """
+    if host.rstrip(".").lower() in METADATA_HOSTNAMES:
+        raise DestinationRefused(f"Refused {host}: a cloud metadata host.")
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        if reason := address_refusal(sockaddr[0]):
+            raise DestinationRefused(f"Refused {host}: it resolves to {sockaddr[0]}, and {reason}.")
+    return infos
+
+
+# --- urllib3 / requests plumbing ---------------------------------------------------------
+
+
+class _GuardedConnectionMixin:
+    """Resolve, check and connect in one step, to the checked address (no second lookup)."""
+
+    def _new_conn(self) -> socket.socket:
+        try:
+            infos = resolve_checked(self._dns_host, self.port)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        error: OSError | None = None
+        for family, socktype, proto, _, sockaddr in infos:
+            sock = socket.socket(family, socktype, proto)
+            try:
+                for option in self.socket_options or ():
+                    sock.setsockopt(*option)
+                sock.settimeout(self.timeout)
+                sock.connect(sockaddr)
+                return sock
+            except TimeoutError as exc:
+                sock.close()
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out ({self.timeout}s).") from exc
+            except OSError as exc:
+                sock.close()
+                error = exc
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}")
+
+
+class GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class GuardedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = GuardedHTTPConnection
+
+
+class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = GuardedHTTPSConnection
+
+
+class GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": GuardedHTTPConnectionPool,
+            "https": GuardedHTTPSConnectionPool,
+        }
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        raise DestinationRefused("Refused: the outbound-HTTP guard does not send through proxies.")
+
+    def send(self, request, **kwargs):
+        url_check(request.url)  # every hop, redirects included, before anything is sent
+        return super().send(request, **kwargs)
+
+
+def guarded_session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no HTTP(S)_PROXY, no .netrc credentials
+    session.max_redirects = settings.JOBS_HTTP_MAX_REDIRECTS
+    adapter = GuardedAdapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def guarded_request(
+    method: str,
+    url: str,
+    *,
+    headers: dict | None = None,
+    data: bytes | str | None = None,
+    json=None,
+    auth=None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    allow_redirects: bool = True,
+    max_body_bytes: int = 64 * 1024,
+) -> requests.Response:
+    """Send one request through the guard. ``response.content`` holds at most ``max_body_bytes``.
+
+    Raises DestinationRefused before sending anything to a refused URL or address (also
+    for a redirect hop), or a requests.RequestException for network errors and timeouts.
+    """
+    url_check(url)
+    with guarded_session() as session:
+        try:
+            response = session.request(
+                method,
+                url,
+                headers=headers,
+                data=data,
+                json=json,
+                auth=auth,
+                timeout=(connect_timeout, read_timeout),
+                allow_redirects=allow_redirects,
+                stream=True,
+            )
+        except requests.exceptions.InvalidSchema as exc:  # a redirect to e.g. file:// or gopher://
+            raise DestinationRefused(f"Refused a redirect from {url!r}: {exc}") from None
+        try:
+            body = response.raw.read(max_body_bytes, decode_content=True) or b""
+        finally:
+            response.close()
+        response._content = body  # read (bounded) and released: .text / .json() work as usual
+        return response

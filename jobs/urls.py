@@ -1,0 +1,26 @@
+"""Staff dashboard under /dashboard/ and the HTTP trigger API under /api/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from .views import api, dashboard, schedule
+
+app_name = "jobs"
+
+urlpatterns = [
+    path("dashboard/", dashboard.dashboard, name="dashboard"),
+    path("dashboard/data.json", dashboard.dashboard_data, name="dashboard-data"),
+    path("dashboard/jobs/<slug:name>/", dashboard.job_detail, name="job"),
+    path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now, name="job-run"),
+    path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
+    path("dashboard/schedule/", schedule.schedule, name="schedule"),
+    path("dashboard/schedule/<int:pk>/pause", schedule.schedule_set_enabled, {"enabled": False}, name="task-pause"),
+    path("dashboard/schedule/<int:pk>/resume", schedule.schedule_set_enabled, {"enabled": True}, name="task-resume"),
+    path("dashboard/schedule/<int:pk>/unschedule", schedule.schedule_unschedule, name="task-unschedule"),
+    path("dashboard/schedule/purge-orphans", schedule.schedule_purge_orphans, name="purge-orphans"),
+    path("dashboard/reauthenticate/", schedule.reauthenticate, name="reauthenticate"),
+    path("api/jobs/run", api.jobs_run, name="api-run-job"),
+    path("api/jobs/status", api.jobs_status, name="api-status"),
+    path("api/runs/<int:run_id>", api.run_detail, name="api-run"),
+]

@@ -1,0 +1,1 @@
+"""Views of the staff dashboard (``dashboard``, ``schedule``) and the HTTP trigger API (``api``)."""

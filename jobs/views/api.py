@@ -1,0 +1,80 @@
+"""The HTTP trigger API for external schedulers (system cron, Kubernetes CronJob, pg_cron).
+
+    POST /api/jobs/run     {"job": "<name>"} or {"job_id": N}   -> 202 {run_id, status, ...}
+    GET  /api/jobs/status                                        -> every job
+    GET  /api/runs/<id>                                          -> one run
+
+Statuses: 401 token, 400 body, 404 job/run, 409 disabled or already active (with the active
+run's id), 413 body over 16 KiB, 429 rate limit (Retry-After), 503 API key not configured.
+"""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from ..models import Job, JobRun
+from ..runner import JobDisabled, run_trigger
+from .guards import authorize, error
+from .overview import job_row_json, job_rows, run_json
+
+
+def _job_from(body: dict) -> Job | JsonResponse:
+    unknown = set(body) - {"job", "job_id"}
+    if unknown or len(body) != 1:
+        return error(400, 'give exactly one of "job" (a name) or "job_id" (a number)', unknown_fields=sorted(unknown))
+    if "job" in body:
+        name = body["job"]
+        if not isinstance(name, str) or not name or len(name) > 100:
+            return error(400, '"job" must be a job name')
+        job = Job.objects.filter(name=name).first()
+    else:
+        job_id = body["job_id"]
+        if isinstance(job_id, bool) or not isinstance(job_id, int):
+            return error(400, '"job_id" must be an integer')
+        job = Job.objects.filter(pk=job_id).first()
+    return job if job is not None else error(404, "no such job")
+
+
+@authorize
+@require_POST
+def jobs_run(request):
+    job = _job_from(request.json)
+    if isinstance(job, JsonResponse):
+        return job
+    try:
+        result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, user=request.api_user)
+    except JobDisabled:
+        return error(409, "job is disabled", job=job.name, reason="disabled")
+    run = result.run
+    if not result.queued:
+        return error(
+            409,
+            f"not started: {run.skip_reason}",
+            job=job.name,
+            reason="active",
+            active_run_id=run.blocked_by_id,
+            skipped_run_id=run.pk,
+        )
+    url = reverse("jobs:api-run", args=[run.pk])
+    response = JsonResponse({"run_id": run.pk, "job": job.name, "status": run.status, "url": url}, status=202)
+    response["Location"] = url
+    return response
+
+
+@authorize
+@require_GET
+def jobs_status(request):
+    now = timezone.now()
+    return JsonResponse({"generated_at": now.isoformat(), "jobs": [job_row_json(row) for row in job_rows(now=now)]})
+
+
+@authorize
+@require_GET
+def run_detail(request, run_id: int):
+    run = JobRun.objects.select_related("job").filter(pk=run_id).first()
+    if run is None:
+        return error(404, "no such run")
+    return JsonResponse(run_json(run))

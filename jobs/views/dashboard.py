@@ -1,0 +1,131 @@
+"""The staff dashboard: every job at a glance (refreshing itself from ``data.json``), "Run now",
+each job's run history and each run's summary, error and output."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Q
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from ..admin import jobs_run_now
+from ..models import Job, JobRun
+from ..templatetags.jobs_dashboard import format_seconds, sparkline_svg
+from .overview import job_row_json, job_rows, one_line, run_json, totals_since
+
+HISTORY_PAGE_SIZE = 50
+
+
+def wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def job_by_name(name: str) -> Job:
+    return get_object_or_404(Job.objects.select_related("webhook_handler"), name=name)
+
+
+def _dashboard_data(now) -> dict:
+    rows = job_rows(now=now)
+    jobs = []
+    for row in rows:
+        data = job_row_json(row)
+        data["sparkline_svg"] = str(sparkline_svg(row.durations))
+        data["last_duration"] = format_seconds(row.job.last_duration)
+        jobs.append(data)
+    return {"generated_at": now.isoformat(), "totals": totals_since(now - timedelta(hours=24)), "jobs": jobs}
+
+
+@staff_member_required
+@require_GET
+def dashboard(request):
+    now = timezone.now()
+    context = {
+        "rows": job_rows(now=now),
+        "totals": totals_since(now - timedelta(hours=24)),
+        "now": now,
+        "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
+    }
+    return render(request, "jobs/dashboard.html", context)
+
+
+@staff_member_required
+@require_GET
+def dashboard_data(request):
+    return JsonResponse(_dashboard_data(timezone.now()))
+
+
+@staff_member_required
+@require_POST
+def job_run_now(request, name: str):
+    """Trigger a manual run; JSON for the page's script, a redirect with a message without it."""
+    job = job_by_name(name)
+    started, refused = jobs_run_now(jobs=[job], user=request.user)
+    run = JobRun.objects.filter(job=job).order_by("-created_at", "-id").first()
+    if wants_json(request):
+        body = {"ok": bool(started), "message": (started or refused)[0]}
+        if run is not None and started:
+            body.update(run_id=run.pk, status=run.status)
+        return JsonResponse(body, status=202 if started else 409)
+    for text in started:
+        messages.success(request, text)
+    for text in refused:
+        messages.warning(request, text)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("jobs:dashboard")
+    return redirect(back)
+
+
+def _history(job: Job, status: str, before: JobRun | None):
+    """One page of the job's runs, newest first, by keyset (no OFFSET, no COUNT over millions)."""
+    runs = JobRun.objects.filter(job=job).order_by("-created_at", "-id")
+    if status:
+        runs = runs.filter(status=status)
+    if before is not None:
+        runs = runs.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
+    page = list(runs[: HISTORY_PAGE_SIZE + 1])
+    return page[:HISTORY_PAGE_SIZE], len(page) > HISTORY_PAGE_SIZE
+
+
+@staff_member_required
+@require_GET
+def job_detail(request, name: str):
+    job = job_by_name(name)
+    status = request.GET.get("status", "")
+    if status and status not in JobRun.Status.values:
+        raise Http404("unknown status")
+    before = None
+    if request.GET.get("before", "").isdigit():
+        before = JobRun.objects.filter(job=job, pk=int(request.GET["before"])).only("pk", "created_at").first()
+    runs, more = _history(job, status, before)
+    durations = [r.duration.total_seconds() for r in reversed(runs) if r.duration is not None]
+    row = job_rows(now=timezone.now(), jobs=[job])[0]
+    context = {
+        "job": job,
+        "row": row,
+        "runs": runs,
+        "status": status,
+        "statuses": JobRun.Status.choices,
+        "next_before": runs[-1].pk if more else None,
+        "first_page": before is None,
+        "chart": sparkline_svg(durations, width=600, height=80),
+        "latest": runs[0] if runs else None,
+    }
+    return render(request, "jobs/job_detail.html", context)
+
+
+@staff_member_required
+@require_GET
+def run_detail(request, run_id: int):
+    run = get_object_or_404(JobRun.objects.select_related("job", "triggered_by_user"), pk=run_id)
+    if wants_json(request):
+        return JsonResponse(run_json(run))
+    return render(request, "jobs/run_detail.html", {"run": run, "error_line": one_line(run.error)})

@@ -1,0 +1,159 @@
+"""Decorators that guard the surfaces: ``authorize`` for the bearer-token API,
+``recent_login_required`` for destructive dashboard actions. Views show them on top."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.http import JsonResponse
+from django.http.request import RawPostDataException
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django_ratelimit.core import get_usage
+
+from ..checks import api_key_problem
+
+# Session key: when this session last proved its password (epoch seconds).
+PASSWORD_AT = "jobs_password_at"
+MAX_BODY_BYTES = 16 * 1024
+
+
+# --- recent login --------------------------------------------------------------------------
+
+
+@receiver(user_logged_in, dispatch_uid="jobs.views.guards.password_login")
+def _remember_password_login(sender, request, user, **kwargs) -> None:
+    if request is not None and hasattr(request, "session"):
+        request.session[PASSWORD_AT] = time.time()
+
+
+def mark_password_entered(request) -> None:
+    request.session[PASSWORD_AT] = time.time()
+
+
+def has_recent_login(request) -> bool:
+    entered = request.session.get(PASSWORD_AT)
+    return entered is not None and time.time() - entered <= settings.RECENT_LOGIN_MINUTES * 60
+
+
+def recent_login_required(view):
+    """Destructive actions: the password must have been entered within RECENT_LOGIN_MINUTES."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if has_recent_login(request):
+            return view(request, *args, **kwargs)
+        messages.warning(
+            request,
+            f"Enter your password again: this action needs a login within the last "
+            f"{settings.RECENT_LOGIN_MINUTES} minutes.",
+        )
+        back = request.POST.get("next") or reverse("jobs:schedule")
+        return redirect(f"{reverse('jobs:reauthenticate')}?{urlencode({'next': back})}")
+
+    return wrapper
+
+
+# --- the bearer-token API --------------------------------------------------------------------
+
+
+def error(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def bearer_matches(header: str, key: str) -> bool:
+    """One code path for a missing, malformed, wrong or right token.
+
+    Both sides are hashed to 32 bytes first, so ``hmac.compare_digest`` always compares equal
+    lengths and its time depends on neither the key's length nor how much of it a guess got right.
+    """
+    scheme, _, token = header.partition(" ")
+    presented = token.strip() if scheme.lower() == "bearer" else ""
+    same = hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), hashlib.sha256(key.encode()).digest())
+    return same and bool(presented)
+
+
+def rate_limited(request) -> JsonResponse | None:
+    """429 with Retry-After once this client (by address) passes JOBS_API_RATE_LIMIT."""
+    usage = get_usage(request, group="jobs.api", key="ip", rate=settings.JOBS_API_RATE_LIMIT, increment=True)
+    if usage is None or not usage["should_limit"]:
+        return None
+    retry_after = max(int(usage["time_left"]), 1)
+    response = error(429, "rate limit exceeded", retry_after_seconds=retry_after)
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _csrf_refused(request, view) -> bool:
+    """The CSRF check the middleware skipped for this exempt view, applied to session callers."""
+    return CsrfViewMiddleware(lambda r: None).process_view(request, view, (), {}) is not None
+
+
+def authorize(view):
+    """Guard an API view: rate limit, then a bearer token or a staff session (with CSRF).
+
+    Sets ``request.api_user`` (the staff user, or None for the token) and, for POST, parses
+    ``request.json`` (an object, at most 16 KiB).
+    """
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if limited := rate_limited(request):
+            return limited
+        key = settings.JOBS_SECRET_KEY
+        if api_key_problem(key):
+            return error(503, "the API is disabled: JOBS_SECRET_KEY is not configured")
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is not None or not request.user.is_staff:
+            if not bearer_matches(header or "", key):
+                response = error(401, "missing or wrong bearer token")
+                response["WWW-Authenticate"] = 'Bearer realm="cronhouse"'
+                return response
+            request.api_user = None
+        else:
+            if _csrf_refused(request, view):
+                return error(403, "CSRF check failed (a staff session must send the CSRF token)")
+            request.api_user = request.user
+        if request.method == "POST":
+            body = _read_body(request)
+            if isinstance(body, JsonResponse):
+                return body
+            request.json = body
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _read_body(request) -> dict | JsonResponse:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return error(400, "bad Content-Length")
+    if declared > MAX_BODY_BYTES:
+        return error(413, f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        # The WSGI stream is limited to the declared length, checked above.
+        raw = request.body
+    except RawPostDataException:
+        return error(400, "send the request as JSON, not as a form upload")
+    if len(raw) > MAX_BODY_BYTES:
+        return error(413, f"request body over {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "the body is not valid JSON")
+    if not isinstance(body, dict):
+        return error(400, 'the body must be a JSON object, e.g. {"job": "generate-charges"}')
+    return body

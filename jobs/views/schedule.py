@@ -1,0 +1,104 @@
+"""The raw beat schedule: every PeriodicTask, pause/resume, unschedule and purge orphans.
+Destructive actions need a recent password entry; every action is audited."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_celery_beat.models import PeriodicTask
+
+from ..beat_schedule import (
+    ScheduleActionRefused,
+    orphans_purge,
+    owning_job,
+    periodic_task_unschedule,
+    periodic_tasks_listing,
+    periodic_tasks_set_enabled,
+)
+from ..forms import ReauthenticateForm
+from ..schedules import describe_schedule
+from ..sync import RUN_TASK
+from .guards import has_recent_login, mark_password_entered, recent_login_required
+
+
+def _schedule_words(task: PeriodicTask) -> str:
+    if task.crontab_id:
+        c = task.crontab
+        cron = f"{c.minute} {c.hour} {c.day_of_month} {c.month_of_year} {c.day_of_week}"
+        return f"{cron} — {describe_schedule(cron, None, str(c.timezone))}"
+    if task.interval_id:
+        return str(task.interval)
+    return str(task.solar or task.clocked or "-")
+
+
+@staff_member_required
+@require_GET
+def schedule(request):
+    tasks = list(periodic_tasks_listing())
+    rows = [
+        {
+            "task": task,
+            "job": owning_job(task),
+            "orphan": task.task == RUN_TASK and owning_job(task) is None,
+            "schedule": _schedule_words(task),
+        }
+        for task in tasks
+    ]
+    context = {
+        "rows": rows,
+        "orphans": sum(row["orphan"] for row in rows),
+        "recent_login": has_recent_login(request),
+    }
+    return render(request, "jobs/schedule.html", context)
+
+
+@staff_member_required
+@require_POST
+def schedule_set_enabled(request, pk: int, enabled: bool):
+    task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
+    changed = periodic_tasks_set_enabled(tasks=[task], enabled=enabled, user=request.user)
+    verb = "resumed" if enabled else "paused"
+    messages.success(request, f"{task.name} {verb}." if changed else f"{task.name} was already {verb}.")
+    return redirect("jobs:schedule")
+
+
+@staff_member_required
+@recent_login_required
+@require_POST
+def schedule_unschedule(request, pk: int):
+    task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
+    try:
+        periodic_task_unschedule(task=task, user=request.user)
+    except ScheduleActionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{task.name} unscheduled (deleted).")
+    return redirect("jobs:schedule")
+
+
+@staff_member_required
+@recent_login_required
+@require_POST
+def schedule_purge_orphans(request):
+    names = orphans_purge(user=request.user)
+    messages.success(request, f"Purged {len(names)} orphan task(s): {', '.join(names)}" if names else "No orphans.")
+    return redirect("jobs:schedule")
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def reauthenticate(request):
+    """Ask for the password again before a destructive action; back to ``next`` afterwards."""
+    target = request.POST.get("next") or request.GET.get("next") or reverse("jobs:schedule")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("jobs:schedule")
+    form = ReauthenticateForm(request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        mark_password_entered(request)
+        messages.success(request, "Thanks. Destructive actions are allowed again for a while.")
+        return redirect(target)
+    return render(request, "jobs/reauthenticate.html", {"form": form, "next": target})

@@ -1,0 +1,140 @@
+"""Running a job whose handler is a WebhookHandler: one guarded HTTP call per run.
+
+1. Decrypt the handler's secret (it never leaves this module except in the request itself).
+2. POST (or PUT; GET sends the fields as query parameters) ``{job, run_id, scheduled_for,
+   triggered_by, config}`` with the handler's auth, through ``jobs.http_guard`` (http/https
+   only, no private/loopback/link-local/metadata address, checked again after DNS and on
+   every redirect; connect and read timeouts).
+3. 2xx is success; any other status, a refused destination, a network error or a timeout
+   is a failure recorded with the status and a bounded, redacted excerpt of the body.
+
+Whatever is recorded or logged shows the auth as ``Bearer ***`` / ``Basic ***`` / ``***``,
+and any echo of the secret in the response is replaced by ``***``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from urllib.parse import urlencode
+
+import requests
+from celery.exceptions import SoftTimeLimitExceeded
+
+from .crypto import SecretUnavailable, secret_decrypt
+from .execution import Outcome
+from .http_guard import DestinationRefused, guarded_request
+from .models import JobRun, WebhookHandler
+
+logger = logging.getLogger(__name__)
+
+Status = JobRun.Status
+Auth = WebhookHandler.Auth
+EXCERPT_CHARS = 2000
+MAX_BODY_BYTES = 64 * 1024
+CONNECT_TIMEOUT = 5.0
+REDACTED = "***"
+
+
+def webhook_payload(run: JobRun) -> dict:
+    return {
+        "job": run.job.name,
+        "run_id": run.pk,
+        "scheduled_for": run.scheduled_for.isoformat() if run.scheduled_for else None,
+        "triggered_by": run.triggered_by,
+        "config": run.job.config or {},
+    }
+
+
+def auth_headers(handler: WebhookHandler, secret: str) -> tuple[dict, dict]:
+    """(headers to send, the same headers as they may be shown) for the handler's auth."""
+    if handler.auth == Auth.BEARER:
+        return {"Authorization": f"Bearer {secret}"}, {"Authorization": f"Bearer {REDACTED}"}
+    if handler.auth == Auth.BASIC:
+        token = base64.b64encode(f"{handler.auth_username}:{secret}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}, {"Authorization": f"Basic {REDACTED}"}
+    if handler.auth in (Auth.API_KEY, Auth.CUSTOM_HEADER):
+        name = handler.auth_header_name or "X-API-Key"
+        return {name: secret}, {name: REDACTED}
+    return {}, {}
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _secrets_in(handler: WebhookHandler, secret: str, headers: dict) -> list[str]:
+    """Every form in which the secret could come back: itself, and basic auth's base64 token
+    (an echoed ``Bearer <secret>`` then reads ``Bearer ***``)."""
+    forms = [secret]
+    if handler.auth == Auth.BASIC:
+        forms.append(headers["Authorization"].split(" ", 1)[1])
+    return sorted({f for f in forms if f}, key=len, reverse=True)
+
+
+def _request_lines(method: str, url: str, shown_headers: dict) -> str:
+    return "\n".join([f"{method} {url}", *(f"{name}: {value}" for name, value in shown_headers.items())])
+
+
+def webhook_execute(*, run: JobRun) -> Outcome:
+    """Call the run's webhook handler; every failure becomes an Outcome, never an exception."""
+    handler = run.job.webhook_handler
+    try:
+        secret = secret_decrypt(handler.secret)
+    except SecretUnavailable as exc:
+        return Outcome(Status.FAILED, error=f"Webhook handler {handler.name}: {exc}.")
+    sent_auth, shown_auth = auth_headers(handler, secret)
+    headers = {**(handler.extra_headers or {}), "X-Cronhouse-Run": str(run.pk), **sent_auth}
+    shown = {**(handler.extra_headers or {}), "X-Cronhouse-Run": str(run.pk), **shown_auth}
+    hidden = _secrets_in(handler, secret, sent_auth)
+    payload = webhook_payload(run)
+    method, url, body = handler.method, handler.url, payload
+    if method == WebhookHandler.Method.GET:
+        query = {**payload, "config": json.dumps(payload["config"]), "scheduled_for": payload["scheduled_for"] or ""}
+        url, body = f"{url}{'&' if '?' in url else '?'}{urlencode(query)}", None
+    timeout = min(handler.timeout_seconds, run.job.timeout_seconds)
+    request_text = _request_lines(method, url, shown)
+    started = time.monotonic()
+    try:
+        response = guarded_request(
+            method,
+            url,
+            headers=headers,
+            json=body,
+            connect_timeout=min(CONNECT_TIMEOUT, timeout),
+            read_timeout=timeout,
+            max_body_bytes=MAX_BODY_BYTES,
+        )
+    except DestinationRefused as exc:
+        return _failed(handler, request_text, Status.FAILED, f"Refused by the outbound-HTTP guard: {exc}", hidden)
+    except (requests.Timeout, SoftTimeLimitExceeded):
+        error = f"Timed out after {timeout} s waiting for {method} {handler.url}."
+        return _failed(handler, request_text, Status.TIMED_OUT, error, hidden)
+    except requests.RequestException as exc:
+        return _failed(handler, request_text, Status.FAILED, f"{type(exc).__name__}: {exc}", hidden)
+    elapsed_ms = round((time.monotonic() - started) * 1000)
+    return _outcome(handler, response, request_text, elapsed_ms, hidden)
+
+
+def _outcome(handler, response, request_text: str, elapsed_ms: int, hidden: list[str]) -> Outcome:
+    excerpt = redact(response.content.decode("utf-8", "replace")[:EXCERPT_CHARS], hidden)
+    status_line = f"-> HTTP {response.status_code} {response.reason or ''} in {elapsed_ms} ms".rstrip()
+    output = f"{request_text}\n\n{status_line}\n{excerpt}"
+    summary = {"http_status": response.status_code, "elapsed_ms": elapsed_ms, "response_bytes": len(response.content)}
+    logger.info("webhook %s %s -> %s in %s ms", handler.name, handler.url, response.status_code, elapsed_ms)
+    if 200 <= response.status_code < 300:
+        return Outcome(Status.SUCCEEDED, summary=summary, output=output)
+    first = excerpt.strip().splitlines()[0][:300] if excerpt.strip() else "(empty body)"
+    error = f"HTTP {response.status_code} from {handler.method} {handler.url}: {first}"
+    return Outcome(Status.FAILED, summary=summary, output=output, error=error)
+
+
+def _failed(handler, request_text: str, status: str, error: str, hidden: list[str]) -> Outcome:
+    error = redact(error, hidden)
+    logger.warning("webhook %s %s failed: %s", handler.name, handler.url, error)
+    return Outcome(status, output=f"{request_text}\n\n-> {error}", error=error)

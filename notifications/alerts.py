@@ -1,0 +1,123 @@
+"""E-mails to staff about failing jobs: failure, escalation, recovery — each once per streak.
+
+``jobs`` announces every finished run (``jobs.signals.run_finished``, after commit); this
+module listens. The job's ``alert_state`` records what staff were last told:
+
+    ok --final failure--> failing (failure e-mail)
+    failing --Nth consecutive final failure--> escalated (escalation e-mail, once)
+    failing / escalated --success--> ok (recovery e-mail)
+
+A failure with a retry still to come (``final=False``) is not reported: the retry may pass.
+Each transition is a conditional UPDATE, and the e-mails are enqueued in the same
+transaction with a dedupe key per (kind, run, recipient), so a repeated signal sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.logs import system_log
+from jobs.models import Job, JobRun
+
+from .redaction import redact
+from .services import notifications_enqueue_many
+
+logger = logging.getLogger(__name__)
+AlertState = Job.AlertState
+ERROR_EXCERPT = 4000
+TEMPLATES = {
+    "failed": "job_alerts/failed",
+    "escalated": "job_alerts/escalated",
+    "recovered": "job_alerts/recovered",
+}
+
+
+def on_run_finished(sender, run: JobRun, final: bool, **kwargs) -> None:
+    """Signal receiver. A problem here is logged, never raised into the runner."""
+    if run.status == JobRun.Status.SUCCEEDED and getattr(run.job, "alert_state", None) == AlertState.OK:
+        # The common case needs no transaction: nothing to tell, nothing to change. The
+        # runner read alert_state as it ended the run (PostgreSQL) or as it claimed it.
+        return
+    try:
+        if run.status == JobRun.Status.SUCCEEDED and not _told_about_failure(run.job_id):
+            return  # the common case: one indexed read, no transaction, no lock
+        job_alerts_for_run(run_id=run.pk, final=final)
+    except Exception:
+        logger.exception("job alert for run %s failed", run.pk)
+
+
+def _told_about_failure(job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id).exclude(alert_state=AlertState.OK).exists()
+
+
+def _alert_kind(job: Job, run: JobRun, final: bool) -> tuple[str | None, str]:
+    """(e-mail kind or None, the alert state the job moves to)."""
+    if run.status == JobRun.Status.SUCCEEDED:
+        return ("recovered" if job.alert_state != AlertState.OK else None), AlertState.OK
+    if run.status not in JobRun.FAILURE_STATUSES or not final or not job.notify_on_failure:
+        return None, job.alert_state
+    if job.consecutive_failures >= job.escalate_after_failures:
+        return ("escalated" if job.alert_state != AlertState.ESCALATED else None), AlertState.ESCALATED
+    if job.alert_state == AlertState.OK:
+        return "failed", AlertState.FAILING
+    return None, job.alert_state  # already told: failing, or escalated earlier in this streak
+
+
+@transaction.atomic
+def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
+    """Move the job's alert state for this run's outcome and enqueue the e-mail it calls for.
+
+    Returns the kind of e-mail queued ("failed", "escalated", "recovered") or None.
+    """
+    run = JobRun.objects.select_related("job").get(pk=run_id)
+    job = Job.objects.select_for_update().get(pk=run.job_id)  # serialises two alerts for one job
+    kind, state = _alert_kind(job, run, final)
+    if state != job.alert_state:
+        Job.objects.filter(pk=job.pk).update(alert_state=state, alert_state_changed_at=timezone.now())
+    if kind is None or (kind == "recovered" and not job.notify_on_failure):
+        return None
+    recipients = list(settings.JOBS_ALERT_RECIPIENTS)
+    if not recipients:
+        logger.warning("job %s: %s alert not sent, JOBS_ALERT_RECIPIENTS is empty", job.name, kind)
+        return None
+    context = alert_context(job, run)
+    queued = notifications_enqueue_many(
+        messages=[
+            {
+                "recipient": recipient,
+                "template": TEMPLATES[kind],
+                "context": context,
+                "dedupe_key": f"job-alert:{kind}:{run.pk}:{recipient}",
+            }
+            for recipient in recipients
+        ]
+    )
+    system_log(
+        event=f"job_alert_{kind}",
+        level="info" if kind == "recovered" else "warning",
+        job=job,
+        message=f"Job {job.name}: {kind} alert for run #{run.pk} queued to {queued} recipient(s).",
+        data={"run_id": run.pk, "consecutive_failures": job.consecutive_failures},
+    )
+    return kind
+
+
+def alert_context(job: Job, run: JobRun) -> dict:
+    return {
+        "job_name": job.name,
+        "job_id": job.pk,
+        "job_description": job.description,
+        "run_id": run.pk,
+        "status": run.get_status_display(),
+        "attempt": run.attempt,
+        "duration_seconds": round(run.duration.total_seconds(), 3) if run.duration else None,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "consecutive_failures": job.consecutive_failures,
+        "escalate_after": job.escalate_after_failures,
+        "error": redact(run.error or "", stored=True)[-ERROR_EXCERPT:],
+    }

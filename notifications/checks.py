@@ -1,0 +1,28 @@
+"""System checks for the notifications settings (``manage.py check``)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register()
+def notifications_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    parts = urlsplit(settings.SITE_URL)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        errors.append(
+            checks.Error(
+                "SITE_URL must be an absolute http(s) URL.", hint=repr(settings.SITE_URL), id="notifications.E001"
+            )
+        )
+    production = getattr(settings, "PRODUCTION", False)
+    if production and getattr(settings, "JOBS_HTTP_GUARD_ALLOW_LOOPBACK", False):
+        errors.append(checks.Error("JOBS_HTTP_GUARD_ALLOW_LOOPBACK is for tests only.", id="notifications.E002"))
+    if production and not settings.JOBS_ALERT_RECIPIENTS:
+        errors.append(
+            checks.Warning("JOBS_ALERT_RECIPIENTS is empty: nobody is told when a job fails.", id="notifications.W001")
+        )
+    return errors

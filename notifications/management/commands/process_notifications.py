@@ -1,0 +1,38 @@
+from django.conf import settings
+
+from jobs.command import JobCommand
+from notifications.mailer import notifications_due_count, notifications_process
+
+
+class Command(JobCommand):
+    help = "Send queued e-mail: claim due messages (SKIP LOCKED), send them, record sent / error."
+
+    def add_job_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help=f"Messages per claim (default {settings.NOTIFICATIONS_BATCH_SIZE}).",
+        )
+        parser.add_argument(
+            "--max-seconds",
+            type=float,
+            default=None,
+            help=f"Stop claiming after this long (default {settings.NOTIFICATIONS_DRAIN_SECONDS}); 0 = one batch.",
+        )
+        parser.add_argument("--until-empty", action="store_true", help="Drain until nothing is due, however long.")
+
+    def handle(self, *args, **options) -> None:
+        self.clock_pinned = bool(options.get("as_of"))
+        super().handle(*args, **options)
+
+    def run_job(self, *, now, dry_run, batch_size=None, max_seconds=None, until_empty=False, **options) -> dict:
+        if dry_run:
+            return {"due": notifications_due_count(now=now)}
+        # --as-of pins the clock for the whole drain; otherwise each batch reads the clock.
+        result = notifications_process(
+            now=now if self.clock_pinned else None,
+            batch_size=batch_size,
+            max_seconds=float("inf") if until_empty else max_seconds,
+        )
+        return result.summary()

@@ -1,0 +1,165 @@
+"""The notifications app's public functions: enqueue e-mail, send webhook events, staff actions.
+
+Other apps (``billing``) call only these. Every function is safe inside the caller's
+transaction: it writes rows and nothing else, and sending starts only after the caller
+commits (process-notifications drains committed messages; webhook deliveries are handed
+to a worker on commit). A rolled-back caller leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from itertools import islice
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import Notification, WebhookDelivery, WebhookEndpoint
+from .rendering import template_check
+
+logger = logging.getLogger(__name__)
+
+ENQUEUE_BATCH = 1000
+MESSAGE_KEYS = {"recipient", "template", "context", "dedupe_key", "send_after", "language"}
+Status = Notification.Status
+
+
+def _notification_build(
+    *,
+    recipient: str,
+    template: str,
+    context: dict | None = None,
+    dedupe_key: str | None = None,
+    send_after: datetime | None = None,
+    language: str | None = None,
+    now: datetime,
+) -> Notification:
+    try:
+        validate_email(recipient)
+    except ValidationError:
+        raise ValueError(f"Not an e-mail address: {recipient!r}") from None
+    template_check(template)
+    if dedupe_key is not None and not (0 < len(dedupe_key) <= 200):
+        raise ValueError("dedupe_key must be 1 to 200 characters.")
+    return Notification(
+        recipient=recipient,
+        template=template,
+        context=dict(context or {}),
+        dedupe_key=dedupe_key,
+        send_after=send_after or now,
+        language=language or "",
+    )
+
+
+@transaction.atomic
+def notification_enqueue(
+    *,
+    recipient: str,
+    template: str,
+    context: dict,
+    dedupe_key: str | None = None,
+    send_after: datetime | None = None,
+    language: str | None = None,
+) -> Notification | None:
+    """Queue one e-mail. Returns None when ``dedupe_key`` was queued before (nothing is written).
+
+    Raises ValueError for a bad address or a template without subject.txt / body.txt.
+    """
+    notification = _notification_build(
+        recipient=recipient,
+        template=template,
+        context=context,
+        dedupe_key=dedupe_key,
+        send_after=send_after,
+        language=language,
+        now=timezone.now(),
+    )
+    try:
+        # A savepoint, so a duplicate key does not break the caller's transaction.
+        with transaction.atomic():
+            notification.save(force_insert=True)
+    except IntegrityError:
+        if dedupe_key is not None and Notification.objects.filter(dedupe_key=dedupe_key).exists():
+            return None
+        raise
+    return notification
+
+
+@transaction.atomic
+def notifications_enqueue_many(*, messages: Iterable[dict]) -> int:
+    """Queue many e-mails set-wise; returns how many were new (a known dedupe key is skipped).
+
+    Per 1,000 messages: one INSERT ... ON CONFLICT DO NOTHING, plus one SELECT counting which
+    keyed rows went in (each row carries a fresh uuid, so the count is exact under concurrency:
+    a row another transaction inserted with the same key has another uuid).
+    """
+    now = timezone.now()
+    iterator = iter(messages)
+    created = 0
+    while batch := list(islice(iterator, ENQUEUE_BATCH)):
+        rows = []
+        for message in batch:
+            unknown = set(message) - MESSAGE_KEYS
+            if unknown:
+                raise ValueError(f"Unknown message keys: {sorted(unknown)}")
+            rows.append(_notification_build(**message, now=now))
+        Notification.objects.bulk_create(rows, ignore_conflicts=True)
+        keyed = [row for row in rows if row.dedupe_key is not None]
+        created += len(rows) - len(keyed)
+        if keyed:
+            # Served by the dedupe_key index; the uuid tells our rows from ones that were there.
+            created += Notification.objects.filter(
+                dedupe_key__in=[row.dedupe_key for row in keyed], uuid__in=[row.uuid for row in keyed]
+            ).count()
+    return created
+
+
+@transaction.atomic
+def webhook_event_send(*, event: str, payload: dict) -> int:
+    """Record one delivery per active endpoint subscribed to ``event``; send them after commit.
+
+    Returns the number of deliveries recorded. A worker sends each one (retry-webhooks
+    catches any whose message was lost).
+    """
+    if not event or len(event) > 100:
+        raise ValueError("event must be 1 to 100 characters, e.g. 'payout.created'.")
+    now = timezone.now()
+    endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if e.subscribes_to(event)]
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints]
+    )
+    if deliveries:
+        from .webhooks import webhook_deliveries_dispatch
+
+        ids = [d.pk for d in deliveries]
+        if None in ids:  # a backend that cannot return ids from a bulk insert
+            ids = list(
+                WebhookDelivery.objects.filter(uuid__in=[d.uuid for d in deliveries]).values_list("pk", flat=True)
+            )
+        transaction.on_commit(lambda: webhook_deliveries_dispatch(delivery_ids=ids))
+    logger.info("webhook event=%s deliveries=%s", event, len(deliveries))
+    return len(deliveries)
+
+
+# --- staff actions (admin) ----------------------------------------------------------------
+
+
+@transaction.atomic
+def notifications_retry(*, notification_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Dead, retrying or cancelled messages go back to the queue with a fresh attempt budget."""
+    now = now or timezone.now()
+    return Notification.objects.filter(
+        pk__in=list(notification_ids), status__in=[Status.DEAD, Status.RETRYING, Status.CANCELLED]
+    ).update(status=Status.QUEUED, attempts=0, send_after=now, claimed_at=None, claim_token=None, updated_at=now)
+
+
+@transaction.atomic
+def notifications_cancel(*, notification_ids: Iterable[int]) -> int:
+    """Waiting messages are not sent. A message being sent right now cannot be called back."""
+    return Notification.objects.filter(pk__in=list(notification_ids), status__in=Notification.WAITING_STATUSES).update(
+        status=Status.CANCELLED, updated_at=timezone.now()
+    )

@@ -1,0 +1,286 @@
+"""The e-mail queue: enqueue inside the caller's transaction, render, send, back off, die, retry."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from notifications import mailer
+from notifications.mailer import notifications_process
+from notifications.models import Notification
+from notifications.rendering import UnknownTemplate
+from notifications.services import (
+    notification_enqueue,
+    notifications_cancel,
+    notifications_enqueue_many,
+    notifications_retry,
+)
+
+pytestmark = pytest.mark.django_db
+Status = Notification.Status
+TEMPLATE = "notifications/test_message"
+
+
+def enqueue(**overrides):
+    values = {"recipient": "tenant@example.com", "template": TEMPLATE, "context": {"label": "hello"}}
+    values.update(overrides)
+    return notification_enqueue(**values)
+
+
+def test_it_enqueues_nothing_when_the_callers_transaction_rolls_back(outbox):
+    class CallerFailed(Exception):
+        pass
+
+    with pytest.raises(CallerFailed), transaction.atomic():
+        enqueue(dedupe_key="rolled-back-1")
+        notifications_enqueue_many(messages=[{"recipient": "b@example.com", "template": TEMPLATE, "context": {}}])
+        raise CallerFailed
+
+    assert Notification.objects.count() == 0
+    notifications_process()
+    assert outbox == []
+    # The key is free again: the rolled-back message never existed.
+    assert enqueue(dedupe_key="rolled-back-1") is not None
+
+
+def test_it_sends_nothing_before_the_callers_transaction_commits(outbox):
+    with transaction.atomic():
+        enqueue()
+        # Another process would not see the row; in this connection the drain would, so the
+        # guarantee is that enqueue itself sends nothing.
+        assert outbox == []
+    assert Notification.objects.get().status == Status.QUEUED
+
+
+def test_it_enqueues_one_message_for_a_repeated_dedupe_key(outbox):
+    first = enqueue(dedupe_key="rent-reminder:lease-7:2026-12")
+    assert first is not None
+    assert enqueue(dedupe_key="rent-reminder:lease-7:2026-12") is None
+
+    message = {
+        "recipient": "t@example.com",
+        "template": TEMPLATE,
+        "context": {},
+        "dedupe_key": "rent-reminder:lease-7:2026-12",
+    }
+    assert notifications_enqueue_many(messages=[message, dict(message)]) == 0
+
+    assert Notification.objects.count() == 1
+    notifications_process()
+    assert len(outbox) == 1
+
+
+def test_it_counts_only_the_new_messages_of_a_batch():
+    enqueue(dedupe_key="k-1")
+    messages = [
+        {"recipient": f"r{i}@example.com", "template": TEMPLATE, "context": {"i": i}, "dedupe_key": f"k-{i}"}
+        for i in range(5)
+    ] + [{"recipient": "nokey@example.com", "template": TEMPLATE, "context": {}}] * 2
+    assert notifications_enqueue_many(messages=messages) == 4 + 2
+    assert Notification.objects.count() == 7
+
+
+def test_it_enqueues_a_batch_in_a_number_of_queries_that_does_not_grow_per_message():
+    """Per 1,000 messages: the INSERTs the backend needs (one on PostgreSQL) and one counting SELECT."""
+    import math
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def messages(n, prefix):
+        return [
+            {"recipient": f"r{i}@example.com", "template": TEMPLATE, "context": {"i": i}, "dedupe_key": f"{prefix}{i}"}
+            for i in range(n)
+        ]
+
+    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
+    rows_per_insert = min(connection.ops.bulk_batch_size(fields, [None] * 1000), 1000)
+    for n in (10, 2500):
+        with CaptureQueriesContext(connection) as queries:
+            assert notifications_enqueue_many(messages=messages(n, f"n{n}-")) == n
+        chunks = math.ceil(n / 1000)
+        inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+        others = [q for q in queries.captured_queries if not q["sql"].startswith("INSERT")]
+        assert len(inserts) <= chunks * math.ceil(1000 / rows_per_insert)
+        assert len(others) <= chunks + 2  # one SELECT per chunk, plus the savepoint pair
+    if connection.vendor == "postgresql":
+        assert len(inserts) == 3
+
+
+def test_it_refuses_an_unknown_template_or_a_bad_address_at_enqueue():
+    with pytest.raises(UnknownTemplate, match="billing/no_such_message"):
+        enqueue(template="billing/no_such_message")
+    with pytest.raises(UnknownTemplate, match="Bad template name"):
+        enqueue(template="../secrets")
+    with pytest.raises(ValueError, match="Not an e-mail address"):
+        enqueue(recipient="not-an-address")
+    with pytest.raises(ValueError, match="Unknown message keys"):
+        notifications_enqueue_many(
+            messages=[{"recipient": "a@example.com", "template": TEMPLATE, "context": {}, "x": 1}]
+        )
+    assert Notification.objects.count() == 0
+
+
+def test_it_renders_subject_text_and_html_with_links_from_the_site_url(outbox, settings):
+    settings.SITE_URL = "https://ops.example.com/"
+    notification = enqueue(context={"label": 'Rent <due> & "paid"'})
+    result = notifications_process()
+
+    assert result.sent == 1
+    [message] = outbox
+    assert message.subject == '[Cronhouse] Test message Rent <due> & "paid"'
+    assert message.to == ["tenant@example.com"]
+    assert 'Rent <due> & "paid"' in message.body  # plain text is not HTML-escaped
+    assert "https://ops.example.com/admin/" in message.body
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html" and "Rent &lt;due&gt; &amp;" in html
+    assert message.extra_headers["Message-ID"] == f"<{notification.uuid}@{settings.NOTIFICATIONS_MESSAGE_ID_DOMAIN}>"
+    notification.refresh_from_db()
+    assert notification.status == Status.SENT and notification.sent_at is not None and notification.attempts == 1
+
+
+def test_it_renders_in_the_recipients_language(outbox, tmp_path, settings):
+    """Django's own catalogue translates "Yes"; the message follows the recipient's language."""
+    from notifications.rendering import template_cache_clear
+
+    folder = tmp_path / "emails" / "i18n_probe"
+    folder.mkdir(parents=True)
+    (folder / "subject.txt").write_text("{% load i18n %}{% get_current_language as lang %}{{ lang }}")
+    (folder / "body.txt").write_text('{% load i18n %}{% translate "Yes" %}')
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+    template_cache_clear()
+
+    enqueue(template="i18n_probe", language="fr", recipient="fr@example.com")
+    enqueue(template="i18n_probe", recipient="en@example.com")
+    notifications_process()
+
+    by_recipient = {m.to[0]: m for m in outbox}
+    assert (by_recipient["fr@example.com"].subject, by_recipient["fr@example.com"].body) == ("fr", "Oui")
+    assert (by_recipient["en@example.com"].subject, by_recipient["en@example.com"].body) == ("en-us", "Yes")
+
+
+def test_it_waits_until_send_after(outbox):
+    later = timezone.now() + timedelta(hours=1)
+    enqueue(send_after=later)
+    assert notifications_process().sent == 0
+    assert notifications_process(now=later + timedelta(seconds=1)).sent == 1
+
+
+class FlakyBackend:
+    """Fails every send while ``failing`` is true."""
+
+    failing = True
+    sent: list = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def send_messages(self, messages):
+        if FlakyBackend.failing:
+            raise ConnectionRefusedError("SMTP server said no (password=hunter2)")
+        FlakyBackend.sent.extend(messages)
+        return len(messages)
+
+
+@pytest.fixture
+def flaky_backend(monkeypatch):
+    FlakyBackend.failing = True
+    FlakyBackend.sent = []
+    monkeypatch.setattr(mailer, "get_connection", lambda **kwargs: FlakyBackend())
+    return FlakyBackend
+
+
+def test_it_backs_off_1_3_9_15_minutes_then_dies_and_a_staff_retry_sends_it(flaky_backend, settings):
+    settings.NOTIFICATIONS_MAX_ATTEMPTS = 5
+    start = timezone.now()
+    notification = enqueue(send_after=start)
+    now = start
+    waits = []
+    for attempt in range(1, 6):
+        result = notifications_process(now=now)
+        assert result.failed == 1, f"attempt {attempt}"
+        notification.refresh_from_db()
+        assert notification.attempts == attempt
+        if attempt < 5:
+            assert notification.status == Status.RETRYING
+            waits.append(notification.send_after - now)
+            # Not a moment earlier.
+            assert notifications_process(now=notification.send_after - timedelta(seconds=1)).batches == 0
+            now = notification.send_after
+    assert waits == [timedelta(minutes=m) for m in (1, 3, 9, 15)]
+    assert notification.status == Status.DEAD
+    assert "ConnectionRefusedError" in notification.last_error and "hunter2" not in notification.last_error
+
+    # Dead stays dead, however late.
+    assert notifications_process(now=now + timedelta(days=1)).batches == 0
+
+    flaky_backend.failing = False
+    assert notifications_retry(notification_ids=[notification.pk], now=now) == 1
+    assert notifications_process(now=now).sent == 1
+    notification.refresh_from_db()
+    assert notification.status == Status.SENT and notification.attempts == 1
+    assert len(flaky_backend.sent) == 1
+
+
+def test_it_keeps_backing_off_15_minutes_past_the_fourth_failure(flaky_backend, settings):
+    settings.NOTIFICATIONS_MAX_ATTEMPTS = 7
+    now = timezone.now()
+    notification = enqueue(send_after=now)
+    for _ in range(6):
+        notifications_process(now=now)
+        notification.refresh_from_db()
+        now = notification.send_after
+    assert notification.attempts == 6 and notification.status == Status.RETRYING
+    assert notification.send_after - notification.updated_at == timedelta(minutes=15)
+
+
+def test_it_requeues_a_message_whose_sender_died_after_15_minutes(outbox, settings):
+    now = timezone.now()
+    notification = enqueue(send_after=now)
+    token, batch = mailer.notifications_claim(now=now, limit=10)  # a drain claims it, then dies
+    assert [n.pk for n in batch] == [notification.pk]
+
+    assert notifications_process(now=now + timedelta(minutes=14)).sent == 0
+    result = notifications_process(now=now + timedelta(minutes=15, seconds=1))
+    assert (result.reclaimed, result.sent) == (1, 1)
+    notification.refresh_from_db()
+    assert notification.status == Status.SENT and notification.attempts == 2
+    assert len(outbox) == 1
+
+
+def test_it_ignores_a_late_result_from_a_drain_whose_batch_was_reclaimed(outbox):
+    now = timezone.now()
+    notification = enqueue(send_after=now)
+    stale_token, _ = mailer.notifications_claim(now=now, limit=10)
+    notifications_process(now=now + timedelta(minutes=16))  # reclaimed and sent by a live drain
+    late = mailer.DrainResult()
+    mailer._record(stale_token, [], [(notification, "late failure")], now + timedelta(minutes=17), late)
+    notification.refresh_from_db()
+    assert late.failed == 0 and notification.status == Status.SENT and notification.last_error == ""
+
+
+def test_it_does_not_send_a_cancelled_message(outbox):
+    notification = enqueue()
+    assert notifications_cancel(notification_ids=[notification.pk]) == 1
+    notifications_process()
+    notification.refresh_from_db()
+    assert notification.status == Status.CANCELLED and outbox == []
+
+
+def test_it_sends_one_batch_per_claim_and_stops_when_the_queue_is_empty(outbox):
+    notifications_enqueue_many(
+        messages=[{"recipient": f"r{i}@example.com", "template": TEMPLATE, "context": {}} for i in range(25)]
+    )
+    result = notifications_process(batch_size=10)
+    assert (result.sent, result.batches) == (25, 3)
+    assert sorted(m.to[0] for m in outbox) == sorted(f"r{i}@example.com" for i in range(25))
+    assert Notification.objects.filter(status=Status.SENT).count() == 25

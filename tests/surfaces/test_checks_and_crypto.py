@@ -1,0 +1,49 @@
+"""System checks for the API key and the encryption key; Fernet encryption and rotation."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from jobs.checks import check_api_key, check_secrets_encryption_key
+from jobs.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
+
+
+@pytest.mark.parametrize("key", ["", "short", "change-me", "x" * 40, "change-me-please-to-something-long-enough"])
+def test_it_warns_when_the_api_key_is_unset_short_or_a_placeholder(settings, key):
+    settings.JOBS_SECRET_KEY = key
+    (warning,) = check_api_key(None)
+    assert warning.id == "jobs.W001" and "refuses every request" in warning.msg
+    assert len(key) <= 5 or key not in warning.msg  # the key itself is never echoed
+
+
+def test_it_accepts_a_long_random_api_key(settings):
+    settings.JOBS_SECRET_KEY = "Zq7pL0v9xW2mR4tY6uI8oP1aS3dF5gH7jK9l"
+    assert check_api_key(None) == []
+
+
+def test_it_warns_about_a_missing_or_broken_encryption_key(settings):
+    settings.JOBS_SECRETS_ENCRYPTION_KEY = []
+    assert [w.id for w in check_secrets_encryption_key(None)] == ["jobs.W002"]
+    settings.JOBS_SECRETS_ENCRYPTION_KEY = ["not-a-fernet-key"]
+    (warning,) = check_secrets_encryption_key(None)
+    assert "not-a-fernet-key" not in warning.msg
+    with pytest.raises(ImproperlyConfigured):
+        secret_encrypt("x")
+
+
+def test_it_encrypts_with_the_newest_key_and_decrypts_with_any(settings):
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.JOBS_SECRETS_ENCRYPTION_KEY = [old]
+    stored = secret_encrypt("hunter2")
+    assert "hunter2" not in stored and secret_decrypt(stored) == "hunter2"
+    settings.JOBS_SECRETS_ENCRYPTION_KEY = [new, old]
+    assert secret_decrypt(stored) == "hunter2"
+    rotated = secret_rotate(stored)
+    settings.JOBS_SECRETS_ENCRYPTION_KEY = [new]
+    assert secret_decrypt(rotated) == "hunter2"
+    with pytest.raises(SecretUnavailable) as caught:
+        secret_decrypt(stored)
+    assert stored not in str(caught.value)
+    assert secret_encrypt("") == "" and secret_decrypt("") == ""
