@@ -332,3 +332,31 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cronhouse"}}
 RATELIMIT_USE_CACHE = "default"
 # --- End surfaces ---------------------------------------------------------------------
+
+# --- Operations -----------------------------------------------------------------------
+# Late / slow detection, beat catch-up, /health/, /metrics and structured logs (issue 6).
+# Every variable is described in .env.example.
+
+# A slot beat fires more than this late (it or the database was down) is "missed" and follows
+# the job's catch-up policy (latest / skip / all).
+JOBS_CATCH_UP_TOLERANCE_SECONDS = env.int("JOBS_CATCH_UP_TOLERANCE_SECONDS", default=30)
+# How often the leading beat does its housekeeping (seconds): heartbeat, the reap / re-send
+# sweep (process-jobs' own run can be lost too) and catch-up backlogs.
+JOBS_BEAT_HEARTBEAT_SECONDS = env.float("JOBS_BEAT_HEARTBEAT_SECONDS", default=5.0)
+# /health/: the beat heartbeat may be this old; some run must have started or beaten this
+# recently (process-jobs runs every minute, so an idle but live worker passes); fail when
+# more than this many jobs are late (-1: report late jobs, never fail on them).
+JOBS_HEALTH_BEAT_MAX_AGE_SECONDS = env.int("JOBS_HEALTH_BEAT_MAX_AGE_SECONDS", default=120)
+JOBS_HEALTH_WORKER_MAX_AGE_SECONDS = env.int("JOBS_HEALTH_WORKER_MAX_AGE_SECONDS", default=300)
+JOBS_HEALTH_MAX_LATE_JOBS = env.int("JOBS_HEALTH_MAX_LATE_JOBS", default=-1)
+# Log format of every process: "plain" or "json" (one object per line; run start/end lines
+# carry job, run_id, status, duration_seconds, attempt). Secrets are redacted in both.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING["filters"] = {"redact": {"()": "jobs.runlog.RedactingFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["formatters"]["json"] = {"()": "jobs.runlog.JsonFormatter"}
+if LOG_FORMAT == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"
+elif LOG_FORMAT != "plain":
+    raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
+# --- End operations -------------------------------------------------------------------

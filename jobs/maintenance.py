@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import JobRun
+from .lateness import late_jobs
+from .models import Job, JobRun
 from .runner import run_abandon, run_dispatch
+from .signals import job_lateness_changed, run_slow
 
 Status = JobRun.Status
 SWEEP_BATCH = 500
@@ -54,8 +57,24 @@ def _reap_reason(run: JobRun, now: datetime) -> str:
 
 
 def jobs_process(*, now: datetime | None = None) -> dict:
-    """Reap dead runs first (freeing their jobs and creating retries), then dispatch."""
+    """Reap and dispatch (``runs_sweep``), then late episodes and slow runs."""
     now = now or timezone.now()
+    swept = runs_sweep(now=now)
+    late = lateness_process(now=now)
+    slow = slow_runs_process(now=now)
+    return {**swept, **late, "slow_flagged": slow}
+
+
+def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict:
+    """Reap dead runs first (freeing their jobs and creating retries), then dispatch.
+
+    process-jobs runs this every minute, and the leading beat every few seconds: process-jobs'
+    own run can lose its message or its worker like any other, and nothing else would then
+    re-send or reap it (its next ticks are skipped while it is active). Both doing it is safe:
+    abandoning and claiming are conditional UPDATEs, and a duplicate message finds nothing
+    to claim. ``stop_on_dispatch_failure``: give up at the first failed publish (broker away)
+    instead of paying the connection timeout once per queued run.
+    """
     abandoned = retried = 0
     for run in runs_to_reap(now)[:SWEEP_BATCH]:
         ended = run_abandon(run=run, reason=_reap_reason(run, now))
@@ -68,4 +87,56 @@ def jobs_process(*, now: datetime | None = None) -> dict:
             dispatched += 1
         else:
             failed += 1
+            if stop_on_dispatch_failure:
+                break
     return {"abandoned": abandoned, "retried": retried, "dispatched": dispatched, "dispatch_failed": failed}
+
+
+def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:
+    transaction.on_commit(lambda: job_lateness_changed.send(sender=Job, job=job, late=late, slot=slot, now=now))
+
+
+def lateness_process(*, now: datetime) -> dict:
+    """Open and close late episodes, announcing each change once.
+
+    1. Every late job without an open episode gets ``late_since`` (its missed slot) by a
+       conditional UPDATE; only the process whose UPDATE matched announces it.
+    2. Every job with an open episode that is no longer late (it ran, or was disabled or
+       rescheduled) has it closed the same way, and the recovery is announced.
+    """
+    late = late_jobs(now)
+    started = recovered = 0
+    for job, slot in late.values():
+        if job.late_since is None and Job.objects.filter(pk=job.pk, late_since__isnull=True).update(late_since=slot):
+            job.late_since = slot
+            _announce_lateness(job, late=True, slot=slot, now=now)
+            started += 1
+    for job in Job.objects.filter(late_since__isnull=False).exclude(pk__in=list(late)):
+        if Job.objects.filter(pk=job.pk, late_since=job.late_since).update(late_since=None):
+            _announce_lateness(job, late=False, slot=job.late_since, now=now)
+            recovered += 1
+    return {"late": len(late), "late_started": started, "late_recovered": recovered}
+
+
+def slow_runs_process(*, now: datetime) -> int:
+    """Flag running runs that passed their job's expected duration, and announce each once."""
+    candidates = JobRun.objects.filter(
+        status=Status.RUNNING, slow=False, job__expected_duration_seconds__isnull=False
+    ).select_related("job")
+    flagged = 0
+    for run in candidates:
+        limit = run.started_at + timedelta(seconds=run.job.expected_duration_seconds)
+        if limit < now and JobRun.objects.filter(pk=run.pk, slow=False).update(slow=True):
+            run.slow = True
+            transaction.on_commit(lambda run=run: run_slow.send(sender=JobRun, run=run))
+            flagged += 1
+    return flagged
+
+
+def run_is_slow(run: JobRun, now: datetime) -> bool:
+    """Flagged, or running past the expected duration right now (the dashboard's view)."""
+    expected = run.job.expected_duration_seconds
+    if run.slow or expected is None or run.started_at is None:
+        return run.slow
+    end = run.finished_at or now
+    return end - run.started_at > timedelta(seconds=expected)

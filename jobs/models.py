@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from .schedules import describe_schedule, validate_cron_expression, validate_timezone
 
+DEFAULT_CATCH_UP_LIMIT = 10
+
 
 class WebhookHandler(models.Model):
     """An external URL a job calls instead of a management command (executed in a later issue)."""
@@ -69,6 +71,11 @@ class Job(models.Model):
         FAILING = "failing", "Failure reported"
         ESCALATED = "escalated", "Escalated"
 
+    class CatchUp(models.TextChoices):
+        LATEST = "latest", "Run the most recent missed slot once"
+        SKIP = "skip", "Skip missed slots"
+        ALL = "all", "Run every missed slot (up to the limit)"
+
     name = models.SlugField(max_length=100, unique=True, help_text="Stable identifier, e.g. generate-charges.")
     description = models.TextField(blank=True)
     command = models.CharField(
@@ -100,6 +107,27 @@ class Job(models.Model):
         null=True, blank=True, help_text="Runs longer than this are flagged as slow."
     )
     notify_on_failure = models.BooleanField(default=True)
+    grace_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="A slot with no run this long after it is due makes the job late. "
+        "Empty: a tenth of the schedule's period, at least 60 s and at most an hour.",
+    )
+    # blank: a form that leaves these out (older API clients, admin posts) keeps the default;
+    # clean() fills it in.
+    catch_up = models.CharField(
+        max_length=6,
+        choices=CatchUp.choices,
+        default=CatchUp.LATEST,
+        blank=True,
+        help_text="What beat does with slots it missed while it (or the database) was down. Empty: latest.",
+    )
+    catch_up_limit = models.PositiveSmallIntegerField(
+        default=DEFAULT_CATCH_UP_LIMIT,
+        null=True,
+        blank=True,
+        help_text="With 'run every missed slot': at most this many of the most recent missed slots. Empty: 10.",
+    )
     escalate_after_failures = models.PositiveSmallIntegerField(
         default=3,
         help_text="Send one escalation e-mail after this many consecutive failed runs (with notify on failure).",
@@ -109,6 +137,12 @@ class Job(models.Model):
     # e-mail per failing streak, one escalation, one recovery, so a failing job does not flood.
     alert_state = models.CharField(max_length=10, choices=AlertState.choices, default=AlertState.OK, editable=False)
     alert_state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The late episode staff were told about: the missed slot, set once per episode by
+    # process-jobs (conditional UPDATE) and cleared with the recovery notice.
+    late_since = models.DateTimeField(null=True, blank=True, editable=False)
+    # When enabled / schedule last changed (null: never since creation). Slots before it are
+    # neither late nor caught up, so re-enabling a job does not alert or replay old slots.
+    schedule_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Statistics the runner keeps so lists need no aggregate over JobRun.
     last_run_at = models.DateTimeField(null=True, blank=True)
@@ -147,15 +181,48 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(escalate_after_failures__gte=1), name="jobs_job_escalate_after_positive"
             ),
+            models.CheckConstraint(
+                condition=Q(catch_up_limit__isnull=True) | Q(catch_up_limit__gte=1),
+                name="jobs_job_catch_up_limit_positive",
+            ),
         ]
+
+    SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone")
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        job = super().from_db(db, field_names, values)
+        if all(name in job.__dict__ for name in cls.SCHEDULE_FIELDS):  # not for .only() reads
+            job._loaded_schedule = job._schedule_key()
+        return job
+
+    def _schedule_key(self) -> tuple:
+        return tuple(self.__dict__.get(name) for name in self.SCHEDULE_FIELDS)
+
+    def save(self, *args, **kwargs) -> None:
+        loaded = getattr(self, "_loaded_schedule", None)
+        if self.pk is not None and loaded is not None and loaded != self._schedule_key():
+            self.schedule_changed_at = timezone.now()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "schedule_changed_at"}
+        super().save(*args, **kwargs)
+        self._loaded_schedule = self._schedule_key()
+
+    @property
+    def schedule_since(self):
+        """Slots before this moment belong to another schedule (or a disabled job)."""
+        return max(filter(None, (self.created_at, self.schedule_changed_at)))
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
 
         errors = {}
+        self.catch_up = self.catch_up or self.CatchUp.LATEST
+        if self.catch_up_limit is None:
+            self.catch_up_limit = DEFAULT_CATCH_UP_LIMIT
         if bool(self.cron_expression) == bool(self.interval_seconds):
             errors["cron_expression"] = "Give either a cron expression or an interval in seconds, not both."
         if bool(self.command) == bool(self.webhook_handler_id):
@@ -207,11 +274,14 @@ class JobRun(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
     FAILURE_STATUSES = (Status.FAILED, Status.TIMED_OUT, Status.ABANDONED)
 
+    # Keeps its own index although jobs_jobrun_job_created leads with job: on PostgreSQL,
+    # Django's AlterField(db_index=False) drops every single-column index on job_id, including
+    # the partial unique index behind jobs_jobrun_one_active_per_job.
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     triggered_by = models.CharField(max_length=10, choices=Trigger.choices)
     triggered_by_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The schedule slot this run belongs to.")
     attempt = models.PositiveSmallIntegerField(default=1)
@@ -224,6 +294,7 @@ class JobRun(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
         help_text="The active run that caused this trigger to be skipped.",
     )
 
@@ -241,6 +312,7 @@ class JobRun(models.Model):
     worker_host = models.CharField(max_length=200, blank=True)
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    slow = models.BooleanField(default=False, help_text="Ran (or is running) longer than the job's expected duration.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -274,6 +346,14 @@ class JobRun(models.Model):
                 condition=Q(status__in=["queued", "running"]),
                 name="jobs_jobrun_active",
             ),
+            # ON DELETE SET NULL lookups (deleting a user, purging runs). Partial: most runs have
+            # neither, and PostgreSQL adds no entry for a row outside the condition.
+            models.Index(
+                fields=["triggered_by_user"],
+                condition=Q(triggered_by_user__isnull=False),
+                name="jobs_jobrun_user",
+            ),
+            models.Index(fields=["blocked_by"], condition=Q(blocked_by__isnull=False), name="jobs_jobrun_blocked_by"),
         ]
 
     def __str__(self) -> str:
@@ -341,3 +421,15 @@ class SystemLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.level} {self.event}: {self.message[:80]}"
+
+
+class ServiceHeartbeat(models.Model):
+    """When a long-lived process (the leading beat) last proved it is alive; read by /health/."""
+
+    name = models.CharField(max_length=50, unique=True)
+    seen_at = models.DateTimeField()
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import psycopg
 from django.db import connection
 
 from .models import Job, JobRun
@@ -20,6 +21,14 @@ JOB_FIELDS = Job._meta.concrete_fields
 
 def applies() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _prepared_cursor() -> psycopg.Cursor:
+    """A server-binding cursor on Django's connection: these two statements run hundreds of
+    times a second, so PostgreSQL keeps their plans (``prepare=True``) instead of parsing
+    and planning each call as Django's client-side binding would."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
 
 
 def _columns(alias: str, fields) -> str:
@@ -49,8 +58,8 @@ SELECT {_columns("claimed", RUN_FIELDS)}, {_columns("j", JOB_FIELDS)}
 
 
 def claim(*, run_id: int, now: datetime, due: datetime, host: str, pid: int) -> JobRun | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, {"run_id": run_id, "now": now, "due": due, "host": host, "pid": pid})
+    with _prepared_cursor() as cursor:
+        cursor.execute(_CLAIM, {"run_id": run_id, "now": now, "due": due, "host": host, "pid": pid}, prepare=True)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -88,7 +97,7 @@ def finish_success(*, run: JobRun, finished_at: datetime, summary: dict, output:
         "summary": summary_field.get_db_prep_value(summary, connection),
         "output": output,
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_FINISH_SUCCESS, params)
+    with _prepared_cursor() as cursor:
+        cursor.execute(_FINISH_SUCCESS, params, prepare=True)
         row = cursor.fetchone()
     return row[0] if row else None

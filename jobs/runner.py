@@ -74,6 +74,11 @@ def run_trigger(
        skip, naming the blocker) or this slot already has a run (duplicate, nothing written).
     3. After commit, publish the Celery message. A dead broker leaves the run queued for
        process-jobs to send later.
+
+    ``dispatched_at`` is written with the row (the publish is about to happen) and cleared
+    only if the publish fails, so a trigger costs one INSERT. A process that dies between
+    commit and publish leaves a run that looks sent: process-jobs re-sends it once
+    JOBS_REDISPATCH_AFTER_SECONDS have passed, and a duplicate message finds nothing to claim.
     """
     options = options or {}
     if not job.enabled and triggered_by != Trigger.RETRY:
@@ -87,17 +92,29 @@ def run_trigger(
         scheduled_for=scheduled_for,
         options=options,
         celery_task_id=str(uuid.uuid4()),
+        dispatched_at=timezone.now() if dispatch else None,
     )
     try:
-        with transaction.atomic():
-            run = JobRun.objects.create(status=Status.QUEUED, **fields)
+        run = _insert_guarded(fields)
     except IntegrityError:
         return _explain_conflict(job, triggered_by, user, scheduled_for, options)
     if dispatch:
         # The row and its job are in hand: publish without reading them back.
-        transaction.on_commit(lambda: _publish(run, job))
+        transaction.on_commit(lambda: _publish(run, job, record=False))
     logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, triggered_by, scheduled_for)
     return TriggerResult(run, "queued")
+
+
+def _insert_guarded(fields: dict) -> JobRun:
+    """INSERT the queued run; the unique constraints raise IntegrityError on a conflict.
+
+    Outside a transaction the INSERT commits by itself (one round trip); inside the caller's
+    transaction a savepoint keeps a conflict from breaking it.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        return JobRun.objects.create(status=Status.QUEUED, **fields)
+    with transaction.atomic():
+        return JobRun.objects.create(status=Status.QUEUED, **fields)
 
 
 def _slot_taken(job: Job, scheduled_for: datetime | None) -> bool:
@@ -156,7 +173,9 @@ def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
     return _publish(run, run.job, countdown=countdown)
 
 
-def _publish(run: JobRun, job: Job, countdown: float | None = None) -> bool:
+def _publish(run: JobRun, job: Job, countdown: float | None = None, record: bool = True) -> bool:
+    """Send the run's message. ``record``: stamp dispatched_at on success (a fresh trigger
+    stamped it with the INSERT already); on failure it is always cleared."""
     timeout = job.timeout_seconds
     try:
         current_app.send_task(
@@ -169,8 +188,10 @@ def _publish(run: JobRun, job: Job, countdown: float | None = None) -> bool:
         )
     except Exception as exc:  # kombu raises many types for one meaning: not sent
         logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run.pk, type(exc).__name__)
+        JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=None)
         return False
-    JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=timezone.now())
+    if record:
+        JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=timezone.now())
     return True
 
 
@@ -235,6 +256,10 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         output=outcome.output,
         error=outcome.error,
     )
+    expected = run.job.expected_duration_seconds
+    if expected is not None and ending["duration"] > timedelta(seconds=expected):
+        # Only ever set: process-jobs may have flagged it while it ran.
+        ending["slow"] = True
     if outcome.status == Status.SUCCEEDED and run_sql.applies():
         return _finish_success_fast(run, ending)
     with transaction.atomic():
@@ -263,6 +288,8 @@ def _finish_success_fast(run: JobRun, ending: dict) -> JobRun:
         logger.warning("run %s was ended elsewhere (reaped) before it finished", run.pk)
         run.refresh_from_db()
         return run
+    if ending.get("slow"):
+        JobRun.objects.filter(pk=run.pk).update(slow=True)
     for name, value in ending.items():
         setattr(run, name, value)
     job = run.job
@@ -275,13 +302,25 @@ def _finish_success_fast(run: JobRun, ending: dict) -> JobRun:
 
 
 def _log_finished(run: JobRun) -> None:
+    duration = run.duration.total_seconds()
+    fields = {
+        "event": "run finished",
+        "job": run.job.name,
+        "run_id": run.pk,
+        "status": run.status,
+        "duration_seconds": round(duration, 3),
+        "attempt": run.attempt,
+        "slow": run.slow,
+    }
     logger.info(
-        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s",
+        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s%s",
         run.job.name,
         run.pk,
         run.status,
-        run.duration.total_seconds(),
+        duration,
         run.attempt,
+        " slow=true" if run.slow else "",
+        extra={"run_log": fields},
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from . import health, metrics
 from .views import api, dashboard, schedule
 
 app_name = "jobs"
@@ -23,4 +24,6 @@ urlpatterns = [
     path("api/jobs/run", api.jobs_run, name="api-run-job"),
     path("api/jobs/status", api.jobs_status, name="api-status"),
     path("api/runs/<int:run_id>", api.run_detail, name="api-run"),
+    path("health/", health.health, name="health"),
+    path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -22,7 +22,10 @@ from django.utils import timezone
 
 from jobs.logs import system_log
 from jobs.models import Job, JobRun
+from jobs.signals import job_lateness_changed, run_slow
 
+from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
+from .ops_alerts import on_job_lateness_changed, on_run_slow
 from .redaction import redact
 from .services import notifications_enqueue_many
 
@@ -38,6 +41,8 @@ TEMPLATES = {
 
 def on_run_finished(sender, run: JobRun, final: bool, **kwargs) -> None:
     """Signal receiver. A problem here is logged, never raised into the runner."""
+    if getattr(run, "slow", False):
+        on_run_slow(sender, run=run)  # once per run: process-jobs may have sent it already
     if run.status == JobRun.Status.SUCCEEDED and getattr(run.job, "alert_state", None) == AlertState.OK:
         # The common case needs no transaction: nothing to tell, nothing to change. The
         # runner read alert_state as it ended the run (PostgreSQL) or as it claimed it.
@@ -121,3 +126,9 @@ def alert_context(job: Job, run: JobRun) -> dict:
         "escalate_after": job.escalate_after_failures,
         "error": redact(run.error or "", stored=True)[-ERROR_EXCERPT:],
     }
+
+
+# Late and slow alerts (ops_alerts.py). Connected here because NotificationsConfig.ready
+# imports this module to connect run_finished; dispatch_uid makes a re-import harmless.
+job_lateness_changed.connect(on_job_lateness_changed, dispatch_uid="notifications.ops_alerts.late")
+run_slow.connect(on_run_slow, dispatch_uid="notifications.ops_alerts.slow")

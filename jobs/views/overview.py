@@ -12,20 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from croniter import croniter
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q
 
+from ..lateness import is_late
 from ..models import Job, JobRun
-from ..schedules import interval_slot, upcoming_runs
+from ..schedules import upcoming_runs
 
 RECENT_PER_JOB = 20
 # Sub-selects per UNION ALL statement (SQLite allows 500 compound terms).
 RECENT_CHUNK = 100
-RECENT_FIELDS = ("id", "job_id", "status", "created_at", "started_at", "finished_at", "duration", "error")
+RECENT_FIELDS = ("id", "job_id", "status", "created_at", "started_at", "finished_at", "duration", "error", "slow")
 LATE = "late"
 
 
@@ -41,6 +39,11 @@ class JobRow:
     def durations(self) -> list[float]:
         """Seconds of the recent finished runs, oldest first (the sparkline's order)."""
         return [r.duration.total_seconds() for r in reversed(self.recent) if r.duration is not None]
+
+    @property
+    def slow(self) -> bool:
+        """The newest run ran (or is running) longer than the job's expected duration."""
+        return bool(self.recent) and self.recent[0].slow
 
     @property
     def last_error(self) -> str:
@@ -80,29 +83,6 @@ def recent_runs_by_job(job_ids: list[int], per_job: int = RECENT_PER_JOB) -> dic
     return found
 
 
-def last_due_slot(job: Job, at: datetime) -> datetime | None:
-    """The latest fire time at or before ``at``; for "late" only, so one step of croniter.
-
-    Not ``schedules.previous_run_time``: croniter 7 marks every get_prev() result fold=1, so its
-    repeated-wall-time rule walks back to year 1 for any cron with a fixed hour (reported).
-    """
-    if job.interval_seconds:
-        return interval_slot(job.interval_seconds, at)
-    if job.cron_expression:
-        zone = ZoneInfo(job.timezone)
-        return croniter(job.cron_expression, at.astimezone(zone)).get_prev(datetime).replace(fold=0)
-    return None
-
-
-def is_late(job: Job, recent: list[JobRun], now: datetime) -> bool:
-    """An enabled job whose last due slot passed (with grace) and nothing has happened since."""
-    slot = last_due_slot(job, now - timedelta(seconds=settings.JOBS_LATE_AFTER_SECONDS))
-    if slot is None:
-        return False
-    seen = [job.created_at, job.last_run_at, recent[0].created_at if recent else None]
-    return slot > max(moment for moment in seen if moment is not None)
-
-
 def job_rows(*, now: datetime, jobs: list[Job] | None = None) -> list[JobRow]:
     jobs = list(Job.objects.select_related("webhook_handler").order_by("name")) if jobs is None else jobs
     active = dict(
@@ -114,7 +94,8 @@ def job_rows(*, now: datetime, jobs: list[Job] | None = None) -> list[JobRow]:
     rows = []
     for job in jobs:
         status = job.status(job.pk in active)
-        if status in (Job.Status.IDLE, Job.Status.FAILED) and is_late(job, recent[job.pk], now):
+        newest = recent[job.pk][0].created_at if recent[job.pk] else None
+        if status in (Job.Status.IDLE, Job.Status.FAILED) and is_late(job, now, newest):
             status = LATE
         next_run = (
             upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)[0]
@@ -166,6 +147,7 @@ def job_row_json(row: JobRow) -> dict:
         "recent_durations_seconds": row.durations,
         "last_error": row.last_error,
         "consecutive_failures": job.consecutive_failures,
+        "slow": row.slow,
     }
 
 
@@ -183,6 +165,7 @@ def run_json(run: JobRun, *, full: bool = True) -> dict:
         "duration_seconds": seconds(run.duration),
         "skip_reason": run.skip_reason,
         "blocked_by_run_id": run.blocked_by_id,
+        "slow": run.slow,
     }
     if full:
         data.update(summary=run.summary, error=run.error, output=run.output)

@@ -13,7 +13,7 @@ def _when(moment) -> str:
 
 
 class Command(BaseCommand):
-    help = "List jobs: schedule in words, enabled, status, last run, next run, last duration."
+    help = "List jobs: schedule in words, enabled, status (idle/running/failed/late/disabled), last and next run."
 
     def handle(self, *args, **options) -> None:
         now = timezone.now()
@@ -27,7 +27,7 @@ class Command(BaseCommand):
                 _when(job_next_run(job, now)),
                 f"{job.last_duration.total_seconds():.2f}s" if job.last_duration else "-",
             )
-            for job in jobs_with_active_flag()
+            for job in jobs_with_active_flag(now)
         ]
         widths = [max(len(str(r[i])) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
         line = "  ".join(f"{{:{w}}}" for w in widths)

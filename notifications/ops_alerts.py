@@ -1,0 +1,95 @@
+"""E-mails to staff about late and slow jobs (issue 6), beside ``alerts.py``'s failure e-mails.
+
+``jobs`` announces, and this module listens (connected in ``alerts.py``):
+
+* ``job_lateness_changed(job, late=True, slot)`` -- once per late episode: a "late" e-mail;
+* ``job_lateness_changed(job, late=False, slot)`` -- once when it ends: a "no longer late" notice;
+* ``run_slow(run)`` (still running past the expected duration) and ``run_finished`` with
+  ``run.slow`` -- a "slow" e-mail, once per run whichever comes first.
+
+process-jobs makes each announcement once (conditional UPDATEs); the dedupe key per
+(kind, job and slot or run, recipient) makes a repeated signal harmless all the same.
+Late e-mails follow the job's *notify on failure* switch; slow e-mails go for every job with
+an expected duration (setting one is the opt-in). Errors are logged, never raised into jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from jobs.logs import system_log
+from jobs.models import Job, JobRun
+
+from .services import notifications_enqueue_many
+
+logger = logging.getLogger(__name__)
+TEMPLATES = {
+    "late": "job_alerts/late",
+    "late_recovered": "job_alerts/late_recovered",
+    "slow": "job_alerts/slow",
+}
+
+
+def _enqueue(*, kind: str, job: Job, key: str, context: dict) -> int:
+    recipients = list(settings.JOBS_ALERT_RECIPIENTS)
+    if not recipients:
+        logger.warning("job %s: %s alert not sent, JOBS_ALERT_RECIPIENTS is empty", job.name, kind)
+        return 0
+    queued = notifications_enqueue_many(
+        messages=[
+            {
+                "recipient": recipient,
+                "template": TEMPLATES[kind],
+                "context": {"job_name": job.name, "job_id": job.pk, "schedule": job.schedule_description, **context},
+                "dedupe_key": f"job-alert:{kind}:{key}:{recipient}",
+            }
+            for recipient in recipients
+        ]
+    )
+    if queued:
+        system_log(
+            event=f"job_alert_{kind}",
+            level="info" if kind == "late_recovered" else "warning",
+            job=job,
+            message=f"Job {job.name}: {kind.replace('_', ' ')} alert queued to {queued} recipient(s).",
+            data={"key": key},
+        )
+    return queued
+
+
+def job_lateness_alert(*, job: Job, late: bool, slot, now) -> int:
+    """Queue the late (or no-longer-late) e-mail of one episode; how many were new."""
+    if not job.notify_on_failure:
+        return 0
+    kind = "late" if late else "late_recovered"
+    context = {"slot": slot, "now": now, "minutes_late": int((now - slot).total_seconds() // 60)}
+    return _enqueue(kind=kind, job=job, key=f"{job.pk}:{slot.isoformat()}", context=context)
+
+
+def run_slow_alert(*, run: JobRun) -> int:
+    job = run.job
+    context = {
+        "run_id": run.pk,
+        "status": run.get_status_display(),
+        "expected_seconds": job.expected_duration_seconds,
+        "duration_seconds": round(run.duration.total_seconds(), 3) if run.duration else None,
+        "started_at": run.started_at,
+        "finished": run.finished_at is not None,
+    }
+    return _enqueue(kind="slow", job=job, key=str(run.pk), context=context)
+
+
+def on_job_lateness_changed(sender, job: Job, late: bool, slot, now, **kwargs) -> None:
+    try:
+        job_lateness_alert(job=job, late=late, slot=slot, now=now)
+    except Exception:
+        logger.exception("late alert for job %s failed", job.pk)
+
+
+def on_run_slow(sender, run: JobRun, **kwargs) -> None:
+    try:
+        run_slow_alert(run=run)
+    except Exception:
+        logger.exception("slow alert for run %s failed", run.pk)
