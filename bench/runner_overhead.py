@@ -246,6 +246,12 @@ def runs_done(floor: int) -> int:
     return runs_after(floor).exclude(status__in=JobRun.ACTIVE_STATUSES).count()
 
 
+def runs_active(floor: int) -> bool:
+    from jobs.models import JobRun
+
+    return runs_after(floor).filter(status__in=JobRun.ACTIVE_STATUSES).exists()
+
+
 def last_run_pk() -> int:
     from jobs.models import JobRun
 
@@ -269,7 +275,9 @@ def runner_phase(jobs: list, worker_pid: int, timeout: float, *, drain: bool) ->
         check_paused(runs_done(floor), "runs")
         resume_consumer()
         start = time.monotonic()
-    end = wait_until(lambda: runs_done(floor) >= n, timeout=timeout, what=f"{n} runs", interval=0.02)
+    # Poll the small partial index of active runs, not a COUNT over the table: the poll must
+    # not load PostgreSQL while the worker is being measured (the bare side polls Redis).
+    end = wait_until(lambda: not runs_active(floor), timeout=timeout, what=f"{n} runs", interval=0.02)
     worker_cpu = worker_cpu_seconds(worker_pid) - cpu
     statuses = dict(runs_after(floor).values_list("status").annotate(n=Count("id")))
     if statuses != {JobRun.Status.SUCCEEDED: n}:

@@ -9,7 +9,7 @@ import sys
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 ADMIN_USERNAME = "admin"
@@ -47,6 +47,10 @@ class Command(BaseCommand):
     def handle(self, *args, addrport: str, concurrency: int, **options) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_jobs", with_fixtures=True, verbosity=0)
+        if "seed_demo" in get_commands():
+            # A newcomer sees real data, real runs and a real statement PDF at once. By name, so
+            # the jobs app imports no domain app; seed_demo is idempotent.
+            call_command("seed_demo", size="small", run_jobs=True, verbosity=1)
         password, valid = local_admin_password()
         url = f"http://{addrport}/admin/"
         login = f"{ADMIN_USERNAME} / {password}" if valid else f"{ADMIN_USERNAME} (password changed since first start)"

@@ -1,0 +1,108 @@
+"""Plans, customer accounts, their subscriptions, and the catalogs a plan makes shareable."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from ..money import money_field_kwargs
+
+
+class Plan(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    monthly_price = models.DecimalField(**money_field_kwargs())
+    trial_days = models.PositiveSmallIntegerField(default=14)
+    includes_catalog = models.BooleanField(default=False, help_text="Subscribers may publish a shareable catalog.")
+
+    class Meta:
+        ordering = ("monthly_price",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    """A customer of the subscription side (a property manager using the portal)."""
+
+    name = models.CharField(max_length=200)
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        ACTIVE = "active", "Active"
+        CANCELLED = "cancelled", "Cancelled (runs to period end)"
+        EXPIRED = "expired", "Expired"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.TRIAL)
+    started_at = models.DateTimeField()
+    trial_ends_at = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-started_at",)
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="trial") | Q(trial_ends_at__isnull=False),
+                name="billing_subscription_trial_has_end",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["active", "cancelled"]) | Q(current_period_end__isnull=False),
+                name="billing_subscription_paid_has_period_end",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="expired") | Q(expired_at__isnull=False),
+                name="billing_subscription_expired_has_time",
+            ),
+        ]
+        indexes = [
+            # expire-subscriptions: trials past their end.
+            models.Index(fields=["trial_ends_at"], condition=Q(status="trial"), name="billing_sub_trial_end_idx"),
+            # expire-subscriptions: paid periods past their end.
+            models.Index(
+                fields=["current_period_end"],
+                condition=Q(status__in=["active", "cancelled"]),
+                name="billing_sub_period_end_idx",
+            ),
+            # expire-subscriptions: this run's expiries (notices, catalogs); analytics: churn of a day.
+            models.Index(fields=["expired_at"], condition=Q(status="expired"), name="billing_sub_expired_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} on {self.plan} ({self.status})"
+
+
+class Catalog(models.Model):
+    """A shareable catalog; published only while its account holds the plan it needs."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="catalogs")
+    name = models.CharField(max_length=200)
+    required_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="catalogs")
+    published = models.BooleanField(default=False)
+    unpublished_at = models.DateTimeField(null=True, blank=True)
+    unpublished_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("name",)
+        indexes = [
+            # expire-subscriptions: published catalogs of the accounts that just lost a plan.
+            models.Index(
+                fields=["account", "required_plan"], condition=Q(published=True), name="billing_catalog_published_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,136 @@
+"""Builders for hand-made billing data, and helpers to run jobs and read what they queued."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.utils import timezone
+
+from billing.models import Account, Catalog, Lease, Owner, Plan, Property, Subscription, Tenant, Unit
+
+
+def at(day: str, hour: int = 12) -> datetime:
+    return timezone.make_aware(datetime.combine(date.fromisoformat(day), datetime.min.time()).replace(hour=hour))
+
+
+def run(command: str, *args: str) -> dict:
+    """Run a job command as the runner would and return its summary (also checks the JSON line)."""
+    out = io.StringIO()
+    summary = call_command(command, *args, stdout=out)
+    assert json.loads(out.getvalue().strip().splitlines()[-1]) == json.loads(json.dumps(summary, default=str))
+    return summary
+
+
+def queued(template: str | None = None) -> list:
+    """Messages queued through the notifications app (read back for assertions only)."""
+    Notification = apps.get_model("notifications", "Notification")
+    rows = Notification.objects.order_by("id")
+    if template:
+        rows = rows.filter(template=template)
+    return list(rows)
+
+
+class Builder:
+    """Small, explicit builders: every test shows the rows it relies on."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def _n(self) -> int:
+        self.count += 1
+        return self.count
+
+    def owner(self, **fields) -> Owner:
+        n = self._n()
+        fields.setdefault("management_fee_percent", Decimal("10.00"))
+        return Owner.objects.create(name=fields.pop("name", f"Owner {n}"), email=f"owner{n}@example.com", **fields)
+
+    def property(self, owner: Owner | None = None, **fields) -> Property:
+        return Property.objects.create(owner=owner or self.owner(), name=fields.pop("name", f"Property {self._n()}"))
+
+    def unit(self, prop: Property | None = None) -> Unit:
+        return Unit.objects.create(property=prop or self.property(), name=f"Unit {self._n()}")
+
+    def tenant(self, *, autopay: bool = False) -> Tenant:
+        n = self._n()
+        return Tenant.objects.create(name=f"Tenant {n}", email=f"tenant{n}@example.com", autopay_enrolled=autopay)
+
+    def lease(
+        self,
+        *,
+        rent: str = "1200.00",
+        start: str = "2024-01-01",
+        end: str | None = None,
+        due_day: int = 1,
+        unit: Unit | None = None,
+        tenant: Tenant | None = None,
+        status: str = Lease.Status.ACTIVE,
+        autopay: bool = False,
+    ) -> Lease:
+        return Lease.objects.create(
+            unit=unit or self.unit(),
+            tenant=tenant or self.tenant(autopay=autopay),
+            monthly_rent=Decimal(rent),
+            start_date=date.fromisoformat(start),
+            end_date=date.fromisoformat(end) if end else None,
+            due_day=due_day,
+            status=status,
+        )
+
+    def leases(self, count: int, **fields) -> list[Lease]:
+        """Many leases cheaply: one owner, property, unit set and tenant set, bulk inserted."""
+        prop = self.property()
+        units = Unit.objects.bulk_create([Unit(property=prop, name=f"U{i}") for i in range(count)])
+        tenants = Tenant.objects.bulk_create(
+            [
+                Tenant(name=f"T{i}", email=f"t{i}@example.com", autopay_enrolled=fields.get("autopay", False))
+                for i in range(count)
+            ]
+        )
+        return Lease.objects.bulk_create(
+            [
+                Lease(
+                    unit=u,
+                    tenant=t,
+                    monthly_rent=Decimal(fields.get("rent", "1000.00")),
+                    start_date=date.fromisoformat(fields.get("start", "2024-01-01")),
+                    end_date=date.fromisoformat(fields["end"]) if fields.get("end") else None,
+                    due_day=fields.get("due_day", 1),
+                )
+                for u, t in zip(units, tenants, strict=True)
+            ]
+        )
+
+    def plan(self, code: str = "pro", price: str = "79.00", catalog: bool = True) -> Plan:
+        return Plan.objects.get_or_create(
+            code=code, defaults={"name": code.title(), "monthly_price": Decimal(price), "includes_catalog": catalog}
+        )[0]
+
+    def account(self) -> Account:
+        n = self._n()
+        return Account.objects.create(name=f"Account {n}", email=f"account{n}@example.com")
+
+    def subscription(self, *, account: Account | None = None, plan: Plan | None = None, **fields) -> Subscription:
+        fields.setdefault("started_at", at("2025-01-01"))
+        return Subscription.objects.create(account=account or self.account(), plan=plan or self.plan(), **fields)
+
+    def catalog(self, *, account: Account, plan: Plan, published: bool = True) -> Catalog:
+        return Catalog.objects.create(
+            account=account, name=f"Catalog {self._n()}", required_plan=plan, published=published
+        )
+
+
+@pytest.fixture
+def build(db) -> Builder:
+    return Builder()
+
+
+@pytest.fixture(autouse=True)
+def _statements_dir(settings, tmp_path):
+    settings.BILLING_STATEMENTS_DIR = tmp_path / "statements"
