@@ -38,3 +38,16 @@ def value_batches(queryset: QuerySet, *fields: str, size: int) -> Iterator[list[
         if len(rows) < size:
             return
         last = rows[-1]["pk"]
+
+
+def statistics_refresh(model) -> None:
+    """ANALYZE a table a job is filling, between its batches (PostgreSQL only).
+
+    The jobs pick their next batch with NOT EXISTS against the table they write. Planned from
+    statistics taken while that table was nearly empty, the anti-join becomes a nested loop
+    over every row written so far: quadratic (measured: overdue-notices on 100,000 leases spent
+    most of its 69 s there). ANALYZE samples at most 30,000 rows, tens of milliseconds.
+    """
+    if uses_postgres():
+        with connection.cursor() as cursor:
+            cursor.execute(f'ANALYZE "{model._meta.db_table}"')

@@ -75,7 +75,15 @@ def rent_charge_description(*, period: date, days: int) -> str:
 # One batch, one statement. Parameters: after, limit, month_start, month_end, dim, label, now.
 CHARGE_BATCH_SQL = """
 WITH batch AS (
-    SELECT l.id, l.start_date, l.end_date, l.monthly_rent, l.due_day
+    SELECT l.id, l.start_date, l.end_date, l.monthly_rent, l.due_day,
+           -- In the select list, not as a NOT EXISTS in WHERE: PostgreSQL then probes the unique
+           -- index once per lease. As an anti-join it planned from statistics taken before the
+           -- previous batch's rows existed and chose a nested loop over all of them (measured:
+           -- 176 s instead of 0.5 s for the second batch of 100,000 leases).
+           EXISTS (
+               SELECT 1 FROM billing_ledgerentry e
+               WHERE e.lease_id = l.id AND e.period = %(month_start)s AND e.kind = 'charge' AND e.category = 'rent'
+           ) AS charged
     FROM billing_lease l
     WHERE l.id > %(after)s
       AND l.status IN ('active', 'ended')
@@ -88,10 +96,7 @@ WITH batch AS (
            (LEAST(COALESCE(b.end_date, %(month_end)s), %(month_end)s)
             - GREATEST(b.start_date, %(month_start)s) + 1) AS days
     FROM batch b
-    WHERE NOT EXISTS (
-        SELECT 1 FROM billing_ledgerentry e
-        WHERE e.lease_id = b.id AND e.period = %(month_start)s AND e.kind = 'charge' AND e.category = 'rent'
-    )
+    WHERE NOT b.charged
 ), priced AS (
     SELECT id, start_date, due_day, days, ROUND(monthly_rent * days / %(dim)s, 2) AS amount FROM todo
 ), inserted AS (

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
+from ..batching import statistics_refresh, value_batches
 from ..models import Expense, Lease, LedgerEntry, RecurringExpense, TenantInvoice
 from ..periods import due_date, local_date, month_end, month_label, month_start
 
@@ -110,6 +110,7 @@ def expenses_copy(*, now: datetime, dry_run: bool = False, batch_size: int | Non
     fields = ("property_id", "description", "amount", "day_of_month", "tenant_billable", "lease_id")
     for templates in value_batches(candidates, *fields, size=resolve_batch_size(batch_size)):
         result = expenses_batch_copy(templates=templates, period=period, now=now)
+        statistics_refresh(Expense)
         created += result["expenses"]
         invoiced += result["invoices"]
     return {"period": period.isoformat(), "expenses_created": created, "invoices_created": invoiced}

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
+from ..batching import statistics_refresh, value_batches
 from ..models import BillingNotice, Lease, LedgerEntry, Subscription, Tenant
 from ..money import cents
 from ..periods import due_date, local_date, month_label, month_start, next_month
@@ -65,6 +65,7 @@ def _send(
         outgoing = [build(row) for row in rows]
         totals["notices"] += len(outgoing)
         totals["messages_queued"] += notices_batch_send(outgoing=outgoing)
+        statistics_refresh(BillingNotice)
 
 
 def _run(jobs: list[tuple[QuerySet, tuple, Callable]], *, dry_run: bool, batch_size: int | None, **extra) -> dict:
@@ -278,6 +279,7 @@ def autopay_reminders_send(*, now: datetime, dry_run: bool = False, batch_size: 
         totals["precharge_notices"] += len(outgoing)
         if outgoing and not dry_run:
             totals["messages_queued"] += notices_batch_send(outgoing=outgoing)
+            statistics_refresh(BillingNotice)
     enrollment = _enrollment_candidates(today)
     if dry_run:
         totals["enrollment_reminders"] = enrollment.count()
@@ -286,6 +288,7 @@ def autopay_reminders_send(*, now: datetime, dry_run: bool = False, batch_size: 
         outgoing = [_enrollment_outgoing(row, today) for row in rows]
         totals["enrollment_reminders"] += len(outgoing)
         totals["messages_queued"] += notices_batch_send(outgoing=outgoing)
+        statistics_refresh(BillingNotice)
     return totals
 
 

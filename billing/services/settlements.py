@@ -23,7 +23,7 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils.dateparse import parse_date
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
+from ..batching import statistics_refresh, value_batches
 from ..models import Payment, SettlementMatch, SettlementRecord
 from ..money import cents
 from ..periods import local_date
@@ -145,6 +145,7 @@ def settlements_match(*, now: datetime, dry_run: bool, size: int) -> dict[str, i
         if not dry_run:
             with transaction.atomic():
                 SettlementMatch.objects.bulk_create(matches, ignore_conflicts=True)
+            statistics_refresh(SettlementMatch)
     for rows in value_batches(missing_payments(today=local_date(now)), "amount", size=size):
         counts[Outcome.MISSING_AT_PROCESSOR] += len(rows)
         if not dry_run:
@@ -161,6 +162,7 @@ def settlements_match(*, now: datetime, dry_run: bool, size: int) -> dict[str, i
                     ],
                     ignore_conflicts=True,
                 )
+            statistics_refresh(SettlementMatch)
     return counts
 
 

@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from notifications.services import notifications_enqueue_many, webhook_event_send
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
+from ..batching import statistics_refresh, value_batches
 from ..models import Owner, OwnerStatement, Payout, Property
 from ..money import ZERO
 from ..pdf import statement_pdf
@@ -125,6 +125,7 @@ def statements_generate(
     for rows in value_batches(owners, size=size):
         months = owner_months(owner_ids=[r["pk"] for r in rows], period=period)
         created += statements_batch_create(months=list(months.values()), now=now, force=force)
+        statistics_refresh(OwnerStatement)
     rendered = statements_render(period=period, size=size)
     key = "statements_regenerated" if force else "statements_created"
     return {"period": period.isoformat(), key: created, "pdfs_rendered": rendered}
@@ -176,7 +177,11 @@ def payouts_generate(*, now: datetime, dry_run: bool = False, batch_size: int | 
     summary = {"period": period.isoformat(), "payouts_created": 0, "not_payable": 0, "total": ZERO}
     for rows in value_batches(owners, size=resolve_batch_size(batch_size)):
         months = list(owner_months(owner_ids=[r["pk"] for r in rows], period=period).values())
-        payouts = [payout_for(m, now=now) for m in months] if dry_run else payouts_batch_create(months=months, now=now)
+        if dry_run:
+            payouts = [payout_for(m, now=now) for m in months]
+        else:
+            payouts = payouts_batch_create(months=months, now=now)
+            statistics_refresh(Payout)
         for payout in payouts:
             if payout.status == Payout.Status.PENDING:
                 summary["payouts_created"] += 1
