@@ -12,14 +12,7 @@ import os
 import pytest
 from django.db import connection
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _missing(what: str) -> None:
-    message = f"{what} is not available"
-    if IN_CI:
-        pytest.fail(f"{message} (CI=true: service-backed tests must not skip)", pytrace=False)
-    pytest.skip(message)
+from tests.services import service_missing as _missing
 
 
 def redis_url() -> str | None:

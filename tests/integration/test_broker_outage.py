@@ -6,7 +6,6 @@ the shared one.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 from datetime import timedelta
@@ -15,6 +14,7 @@ import pytest
 from django.utils import timezone
 
 from tests.processes import free_port, run_to_end, wait_for, wait_for_log
+from tests.services import service_missing
 
 from .helpers import command_summary, fresh
 
@@ -37,10 +37,7 @@ print("TRIGGER", result.outcome, result.run.pk)
 def private_redis(processes):
     """Start/stop a redis-server of this test's own (by PID), on a free port."""
     if shutil.which("redis-server") is None:
-        message = "redis-server is not installed"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{message} (CI=true: service-backed tests must not skip)", pytrace=False)
-        pytest.skip(message)
+        service_missing("redis-server")
     import redis
 
     port = free_port()
