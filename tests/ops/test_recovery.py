@@ -52,3 +52,12 @@ def test_it_drops_connections_after_a_task_fails_on_the_database(monkeypatch):
     assert closed == []
     drop_broken_connections(exception=OperationalError("terminating connection due to administrator command"))
     assert closed == [True]
+
+
+def test_it_drops_connections_when_the_driver_error_arrives_unwrapped(monkeypatch):
+    # The runner's prepared statements use the driver directly: its errors are not Django's.
+    closed = []
+    connection.ensure_connection()
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+    drop_broken_connections(exception=connection.Database.OperationalError("the connection is lost"))
+    assert closed == [True]
