@@ -309,8 +309,10 @@ RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
 # Destructive dashboard actions (unschedule, purge orphans) need a password entered within
 # this many minutes; otherwise the user re-authenticates first.
 RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
-# An enabled job whose last due slot passed this long ago without a run shows as "late".
-JOBS_LATE_AFTER_SECONDS = env.int("JOBS_LATE_AFTER_SECONDS", default=120)
+# How often the leading beat looks for late jobs (jobs/lateness.py says what "late" means; a
+# job's grace is its own setting). A late alert follows a slot's grace expiry within about
+# this long; each check costs one query per enabled job that has not run since its slot.
+JOBS_LATENESS_CHECK_SECONDS = env.float("JOBS_LATENESS_CHECK_SECONDS", default=20.0)
 # How often the dashboard re-reads its data (seconds).
 JOBS_DASHBOARD_REFRESH_SECONDS = env.int("JOBS_DASHBOARD_REFRESH_SECONDS", default=5)
 

@@ -40,9 +40,6 @@ from .sync import RUN_TASK
 logger = logging.getLogger(__name__)
 STANDBY_POLL_SECONDS = 1.0
 SWEEP_BACKOFF_SECONDS = 60.0
-# The leader also checks lateness this often, so a late alert follows a slot's grace expiry
-# within ~20 s rather than waiting up to a minute for the next process-jobs run.
-LATENESS_CHECK_SECONDS = 20.0
 Trigger = JobRun.Trigger
 CatchUp = Job.CatchUp
 
@@ -85,7 +82,9 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
                 self._next_sweep = clock + (SWEEP_BACKOFF_SECONDS if swept["dispatch_failed"] else 0)
             catch_up_backlog(now=timezone.now())
             if clock >= getattr(self, "_next_lateness_check", 0.0):
-                self._next_lateness_check = clock + LATENESS_CHECK_SECONDS
+                # Here as well as in process-jobs: an alert then follows a slot's grace expiry
+                # within one check period instead of up to a minute (process-jobs' period).
+                self._next_lateness_check = clock + settings.JOBS_LATENESS_CHECK_SECONDS
                 lateness_process(now=timezone.now())
         except (DatabaseError, InterfaceError) as exc:
             logger.error("beat: housekeeping failed: %s", type(exc).__name__)
