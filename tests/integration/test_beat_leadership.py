@@ -8,8 +8,9 @@ One test, three phases, so the minute boundaries it must wait for are shared:
    10 s before a minute reaches the running leader in time for that minute;
 3. the leader is SIGKILLed: the standby takes the lock and fires the next slots.
 
-A worker runs throughout, so every run executes. Cron slots are whole minutes; the
-interval job (epoch-aligned 5 s slots) gives many more slots per phase.
+A worker runs throughout, so every run executes. Cron slots are whole minutes (ten
+every-minute jobs, three slots: issue 6's scenario 1); the interval job (epoch-aligned 5 s
+slots) gives many more slots per phase.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ def test_it_fires_every_slot_exactly_once_with_two_beats_locked_unlocked_and_aft
     every_minute = make_job("every-minute", cron_expression="* * * * *")
     every_5s = make_job("every-5s", interval_seconds=INTERVAL)
     edited_cron = make_job("edited-cron", cron_expression="0 0 1 1 *")  # New Year only, until edited
+    # Nine more every-minute jobs (ten in all, issue 6's scenario 1): each slot once for each.
+    more_every_minute = [make_job(f"every-minute-{n:02d}", cron_expression="* * * * *") for n in range(2, 11)]
     start_worker()
 
     # -- 1. two beats without the lock: the slot constraint alone dedupes -------------------
@@ -196,11 +199,13 @@ def test_it_fires_every_slot_exactly_once_with_two_beats_locked_unlocked_and_aft
     assert standby.poll() is None
 
     # -- what a user sees in the run history ----------------------------------------------------
-    for job in (every_minute, every_5s, edited_cron):
+    for job in (every_minute, *more_every_minute):
+        for slot in (m1, m2, m3):
+            _wait_for_slot_run(job, slot, timeout=10)
+            runs = _scheduled_runs(job, slot, slot + timedelta(minutes=1))
+            assert [(run.scheduled_for, run.attempt) for run in runs] == [(slot, 1)], job.name
+    for job in (every_minute, every_5s, edited_cron, *more_every_minute):
         _assert_one_run_per_slot(job)
-    for slot in (m1, m2, m3):
-        runs = _scheduled_runs(every_minute, slot, slot + timedelta(minutes=1))
-        assert [(run.scheduled_for, run.attempt) for run in runs] == [(slot, 1)]
     assert all(run.scheduled_for.second == 0 for run in _scheduled_runs(every_minute))
     assert [run.scheduled_for for run in _scheduled_runs(edited_cron)] == [m2, m3]
     _assert_interval_slots(every_5s, locked_from, locked_to - timedelta(seconds=1))
