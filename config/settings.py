@@ -87,6 +87,13 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # E-mails (templates/emails/, rendered only by notifications): Jinja2, see notifications/jinja.py.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "emails",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {"environment": "notifications.jinja.environment"},
+    },
 ]
 
 # --- Database -------------------------------------------------------------------------

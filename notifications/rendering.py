@@ -1,42 +1,47 @@
 """Turning a queued notification into an e-mail.
 
 A template name such as ``billing/rent_reminder`` is a folder under ``templates/emails/``
-holding three files (healthchecks' layout):
+holding three Jinja2 files (healthchecks' layout), read by the ``emails`` engine
+(``notifications/jinja.py`` says what the engine does and why it is Jinja2):
 
     templates/emails/billing/rent_reminder/subject.txt   one line (whitespace and newlines are folded)
     templates/emails/billing/rent_reminder/body.txt      the plain-text body (required)
     templates/emails/billing/rent_reminder/body.html     the HTML alternative (optional)
 
 Each renders with the message's context plus ``site_url``, ``recipient`` and
-``notification_id``, inside ``translation.override(language)``: ``{% translate %}`` strings
-come out in the recipient's language where a translation exists, in English otherwise.
+``notification_id``, inside ``translation.override(language)``: ``{{ _("...") }}`` and
+``{% trans %}`` strings come out in the recipient's language where a translation exists, in
+English otherwise.
 
 * The ``.txt`` parts render with autoescaping OFF (plain text must not say ``&amp;``); the
   ``.html`` part with autoescaping on.
 * ``body.html`` is the message's content only; it is wrapped in ``emails/layout.html`` (which
   gets the subject as ``title`` and the content as ``content``). The layout is rendered once
   per language and cached, so wrapping costs a string join instead of a template inheritance
-  walk per message (measured: ``{% extends %}`` more than doubled the HTML render time). A
-  ``body.html`` that starts with ``<!DOCTYPE`` or ``<html`` is sent as it is.
-* ``{% load notification_urls %}{% absolute_url "admin:jobs_jobrun_change" run_id %}`` builds a
-  link from ``SITE_URL``; ``{% site_link "/path/" %}`` joins a path to it.
+  walk per message (measured with Django's engine: ``{% extends %}`` more than doubled the HTML
+  render time). A ``body.html`` that starts with ``<!DOCTYPE`` or ``<html`` is sent as it is.
+* ``{{ absolute_url("admin:jobs_jobrun_change", run_id) }}`` builds a link from ``SITE_URL``;
+  ``{{ site_url }}/path/`` joins a path to it.
 """
 
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
+from html import escape
+from itertools import groupby
 
+import jinja2
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.template import Context, TemplateDoesNotExist
-from django.template.loader import get_template
+from django.template import engines
 from django.utils import translation
-from django.utils.html import escape
 
+from .jinja import localize_floats, render
 from .models import Notification
 
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
@@ -50,14 +55,22 @@ def template_path(name: str, part: str) -> str:
     return f"emails/{name}/{part}"
 
 
+def _engine() -> jinja2.Environment:
+    return engines["emails"].env
+
+
 @lru_cache(maxsize=512)
-def _templates(name: str):
-    """(subject, text, html-or-None): the engine-level compiled templates of one message type."""
-    subject = get_template(template_path(name, "subject.txt")).template
-    text = get_template(template_path(name, "body.txt")).template
+def _templates(name: str) -> tuple[jinja2.Template, jinja2.Template, jinja2.Template | None]:
+    """(subject, text, html-or-None): the compiled templates of one message type.
+
+    One entry serves every language: translations are looked up when a template renders.
+    """
+    env = _engine()
+    subject = env.get_template(template_path(name, "subject.txt"))
+    text = env.get_template(template_path(name, "body.txt"))
     try:
-        html = get_template(template_path(name, "body.html")).template
-    except TemplateDoesNotExist:
+        html = env.get_template(template_path(name, "body.html"))
+    except jinja2.TemplateNotFound:
         html = None
     return subject, text, html
 
@@ -71,7 +84,7 @@ def _layout(language: str, site: str) -> tuple[str, str, str]:
     """emails/layout.html rendered once per language, split around the title and the content."""
     context = {"title": TITLE_MARK, "content": CONTENT_MARK, "site_url": site, "LANGUAGE_CODE": language}
     with translation.override(language):
-        page = get_template("emails/layout.html").render(context)
+        page = _engine().get_template("emails/layout.html").render(context)
     head, rest = page.split(TITLE_MARK, 1)
     middle, tail = rest.split(CONTENT_MARK, 1)
     return head, middle, tail
@@ -83,7 +96,7 @@ def template_check(name: str) -> None:
         raise UnknownTemplate(f"Bad template name {name!r}: expected a path like 'billing/rent_reminder'.")
     try:
         _templates(name)
-    except TemplateDoesNotExist as exc:
+    except jinja2.TemplateNotFound as exc:
         raise UnknownTemplate(
             f"Template {name!r} is missing {exc}: give templates/emails/{name}/subject.txt and body.txt."
         ) from None
@@ -104,45 +117,94 @@ def site_url() -> str:
     return settings.SITE_URL.rstrip("/")
 
 
+def message_language(notification: Notification) -> str:
+    return notification.language or settings.LANGUAGE_CODE
+
+
 def message_render(notification: Notification) -> tuple[str, str, str | None]:
-    """(subject, text body, html body or None) for one notification."""
+    """(subject, text body, html body or None) for one notification, in its language."""
+    language = message_language(notification)
+    # Usually the active language already (admin preview, tests); checking costs less than switching.
+    if translation.get_language() == language:
+        return _render(notification, language)
+    with translation.override(language):
+        return _render(notification, language)
+
+
+def _render(notification: Notification, language: str) -> tuple[str, str, str | None]:
     subject_t, text_t, html_t = _templates(notification.template)
     site = site_url()
-    context = Context(
-        {
-            **(notification.context or {}),
-            "site_url": site,
-            "recipient": notification.recipient,
-            "notification_id": str(notification.uuid),
-        },
-        autoescape=False,
-    )
-    language = notification.language or settings.LANGUAGE_CODE
-    # Most messages are in the active language; switching costs more than checking.
-    switch = translation.override(language) if translation.get_language() != language else nullcontext()
-    with switch:
-        subject = " ".join(subject_t.render(context).split())[:255]
-        text = text_t.render(context)
-        if html_t is None:
-            return subject, text, None
-        context.autoescape = True
-        html = html_t.render(context)
+    context = notification.context or {}
+    variables = {
+        **subject_t.globals,
+        **context,
+        "site_url": site,
+        "recipient": notification.recipient,
+        "notification_id": str(notification.uuid),
+    }
+    localize_floats(context, into=variables)
+    subject = " ".join(render(subject_t, variables).split())[:255]
+    text = render(text_t, variables)
+    if html_t is None:
+        return subject, text, None
+    html = render(html_t, variables)
     if not html.lstrip()[:9].lower().startswith(("<!doctype", "<html")):
         head, middle, tail = _layout(language, site)
-        html = "".join((head, escape(subject), middle, html, tail))
+        html = "".join((head, escape(subject), middle, html, tail))  # html.escape, as the body's strings
     return subject, text, html
 
 
 def message_build(notification: Notification, connection=None) -> EmailMultiAlternatives:
-    subject, text, html = message_render(notification)
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[notification.recipient],
-        headers={"Message-ID": f"<{notification.uuid}@{settings.NOTIFICATIONS_MESSAGE_ID_DOMAIN}>"},
-        connection=connection,
-    )
-    if html is not None:
-        message.attach_alternative(html, "text/html")
-    return message
+    sender = Sender.from_settings()
+    return sender.message(notification, message_render(notification), connection)
+
+
+def messages_build(batch: Iterable[Notification]) -> Iterator[tuple[Notification, EmailMultiAlternatives | Exception]]:
+    """Each message's e-mail, or the exception that stopped building it, for a drain's batch.
+
+    The batch is grouped by language so that each language is activated once, not once per
+    message; the e-mail is sent while its language is still active.
+    """
+    sender = Sender.from_settings()  # settings read once per batch: each read goes through LazySettings
+
+    def language_of(notification: Notification) -> str:
+        return notification.language or sender.default_language
+
+    for language, group in groupby(sorted(batch, key=language_of), key=language_of):
+        with translation.override(language):
+            for notification in group:
+                try:
+                    message = sender.message(notification, _render(notification, language))
+                except Exception as exc:  # one message that cannot be rendered must not stop the batch
+                    yield notification, exc
+                else:
+                    yield notification, message
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """What every e-mail of a batch shares."""
+
+    from_email: str
+    message_id_domain: str
+    default_language: str
+
+    @classmethod
+    def from_settings(cls) -> Sender:
+        return cls(settings.DEFAULT_FROM_EMAIL, settings.NOTIFICATIONS_MESSAGE_ID_DOMAIN, settings.LANGUAGE_CODE)
+
+    def message(
+        self, notification: Notification, parts: tuple[str, str, str | None], connection=None
+    ) -> EmailMultiAlternatives:
+        subject, text, html = parts
+        message = EmailMultiAlternatives(
+            subject=subject,
+            body=text,
+            from_email=self.from_email,
+            to=[notification.recipient],
+            headers={"Message-ID": f"<{notification.uuid}@{self.message_id_domain}>"},
+            connection=connection,
+        )
+        if html is not None:
+            message.attach_alternative(html, "text/html")
+        return message

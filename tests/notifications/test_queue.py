@@ -142,24 +142,62 @@ def test_it_renders_subject_text_and_html_with_links_from_the_site_url(outbox, s
     assert notification.status == Status.SENT and notification.sent_at is not None and notification.attempts == 1
 
 
-def test_it_renders_in_the_recipients_language(outbox, tmp_path, settings):
-    """Django's own catalogue translates "Yes"; the message follows the recipient's language."""
-    from notifications.rendering import template_cache_clear
+@pytest.fixture
+def email_templates(tmp_path, settings):
+    """Writes e-mail templates into a folder the ``emails`` engine reads first."""
 
-    folder = tmp_path / "emails" / "i18n_probe"
-    folder.mkdir(parents=True)
-    (folder / "subject.txt").write_text("{% load i18n %}{% get_current_language as lang %}{{ lang }}")
-    (folder / "body.txt").write_text('{% load i18n %}{% translate "Yes" %}')
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
-    template_cache_clear()
+    def write(name: str, **parts: str) -> str:
+        folder = tmp_path / "emails" / name
+        folder.mkdir(parents=True)
+        for part, source in parts.items():
+            (folder / part.replace("_", ".")).write_text(source)
+        return name
 
-    enqueue(template="i18n_probe", language="fr", recipient="fr@example.com")
-    enqueue(template="i18n_probe", recipient="en@example.com")
+    settings.TEMPLATES = [
+        {**engine, "DIRS": [tmp_path, *engine["DIRS"]]} if engine.get("NAME") == "emails" else engine
+        for engine in settings.TEMPLATES
+    ]
+    return write
+
+
+def test_it_renders_in_the_recipients_language(outbox, email_templates):
+    """Django's own catalogue translates "Yes" and "Hour", and prints 1.5 as "1,5" in French."""
+    email_templates(
+        "i18n_probe",
+        subject_txt='{{ _("Yes") }} {{ duration }}',
+        body_txt="{% trans %}Hour{% endtrans %}: {{ duration }} {% trans %}{{ duration }} h{% endtrans %}",
+        body_html='{{ _("Yes") }}, {% trans %}{{ duration }} h{% endtrans %}',
+    )
+
+    for language, recipient in (("fr", "fr@example.com"), ("", "en@example.com"), ("de", "de@example.com")):
+        enqueue(template="i18n_probe", language=language, recipient=recipient, context={"duration": 1.5})
     notifications_process()
 
     by_recipient = {m.to[0]: m for m in outbox}
-    assert (by_recipient["fr@example.com"].subject, by_recipient["fr@example.com"].body) == ("fr", "Oui")
-    assert (by_recipient["en@example.com"].subject, by_recipient["en@example.com"].body) == ("en-us", "Yes")
+    french, english = by_recipient["fr@example.com"], by_recipient["en@example.com"]
+    assert (french.subject, french.body) == ("Oui 1,5", "Heure: 1,5 1,5 h")
+    assert (english.subject, english.body) == ("Yes 1.5", "Hour: 1.5 1.5 h")
+    assert by_recipient["de@example.com"].subject == "Ja 1,5"
+    assert '<html lang="fr">' in french.alternatives[0][0] and "Oui, 1,5 h" in french.alternatives[0][0]
+
+
+def test_it_escapes_context_values_in_html_but_not_in_text(outbox, email_templates):
+    email_templates(
+        "escape_probe",
+        subject_txt="{{ name }}",
+        body_txt="{{ name }} {% trans %}by {{ name }}{% endtrans %}",
+        body_html="<b>{{ name }}</b> {% trans %}by {{ name }}{% endtrans %} {{ _('Yes') }}",
+    )
+    enqueue(template="escape_probe", context={"name": "<script>alert('x')</script> & co"})
+    notifications_process()
+
+    [message] = outbox
+    raw = "<script>alert('x')</script> & co"
+    assert message.subject == raw and message.body == f"{raw} by {raw}"
+    escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; co"  # as Django's escape wrote it
+    html = message.alternatives[0][0]
+    assert f"<b>{escaped}</b> by {escaped} Yes" in html and "<script>" not in html
+    assert f"<title>{escaped}</title>" in html  # the subject in the layout, escaped as well
 
 
 def test_it_waits_until_send_after(outbox):
@@ -284,3 +322,34 @@ def test_it_sends_one_batch_per_claim_and_stops_when_the_queue_is_empty(outbox):
     assert (result.sent, result.batches) == (25, 3)
     assert sorted(m.to[0] for m in outbox) == sorted(f"r{i}@example.com" for i in range(25))
     assert Notification.objects.filter(status=Status.SENT).count() == 25
+
+
+def test_it_records_a_batch_as_sent_in_one_statement_whatever_its_size(outbox):
+    """One UPDATE marks the whole batch sent, not one per message."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in (3, 60):
+        notifications_enqueue_many(
+            messages=[{"recipient": f"r{n}-{i}@example.com", "template": TEMPLATE, "context": {}} for i in range(n)]
+        )
+        with CaptureQueriesContext(connection) as queries:
+            assert notifications_process(batch_size=100).sent == n
+        updates = [q["sql"].strip() for q in queries.captured_queries if q["sql"].strip().startswith("UPDATE")]
+        marked = [sql for sql in updates if "'sent'" in sql]
+        assert len(marked) == 1
+    assert Notification.objects.filter(status=Status.SENT, attempts=1).count() == 63 and len(outbox) == 63
+
+
+def test_it_fails_only_the_message_that_cannot_be_rendered(outbox, email_templates):
+    email_templates("broken", subject_txt="{{ 1 / count }}", body_txt="body")
+    good = enqueue(recipient="good@example.com")
+    bad = enqueue(template="broken", recipient="bad@example.com", context={"count": 0})
+
+    result = notifications_process()
+
+    assert (result.sent, result.failed) == (1, 1) and [m.to for m in outbox] == [["good@example.com"]]
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert good.status == Status.SENT
+    assert bad.status == Status.RETRYING and "ZeroDivisionError" in bad.last_error
