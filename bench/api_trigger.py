@@ -1,12 +1,14 @@
 """Load POST /api/jobs/run with wrk on loopback and compare with a trivial Django view.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres CELERY_BROKER_URL=redis://127.0.0.1:6379/12 \\
-        .venv/bin/python bench/api_trigger.py [--jobs 4000] [--seconds 10] [--connections 16]
+        .venv/bin/python bench/api_trigger.py [--jobs 20000] [--seconds 10] [--connections 16] \\
+        [--workers 2] [--threads 4]
 
 1. Creates a fresh database ``cronhouse_bench_api`` (PostgreSQL), migrates it and bulk-creates
    ``--jobs`` jobs (no worker runs, so a job stays queued once triggered).
-2. Serves Cronhouse with gunicorn (2 gthread workers x 4 threads) on 127.0.0.1, with the
-   trivial view ``/bench/trivial`` mounted beside the real URLs (same process, same middleware).
+2. Serves Cronhouse with gunicorn (by default 2 gthread workers x 4 threads; ``--threads 1``
+   gives sync workers) on 127.0.0.1, with the trivial view ``/bench/trivial`` mounted beside
+   the real URLs (same process, same middleware, same configuration for both).
 3. Runs wrk against the trivial view, then against the API: every request names the next job
    in turn (alternating over the pool), so a request starts a run unless its job already has one.
 4. Accounts for every answer: 202s must equal the API runs left queued, 409s the skipped runs
@@ -113,18 +115,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(env: dict, port: int) -> subprocess.Popen:
+def serve(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
     argv = [
         str(Path(sys.executable).with_name("gunicorn")),
         "config.wsgi",
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        "2",
+        str(workers),
         "--worker-class",
-        "gthread",
+        "gthread" if threads > 1 else "sync",
         "--threads",
-        "4",
+        str(threads),
         "--log-level",
         "warning",
     ]
@@ -180,9 +182,11 @@ print(json.dumps({{
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=4000, help="job pool the requests alternate over")
+    parser.add_argument("--jobs", type=int, default=20000, help="job pool the requests alternate over")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (1: sync workers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -204,7 +208,7 @@ def main() -> int:
     prepare(env, args.jobs)
     ids_file = str(Path(env["CRONHOUSE_VAR_DIR"]) / "answered-ids.txt")
     port = free_port()
-    server = serve(env, port)
+    server = serve(env, port, args.workers, args.threads)
     try:
         base = f"http://127.0.0.1:{port}"
         trivial = wrk(f"{base}/bench/trivial", TRIVIAL_SCRIPT, args.seconds, args.connections)
@@ -226,6 +230,10 @@ def main() -> int:
         and not other
         and 0 <= runs["in_flight"] <= args.connections
     )
+    kind = f"{args.workers} sync workers"
+    if args.threads > 1:
+        kind = f"{args.workers} gthread workers x {args.threads} threads"
+    print(f"gunicorn              {kind}, wrk -t2 -c{args.connections} -d{args.seconds}s")
     print(f"trivial Django view   {trivial['rps']:9.1f} req/s   p99 {trivial['p99_ms']:7.1f} ms")
     print(
         f"POST /api/jobs/run    {api['rps']:9.1f} req/s   p99 {api['p99_ms']:7.1f} ms   ({args.jobs} jobs alternating)"

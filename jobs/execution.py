@@ -101,8 +101,47 @@ def command_argv(options: dict) -> list[str]:
     return argv
 
 
-# Building a command's argparse parser costs more than a no-op job; parsers are reusable.
-_parsers: dict[str, object] = {}
+@dataclass
+class _ParserInfo:
+    """What a command's parser tells about it, worked out once per process and command."""
+
+    parser: object
+    dest_by_option: dict[str, str]
+    valid: frozenset[str]
+    has_required: bool
+    no_argv_values: dict | None = None  # parse_args([]), the argv of nearly every run
+
+
+# Building a command's argparse parser, and walking it, costs more than a no-op job; both are
+# reusable.
+_parsers: dict[str, _ParserInfo] = {}
+
+
+def _parser_info(command, name: str) -> _ParserInfo:
+    info = _parsers.get(name)
+    if info is None:
+        parser = command.create_parser("", name)
+        dest_by_option = {
+            min(action.option_strings).lstrip("-").replace("-", "_"): action.dest
+            for action in parser._actions
+            if action.option_strings
+        }
+        info = _parsers[name] = _ParserInfo(
+            parser=parser,
+            dest_by_option=dest_by_option,
+            valid=frozenset(dest_by_option.values()) | set(dest_by_option) | {"stdout", "stderr", "skip_checks"},
+            has_required=any(action.required for action in parser._actions if action.option_strings),
+        )
+    return info
+
+
+def _parsed(info: _ParserInfo, argv: list[str]) -> dict:
+    if argv:
+        return vars(info.parser.parse_args(argv))
+    if info.no_argv_values is None:
+        info.no_argv_values = vars(info.parser.parse_args([]))
+    # A shallow copy is what argparse itself gives: it hands out the same default objects.
+    return dict(info.no_argv_values)
 
 
 def run_management_command(name: str, argv: list[str], options: dict, *, stdout, stderr):
@@ -112,20 +151,11 @@ def run_management_command(name: str, argv: list[str], options: dict, *, stdout,
     if app_name is None:
         return call_command(name, *argv, stdout=stdout, stderr=stderr, **options)
     command = load_command_class(app_name, name)
-    parser = _parsers.get(name)
-    if parser is None:
-        parser = _parsers[name] = command.create_parser("", name)
-    dest_by_option = {
-        min(action.option_strings).lstrip("-").replace("-", "_"): action.dest
-        for action in parser._actions
-        if action.option_strings
-    }
-    valid = set(dest_by_option.values()) | set(dest_by_option) | {"stdout", "stderr", "skip_checks"}
-    unknown = sorted(set(options) - valid)
-    if unknown or any(action.required for action in parser._actions if action.option_strings):
+    info = _parser_info(command, name)
+    if info.has_required or (options and not info.valid.issuperset(options)):
         return call_command(name, *argv, stdout=stdout, stderr=stderr, **options)
-    values = vars(parser.parse_args(argv))
-    values.update({dest_by_option.get(key, key): value for key, value in options.items()})
+    values = _parsed(info, argv)
+    values.update({info.dest_by_option.get(key, key): value for key, value in options.items()})
     if "skip_checks" not in options:
         values["skip_checks"] = True  # as call_command: system checks belong to start-up, not to every run
     args = values.pop("args", ())

@@ -274,10 +274,12 @@ class JobRun(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.RUNNING)
     FAILURE_STATUSES = (Status.FAILED, Status.TIMED_OUT, Status.ABANDONED)
 
-    # Keeps its own index although jobs_jobrun_job_created leads with job: on PostgreSQL,
-    # Django's AlterField(db_index=False) drops every single-column index on job_id, including
-    # the partial unique index behind jobs_jobrun_one_active_per_job.
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: jobs_jobrun_job_created leads with job_id and serves every lookup
+    # by job (and ON DELETE CASCADE), and each index costs a write on every status change.
+    # Migration 0005 dropped the old one by name: on PostgreSQL, Django's AlterField to
+    # db_index=False drops every single-column index on job_id, including the partial unique
+    # index behind jobs_jobrun_one_active_per_job. Never let Django alter this field's index.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     triggered_by = models.CharField(max_length=10, choices=Trigger.choices)
     triggered_by_user = models.ForeignKey(
@@ -285,7 +287,12 @@ class JobRun(models.Model):
     )
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The schedule slot this run belongs to.")
     attempt = models.PositiveSmallIntegerField(default=1)
-    retry_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retried_by")
+    # A foreign key with a partial unique constraint (jobs_jobrun_one_retry_per_run) rather
+    # than a OneToOneField: a one-to-one's unique index holds an entry for every run, NULL
+    # included, rewritten on every status change; the partial one holds retries only.
+    retry_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     options = models.JSONField(default=dict, blank=True, help_text="Per-run options such as as_of and dry_run.")
     skip_reason = models.CharField(max_length=200, blank=True)
     blocked_by = models.ForeignKey(
@@ -331,6 +338,11 @@ class JobRun(models.Model):
                 fields=["job", "scheduled_for", "attempt"],
                 condition=Q(scheduled_for__isnull=False),
                 name="jobs_jobrun_one_run_per_slot",
+            ),
+            # A run is retried at most once (its retry's own failure makes the next retry).
+            # Also the index for filter(retry_of=...) and ON DELETE SET NULL.
+            models.UniqueConstraint(
+                fields=["retry_of"], condition=Q(retry_of__isnull=False), name="jobs_jobrun_one_retry_per_run"
             ),
             models.CheckConstraint(condition=Q(attempt__gte=1), name="jobs_jobrun_attempt_positive"),
             models.CheckConstraint(

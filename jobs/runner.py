@@ -26,10 +26,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import run_sql
+from . import run_sql, trigger_sql
 from .execution import Outcome, command_execute
 from .heartbeat import run_heartbeat
 from .models import Job, JobRun
+from .publisher import Publisher
 from .schedules import slot_for_tick
 from .signals import run_finished
 
@@ -98,10 +99,17 @@ def run_trigger(
         run = _insert_guarded(fields)
     except IntegrityError:
         return _explain_conflict(job, triggered_by, user, scheduled_for, options)
-    if dispatch:
-        # The row and its job are in hand: publish without reading them back.
+    return _queued(run, job, dispatch)
+
+
+def _queued(run: JobRun, job: Job, dispatch: bool = True, *, background: bool = False) -> TriggerResult:
+    """Send the committed run's message (the row and its job are in hand: no read back),
+    from this thread or, for the HTTP API's volume, batched by the process's publisher."""
+    if dispatch and background:
+        transaction.on_commit(lambda: _background_publisher.submit(run.pk, **_send_options(run, job)))
+    elif dispatch:
         transaction.on_commit(lambda: _publish(run, job, record=False))
-    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, triggered_by, scheduled_for)
+    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, run.triggered_by, run.scheduled_for)
     return TriggerResult(run, "queued")
 
 
@@ -152,6 +160,49 @@ def _record_skip(job, triggered_by, user, scheduled_for, options, reason, active
     return TriggerResult(run, "skipped")
 
 
+def run_trigger_by_key(
+    *, name: str | None = None, job_id: int | None = None, triggered_by: str, user=None
+) -> TriggerResult:
+    """Trigger a job known by ``name`` or ``job_id`` (the HTTP API): run_trigger's outcomes,
+    raising Job.DoesNotExist for an unknown job and JobDisabled for a disabled one.
+
+    On PostgreSQL the job lookup and the INSERT are one prepared statement (trigger_sql);
+    ``result.run.job`` then has only the job's id, name, enabled and timeout loaded.
+    """
+    if not trigger_sql.applies():
+        job = Job.objects.get(name=name) if name is not None else Job.objects.get(pk=job_id)
+        return run_trigger(job=job, triggered_by=triggered_by, user=user)
+    now, task_id = timezone.now(), str(uuid.uuid4())
+    inserted = trigger_sql.insert_queued(
+        name=name,
+        job_id=job_id,
+        triggered_by=triggered_by,
+        user_id=getattr(user, "pk", None),
+        now=now,
+        dispatched_at=now,
+        task_id=task_id,
+    )
+    if inserted is None:
+        raise Job.DoesNotExist(f"No job {name if name is not None else job_id!r}.")
+    job = inserted.job
+    if not job.enabled:
+        raise JobDisabled(f"Job {job.name!r} is disabled.")
+    if inserted.run_id is None:
+        return _explain_conflict(job, triggered_by, user, None, {})
+    # What the statement wrote; the other fields are the model's defaults, as in the row.
+    run = JobRun(
+        id=inserted.run_id,
+        job=job,
+        status=Status.QUEUED,
+        triggered_by=triggered_by,
+        triggered_by_user=user,
+        celery_task_id=task_id,
+        created_at=now,
+        dispatched_at=now,
+    )
+    return _queued(run, job, background=True)
+
+
 def run_trigger_scheduled(*, job_id: int, fired_at: datetime) -> TriggerResult | None:
     """A beat tick: work out the slot it fires and trigger that slot once."""
     job = Job.objects.filter(pk=job_id).first()
@@ -176,16 +227,8 @@ def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
 def _publish(run: JobRun, job: Job, countdown: float | None = None, record: bool = True) -> bool:
     """Send the run's message. ``record``: stamp dispatched_at on success (a fresh trigger
     stamped it with the INSERT already); on failure it is always cleared."""
-    timeout = job.timeout_seconds
     try:
-        current_app.send_task(
-            EXECUTE_TASK,
-            args=[run.pk],
-            task_id=run.celery_task_id or None,
-            countdown=countdown,
-            soft_time_limit=timeout,
-            time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
-        )
+        current_app.send_task(EXECUTE_TASK, args=[run.pk], **_send_options(run, job, countdown))
     except Exception as exc:  # kombu raises many types for one meaning: not sent
         logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run.pk, type(exc).__name__)
         JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=None)
@@ -195,14 +238,37 @@ def _publish(run: JobRun, job: Job, countdown: float | None = None, record: bool
     return True
 
 
+def _send_options(run: JobRun, job: Job, countdown: float | None = None) -> dict:
+    timeout = job.timeout_seconds
+    return {
+        "task_id": run.celery_task_id or None,
+        "countdown": countdown,
+        "soft_time_limit": timeout,
+        "time_limit": timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
+    }
+
+
+_background_publisher = Publisher(EXECUTE_TASK)
+
+
 # --- execute ----------------------------------------------------------------------------
+
+
+_hostname: str | None = None
+
+
+def _worker_host() -> str:
+    global _hostname
+    if _hostname is None:
+        _hostname = socket.gethostname()[:200]
+    return _hostname
 
 
 def run_claim(run_id: int) -> JobRun | None:
     """queued -> running, only if still queued and due; the row count says who won."""
     now = timezone.now()
     due = now + timedelta(seconds=1)
-    host, pid = socket.gethostname()[:200], os.getpid()
+    host, pid = _worker_host(), os.getpid()
     if run_sql.applies():
         return run_sql.claim(run_id=run_id, now=now, due=due, host=host, pid=pid)
     claimed = (
@@ -302,6 +368,8 @@ def _finish_success_fast(run: JobRun, ending: dict) -> JobRun:
 
 
 def _log_finished(run: JobRun) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
     duration = run.duration.total_seconds()
     fields = {
         "event": "run finished",
@@ -346,6 +414,9 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
     except IntegrityError:
         logger.warning("retry of run %s not created: job %s already has an active run", run.pk, job.name)
         return None
+    # retry_of is a plain foreign key (no reverse one-to-one cache): callers such as the
+    # reaper's count read whether this run was retried from here.
+    run.retried_by = retry
     if dispatch:
         transaction.on_commit(lambda: run_dispatch(run_id=retry.pk, countdown=delay.total_seconds()))
     logger.info(

@@ -16,12 +16,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ..models import Job, JobRun
-from ..runner import JobDisabled, run_trigger
+from ..runner import JobDisabled, run_trigger_by_key
 from .guards import authorize, error
 from .overview import job_row_json, job_rows, run_json
 
+# Largest value of a bigint primary key: a bigger id cannot name a job (and would not fit
+# the statement's parameter).
+MAX_ID = 2**63 - 1
 
-def _job_from(body: dict) -> Job | JsonResponse:
+
+def _job_key(body: dict) -> dict | JsonResponse:
+    """``{"name": ...}`` or ``{"job_id": ...}`` from the body, or the 400/404 answer."""
     unknown = set(body) - {"job", "job_id"}
     if unknown or len(body) != 1:
         return error(400, 'give exactly one of "job" (a name) or "job_id" (a number)', unknown_fields=sorted(unknown))
@@ -29,39 +34,44 @@ def _job_from(body: dict) -> Job | JsonResponse:
         name = body["job"]
         if not isinstance(name, str) or not name or len(name) > 100:
             return error(400, '"job" must be a job name')
-        job = Job.objects.filter(name=name).first()
-    else:
-        job_id = body["job_id"]
-        if isinstance(job_id, bool) or not isinstance(job_id, int):
-            return error(400, '"job_id" must be an integer')
-        job = Job.objects.filter(pk=job_id).first()
-    return job if job is not None else error(404, "no such job")
+        return {"name": name}
+    job_id = body["job_id"]
+    if isinstance(job_id, bool) or not isinstance(job_id, int):
+        return error(400, '"job_id" must be an integer')
+    return {"job_id": job_id} if 0 < job_id <= MAX_ID else error(404, "no such job")
 
 
 @authorize
 @require_POST
 def jobs_run(request):
-    job = _job_from(request.json)
-    if isinstance(job, JsonResponse):
-        return job
+    key = _job_key(request.json)
+    if isinstance(key, JsonResponse):
+        return key
     try:
-        result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, user=request.api_user)
+        result = run_trigger_by_key(**key, triggered_by=JobRun.Trigger.API, user=request.api_user)
+    except Job.DoesNotExist:
+        return error(404, "no such job")
     except JobDisabled:
-        return error(409, "job is disabled", job=job.name, reason="disabled")
+        return error(409, "job is disabled", job=key.get("name") or _job_name(key["job_id"]), reason="disabled")
     run = result.run
+    job_name = run.job.name
     if not result.queued:
         return error(
             409,
             f"not started: {run.skip_reason}",
-            job=job.name,
+            job=job_name,
             reason="active",
             active_run_id=run.blocked_by_id,
             skipped_run_id=run.pk,
         )
     url = reverse("jobs:api-run", args=[run.pk])
-    response = JsonResponse({"run_id": run.pk, "job": job.name, "status": run.status, "url": url}, status=202)
+    response = JsonResponse({"run_id": run.pk, "job": job_name, "status": run.status, "url": url}, status=202)
     response["Location"] = url
     return response
+
+
+def _job_name(job_id: int) -> str | None:
+    return Job.objects.filter(pk=job_id).values_list("name", flat=True).first()
 
 
 @authorize

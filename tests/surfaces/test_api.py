@@ -65,6 +65,7 @@ def test_it_answers_404_to_an_unknown_job(api, make_job):
     make_job("nightly")
     assert api.post(RUN, {"job": "nope"}).status_code == 404
     assert api.post(RUN, {"job_id": 999999}).status_code == 404
+    assert api.post(RUN, {"job_id": 2**70}).status_code == 404  # past any bigint id
 
 
 def test_it_answers_409_to_a_disabled_job(api, make_job):

@@ -1,0 +1,100 @@
+"""The HTTP trigger's lookup and insert as one PostgreSQL statement.
+
+``POST /api/jobs/run`` names a job and wants a queued run of it. Through the ORM that is a
+SELECT of the job and an INSERT of the run: two round trips, two statements parsed and
+planned, and a few hundred microseconds of query compilation in Python, on a path that
+external schedulers may call hundreds of times a second. Here one prepared statement finds
+the job, inserts the queued run if the job is enabled, and lets the partial unique index
+(one active run per job) answer ``ON CONFLICT DO NOTHING`` instead of raising, so the
+statement never breaks a caller's transaction. What the caller learns:
+
+* no row: no such job;
+* ``enabled`` false: nothing was written;
+* ``run_id`` None: another run is active (the runner then records the skip, naming it);
+* otherwise the new run's id; outside a transaction the run is committed on return.
+
+Other databases take the ORM path in runner.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from . import run_sql
+from .models import Job
+
+# Every NOT NULL column of jobs_jobrun is written: the ORM fills its defaults in Python, the
+# table has none. tests/surfaces/test_api_trigger_sql.py compares a run inserted here with one
+# inserted through the ORM, so a new column cannot drift silently.
+_INSERT = """
+WITH job AS (
+    SELECT id, name, enabled, timeout_seconds FROM jobs_job WHERE {match}
+), run AS (
+    INSERT INTO jobs_jobrun (
+        job_id, status, triggered_by, triggered_by_user_id, attempt, options, skip_reason,
+        created_at, dispatched_at, summary, error, output, worker_host, celery_task_id, slow
+    )
+    SELECT id, 'queued', %(triggered_by)s, %(user_id)s, 1, '{{}}', '',
+           %(now)s, %(dispatched_at)s, '{{}}', '', '', '', %(task_id)s, false
+      FROM job
+     WHERE enabled
+    ON CONFLICT DO NOTHING
+    RETURNING id
+)
+SELECT job.id, job.name, job.enabled, job.timeout_seconds, (SELECT id FROM run) FROM job
+"""
+_BY_NAME = _INSERT.format(match="name = %(key)s")
+_BY_ID = _INSERT.format(match="id = %(key)s")
+
+
+JOB_COLUMNS = ["id", "name", "enabled", "timeout_seconds"]
+
+
+@dataclass(frozen=True)
+class Inserted:
+    job: Job  # only JOB_COLUMNS loaded; any other field is read from the database on access
+    run_id: int | None
+
+
+def _db():
+    # The wrapper itself, not the django.db.connection proxy that looks it up on every read.
+    return connections[DEFAULT_DB_ALIAS]
+
+
+def applies() -> bool:
+    return _db().vendor == "postgresql"
+
+
+def insert_queued(
+    *,
+    name: str | None = None,
+    job_id: int | None = None,
+    triggered_by: str,
+    user_id: int | None,
+    now: datetime,
+    dispatched_at: datetime | None,
+    task_id: str,
+) -> Inserted | None:
+    """Find the job by ``name`` or ``job_id`` and insert its queued run; None if no such job."""
+    params = {
+        "key": name if name is not None else job_id,
+        "triggered_by": triggered_by,
+        "user_id": user_id,
+        "now": now,
+        "dispatched_at": dispatched_at,
+        "task_id": task_id,
+    }
+    db = _db()
+    # Django's own cursor binds client-side, so PostgreSQL would parse and plan the statement
+    # every time; run_sql's cursor on the same connection lets it prepare the statement once.
+    # Django's per-request health check (CONN_HEALTH_CHECKS) and error mapping are kept.
+    db.close_if_health_check_failed()
+    with db.wrap_database_errors, run_sql.prepared_cursor(db) as cursor:
+        cursor.execute(_BY_NAME if name is not None else _BY_ID, params, prepare=True)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Inserted(job=Job.from_db(db.alias, JOB_COLUMNS, row[:-1]), run_id=row[-1])
