@@ -31,6 +31,11 @@ import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from bench.runner_overhead import drop_database, recreate_database  # noqa: E402
+from bench.scheduler_lag import percentile  # noqa: E402
+
 GOAL_SECONDS = 60.0
 FIGURE_CHECK_SECONDS = 20.0
 BASELINE_CHECK_SECONDS = 60.0
@@ -45,44 +50,24 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def create_database(pg: str, name: str, var_dir: str) -> str:
-    import psycopg
-
-    with psycopg.connect(f"{pg.replace('postgres://', 'postgresql://')}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(pg, name)
     url = f"{pg}/{name}"
     env = {**os.environ, "DATABASE_URL": url, "CRONHOUSE_VAR_DIR": var_dir}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
     return url
 
 
-def drop_database(pg: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{pg.replace('postgres://', 'postgresql://')}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def seed_jobs(url: str, count: int) -> None:
     """Jobs without PeriodicTasks (bulk_create skips the schedule sync): beat never fires them."""
-    import psycopg
-
     graces = [FIRST_GRACE_SECONDS + round(60 * i / count) for i in range(count)]
-    with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-        script = (
-            "from jobs.models import Job\n"
-            f"Job.objects.bulk_create([Job(name=f'late-{{i:03d}}', command='test_job', cron_expression='* * * * *',"
-            f" grace_seconds=g) for i, g in enumerate({graces!r})])\n"
-        )
-        env = {**os.environ, "DATABASE_URL": url}
-        subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=BASE_DIR, env=env, check=True)
-        assert conn.execute("SELECT count(*) FROM jobs_job").fetchone()[0] == count
+    script = (
+        "from jobs.models import Job\n"
+        f"Job.objects.bulk_create([Job(name=f'late-{{i:03d}}', command='test_job', cron_expression='* * * * *',"
+        f" grace_seconds=g) for i, g in enumerate({graces!r})])\n"
+    )
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=BASE_DIR, env=env, check=True)
 
 
 def start_beat(url: str, check_seconds: float, folder: str, name: str) -> subprocess.Popen:

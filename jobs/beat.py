@@ -52,6 +52,9 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
     def __init__(self, *args, **kwargs) -> None:
         self.leader_lock = LeaderLock(settings.JOBS_BEAT_LOCK_KEY) if LeaderLock.applies() else None
         self.leading = self.leader_lock is None
+        # (entry name, job id, collected at (monotonic), fired at, entry's previous run):
+        # ticks collected by apply_async, recorded together by _fire_pending.
+        self._pending_ticks: list[tuple] = []
         super().__init__(*args, **kwargs)
 
     def tick(self, *args, **kwargs) -> float:
@@ -70,7 +73,7 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
                 return STANDBY_POLL_SECONDS
         self._maintain()
         delay = super().tick(*args, **kwargs)
-        pending = getattr(self, "_pending_ticks", [])
+        pending = self._pending_ticks
         if delay == 0 and pending and len(pending) < FIRE_BATCH_MAX:
             if time.monotonic() - pending[0][2] < FIRE_BATCH_SECONDS:
                 return 0  # more entries may be due this instant: collect them first
@@ -85,7 +88,7 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         go out after the commit (run_trigger's on_commit), so nothing is sent for a row that
         was not recorded.
         """
-        pending, self._pending_ticks = getattr(self, "_pending_ticks", []), []
+        pending, self._pending_ticks = self._pending_ticks, []
         if not pending:
             return
         try:
@@ -138,8 +141,7 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         job_id = (entry.kwargs or {}).get("job_id")
         try:
             # Recorded by tick() once every entry due now is collected (_fire_pending).
-            pending = self.__dict__.setdefault("_pending_ticks", [])
-            pending.append((entry.name, job_id, time.monotonic(), timezone.now(), last_fired))
+            self._pending_ticks.append((entry.name, job_id, time.monotonic(), timezone.now(), last_fired))
             return None
         finally:
             self._tasks_since_sync += 1

@@ -25,14 +25,14 @@ RUN_FIELDS = JobRun._meta.concrete_fields
 JOB_FIELDS = Job._meta.concrete_fields
 
 
-def _db():
+def default_database():
     # The wrapper itself: every attribute read through django.db.connection (a proxy) looks
     # the connection up again in a context-local store, several times per run.
     return connections[DEFAULT_DB_ALIAS]
 
 
 def applies() -> bool:
-    return _db().vendor == "postgresql"
+    return default_database().vendor == "postgresql"
 
 
 # A threshold no statement reaches: psycopg then prepares only what asks with prepare=True.
@@ -136,7 +136,7 @@ def _claim_row(db, params: dict) -> tuple | None:
 
 
 def claim(*, run_id: int, now: datetime, due: datetime, host: str, pid: int) -> JobRun | None:
-    db = _db()
+    db = default_database()
     row = _claim_row(db, {"run_id": run_id, "now": now, "due": due, "host": host, "pid": pid})
     if row is None:
         return None
@@ -167,7 +167,7 @@ RETURNING jobs_job.alert_state
 def finish_success(*, run: JobRun, finished_at: datetime, summary: dict, output: str) -> str | None:
     """End a running run as succeeded and update its job; the job's alert state, or None if
     the run was no longer running (reaped meanwhile)."""
-    db = _db()
+    db = default_database()
     params = {
         "run_id": run.pk,
         "started_at": run.started_at,

@@ -169,7 +169,7 @@ def run_trigger_by_key(
     On PostgreSQL the job lookup and the INSERT are one prepared statement (trigger_sql);
     ``result.run.job`` then has only the job's id, name, enabled and timeout loaded.
     """
-    if not trigger_sql.applies():
+    if not run_sql.applies():
         job = Job.objects.get(name=name) if name is not None else Job.objects.get(pk=job_id)
         return run_trigger(job=job, triggered_by=triggered_by, user=user)
     now, task_id = timezone.now(), str(uuid.uuid4())

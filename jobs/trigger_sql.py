@@ -21,13 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS, connections
-
 from . import run_sql
 from .models import Job
 
 # Every NOT NULL column of jobs_jobrun is written: the ORM fills its defaults in Python, the
-# table has none. tests/surfaces/test_api_trigger_sql.py compares a run inserted here with one
+# table has none. tests/surfaces/test_api_trigger_path.py compares a run inserted here with one
 # inserted through the ORM, so a new column cannot drift silently.
 _INSERT = """
 WITH job AS (
@@ -59,15 +57,6 @@ class Inserted:
     run_id: int | None
 
 
-def _db():
-    # The wrapper itself, not the django.db.connection proxy that looks it up on every read.
-    return connections[DEFAULT_DB_ALIAS]
-
-
-def applies() -> bool:
-    return _db().vendor == "postgresql"
-
-
 def insert_queued(
     *,
     name: str | None = None,
@@ -87,7 +76,7 @@ def insert_queued(
         "dispatched_at": dispatched_at,
         "task_id": task_id,
     }
-    db = _db()
+    db = run_sql.default_database()
     # Django's own cursor binds client-side, so PostgreSQL would parse and plan the statement
     # every time; run_sql's cursor on the same connection lets it prepare the statement once.
     # Django's per-request health check (CONN_HEALTH_CHECKS) and error mapping are kept.

@@ -20,6 +20,7 @@ import tempfile
 import pytest
 
 from tests.processes import free_port, run_to_end, wait_for, wait_for_log
+from tests.services import service_missing
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -46,19 +47,13 @@ print("TRIGGER", run_trigger(job=Job.objects.get(name="sleeper"), triggered_by="
 """
 
 
-def _fail_or_skip(message: str) -> None:
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(f"{message} (CI=true: service-backed tests must not skip)", pytrace=False)
-    pytest.skip(message)
-
-
 @pytest.fixture
 def private_postgres(processes):
     """A PostgreSQL server of this test's own; ``restart()`` stops it (fast) and starts it again."""
     import psycopg
 
     if shutil.which("initdb") is None or shutil.which("postgres") is None:
-        _fail_or_skip("initdb/postgres are not installed")
+        service_missing("initdb/postgres")
     owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
     folder = tempfile.mkdtemp(prefix="cronhouse-pg-")
     os.chown(folder, owner.pw_uid, owner.pw_gid)
