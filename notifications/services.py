@@ -18,7 +18,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import Notification, WebhookDelivery, WebhookEndpoint
+from .models import Notification, NotificationKey, WebhookDelivery, WebhookEndpoint
 from .rendering import template_check
 
 logger = logging.getLogger(__name__)
@@ -79,11 +79,14 @@ def notification_enqueue(
         now=timezone.now(),
     )
     try:
-        # A savepoint, so a duplicate key does not break the caller's transaction.
+        # A savepoint, so a duplicate key does not break the caller's transaction and takes
+        # the message inserted before it away again.
         with transaction.atomic():
             notification.save(force_insert=True)
+            if dedupe_key is not None:
+                NotificationKey.objects.create(key=dedupe_key, notification=notification)
     except IntegrityError:
-        if dedupe_key is not None and Notification.objects.filter(dedupe_key=dedupe_key).exists():
+        if dedupe_key is not None and NotificationKey.objects.filter(key=dedupe_key).exists():
             return None
         raise
     return notification
@@ -93,9 +96,10 @@ def notification_enqueue(
 def notifications_enqueue_many(*, messages: Iterable[dict]) -> int:
     """Queue many e-mails set-wise; returns how many were new (a known dedupe key is skipped).
 
-    Per 1,000 messages: one INSERT ... ON CONFLICT DO NOTHING, plus one SELECT counting which
-    keyed rows went in (each row carries a fresh uuid, so the count is exact under concurrency:
-    a row another transaction inserted with the same key has another uuid).
+    Per 1,000 messages: one INSERT of the messages, one INSERT ... ON CONFLICT DO NOTHING of
+    their keys, one SELECT of which keys went in for our messages, and one DELETE of the
+    messages whose key was taken (by an earlier message, a concurrent caller or an earlier
+    row of the same call), so no other transaction ever sees those.
     """
     now = timezone.now()
     iterator = iter(messages)
@@ -107,14 +111,17 @@ def notifications_enqueue_many(*, messages: Iterable[dict]) -> int:
             if unknown:
                 raise ValueError(f"Unknown message keys: {sorted(unknown)}")
             rows.append(_notification_build(**message, now=now))
-        Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        keyed = [row for row in rows if row.dedupe_key is not None]
+        Notification.objects.bulk_create(rows)
+        keys = [NotificationKey(key=row.dedupe_key, notification_id=row.pk) for row in rows if row.dedupe_key]
+        keyed = [key.notification_id for key in keys]
         created += len(rows) - len(keyed)
         if keyed:
-            # Served by the dedupe_key index; the uuid tells our rows from ones that were there.
-            created += Notification.objects.filter(
-                dedupe_key__in=[row.dedupe_key for row in keyed], uuid__in=[row.uuid for row in keyed]
-            ).count()
+            NotificationKey.objects.bulk_create(keys, ignore_conflicts=True)
+            ours = NotificationKey.objects.filter(notification_id__in=keyed)
+            kept = set(ours.values_list("notification_id", flat=True))
+            created += len(kept)
+            if taken := [pk for pk in keyed if pk not in kept]:
+                Notification.objects.filter(pk__in=taken).delete()
     return created
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from notifications import mailer
 from notifications.mailer import notifications_process
-from notifications.models import Notification
+from notifications.models import Notification, NotificationKey
 from notifications.rendering import UnknownTemplate
 from notifications.services import (
     notification_enqueue,
@@ -83,12 +83,41 @@ def test_it_counts_only_the_new_messages_of_a_batch():
     assert Notification.objects.count() == 7
 
 
+def test_it_keeps_the_first_of_a_key_repeated_within_one_batch_and_frees_a_key_with_its_message():
+    messages = [
+        {"recipient": f"r{i}@example.com", "template": TEMPLATE, "context": {"i": i}, "dedupe_key": "same"}
+        for i in range(3)
+    ]
+    assert notifications_enqueue_many(messages=messages) == 1
+    (kept,) = Notification.objects.filter(dedupe_key="same")
+    assert kept.recipient == "r0@example.com"
+    assert kept.dedupe.key == "same"
+
+    # Deleting a message (purge-logs, admin) deletes its key: the key can be queued again.
+    kept.delete()
+    assert NotificationKey.objects.count() == 0
+    assert enqueue(dedupe_key="same") is not None
+
+
+def test_the_database_refuses_a_second_message_with_the_same_key():
+    first = enqueue(dedupe_key="db-level")
+    second = Notification.objects.create(
+        recipient="x@example.com", template=TEMPLATE, dedupe_key="db-level", send_after=timezone.now()
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        NotificationKey.objects.create(key="db-level", notification=second)
+    assert NotificationKey.objects.get(key="db-level").notification == first
+
+
 def test_it_enqueues_a_batch_in_a_number_of_queries_that_does_not_grow_per_message():
-    """Per 1,000 messages: the INSERTs the backend needs (one on PostgreSQL) and one counting SELECT."""
+    """Per 1,000 messages: the INSERTs the backend needs for the messages and for their keys
+    (one each on PostgreSQL) and one SELECT of the keys that went in."""
     import math
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
+
+    from notifications.models import NotificationKey
 
     def messages(n, prefix):
         return [
@@ -96,18 +125,21 @@ def test_it_enqueues_a_batch_in_a_number_of_queries_that_does_not_grow_per_messa
             for i in range(n)
         ]
 
-    fields = [f for f in Notification._meta.concrete_fields if not f.primary_key]
-    rows_per_insert = min(connection.ops.bulk_batch_size(fields, [None] * 1000), 1000)
+    def inserts_per_thousand(model):
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key or model is NotificationKey]
+        return math.ceil(1000 / min(connection.ops.bulk_batch_size(fields, [None] * 1000), 1000))
+
+    per_chunk = inserts_per_thousand(Notification) + inserts_per_thousand(NotificationKey)
     for n in (10, 2500):
         with CaptureQueriesContext(connection) as queries:
             assert notifications_enqueue_many(messages=messages(n, f"n{n}-")) == n
         chunks = math.ceil(n / 1000)
         inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
         others = [q for q in queries.captured_queries if not q["sql"].startswith("INSERT")]
-        assert len(inserts) <= chunks * math.ceil(1000 / rows_per_insert)
+        assert len(inserts) <= chunks * per_chunk
         assert len(others) <= chunks + 2  # one SELECT per chunk, plus the savepoint pair
     if connection.vendor == "postgresql":
-        assert len(inserts) == 3
+        assert len(inserts) == 6
 
 
 def test_it_refuses_an_unknown_template_or_a_bad_address_at_enqueue():
