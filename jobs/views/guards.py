@@ -27,6 +27,7 @@ from django_ratelimit import core as ratelimit_core
 from django_ratelimit.core import get_usage
 
 from ..checks import api_key_problem
+from .rate_counter import RateCounter
 
 # Session key: when this session last proved its password (epoch seconds).
 PASSWORD_AT = "jobs_password_at"
@@ -101,16 +102,18 @@ def rate_limited(request) -> JsonResponse | None:
 
 RATE_GROUP = "jobs.api"
 _redis_clients = threading.local()
+_counter = RateCounter()
 
 
 def _api_usage(request) -> dict | None:
-    """django-ratelimit's count for this client; one Redis round trip when the cache is Redis.
+    """django-ratelimit's count for this client; at most one Redis round trip when the cache is Redis.
 
     ``get_usage`` costs three round trips on Django's Redis cache (SET NX, then EXISTS and
     INCRBY) and a new redis client for each, a large part of a trigger. The Redis path keeps
-    the library's key, window and expiry (so both count the same thing) and sends one INCR.
-    Those come from django-ratelimit's own helpers (private, but the version is pinned);
-    tests/surfaces/test_api_trigger_path.py fails if the two counts ever part.
+    the library's key, window and expiry (so both count the same thing) and counts with
+    ``rate_counter``: one INCRBY per request under ordinary limits, one per batch far from a
+    high one. Key, window and expiry come from django-ratelimit's own helpers (private, but the
+    version is pinned); tests/surfaces/test_api_trigger_path.py fails if the two counts part.
     """
     rate = settings.JOBS_API_RATE_LIMIT
     cache = caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
@@ -122,12 +125,8 @@ def _api_usage(request) -> dict | None:
     key = cache.make_and_validate_key(
         ratelimit_core._make_cache_key(RATE_GROUP, window, rate, address, ratelimit_core.ALL)
     )
-    client = _redis_client(cache)
-    count = client.incr(key)
-    if count == 1:
-        # Only the window's first request sets the expiry. Should this process die before it
-        # does, the key outlives its window unused: the next window has a key of its own.
-        client.expire(key, period + ratelimit_core.EXPIRATION_FUDGE)
+    expiry = period + ratelimit_core.EXPIRATION_FUDGE
+    count = _counter.count(_redis_client(cache), key, limit=limit, window_ends=window, expiry=expiry)
     return {"count": count, "limit": limit, "should_limit": count > limit, "time_left": window - int(time.time())}
 
 

@@ -1,5 +1,6 @@
 """The HTTP trigger's fast path: one statement on PostgreSQL (jobs.trigger_sql), the ORM
-elsewhere, messages sent by the process's background publisher, a one-round-trip rate count."""
+elsewhere, messages sent by the process's background publisher, a rate count of at most one
+Redis round trip."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django_ratelimit.core import get_usage
 from jobs import publisher, runner, trigger_sql
 from jobs.models import Job, JobRun
 from jobs.runner import JobDisabled, run_trigger, run_trigger_by_key
-from jobs.views import guards
+from jobs.views import guards, rate_counter
 
 pytestmark = pytest.mark.django_db
 API = JobRun.Trigger.API
@@ -169,14 +170,36 @@ def test_it_leaves_runs_of_a_failed_batch_for_process_jobs(make_job, monkeypatch
 # --- the rate count ----------------------------------------------------------------------------
 
 
+def fresh_address() -> str:
+    """A client address no earlier run counted in this window: runs less than a window apart would
+    otherwise share a counter key."""
+    return ".".join(["10", *(str(byte) for byte in uuid.uuid4().bytes[:3])])
+
+
 @pytest.mark.redis
 def test_it_counts_in_redis_with_one_key_shared_with_django_ratelimit(settings):
     """The one-round-trip count and the library's count are the same counter."""
     settings.RATELIMIT_USE_CACHE = "default"
-    settings.JOBS_API_RATE_LIMIT = f"5/{60 + uuid.uuid4().int % 500}s"  # a fresh counter key
-    request = RequestFactory().post("/api/jobs/run", REMOTE_ADDR="127.0.0.9")
+    settings.JOBS_API_RATE_LIMIT = f"5/{60 + uuid.uuid4().int % 500}s"
+    request = RequestFactory().post("/api/jobs/run", REMOTE_ADDR=fresh_address())
     first = get_usage(request, group=guards.RATE_GROUP, key="ip", rate=settings.JOBS_API_RATE_LIMIT, increment=True)
     counts = [guards._api_usage(request)["count"] for _ in range(5)]
     assert first["count"] == 1 and counts == [2, 3, 4, 5, 6]
     limited = guards._api_usage(request)
     assert limited["should_limit"] and 0 < limited["time_left"] <= 560
+
+
+@pytest.mark.redis
+def test_it_adds_a_high_limits_batched_count_to_django_ratelimits_key(settings, monkeypatch):
+    """Far from a high limit requests are counted a batch at a time, on the library's key."""
+    monkeypatch.setattr(guards, "_counter", rate_counter.RateCounter(clock=lambda: 0.0))
+    settings.RATELIMIT_USE_CACHE = "default"
+    settings.JOBS_API_RATE_LIMIT = f"{rate_counter.MIN_BATCHED_LIMIT}/m"
+    request = RequestFactory().post("/api/jobs/run", REMOTE_ADDR=fresh_address())
+
+    def library_count() -> int:
+        return get_usage(request, group=guards.RATE_GROUP, key="ip", rate=settings.JOBS_API_RATE_LIMIT)["count"]
+
+    counts = [guards._api_usage(request)["count"] for _ in range(rate_counter.BATCH)]
+    assert counts == list(range(1, rate_counter.BATCH + 1)) and library_count() == 1
+    assert guards._api_usage(request)["count"] == library_count() == rate_counter.BATCH + 1
