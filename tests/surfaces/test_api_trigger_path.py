@@ -141,6 +141,20 @@ def test_it_sends_what_was_submitted_before_it_stops(sent):
     assert {name for name, _ in sent} == {"jobs.tasks.execute_run"}
 
 
+def test_it_sends_a_submitted_message_within_its_flush_period_without_being_stopped(sent):
+    import time
+
+    background = publisher.Publisher("jobs.tasks.execute_run")
+    try:
+        background.submit(7, task_id="t7")
+        deadline = time.monotonic() + 20 * publisher.FLUSH_SECONDS
+        while not sent and time.monotonic() < deadline:
+            time.sleep(publisher.FLUSH_SECONDS / 5)
+        assert [kw["args"] for _, kw in sent] == [[7]]
+    finally:
+        background.stop()
+
+
 @pytest.mark.postgres
 def test_it_sends_an_api_trigger_from_the_background_after_commit(
     make_job, monkeypatch, settings, django_capture_on_commit_callbacks
