@@ -126,14 +126,13 @@ def message_render(notification: Notification) -> tuple[str, str, str | None]:
     language = message_language(notification)
     # Usually the active language already (admin preview, tests); checking costs less than switching.
     if translation.get_language() == language:
-        return _render(notification, language)
+        return _render(notification, language, site_url())
     with translation.override(language):
-        return _render(notification, language)
+        return _render(notification, language, site_url())
 
 
-def _render(notification: Notification, language: str) -> tuple[str, str, str | None]:
+def _render(notification: Notification, language: str, site: str) -> tuple[str, str, str | None]:
     subject_t, text_t, html_t = _templates(notification.template)
-    site = site_url()
     context = notification.context or {}
     variables = {
         **subject_t.globals,
@@ -174,7 +173,7 @@ def messages_build(batch: Iterable[Notification]) -> Iterator[tuple[Notification
         with translation.override(language):
             for notification in group:
                 try:
-                    message = sender.message(notification, _render(notification, language))
+                    message = sender.message(notification, _render(notification, language, sender.site_url))
                 except Exception as exc:  # one message that cannot be rendered must not stop the batch
                     yield notification, exc
                 else:
@@ -188,10 +187,13 @@ class Sender:
     from_email: str
     message_id_domain: str
     default_language: str
+    site_url: str
 
     @classmethod
     def from_settings(cls) -> Sender:
-        return cls(settings.DEFAULT_FROM_EMAIL, settings.NOTIFICATIONS_MESSAGE_ID_DOMAIN, settings.LANGUAGE_CODE)
+        return cls(
+            settings.DEFAULT_FROM_EMAIL, settings.NOTIFICATIONS_MESSAGE_ID_DOMAIN, settings.LANGUAGE_CODE, site_url()
+        )
 
     def message(
         self, notification: Notification, parts: tuple[str, str, str | None], connection=None
