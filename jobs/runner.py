@@ -104,15 +104,16 @@ def run_trigger(
     return _queued(run, job, dispatch)
 
 
-def _queued(run: JobRun, job: Job, dispatch: bool = True, *, background: bool = False) -> TriggerResult:
-    """Send the committed run's message (the row and its job are in hand: no read back),
-    from this thread or, for the HTTP API's volume, batched by the process's publisher."""
-    if dispatch and background:
-        transaction.on_commit(lambda: _background_publisher.submit(run.pk, **_send_options(run, job)))
-    elif dispatch:
+def _queued(run: JobRun, job: Job, dispatch: bool = True) -> TriggerResult:
+    """Send the committed run's message (the row and its job are in hand: no read back)."""
+    if dispatch:
         transaction.on_commit(lambda: _publish(run, job, record=False))
-    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, run.triggered_by, run.scheduled_for)
+    _log_queued(job.name, run.pk, run.triggered_by, run.scheduled_for)
     return TriggerResult(run, "queued")
+
+
+def _log_queued(job_name: str, run_id: int, triggered_by: str, slot: datetime | None) -> None:
+    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job_name, run_id, triggered_by, slot)
 
 
 def _insert_guarded(fields: dict) -> JobRun:
@@ -215,19 +216,12 @@ def run_trigger_by_key(
         raise JobDisabled(f"Job {inserted.job_name!r} is disabled.")
     if inserted.run_id is None:
         return _explain_conflict(inserted.job, triggered_by, user, None, {})
-    run_id, job_name, timeout = inserted.run_id, inserted.job_name, inserted.job_timeout_seconds
-    # What _queued(run, job, background=True) does, from the statement's values instead of model
-    # instances: the same message options as _send_options, sent on commit, and the same log line.
-    transaction.on_commit(
-        lambda: _background_publisher.submit(
-            run_id,
-            task_id=task_id,
-            countdown=None,
-            soft_time_limit=timeout,
-            time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
-        )
-    )
-    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job_name, run_id, triggered_by, None)
+    run_id, job_name = inserted.run_id, inserted.job_name
+    # From the statement's values instead of model instances; the API's volume goes through the
+    # process's batching publisher.
+    options = _message_options(task_id, inserted.job_timeout_seconds)
+    transaction.on_commit(lambda: _background_publisher.submit(run_id, **options))
+    _log_queued(job_name, run_id, triggered_by, None)
 
     def stored_run() -> JobRun:
         # What the statement wrote; the other fields are the model's defaults, as in the row.
@@ -281,9 +275,12 @@ def _publish(run: JobRun, job: Job, countdown: float | None = None, record: bool
 
 
 def _send_options(run: JobRun, job: Job, countdown: float | None = None) -> dict:
-    timeout = job.timeout_seconds
+    return _message_options(run.celery_task_id or None, job.timeout_seconds, countdown)
+
+
+def _message_options(task_id: str | None, timeout: int, countdown: float | None = None) -> dict:
     return {
-        "task_id": run.celery_task_id or None,
+        "task_id": task_id,
         "countdown": countdown,
         "soft_time_limit": timeout,
         "time_limit": timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
