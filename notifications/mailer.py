@@ -32,6 +32,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.run_sql import prepared_cursor
+
 from .models import Notification
 from .redaction import redact
 from .rendering import messages_build
@@ -68,6 +70,8 @@ class DrainResult:
 
 # --- claim ------------------------------------------------------------------------------
 
+# Both drain statements are server-side prepared (jobs.run_sql.prepared_cursor, on Django's
+# connection and transaction): PostgreSQL plans each once per connection instead of once per batch.
 # ``id = ANY(ARRAY(SELECT ...))`` rather than ``id IN (SELECT ...)``: with IN, PostgreSQL 15
 # plans a hash semi-join over a sequential scan of the whole table for every batch; with an
 # array it looks the claimed ids up in the primary key (measured: the claim went from a scan of
@@ -110,8 +114,8 @@ def notifications_claim(*, now: datetime, limit: int) -> tuple[uuid.UUID, list[C
     token = uuid.uuid4()
     with transaction.atomic(savepoint=False):  # joins the drain's record-and-claim transaction
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(_PG_CLAIM, {"now": now, "token": token, "limit": limit})
+            with connection.wrap_database_errors, prepared_cursor(connection) as cursor:
+                cursor.execute(_PG_CLAIM, {"now": now, "token": token, "limit": limit}, prepare=True)
                 # Django reads jsonb as text (JSONField decodes it); so do we.
                 claimed = [
                     Claimed(*row[:6], _json_decode(row[6]) if isinstance(row[6], str) else row[6])
@@ -189,26 +193,33 @@ UPDATE notifications_notification
 """
 
 
+def _mine(token: uuid.UUID):
+    return Notification.objects.filter(claim_token=token, status=Status.PROCESSING)
+
+
 def _record(token: uuid.UUID, sent: list[int], failed: list[tuple[Claimed, str]], now: datetime, result) -> None:
     """Mark the batch's results; every write is conditional on this drain's claim token."""
     with transaction.atomic(savepoint=False):
-        mine = Notification.objects.filter(claim_token=token, status=Status.PROCESSING)
         if sent and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+            with connection.wrap_database_errors, prepared_cursor(connection) as cursor:
                 ids = "{" + ",".join(map(str, sent)) + "}"
-                cursor.execute(_PG_SENT, {"ids": ids, "token": token, "now": now})
+                cursor.execute(_PG_SENT, {"ids": ids, "token": token, "now": now}, prepare=True)
                 result.sent += cursor.rowcount
         elif sent:
-            result.sent += mine.filter(pk__in=sent).update(
-                status=Status.SENT, sent_at=now, last_error="", updated_at=now
+            result.sent += (
+                _mine(token).filter(pk__in=sent).update(status=Status.SENT, sent_at=now, last_error="", updated_at=now)
             )
         for notification, error in failed:
             dead = notification.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS
-            updated = mine.filter(pk=notification.pk).update(
-                status=Status.DEAD if dead else Status.RETRYING,
-                send_after=now if dead else now + backoff_after(notification.attempts),
-                last_error=error,
-                updated_at=now,
+            updated = (
+                _mine(token)
+                .filter(pk=notification.pk)
+                .update(
+                    status=Status.DEAD if dead else Status.RETRYING,
+                    send_after=now if dead else now + backoff_after(notification.attempts),
+                    last_error=error,
+                    updated_at=now,
+                )
             )
             result.dead += updated if dead else 0
             result.failed += updated

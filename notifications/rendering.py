@@ -36,6 +36,7 @@ from itertools import groupby
 import jinja2
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import EmailAlternative
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.template import engines
@@ -44,6 +45,7 @@ from django.utils import translation
 from .jinja import localize_floats, render
 from .models import Notification
 
+_new = object.__new__
 TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-]*)*$")
 
 
@@ -198,15 +200,23 @@ class Sender:
     def message(
         self, notification: Notification, parts: tuple[str, str, str | None], connection=None
     ) -> EmailMultiAlternatives:
+        """``EmailMultiAlternatives(subject=..., body=..., from_email=..., to=[recipient],
+        headers={"Message-ID": ...}, connection=...)`` plus the HTML alternative: the same object,
+        its attributes set directly. The constructor's argument checks cost ~3 of a drained
+        message's ~50 us of Python and can never fail here. tests/notifications/test_rendering.py
+        compares the result with the constructor's, attribute by attribute (Django is pinned).
+        """
         subject, text, html = parts
-        message = EmailMultiAlternatives(
-            subject=subject,
-            body=text,
-            from_email=self.from_email,
-            to=[notification.recipient],
-            headers={"Message-ID": f"<{notification.uuid}@{self.message_id_domain}>"},
-            connection=connection,
-        )
-        if html is not None:
-            message.attach_alternative(html, "text/html")
+        message = _new(EmailMultiAlternatives)
+        message.to = [notification.recipient]
+        message.cc = []
+        message.bcc = []
+        message.reply_to = []
+        message.from_email = self.from_email
+        message.subject = subject
+        message.body = text or ""
+        message.attachments = []
+        message.extra_headers = {"Message-ID": f"<{notification.uuid}@{self.message_id_domain}>"}
+        message.connection = connection
+        message.alternatives = [] if html is None else [EmailAlternative(html, "text/html")]
         return message

@@ -356,19 +356,31 @@ def test_it_sends_one_batch_per_claim_and_stops_when_the_queue_is_empty(outbox):
     assert Notification.objects.filter(status=Status.SENT).count() == 25
 
 
-def test_it_records_a_batch_as_sent_in_one_statement_whatever_its_size(outbox):
+def test_it_records_a_batch_as_sent_in_one_statement_whatever_its_size(outbox, monkeypatch):
     """One UPDATE marks the whole batch sent, not one per message."""
+    import psycopg
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    # On PostgreSQL the drain's statements go through a server-binding psycopg cursor, which
+    # Django's query log does not see: those are counted here.
+    prepared: list[str] = []
+    real_execute = psycopg.Cursor.execute
+
+    def execute(self, query, params=None, **kwargs):
+        prepared.append(str(query))
+        return real_execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
     for n in (3, 60):
         notifications_enqueue_many(
             messages=[{"recipient": f"r{n}-{i}@example.com", "template": TEMPLATE, "context": {}} for i in range(n)]
         )
+        prepared.clear()
         with CaptureQueriesContext(connection) as queries:
             assert notifications_process(batch_size=100).sent == n
-        updates = [q["sql"].strip() for q in queries.captured_queries if q["sql"].strip().startswith("UPDATE")]
-        marked = [sql for sql in updates if "'sent'" in sql]
+        statements = [q["sql"] for q in queries.captured_queries] + prepared
+        marked = [sql for sql in statements if sql.strip().startswith("UPDATE") and "'sent'" in sql]
         assert len(marked) == 1
     assert Notification.objects.filter(status=Status.SENT, attempts=1).count() == 63 and len(outbox) == 63
 
@@ -385,3 +397,20 @@ def test_it_fails_only_the_message_that_cannot_be_rendered(outbox, email_templat
     good.refresh_from_db()
     assert good.status == Status.SENT
     assert bad.status == Status.RETRYING and "ZeroDivisionError" in bad.last_error
+
+
+@pytest.mark.postgres
+def test_it_prepares_the_claim_and_the_sent_update_once_per_connection(outbox):
+    """PostgreSQL plans the drain's two statements once, not once per batch."""
+    from django.db import connection
+
+    notifications_enqueue_many(
+        messages=[{"recipient": f"p{i}@example.com", "template": TEMPLATE, "context": {}} for i in range(5)]
+    )
+    assert notifications_process(batch_size=2).sent == 5
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [" ".join(row[0].split()) for row in cursor.fetchall()]
+    assert len(statements) == 2
+    assert any(s.startswith("UPDATE notifications_notification SET status = 'processing'") for s in statements)
+    assert any(s.startswith("UPDATE notifications_notification SET status = 'sent'") for s in statements)
