@@ -215,7 +215,7 @@ def run_trigger_by_key(
     if not inserted.job_enabled:
         raise JobDisabled(f"Job {inserted.job_name!r} is disabled.")
     if inserted.run_id is None:
-        return _explain_conflict(inserted.job, triggered_by, user, None, {})
+        return _skipped_by_key(inserted, triggered_by, user, now)
     run_id, job_name = inserted.run_id, inserted.job_name
     # From the statement's values instead of model instances; the API's volume goes through the
     # process's batching publisher.
@@ -237,6 +237,26 @@ def run_trigger_by_key(
         )
 
     return QueuedByKey(run_id=run_id, job_name=job_name, build_run=stored_run)
+
+
+def _skipped_by_key(inserted: trigger_sql.Inserted, triggered_by: str, user, now: datetime) -> TriggerResult:
+    """run_trigger_by_key's conflict on PostgreSQL: _record_skip's row, written in one statement."""
+    skipped = trigger_sql.insert_skipped(
+        job_id=inserted.job_id, triggered_by=triggered_by, user_id=getattr(user, "pk", None), now=now
+    )
+    logger.info("run skipped job=%s run=%s reason=%s", inserted.job_name, skipped.run_id, skipped.skip_reason)
+    run = JobRun(
+        id=skipped.run_id,
+        job=inserted.job,
+        status=Status.SKIPPED,
+        triggered_by=triggered_by,
+        triggered_by_user=user,
+        skip_reason=skipped.skip_reason,
+        blocked_by_id=skipped.blocked_by_id,
+        created_at=now,
+        finished_at=now,
+    )
+    return TriggerResult(run, "skipped")
 
 
 def run_trigger_scheduled(*, job_id: int, fired_at: datetime) -> TriggerResult | None:

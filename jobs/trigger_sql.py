@@ -117,6 +117,45 @@ def insert_queued(
     return Inserted(db.alias, job_id, job_name, enabled, timeout_seconds, run_id)
 
 
+# The skip the runner records when the insert above met an active run: the active run named
+# (read in a statement of its own, so that a run committed a moment ago is seen) and the skipped
+# run inserted, in one prepared statement. Through the ORM that was a SELECT, a BEGIN, an INSERT
+# and a COMMIT, each compiled in Python and planned by PostgreSQL: a 409 took ~4 ms of CPU
+# in-process against ~1 ms for a 202. Columns as _INSERT; the reason as runner._explain_conflict
+# words it.
+_SKIP = """
+WITH active AS (
+    SELECT id, status FROM jobs_jobrun
+     WHERE job_id = %(job_id)s AND status IN ('queued', 'running')
+     ORDER BY id
+     LIMIT 1
+)
+INSERT INTO jobs_jobrun (
+    job_id, status, triggered_by, triggered_by_user_id, attempt, options, skip_reason,
+    created_at, finished_at, summary, error, output, worker_host, celery_task_id, slow, blocked_by_id
+)
+SELECT %(job_id)s, 'skipped', %(triggered_by)s, %(user_id)s, 1, '{}',
+       COALESCE('run #' || active.id || ' is ' || active.status, 'another run was active'),
+       %(now)s, %(now)s, '{}', '', '', '', '', false, active.id
+  FROM (SELECT) AS one LEFT JOIN active ON true
+RETURNING id, skip_reason, blocked_by_id
+"""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    run_id: int
+    skip_reason: str
+    blocked_by_id: int | None
+
+
+def insert_skipped(*, job_id: int, triggered_by: str, user_id: int | None, now: datetime) -> Skipped:
+    """Record that a trigger of ``job_id`` was skipped because a run was active, naming that run
+    (None if it ended in between)."""
+    params = {"job_id": job_id, "triggered_by": triggered_by, "user_id": user_id, "now": now}
+    return Skipped(*_execute(run_sql.default_database(), _SKIP, params))
+
+
 def _execute(db, statement: str, params: dict) -> tuple | None:
     with db.wrap_database_errors, run_sql.prepared_cursor(db) as cursor:
         cursor.execute(statement, params, prepare=True)

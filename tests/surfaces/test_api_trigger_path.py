@@ -95,6 +95,36 @@ def test_it_writes_the_same_row_as_the_orm_path(make_job, django_user_model):
     assert model_to_dict(fast) == model_to_dict(stored)
 
 
+def test_it_records_the_same_skip_as_the_orm_path(make_job, django_user_model):
+    """A trigger that meets an active run records the row run_trigger's ORM path records."""
+    user = django_user_model.objects.create_user("ops", password="pw-123456789")
+    fast_job, orm_job = make_job("fast"), make_job("orm")
+    fast_active = run_trigger_by_key(name="fast", triggered_by=API).run_id
+    orm_active = run_trigger(job=orm_job, triggered_by=API).run.pk
+    fast = run_trigger_by_key(name="fast", triggered_by=API, user=user)
+    orm = run_trigger(job=orm_job, triggered_by=API, user=user)
+    assert fast.outcome == orm.outcome == "skipped"
+    fast_row, orm_row = (model_to_dict(JobRun.objects.get(pk=result.run.pk)) for result in (fast, orm))
+    assert fast_row["blocked_by"] == fast_active and orm_row["blocked_by"] == orm_active
+    assert fast_row["skip_reason"] == f"run #{fast_active} is queued"
+    ignored = {"id", "job", "created_at", "finished_at", "blocked_by", "skip_reason"}
+    assert {k: v for k, v in fast_row.items() if k not in ignored} == {
+        k: v for k, v in orm_row.items() if k not in ignored
+    }
+    stored = JobRun.objects.get(pk=fast.run.pk)
+    assert stored.finished_at == stored.created_at and stored.job_id == fast_job.pk
+    # What the caller is given (the API answers the 409 from it) is what was stored.
+    assert model_to_dict(fast.run) == model_to_dict(stored) and fast.run.job.name == "fast"
+
+
+@pytest.mark.postgres
+def test_it_names_no_active_run_when_it_ended_before_the_skip_was_recorded(make_job):
+    job = make_job("nightly")
+    skipped = trigger_sql.insert_skipped(job_id=job.pk, triggered_by=API, user_id=None, now=timezone.now())
+    stored = JobRun.objects.get(pk=skipped.run_id)
+    assert (stored.status, stored.blocked_by_id, stored.skip_reason) == ("skipped", None, "another run was active")
+
+
 @pytest.mark.postgres
 def test_it_finds_and_inserts_in_one_prepared_statement(make_job):
     make_job("nightly")
