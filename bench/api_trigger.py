@@ -12,11 +12,13 @@
    default: its workers keep wrk's connections alive, and which worker accepts them is a
    lottery (seen with ``ss``: all 16 on one worker in one run, 13/3 or 9/7 in others), which
    swung the trivial figure between ~1,500 and ~3,800 req/s and the ratio with it.
-3. Runs wrk against the trivial view, then against the API: every request names the next job
+3. Runs wrk against the trivial view, then against two floor views (one ``SELECT 1`` round
+   trip; one durable one-row INSERT: the least a 202 promising a committed run can do), then
+   against the API: every request names the next job
    in turn (alternating over the pool), so a request starts a run unless its job already has one.
 4. Accounts for every answer: 202s must equal the API runs left queued, 409s the skipped runs
    recorded; anything else is reported. Prints req/s, p99 latency and the ratio.
-Needs Debian's ``wrk`` (apt-get install wrk). Stays on loopback and stops by itself (~40 s).
+Needs Debian's ``wrk`` (apt-get install wrk). Stays on loopback and stops by itself (~65 s).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 
 BASE = Path(__file__).resolve().parent.parent
 BENCH_DB = "cronhouse_bench_api"
+FLOOR_TABLE = "bench_floor"  # as in bench/api_trigger_urls.py
 API_KEY = "bench-api-key-0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d"
 
 WRK_SCRIPT = """
@@ -86,6 +89,11 @@ done = function(summary, latency, requests)
   io.write(string.format("P99_US %d\\n", latency:percentile(99)))
 end
 """
+# The floor views of bench/api_trigger_urls.py: (label, path, method).
+FLOOR_VIEWS = [
+    ("floor: one SELECT 1 round trip", "/bench/round-trip", "GET"),
+    ("floor: one durable INSERT", "/bench/durable-insert", "POST"),
+]
 
 
 def database_url(name: str) -> str:
@@ -93,10 +101,14 @@ def database_url(name: str) -> str:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
-def psql(sql: str) -> None:
+def psycopg_connect(url: str):
     import psycopg
 
-    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+    return psycopg.connect(url, autocommit=True)
+
+
+def psql(sql: str) -> None:
+    with psycopg_connect(database_url("postgres")) as conn:
         conn.execute(sql)
 
 
@@ -110,6 +122,8 @@ def prepare(env: dict, jobs: int) -> None:
         f"for i in range({jobs}))"
     )
     subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=BASE, env=env, check=True)
+    with psycopg_connect(database_url(BENCH_DB)) as conn:
+        conn.execute(f"CREATE TABLE {FLOOR_TABLE} (id bigserial PRIMARY KEY, at timestamptz NOT NULL)")
 
 
 def free_port() -> int:
@@ -190,6 +204,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (the Procfile's 3)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker (1: sync workers)")
+    parser.add_argument(
+        "--no-floor",
+        dest="floor",
+        action="store_false",
+        help="skip the floor views (a view doing one PostgreSQL round trip / one durable INSERT)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -215,6 +235,11 @@ def main() -> int:
     try:
         base = f"http://127.0.0.1:{port}"
         trivial = wrk(f"{base}/bench/trivial", TRIVIAL_SCRIPT, args.seconds, args.connections)
+        floors = []
+        if args.floor:
+            for label, view, method in FLOOR_VIEWS:
+                script = f'wrk.method = "{method}"\n' + TRIVIAL_SCRIPT
+                floors.append((label, wrk(f"{base}{view}", script, args.seconds, args.connections)))
         script = WRK_SCRIPT % {"jobs": args.jobs, "stride": args.jobs // 2, "key": API_KEY, "ids_file": ids_file}
         api = wrk(f"{base}/api/jobs/run", script, args.seconds, args.connections)
     finally:
@@ -237,11 +262,17 @@ def main() -> int:
     if args.threads > 1:
         kind = f"{args.workers} gthread workers x {args.threads} threads"
     print(f"gunicorn              {kind}, wrk -t2 -c{args.connections} -d{args.seconds}s")
-    print(f"trivial Django view   {trivial['rps']:9.1f} req/s   p99 {trivial['p99_ms']:7.1f} ms")
+    print(f"trivial Django view               {trivial['rps']:9.1f} req/s   p99 {trivial['p99_ms']:7.1f} ms")
     print(
-        f"POST /api/jobs/run    {api['rps']:9.1f} req/s   p99 {api['p99_ms']:7.1f} ms   ({args.jobs} jobs alternating)"
+        f"POST /api/jobs/run                {api['rps']:9.1f} req/s   p99 {api['p99_ms']:7.1f} ms   "
+        f"({args.jobs} jobs alternating)"
     )
-    print(f"ratio                 {api['rps'] / trivial['rps']:9.2f}   (goal >= 0.50)")
+    print(f"ratio                             {api['rps'] / trivial['rps']:9.2f}   (goal >= 0.50)")
+    for label, floor in floors:
+        print(
+            f"{label:<34}{floor['rps']:9.1f} req/s   p99 {floor['p99_ms']:7.1f} ms   "
+            f"ratio {floor['rps'] / trivial['rps']:.2f} (a view doing only this, same server)"
+        )
     print(
         f"accounting            {accepted + skipped} answered: {accepted} x 202, each its own queued run; "
         f"{skipped} x 409, each its own skipped run; mismatched {runs['mismatched']}; other statuses "
