@@ -30,7 +30,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from html import escape
 from itertools import groupby
 
 import jinja2
@@ -42,7 +41,7 @@ from django.dispatch import receiver
 from django.template import engines
 from django.utils import translation
 
-from .jinja import localize_floats, render
+from .jinja import escape_html, localize_floats, render
 from .models import Notification
 
 _new = object.__new__
@@ -151,7 +150,7 @@ def _render(notification: Notification, language: str, site: str) -> tuple[str, 
     html = render(html_t, variables)
     if not html.lstrip()[:9].lower().startswith(("<!doctype", "<html")):
         head, middle, tail = _layout(language, site)
-        html = "".join((head, escape(subject), middle, html, tail))  # html.escape, as the body's strings
+        html = "".join((head, escape_html(subject), middle, html, tail))  # escaped as the body's strings
     return subject, text, html
 
 

@@ -9,14 +9,16 @@ when an upgrade adds or changes an attribute, instead of a message going out wro
 from __future__ import annotations
 
 import html
+import json
 import re
 from uuid import uuid4
 
+import pytest
 from django.core.mail import EmailMultiAlternatives
 from markupsafe import Markup
 
 from notifications import jinja as email_jinja
-from notifications import rendering
+from notifications import mailer, rendering
 from notifications.mailer import Claimed
 
 
@@ -50,10 +52,27 @@ def test_a_shortcut_context_keeps_a_templates_blocks():
 
 
 def test_the_shortcut_escape_is_djangos_escape():
-    tricky = '<a href="x">Tom & Jerry\'s</a> &amp; é'
-    assert email_jinja._escape_html(tricky) == html.escape(tricky)
-    assert email_jinja._escape_html(Markup("<b>safe</b>")) == "<b>safe</b>"
-    assert email_jinja._escape_html(42) == "42"
+    samples = [
+        '<a href="x">Tom & Jerry\'s</a> &amp; é',
+        "plain words",
+        "",
+        "&#34; &#39; already entities",
+        "'\"'\"<<>>&&",
+        "ünïcödé ‘quotes’ “double” \U0001f600 <b>",
+    ]
+    for sample in samples:
+        assert email_jinja.escape_html(sample) == html.escape(sample), sample
+        assert email_jinja._escape_str_python(sample) == email_jinja._escape_str(sample), sample
+    assert email_jinja.escape_html(Markup("<b>safe</b>")) == "<b>safe</b>"
+    assert email_jinja.escape_html(42) == "42" and email_jinja.escape_html(-7) == "-7"
+    assert email_jinja.escape_html(True) == "True" and email_jinja.escape_html(None) == "None"
+
+
+def test_the_claims_json_decoding_is_json_loads():
+    for text in ('{"a": 1}', '{"big": 123456789012345678901234567890, "f": 1.5e-7, "s": "\\u00e9\\n"}', "[]", '"x"'):
+        assert mailer._json_decode(text) == json.loads(text)
+    with pytest.raises(json.JSONDecodeError):
+        mailer._json_decode('{"a": 1} trailing')
 
 
 def test_a_shortcut_message_is_the_message_djangos_constructor_builds(settings):
