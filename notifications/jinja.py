@@ -171,7 +171,7 @@ def _new_context(env: jinja2.Environment, template: jinja2.Template, variables: 
 
     Context.__init__ and EvalContext.__init__ decide per call what is fixed per template (the
     autoescape callable's answer, an empty globals set): three contexts a message cost ~2 us
-    that way, ~0.7 this way. tests/notifications/test_rendering.py compares the two objects
+    that way, ~0.7 this way. tests/notifications/test_rendering_shortcuts.py compares the two objects
     attribute by attribute, so a Jinja2 release that adds one fails there (jinja2 is pinned).
     """
     if env.context_class is not Context:

@@ -202,7 +202,7 @@ class Sender:
         """``EmailMultiAlternatives(subject=..., body=..., from_email=..., to=[recipient],
         headers={"Message-ID": ...}, connection=...)`` plus the HTML alternative: the same object,
         its attributes set directly. The constructor's argument checks cost ~3 of a drained
-        message's ~50 us of Python and can never fail here. tests/notifications/test_rendering.py
+        message's ~50 us of Python and can never fail here. tests/notifications/test_rendering_shortcuts.py
         compares the result with the constructor's, attribute by attribute (Django is pinned).
         """
         subject, text, html = parts
