@@ -159,8 +159,12 @@ def _record_skip(job, triggered_by, user, scheduled_for, options, reason, active
     except IntegrityError:
         # Another beat recorded this very slot a moment ago.
         return TriggerResult(None, "duplicate")
-    logger.info("run skipped job=%s run=%s reason=%s", job.name, run.pk, reason)
+    _log_skipped(job.name, run.pk, reason)
     return TriggerResult(run, "skipped")
+
+
+def _log_skipped(job_name: str, run_id: int, reason: str) -> None:
+    logger.info("run skipped job=%s run=%s reason=%s", job_name, run_id, reason)
 
 
 class QueuedByKey(TriggerResult):
@@ -244,7 +248,7 @@ def _skipped_by_key(inserted: trigger_sql.Inserted, triggered_by: str, user, now
     skipped = trigger_sql.insert_skipped(
         job_id=inserted.job_id, triggered_by=triggered_by, user_id=getattr(user, "pk", None), now=now
     )
-    logger.info("run skipped job=%s run=%s reason=%s", inserted.job_name, skipped.run_id, skipped.skip_reason)
+    _log_skipped(inserted.job_name, skipped.run_id, skipped.skip_reason)
     run = JobRun(
         id=skipped.run_id,
         job=inserted.job,
