@@ -31,6 +31,7 @@ from django.utils.formats import number_format
 from jinja2.compiler import CodeGenerator
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from jinja2.utils import missing
 from markupsafe import Markup, escape
 
 
@@ -115,17 +116,52 @@ def _is_html(template_name: str | None) -> bool:
 
 
 class _CodeGenerator(CodeGenerator):
+    def write_commons(self) -> None:
+        # Every render and block function starts with Jinja's preamble, then rebinds two names:
+        # ``resolve`` (one call per template variable, ~20 a message) to the C lookup of
+        # resolver() below where that gives the same answer, and ``escape_html`` to a local.
+        super().write_commons()
+        self.writeline("resolve = environment.resolver(context)")
+        self.writeline("escape_html = environment.escape_html")
+
     # The hook Jinja's own NativeCodeGenerator overrides to change how a value is printed.
     def _output_child_pre(self, node, frame, finalize) -> None:
         if frame.eval_ctx.autoescape and not frame.eval_ctx.volatile and finalize.src is None:
-            self.write("environment.escape_html(")
+            self.write("escape_html(")
         else:
             super()._output_child_pre(node, frame, finalize)
+
+
+class Variables(dict):
+    """A message's template variables: a dict that answers Jinja's ``missing`` for a name it lacks.
+
+    With it, a template's generated code looks a name up with the dict's own C ``__getitem__``
+    (~90 ns) instead of ``Context.resolve_or_missing`` (~180 ns: a Python call and three dict
+    operations). Everywhere else it is an ordinary dict.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, name: str):
+        return missing
+
+
+def resolver(context: Context):
+    """The ``resolve`` a render or block function binds on entry: ``context.resolve_or_missing``,
+    or the same lookup done by the parent's ``__getitem__`` when the context's own variables are
+    empty (a fresh render) and its parent is a Variables. A name the template itself assigns
+    (``{% set %}``, imports, macros) is a local of the generated code, never resolved later, so
+    that the variables filling up during the render does not change any answer.
+    """
+    if type(context.parent) is Variables and not context.vars:
+        return context.parent.__getitem__
+    return context.resolve_or_missing
 
 
 class _Environment(jinja2.Environment):
     code_generator_class = _CodeGenerator
     escape_html = staticmethod(escape_html)
+    resolver = staticmethod(resolver)
 
     def make_globals(self, d: dict | None) -> dict:
         # A plain dict where Jinja builds a ChainMap over the environment's globals: every render
@@ -161,6 +197,40 @@ def render(template: jinja2.Template, variables: dict) -> str:
         return "".join(template.root_render_func(_new_context(env, template, variables)))
     except Exception:
         return env.handle_exception()
+
+
+class Renderer:
+    """``render`` for many messages in a row on one thread (a drain's batch): each template's
+    Context is built once and reused while a render leaves it as it found it.
+
+    A render of a template without blocks changes its Context only through ``{% set %}``-like
+    tags at the top level (``vars``, ``exported_vars``), an ``{% extends %}`` (``blocks``) and
+    ``{% autoescape %}`` (the eval context, which is reset on every use). A Context a render left
+    anything in is replaced by a new one. Three Contexts a message cost ~4 us; reusing them,
+    ~0.3.
+    """
+
+    __slots__ = ("_contexts",)
+
+    def __init__(self) -> None:
+        self._contexts: dict[jinja2.Template, Context] = {}
+
+    def __call__(self, template: jinja2.Template, variables: dict) -> str:
+        context = self._contexts.get(template)
+        if context is None or context.vars or context.exported_vars or context.blocks:
+            env = template.environment
+            context = _new_context(env, template, variables)
+            if not template.blocks:
+                self._contexts[template] = context
+        else:
+            context.parent = variables
+            eval_ctx = context.eval_ctx
+            eval_ctx.autoescape = _autoescapes(template)
+            eval_ctx.volatile = False
+        try:
+            return "".join(template.root_render_func(context))
+        except Exception:
+            return template.environment.handle_exception()
 
 
 _new = object.__new__

@@ -41,7 +41,7 @@ from django.dispatch import receiver
 from django.template import engines
 from django.utils import translation
 
-from .jinja import escape_html, localize_floats, render
+from .jinja import Renderer, Variables, escape_html, localize_floats, render
 from .models import Notification
 
 _new = object.__new__
@@ -132,16 +132,15 @@ def message_render(notification: Notification) -> tuple[str, str, str | None]:
         return _render(notification, language, site_url())
 
 
-def _render(notification: Notification, language: str, site: str) -> tuple[str, str, str | None]:
+def _render(notification: Notification, language: str, site: str, render=render) -> tuple[str, str, str | None]:
+    """``render`` is jinja.render, or a batch's jinja.Renderer."""
     subject_t, text_t, html_t = _templates(notification.template)
     context = notification.context or {}
-    variables = {
-        **subject_t.globals,
-        **context,
-        "site_url": site,
-        "recipient": notification.recipient,
-        "notification_id": str(notification.uuid),
-    }
+    variables = Variables(subject_t.globals)
+    variables.update(context)
+    variables["site_url"] = site
+    variables["recipient"] = notification.recipient
+    variables["notification_id"] = str(notification.uuid)
     localize_floats(context, into=variables)
     subject = " ".join(render(subject_t, variables).split())[:255]
     text = render(text_t, variables)
@@ -166,6 +165,7 @@ def messages_build(batch: Iterable[Notification]) -> Iterator[tuple[Notification
     message; the e-mail is sent while its language is still active.
     """
     sender = Sender.from_settings()  # settings read once per batch: each read goes through LazySettings
+    renderer = Renderer()
 
     def language_of(notification: Notification) -> str:
         return notification.language or sender.default_language
@@ -174,7 +174,7 @@ def messages_build(batch: Iterable[Notification]) -> Iterator[tuple[Notification
         with translation.override(language):
             for notification in group:
                 try:
-                    message = sender.message(notification, _render(notification, language, sender.site_url))
+                    message = sender.message(notification, _render(notification, language, sender.site_url, renderer))
                 except Exception as exc:  # one message that cannot be rendered must not stop the batch
                     yield notification, exc
                 else:
