@@ -41,7 +41,7 @@ from django.dispatch import receiver
 from django.template import engines
 from django.utils import translation
 
-from .jinja import Renderer, Variables, escape_html, localize_floats, render
+from .jinja import Renderer, Variables, escape_html, gettext_for_one_language, localize_floats, render
 from .models import Notification
 
 _new = object.__new__
@@ -132,11 +132,16 @@ def message_render(notification: Notification) -> tuple[str, str, str | None]:
         return _render(notification, language, site_url())
 
 
-def _render(notification: Notification, language: str, site: str, render=render) -> tuple[str, str, str | None]:
-    """``render`` is jinja.render, or a batch's jinja.Renderer."""
+def _render(
+    notification: Notification, language: str, site: str, render=render, gettexts: dict | None = None
+) -> tuple[str, str, str | None]:
+    """``render`` is jinja.render, or a batch's jinja.Renderer; ``gettexts`` the memoizing
+    gettext globals of the language group being rendered (jinja.gettext_for_one_language)."""
     subject_t, text_t, html_t = _templates(notification.template)
     context = notification.context or {}
     variables = Variables(subject_t.globals)
+    if gettexts is not None:
+        variables.update(gettexts)
     variables.update(context)
     variables["site_url"] = site
     variables["recipient"] = notification.recipient
@@ -172,9 +177,11 @@ def messages_build(batch: Iterable[Notification]) -> Iterator[tuple[Notification
 
     for language, group in groupby(sorted(batch, key=language_of), key=language_of):
         with translation.override(language):
+            gettexts = gettext_for_one_language()
             for notification in group:
                 try:
-                    message = sender.message(notification, _render(notification, language, sender.site_url, renderer))
+                    parts = _render(notification, language, sender.site_url, renderer, gettexts)
+                    message = sender.message(notification, parts)
                 except Exception as exc:  # one message that cannot be rendered must not stop the batch
                     yield notification, exc
                 else:

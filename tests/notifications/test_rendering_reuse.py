@@ -104,3 +104,22 @@ def test_the_direct_lookup_is_used_only_where_it_answers_as_resolve_or_missing(e
 
     plain = email_jinja._new_context(env, template, {"name": "x"})  # a caller's plain dict
     assert email_jinja.resolver(plain) == plain.resolve_or_missing
+
+
+def test_the_gettext_a_language_group_remembers_translates_as_djangos(env):
+    from django.utils import translation
+
+    template = env.from_string(
+        "{{ _('Yes') }} {% trans count=n %}{{ n }} hour{% pluralize %}{{ n }} hours{% endtrans %} "
+        "{{ ngettext('%(num)d day', '%(num)d days', n) }} {% trans message=n %}m{{ message }}{% endtrans %}"
+    )
+    for language in ("fr", "de", "en"):
+        with translation.override(language):
+            gettexts = email_jinja.gettext_for_one_language()
+            for n in (1, 2, 1, 5):  # repeated: the second answer comes from the group's memo
+                remembered = variables_for(template, {"n": n})
+                remembered.update(gettexts)
+                expected = template.render(n=n)
+                assert email_jinja.render(template, remembered) == expected, (language, n)
+    with translation.override("fr"):
+        assert template.render(n=2).startswith("Oui 2 hours")  # Django's catalogue, not a msgid
