@@ -224,11 +224,14 @@ def render(template: jinja2.Template, variables: dict) -> str:
     call; a message renders three templates from one dict (``{**template.globals, ...}``), so
     it is built once. This is the body of ``render`` without the copies (jinja2 is pinned).
     """
-    env = template.environment
+    return _run(template, _new_context(template.environment, template, variables))
+
+
+def _run(template: jinja2.Template, context: Context) -> str:
     try:
-        return "".join(template.root_render_func(_new_context(env, template, variables)))
+        return "".join(template.root_render_func(context))
     except Exception:
-        return env.handle_exception()
+        return template.environment.handle_exception()
 
 
 class Renderer:
@@ -250,8 +253,7 @@ class Renderer:
     def __call__(self, template: jinja2.Template, variables: dict) -> str:
         context = self._contexts.get(template)
         if context is None or context.vars or context.exported_vars or context.blocks:
-            env = template.environment
-            context = _new_context(env, template, variables)
+            context = _new_context(template.environment, template, variables)
             if not template.blocks:
                 self._contexts[template] = context
         else:
@@ -259,10 +261,7 @@ class Renderer:
             eval_ctx = context.eval_ctx
             eval_ctx.autoescape = _autoescapes(template)
             eval_ctx.volatile = False
-        try:
-            return "".join(template.root_render_func(context))
-        except Exception:
-            return template.environment.handle_exception()
+        return _run(template, context)
 
 
 _new = object.__new__
