@@ -55,7 +55,7 @@ def make_job(db):
 @pytest.fixture
 def processes(tmp_path, request):
     """Real processes for this test; all stopped by PID at the end, logs shown on failure."""
-    from tests.processes import ProcessGroup
+    from tests.process_group import ProcessGroup
 
     group = ProcessGroup(tmp_path)
     yield group

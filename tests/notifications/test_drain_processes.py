@@ -13,7 +13,7 @@ from django.db import connection
 
 from notifications.models import Notification
 from notifications.services import notifications_enqueue_many
-from tests.processes import wait_for
+from tests.process_group import wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.processes, pytest.mark.django_db(transaction=True)]
 

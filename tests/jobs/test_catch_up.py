@@ -1,0 +1,90 @@
+"""Beat's catch-up policies, on a pinned clock (the real-process scenario is in tests/reliability)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from jobs.beat import catch_up_backlog, missed_slots, tick_fire
+from jobs.models import Job, JobRun
+
+from .conftest import NOON
+
+pytestmark = pytest.mark.usefixtures("alert_recipients")
+
+pytestmark = pytest.mark.django_db
+Status = JobRun.Status
+CatchUp = Job.CatchUp
+TWELVE = NOON.replace(second=0)  # 12:00:00; beat comes back at 12:00:30, ten minutes after it stopped
+
+
+@pytest.fixture(autouse=True)
+def tolerance(settings):
+    settings.JOBS_CATCH_UP_TOLERANCE_SECONDS = 10  # NOON's slot (12:00:00) is 30 s overdue
+
+
+def scheduled(job) -> list[tuple]:
+    runs = JobRun.objects.filter(job=job).order_by("scheduled_for")
+    return [(run.scheduled_for, run.status) for run in runs]
+
+
+def test_it_runs_the_most_recent_missed_slot_once_by_default(old_job, settings):
+    job = old_job("latest", cron_expression="* * * * *")
+    assert job.catch_up == CatchUp.LATEST
+    first = tick_fire(job_id=job.pk, fired_at=NOON)
+    again = tick_fire(job_id=job.pk, fired_at=NOON + timedelta(seconds=1))
+    assert first.outcome == "queued" and again.outcome == "duplicate"
+    assert scheduled(job) == [(TWELVE, Status.QUEUED)]
+    assert catch_up_backlog(now=NOON) == 0  # latest never replays older slots
+
+
+def test_it_records_an_overdue_slot_as_skipped_with_policy_skip(old_job):
+    job = old_job("skipper", cron_expression="* * * * *", catch_up=CatchUp.SKIP)
+    result = tick_fire(job_id=job.pk, fired_at=NOON)
+    assert result.outcome == "skipped" and "catch-up policy: skip" in result.run.skip_reason
+    assert scheduled(job) == [(TWELVE, Status.SKIPPED)]
+    # An on-time tick (within the tolerance) runs as usual.
+    on_time = tick_fire(job_id=job.pk, fired_at=TWELVE + timedelta(minutes=1, seconds=1))
+    assert on_time.outcome == "queued"
+
+
+def test_it_runs_every_missed_slot_one_at_a_time_up_to_the_limit(old_job):
+    job = old_job("all", cron_expression="* * * * *", catch_up=CatchUp.ALL, catch_up_limit=3)
+    # Ten slots were missed; the limit keeps the three most recent, run oldest first.
+    assert missed_slots(job, NOON) == [TWELVE - timedelta(minutes=2), TWELVE - timedelta(minutes=1), TWELVE]
+    tick_fire(job_id=job.pk, fired_at=NOON)
+    assert catch_up_backlog(now=NOON) == 0  # one active run at a time: no flood
+    for _ in range(3):
+        JobRun.objects.filter(job=job, status=Status.QUEUED).update(status=Status.SUCCEEDED)
+        catch_up_backlog(now=NOON)
+    assert [slot for slot, _ in scheduled(job)] == [TWELVE - timedelta(minutes=m) for m in (2, 1, 0)]
+    assert JobRun.objects.filter(job=job).count() == 3
+
+
+def test_it_does_not_replay_slots_from_before_a_job_was_re_enabled(old_job):
+    job = old_job("all", cron_expression="* * * * *", catch_up=CatchUp.ALL)
+    job.enabled = False
+    job.save()
+    job.enabled = True
+    job.save()
+    job.schedule_changed_at = NOON - timedelta(minutes=2, seconds=30)
+    Job.objects.filter(pk=job.pk).update(schedule_changed_at=job.schedule_changed_at)
+    assert missed_slots(job, NOON) == [TWELVE - timedelta(minutes=2), TWELVE - timedelta(minutes=1), TWELVE]
+    assert missed_slots(job, NOON)[0] >= job.schedule_changed_at
+
+
+def test_it_fills_in_defaults_for_a_form_that_leaves_catch_up_out(make_job):
+    job = make_job("legacy", catch_up="", catch_up_limit=None)
+    assert (job.catch_up, job.catch_up_limit) == (CatchUp.LATEST, 10)
+
+
+def test_it_judges_an_interval_tick_by_beats_own_last_tick_not_the_epoch_slot(old_job):
+    job = old_job("every-15s", interval_seconds=15, catch_up=CatchUp.SKIP)
+    # Beat's interval phase is its own: a tick 12 s after the epoch slot is on time ...
+    on_time = tick_fire(job_id=job.pk, fired_at=NOON + timedelta(seconds=12), last_fired=NOON - timedelta(seconds=3))
+    assert on_time.outcome == "queued"
+    # ... while a tick whose previous one was a minute ago follows the catch-up policy.
+    JobRun.objects.filter(job=job).update(status=Status.SUCCEEDED)
+    late = tick_fire(job_id=job.pk, fired_at=NOON + timedelta(seconds=27), last_fired=NOON - timedelta(seconds=33))
+    assert late.outcome == "skipped"

@@ -1,0 +1,220 @@
+"""Two beat processes on one PostgreSQL: every schedule slot makes exactly one run.
+
+One test, three phases, so the minute boundaries it must wait for are shared:
+
+1. two beats with the advisory lock disabled: both fire every slot, and the (job, slot,
+   attempt) constraint alone turns the second firing into nothing;
+2. two beats with the lock: only the leader fires, the other stands by; a cron edit made
+   10 s before a minute reaches the running leader in time for that minute;
+3. the leader is SIGKILLed: the standby takes the lock and fires the next slots.
+
+A worker runs throughout, so every run executes. Cron slots are whole minutes (ten
+every-minute jobs, three slots: issue 6's scenario 1); the interval job (epoch-aligned 5 s
+slots) gives many more slots per phase.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections import Counter
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.process_group import log_text, wait_for, wait_for_log
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.processes,
+]
+
+INTERVAL = 5
+UNLOCKED = {"JOBS_BEAT_ADVISORY_LOCK": "false"}
+
+
+def _minute_after(moment: datetime, *, at_least: float) -> datetime:
+    """The first whole minute at least ``at_least`` seconds after ``moment``."""
+    earliest = moment + timedelta(seconds=at_least)
+    boundary = earliest.replace(second=0, microsecond=0)
+    return boundary if boundary == earliest else boundary + timedelta(minutes=1)
+
+
+def _wait_until(moment: datetime, message: str) -> None:
+    wait_for(
+        lambda: timezone.now() >= moment,
+        timeout=max((moment - timezone.now()).total_seconds(), 0) + 5,
+        interval=0.1,
+        message=message,
+    )
+
+
+def _scheduled_runs(job, start=None, end=None):
+    from jobs.models import JobRun
+
+    runs = JobRun.objects.filter(job=job, triggered_by=JobRun.Trigger.SCHEDULE)
+    if start is not None:
+        runs = runs.filter(scheduled_for__gte=start)
+    if end is not None:
+        runs = runs.filter(scheduled_for__lt=end)
+    return list(runs.order_by("scheduled_for"))
+
+
+def _wait_for_slot_run(job, slot: datetime, timeout: float):
+    from jobs.models import JobRun
+
+    return wait_for(
+        lambda: JobRun.objects.filter(job=job, scheduled_for=slot).first(),
+        timeout=timeout,
+        message=f"a run of {job.name} for {slot:%H:%M:%S}",
+    )
+
+
+def _beat_fired(text: str, job_name: str) -> int:
+    return text.count(f"Sending due task cronhouse:{job_name} ")
+
+
+def _queued_slots(text: str, job_name: str) -> list[str]:
+    return re.findall(rf"run queued job={job_name} run=\d+ trigger=schedule slot=(.+)", text)
+
+
+def _assert_one_run_per_slot(job):
+    counts = Counter((run.scheduled_for, run.attempt) for run in _scheduled_runs(job))
+    assert counts and max(counts.values()) == 1, [key for key, n in counts.items() if n > 1]
+
+
+def _assert_interval_slots(job, start: datetime, end: datetime) -> None:
+    """Every run of the window sits on its own 5 s slot, and (nearly) every slot has one."""
+    runs = _scheduled_runs(job, start, end)
+    slots = [run.scheduled_for for run in runs]
+    assert len(slots) == len(set(slots)), slots
+    assert all(slot.timestamp() % INTERVAL == 0 for slot in slots), slots
+    expected = (end - start).total_seconds() / INTERVAL
+    assert len(slots) >= expected - 1.5, f"{len(slots)} slots fired in a window of {expected:.1f}"
+
+
+SEND = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Sending due task (\S+) ", re.MULTILINE)
+
+
+def _assert_each_due_time_sent_once(text: str, name: str) -> None:
+    """One beat sends an entry once per due time: no two sends of one entry within a second."""
+    sends: dict[str, list[datetime]] = {}
+    for stamp, entry in SEND.findall(text):
+        sends.setdefault(entry, []).append(datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f"))
+    assert sends or "Sending due task" not in text, f"cannot read the send times in {name}'s log"
+    for entry, times in sends.items():
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+        assert all(gap >= 1 for gap in gaps), f"{name} sent {entry} twice at once: {times}"
+
+
+def _assert_clean(text: str, name: str) -> None:
+    assert "Traceback" not in text and " ERROR " not in text, f"{name} logged an error:\n{text[-3000:]}"
+
+
+def test_it_fires_every_slot_exactly_once_with_two_beats_locked_unlocked_and_after_failover(
+    processes, make_job, start_worker
+):
+    from jobs.models import JobRun
+
+    every_minute = make_job("every-minute", cron_expression="* * * * *")
+    every_5s = make_job("every-5s", interval_seconds=INTERVAL)
+    edited_cron = make_job("edited-cron", cron_expression="0 0 1 1 *")  # New Year only, until edited
+    # Nine more every-minute jobs (ten in all, issue 6's scenario 1): each slot once for each.
+    more_every_minute = [make_job(f"every-minute-{n:02d}", cron_expression="* * * * *") for n in range(2, 11)]
+    start_worker()
+
+    # -- 1. two beats without the lock: the slot constraint alone dedupes -------------------
+    m1 = _minute_after(timezone.now(), at_least=8)
+    free_1 = processes.beat("beat-free-1", **UNLOCKED)
+    free_2 = processes.beat("beat-free-2", **UNLOCKED)
+    wait_for_log(processes, "beat-free-1", "beat: Starting...", timeout=20)
+    wait_for_log(processes, "beat-free-2", "beat: Starting...", timeout=20)
+    unlocked_from = timezone.now() + timedelta(seconds=INTERVAL)  # from the first interval tick on
+    _wait_until(m1 + timedelta(seconds=3), "the first minute boundary")
+    _wait_for_slot_run(every_minute, m1, timeout=10)
+    processes.kill(free_1, signal.SIGTERM)
+    processes.kill(free_2, signal.SIGTERM)
+    unlocked_to = timezone.now()
+
+    free_logs = [log_text(processes, "beat-free-1"), log_text(processes, "beat-free-2")]
+    for name, text in zip(("beat-free-1", "beat-free-2"), free_logs, strict=True):
+        _assert_clean(text, name)
+        assert "leader lock" not in text
+        # Both beats really fired the cron slot and the interval slots ...
+        assert _beat_fired(text, "every-minute") >= 1, text
+        assert _beat_fired(text, "every-5s") >= 2, text
+    both = "".join(free_logs)
+    # ... yet the minute slot was queued once; the other firing found its slot taken.
+    assert _queued_slots(both, "every-minute").count(str(m1)) == 1, both
+    assert f"slot already fired job=every-minute slot={m1}" in both, both
+    assert "slot already fired job=every-5s" in both, both
+    _assert_interval_slots(every_5s, unlocked_from, unlocked_to - timedelta(seconds=1))
+
+    # -- 2. two beats with the lock: one leads, one stands by --------------------------------
+    leader = processes.beat("beat-1")
+    wait_for_log(processes, "beat-1", "acquired leader lock", timeout=20)
+    locked_from = timezone.now() + timedelta(seconds=INTERVAL)
+    standby = processes.beat("beat-2")
+    wait_for_log(processes, "beat-2", "beat: Starting...", timeout=20)
+    m2 = _minute_after(timezone.now(), at_least=12)
+    # An admin edits a cron 10 s before a minute: the running leader fires it at that minute.
+    _wait_until(m2 - timedelta(seconds=10), "10 s before the second minute boundary")
+    edited_cron.cron_expression = "* * * * *"
+    edited_cron.save()
+    _wait_until(m2 + timedelta(seconds=3), "the second minute boundary")
+    _wait_for_slot_run(every_minute, m2, timeout=10)
+    _wait_for_slot_run(edited_cron, m2, timeout=10)
+
+    standby_text = log_text(processes, "beat-2")
+    assert "acquired leader lock" not in standby_text
+    assert "Sending due task" not in standby_text, standby_text  # a hot standby fires nothing
+    assert _queued_slots(log_text(processes, "beat-1"), "every-minute").count(str(m2)) == 1
+
+    # -- 3. the leader dies: the standby takes over and fires the next slots -----------------
+    processes.kill(leader)  # SIGKILL: no goodbye, PostgreSQL drops its lock with the connection
+    killed_at = timezone.now()
+    wait_for_log(processes, "beat-2", "acquired leader lock", timeout=10)
+    took_over = timezone.now()
+    assert (took_over - killed_at).total_seconds() < 10
+    wait_for(
+        lambda: _scheduled_runs(every_5s, start=killed_at),
+        timeout=INTERVAL + 5,
+        message="an interval slot fired by the new leader",
+    )
+    m3 = _minute_after(killed_at, at_least=0)
+    _wait_until(m3 + timedelta(seconds=3), "the third minute boundary")
+    _wait_for_slot_run(every_minute, m3, timeout=10)
+    _wait_for_slot_run(edited_cron, m3, timeout=10)
+    locked_to = timezone.now()
+
+    new_leader_text = log_text(processes, "beat-2")
+    _assert_clean(new_leader_text, "beat-2")
+    _assert_each_due_time_sent_once(new_leader_text, "beat-2")  # its takeover reloads once, fires once
+    _assert_clean(log_text(processes, "beat-1"), "beat-1")
+    assert _queued_slots(new_leader_text, "every-minute") == [str(m3)], new_leader_text
+    assert str(m3) not in log_text(processes, "beat-1")
+    assert standby.poll() is None
+
+    # -- what a user sees in the run history ----------------------------------------------------
+    for job in (every_minute, *more_every_minute):
+        for slot in (m1, m2, m3):
+            _wait_for_slot_run(job, slot, timeout=10)
+            runs = _scheduled_runs(job, slot, slot + timedelta(minutes=1))
+            assert [(run.scheduled_for, run.attempt) for run in runs] == [(slot, 1)], job.name
+    for job in (every_minute, every_5s, edited_cron, *more_every_minute):
+        _assert_one_run_per_slot(job)
+    assert all(run.scheduled_for.second == 0 for run in _scheduled_runs(every_minute))
+    assert [run.scheduled_for for run in _scheduled_runs(edited_cron)] == [m2, m3]
+    _assert_interval_slots(every_5s, locked_from, locked_to - timedelta(seconds=1))
+
+    # The worker ran everything the beats queued.
+    wait_for(
+        lambda: not JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES).exists(),
+        timeout=15,
+        message="every queued run to finish",
+    )
+    statuses = set(JobRun.objects.values_list("status", flat=True))
+    assert statuses <= {JobRun.Status.SUCCEEDED, JobRun.Status.SKIPPED}, statuses

@@ -1,0 +1,83 @@
+"""The dashboard in headless Chromium: a staff user logs in, clicks "Run now" and sees the run
+succeed on a real worker; a non-staff user lands on the login page; the page stays put
+while it refreshes, works from the keyboard and fits a phone. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from jobs.models import JobRun
+from tests.processes.conftest import log_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+PASSWORD = "pw-browser-123456789"
+NEVER = "0 0 1 1 *"  # no slot comes round during a test
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("ops", "ops@example.com", PASSWORD, is_staff=True)
+
+
+@pytest.fixture(autouse=True)
+def fast_refresh(settings):
+    settings.JOBS_DASHBOARD_REFRESH_SECONDS = 1
+
+
+@pytest.mark.processes
+def test_it_runs_a_job_from_the_dashboard_and_shows_it_succeed(page, live_server, staff, make_job, worker, artifacts):
+    make_job("nightly-report", cron_expression=NEVER)
+    make_job("other-job", cron_expression=NEVER)
+    log_in(page, live_server, "ops", PASSWORD)
+    expect(page).to_have_url(re.compile(r"/dashboard/$"))
+    row = page.locator('tr[data-job="nightly-report"]')
+    expect(row.locator('[data-field="status"]')).to_have_text("idle")
+
+    row.get_by_role("button", name="Run nightly-report now").click()
+    expect(page.locator("#live")).to_contain_text("nightly-report: run #")
+    # The page polls data.json and updates the row in place: queued/running, then the result.
+    expect(row.locator('[data-field="last_run"]')).to_contain_text("succeeded", timeout=60_000)
+    expect(row.locator('[data-field="status"]')).to_have_text("idle")
+    run = JobRun.objects.get(job__name="nightly-report")
+    assert run.status == JobRun.Status.SUCCEEDED and run.triggered_by_user == staff
+    assert row.locator("svg.spark polyline").count() == 1
+    page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+
+
+def test_it_sends_a_non_staff_user_to_the_login_page(page, live_server, django_user_model):
+    django_user_model.objects.create_user("tenant", "t@example.com", PASSWORD)
+    page.goto(f"{live_server.url}/dashboard/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/dashboard/"))
+    log_in(page, live_server, "tenant", PASSWORD)
+    # The staff login refuses the account: still the login page, with the reason.
+    expect(page).to_have_url(re.compile(r"/admin/login/"))
+    expect(page.locator(".errornote")).to_contain_text("staff account")
+    page.goto(f"{live_server.url}/dashboard/")
+    expect(page).to_have_url(re.compile(r"/admin/login/\?next=/dashboard/"))
+
+
+def test_it_keeps_the_scroll_position_and_is_keyboard_and_phone_friendly(page, live_server, staff, make_job, artifacts):
+    for i in range(40):
+        make_job(f"job-{i:02d}", cron_expression=NEVER)
+    log_in(page, live_server, "ops", PASSWORD)
+    page.evaluate("window.scrollTo(0, 900)")
+    before = page.evaluate("document.body.dataset.refreshed || ''")
+    page.wait_for_function(f"(document.body.dataset.refreshed || '') !== {before!r}", timeout=10_000)
+    assert page.evaluate("window.scrollY") == 900
+
+    # Keyboard: the first Tab reaches the skip link, and Enter on a focused Run-now button runs it.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    button = page.get_by_role("button", name="Run job-00 now")
+    button.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#live")).to_contain_text("job-00: run #")
+    assert JobRun.objects.filter(job__name="job-00").count() == 1
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/dashboard/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(artifacts / "dashboard-phone.png"))
