@@ -13,29 +13,29 @@
 * a heartbeat row (``ServiceHeartbeat "beat"``) the leader refreshes for ``/health/``, and
   the reap / re-send sweep of process-jobs run by the leader too (process-jobs' own run can
   lose its message or worker, and nothing else would re-send or reap it).
+
+What a tick books is ``jobs.ticks``; this module is only the scheduler. It is one of the two
+places that use a library's private names, because django-celery-beat has no public hook for
+them: a standby that becomes leader must drop the entries it read while standing by
+(``_initial_read``, ``_heap``, ``_last_timestamp``), and ``apply_async`` keeps Celery's sync
+bookkeeping (``_tasks_since_sync``, ``_do_sync``). celery and django-celery-beat are pinned
+exactly; tests/jobs/test_pinned_internals.py fails when an upgrade removes one of these names.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, InterfaceError, close_old_connections, transaction
+from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler
 
-from .health import BEAT_HEARTBEAT
-from .lateness import recent_slots
 from .leader import LeaderLock
 from .maintenance import lateness_process, runs_sweep
-from .models import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, ServiceHeartbeat
-from .runner import TriggerResult, run_trigger
-from .schedules import slot_for_tick
 from .sync import RUN_TASK
+from .ticks import beat_heartbeat_write, catch_up_backlog, tick_fire
 
 logger = logging.getLogger(__name__)
 STANDBY_POLL_SECONDS = 1.0
@@ -44,8 +44,6 @@ SWEEP_BACKOFF_SECONDS = 60.0
 # most this long (the first one's lag grows by that much at worst).
 FIRE_BATCH_MAX = 500
 FIRE_BATCH_SECONDS = 0.5
-Trigger = JobRun.Trigger
-CatchUp = Job.CatchUp
 
 
 class LeaderDatabaseScheduler(DatabaseScheduler):
@@ -153,106 +151,3 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         if self.leader_lock is not None:
             self.leader_lock.release()
         super().close()
-
-
-# --- module functions (testable without a scheduler) ----------------------------------------
-
-
-def beat_heartbeat_write(*, now: datetime) -> None:
-    ServiceHeartbeat.objects.update_or_create(
-        name=BEAT_HEARTBEAT, defaults={"seen_at": now, "host": socket.gethostname()[:200], "pid": os.getpid()}
-    )
-
-
-def _tolerance() -> timedelta:
-    return timedelta(seconds=settings.JOBS_CATCH_UP_TOLERANCE_SECONDS)
-
-
-def is_overdue(job: Job, slot: datetime, fired_at: datetime, last_fired: datetime | None) -> bool:
-    """Is this tick beat catching up (it, or the database, was away when the slot fell due)?
-
-    Cron: the slot fell due more than the tolerance ago. Interval: django-celery-beat fires
-    an interval entry every N seconds from its own last run, not on the epoch-aligned slot, so
-    a tick is normally up to N seconds after its slot; it is overdue when beat's previous tick
-    of the entry is more than N seconds plus the tolerance ago.
-    """
-    if job.interval_seconds:
-        if last_fired is None:
-            return False
-        if timezone.is_naive(last_fired):
-            last_fired = timezone.make_aware(last_fired, timezone.get_default_timezone())
-        return fired_at - last_fired > timedelta(seconds=job.interval_seconds) + _tolerance()
-    return fired_at - slot > _tolerance()
-
-
-def tick_fire(*, job_id: int, fired_at: datetime, last_fired: datetime | None = None) -> TriggerResult | None:
-    """A beat tick for one job: trigger the slot it fires, following the job's catch-up policy
-    when the tick is overdue (see ``is_overdue``)."""
-    job = Job.objects.filter(pk=job_id).first()
-    if job is None:
-        logger.warning("beat fired for missing job id=%s (orphan PeriodicTask)", job_id)
-        return None
-    slot = slot_for_tick(job.cron_expression, job.interval_seconds, job.timezone, fired_at)
-    overdue = is_overdue(job, slot, fired_at, last_fired)
-    policy = job.catch_up or CatchUp.LATEST
-    if overdue and policy == CatchUp.SKIP:
-        return _record_missed(job, slot, fired_at)
-    if overdue and policy == CatchUp.ALL:
-        return catch_up_next(job=job, now=fired_at) or TriggerResult(None, "duplicate")
-    if overdue:
-        logger.info("beat: catching up job=%s slot=%s (policy latest)", job.name, slot)
-    return run_trigger(job=job, triggered_by=Trigger.SCHEDULE, scheduled_for=slot)
-
-
-def _record_missed(job: Job, slot: datetime, now: datetime) -> TriggerResult:
-    """Policy ``skip``: the overdue slot becomes a recorded skip, so it is accounted for."""
-    reason = f"missed slot fired {int((now - slot).total_seconds())} s late; catch-up policy: skip"
-    try:
-        with transaction.atomic():
-            run = JobRun.objects.create(
-                job=job,
-                status=JobRun.Status.SKIPPED,
-                triggered_by=Trigger.SCHEDULE,
-                scheduled_for=slot,
-                skip_reason=reason,
-                finished_at=now,
-            )
-    except IntegrityError:
-        return TriggerResult(None, "duplicate")  # another beat recorded it
-    logger.info("run skipped job=%s run=%s reason=%s", job.name, run.pk, reason)
-    return TriggerResult(run, "skipped")
-
-
-def missed_slots(job: Job, now: datetime) -> list[datetime]:
-    """Policy ``all``: the job's slots among its ``catch_up_limit`` most recent that are overdue,
-    fell after it got its schedule, and have no run row yet; oldest first."""
-    candidates = [
-        slot
-        for slot in recent_slots(job, now, job.catch_up_limit or DEFAULT_CATCH_UP_LIMIT)
-        if slot >= job.schedule_since and now - slot > _tolerance()
-    ]
-    if not candidates:
-        return []
-    # The unique (job, scheduled_for, attempt) index answers this.
-    recorded = set(JobRun.objects.filter(job=job, scheduled_for__in=candidates).values_list("scheduled_for", flat=True))
-    return [slot for slot in candidates if slot not in recorded]
-
-
-def catch_up_next(*, job: Job, now: datetime) -> TriggerResult | None:
-    """Trigger the oldest missed slot of an ``all`` job, if it has no active run."""
-    if JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).exists():
-        return None
-    missing = missed_slots(job, now)
-    if not missing:
-        return None
-    logger.info("beat: catching up job=%s slot=%s (%s missed, policy all)", job.name, missing[0], len(missing))
-    return run_trigger(job=job, triggered_by=Trigger.SCHEDULE, scheduled_for=missing[0])
-
-
-def catch_up_backlog(*, now: datetime) -> int:
-    """Move every ``all`` job's backlog on by one slot (the next when this run ends)."""
-    started = 0
-    for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL):
-        result = catch_up_next(job=job, now=now)
-        started += int(bool(result and result.queued))
-    return started

@@ -18,20 +18,9 @@ from django.db import InterfaceError, OperationalError, connections
 logger = logging.getLogger(__name__)
 
 
-def _connection_error_types() -> tuple[type[BaseException], ...]:
-    """Django's wrapped errors, and the driver's own: the runner's prepared statements
-    (run_sql) talk to psycopg directly, so a lost connection reaches the task unwrapped."""
-    driver = [
-        error
-        for connection in connections.all(initialized_only=True)
-        for error in (connection.Database.OperationalError, connection.Database.InterfaceError)
-    ]
-    return (OperationalError, InterfaceError, *driver)
-
-
 @task_failure.connect(dispatch_uid="jobs.db_recovery.drop_broken_connections")
 def drop_broken_connections(sender=None, exception=None, **kwargs) -> None:
-    if not isinstance(exception, _connection_error_types()):
+    if not isinstance(exception, (OperationalError, InterfaceError)):
         return
     logger.warning("task failed on the database connection (%s); reconnecting", type(exception).__name__)
     for connection in connections.all(initialized_only=True):

@@ -7,11 +7,11 @@ import signal
 import threading
 import traceback
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.core.management import call_command, get_commands, load_command_class
+from django.core.management import call_command
 from django.core.management.base import CommandError
 
 
@@ -101,67 +101,6 @@ def command_argv(options: dict) -> list[str]:
     return argv
 
 
-@dataclass
-class _ParserInfo:
-    """What a command's parser tells about it, worked out once per process and command."""
-
-    parser: object
-    dest_by_option: dict[str, str]
-    valid: frozenset[str]
-    has_required: bool
-    no_argv_values: dict | None = None  # parse_args([]), the argv of nearly every run
-
-
-# Building a command's argparse parser, and walking it, costs more than a no-op job; both are
-# reusable.
-_parsers: dict[str, _ParserInfo] = {}
-
-
-def _parser_info(command, name: str) -> _ParserInfo:
-    info = _parsers.get(name)
-    if info is None:
-        parser = command.create_parser("", name)
-        dest_by_option = {
-            min(action.option_strings).lstrip("-").replace("-", "_"): action.dest
-            for action in parser._actions
-            if action.option_strings
-        }
-        info = _parsers[name] = _ParserInfo(
-            parser=parser,
-            dest_by_option=dest_by_option,
-            valid=frozenset(dest_by_option.values()) | set(dest_by_option) | {"stdout", "stderr", "skip_checks"},
-            has_required=any(action.required for action in parser._actions if action.option_strings),
-        )
-    return info
-
-
-def _parsed(info: _ParserInfo, argv: list[str]) -> dict:
-    if argv:
-        return vars(info.parser.parse_args(argv))
-    if info.no_argv_values is None:
-        info.no_argv_values = vars(info.parser.parse_args([]))
-    # A shallow copy is what argparse itself gives: it hands out the same default objects.
-    return dict(info.no_argv_values)
-
-
-def run_management_command(name: str, argv: list[str], options: dict, *, stdout, stderr):
-    """``call_command`` with the parser cached per command. Unknown names and options raise
-    the same errors ``call_command`` does; any other case is handed to ``call_command``."""
-    app_name = get_commands().get(name)
-    if app_name is None:
-        return call_command(name, *argv, stdout=stdout, stderr=stderr, **options)
-    command = load_command_class(app_name, name)
-    info = _parser_info(command, name)
-    if info.has_required or (options and not info.valid.issuperset(options)):
-        return call_command(name, *argv, stdout=stdout, stderr=stderr, **options)
-    values = _parsed(info, argv)
-    values.update({info.dest_by_option.get(key, key): value for key, value in options.items()})
-    if "skip_checks" not in options:
-        values["skip_checks"] = True  # as call_command: system checks belong to start-up, not to every run
-    args = values.pop("args", ())
-    return command.execute(*args, stdout=stdout, stderr=stderr, **values)
-
-
 def command_execute(
     *, command: str, config: dict, options: dict, timeout: int, output_limit: int, enforce_timeout: bool
 ) -> Outcome:
@@ -169,12 +108,10 @@ def command_execute(
     from .models import JobRun
 
     buffer = BoundedOutput(output_limit)
+    argv = command_argv(options)
     try:
-        if enforce_timeout:
-            with alarm_after(timeout):
-                result = run_management_command(command, command_argv(options), config, stdout=buffer, stderr=buffer)
-        else:
-            result = run_management_command(command, command_argv(options), config, stdout=buffer, stderr=buffer)
+        with alarm_after(timeout) if enforce_timeout else nullcontext():
+            result = call_command(command, *argv, stdout=buffer, stderr=buffer, **config)
     except (RunTimeout, SoftTimeLimitExceeded):
         return Outcome(JobRun.Status.TIMED_OUT, output=buffer.getvalue(), error=f"Timed out after {timeout} s.")
     except CommandError as exc:

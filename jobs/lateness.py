@@ -16,13 +16,10 @@ clamped to [60 s, 1 h]: an every-minute job is late after a minute, a daily one 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from croniter import croniter
+from datetime import datetime, timedelta
 
 from .models import Job, JobRun
-from .schedules import SLOT_TOLERANCE, interval_slot
+from .schedules import SLOT_TOLERANCE, last_slot, recent_slots
 
 MIN_GRACE = timedelta(seconds=60)
 MAX_DEFAULT_GRACE = timedelta(hours=1)
@@ -30,37 +27,15 @@ GRACE_FRACTION = 0.1
 
 
 def last_due_slot(job: Job, at: datetime) -> datetime | None:
-    """The latest fire time at or before ``at``; one step of croniter.
-
-    Not ``schedules.previous_run_time``: croniter 7 marks every get_prev() result fold=1, so its
-    repeated-wall-time rule walks back to year 1 for any cron with a fixed hour (reported).
-    """
-    if job.interval_seconds:
-        return interval_slot(job.interval_seconds, at)
-    if job.cron_expression:
-        zone = ZoneInfo(job.timezone)
-        return croniter(job.cron_expression, at.astimezone(zone)).get_prev(datetime).replace(fold=0).astimezone(UTC)
-    return None
-
-
-def recent_slots(job: Job, at: datetime, count: int) -> list[datetime]:
-    """The ``count`` latest fire times at or before ``at``, oldest first."""
-    slots: list[datetime] = []
-    moment = at
-    while len(slots) < count:
-        slot = last_due_slot(job, moment)
-        if slot is None:
-            break
-        slots.append(slot)
-        moment = slot - timedelta(microseconds=1)
-    return slots[::-1]
+    """The job's latest fire time at or before ``at``."""
+    return last_slot(job.cron_expression, job.interval_seconds, job.timezone, at)
 
 
 def schedule_period(job: Job, at: datetime) -> timedelta | None:
     """Time between the two fire times before ``at`` (the interval itself for intervals)."""
     if job.interval_seconds:
         return timedelta(seconds=job.interval_seconds)
-    slots = recent_slots(job, at, 2)
+    slots = recent_slots(job.cron_expression, job.interval_seconds, job.timezone, at, 2)
     return slots[1] - slots[0] if len(slots) == 2 else None
 
 

@@ -131,12 +131,3 @@ def slow_runs_process(*, now: datetime) -> int:
             transaction.on_commit(lambda run=run: run_slow.send(sender=JobRun, run=run))
             flagged += 1
     return flagged
-
-
-def run_is_slow(run: JobRun, now: datetime) -> bool:
-    """Flagged, or running past the expected duration right now (the dashboard's view)."""
-    expected = run.job.expected_duration_seconds
-    if run.slow or expected is None or run.started_at is None:
-        return run.slow
-    end = run.finished_at or now
-    return end - run.started_at > timedelta(seconds=expected)

@@ -27,8 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from .checks import api_key_problem
-from .lateness import late_jobs
-from .models import Job, JobRun
+from .models import JobRun
+from .selectors import LATE, job_rows
 from .views.guards import bearer_matches
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
@@ -79,22 +79,23 @@ def _durations(names: dict[int, str]) -> HistogramMetricFamily:
 class JobsCollector:
     def collect(self):
         now = timezone.now()
-        jobs = list(Job.objects.all())
-        names = {job.pk: job.name for job in jobs}
+        rows = job_rows(now=now, recent_per_job=0)
+        names = {row.job.pk: row.job.name for row in rows}
         yield _run_counts(names)
         yield _durations(names)
         last_success = GaugeMetricFamily(
             "cronhouse_job_last_success_timestamp_seconds", "Unix time of the job's last success.", labels=["job"]
         )
         late = GaugeMetricFamily("cronhouse_job_late", "1 if the job is late (jobs.lateness), else 0.", labels=["job"])
-        late_ids = late_jobs(now, jobs)
-        for job in jobs:
-            if job.last_success_at:
-                last_success.add_metric([job.name], job.last_success_at.timestamp())
-            late.add_metric([job.name], 1 if job.pk in late_ids else 0)
+        late_count = 0
+        for row in rows:
+            if row.job.last_success_at:
+                last_success.add_metric([row.job.name], row.job.last_success_at.timestamp())
+            late.add_metric([row.job.name], int(row.status == LATE))
+            late_count += row.status == LATE
         yield last_success
         yield late
-        yield GaugeMetricFamily("cronhouse_jobs_late", "Jobs late right now.", value=len(late_ids))
+        yield GaugeMetricFamily("cronhouse_jobs_late", "Jobs late right now.", value=late_count)
         queued = JobRun.objects.filter(status=JobRun.Status.QUEUED).count()
         yield GaugeMetricFamily("cronhouse_runs_queued", "Runs queued (waiting for a worker or a retry).", value=queued)
 

@@ -122,6 +122,30 @@ def slot_for_tick(cron_expression: str, interval_seconds: int | None, timezone: 
     return previous_run_time(cron_expression, timezone, fired_at + SLOT_TOLERANCE)
 
 
+def last_slot(cron_expression: str, interval_seconds: int | None, timezone: str, at: datetime) -> datetime | None:
+    """The latest fire time at or before ``at`` (None without a schedule)."""
+    if interval_seconds:
+        return interval_slot(interval_seconds, at)
+    if cron_expression:
+        return previous_run_time(cron_expression, timezone, at)
+    return None
+
+
+def recent_slots(
+    cron_expression: str, interval_seconds: int | None, timezone: str, at: datetime, count: int
+) -> list[datetime]:
+    """The ``count`` latest fire times at or before ``at``, oldest first."""
+    slots: list[datetime] = []
+    moment = at
+    while len(slots) < count:
+        slot = last_slot(cron_expression, interval_seconds, timezone, moment)
+        if slot is None:
+            break
+        slots.append(slot)
+        moment = slot - timedelta(microseconds=1)
+    return slots[::-1]
+
+
 def upcoming_runs(
     cron_expression: str, interval_seconds: int | None, timezone: str, after: datetime, count: int = 5
 ) -> list[datetime]:

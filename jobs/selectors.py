@@ -1,30 +1,177 @@
-"""Reads for lists of jobs: status and next run without a query per job."""
+"""The job-status list: what the dashboard, ``/api/jobs/status``, ``manage.py jobs``,
+``/health/`` and ``/metrics`` show about every job, from one function (``job_rows``), in a
+number of queries that does not grow with the number of runs (and grows with the number of
+jobs only per ``RECENT_CHUNK`` jobs).
+
+    jobs                     1 query  (Job table, with its denormalised last-run statistics)
+    active runs              1 query  (partial index jobs_jobrun_active)
+    late jobs                jobs.lateness.late_jobs (1 indexed EXISTS per candidate)
+    recent runs of each job  1 query per RECENT_CHUNK jobs: UNION ALL of one LIMITed index scan
+                                      of jobs_jobrun_job_created per job (none with recent_per_job=0)
+    totals of the last 24 h  1 query  (the dashboard only)
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.db.models import Count, Q
 
 from .lateness import late_jobs
 from .models import Job, JobRun
 from .schedules import upcoming_runs
 
+RECENT_PER_JOB = 20
+# Sub-selects per UNION ALL statement (SQLite allows 500 compound terms).
+RECENT_CHUNK = 100
+RECENT_FIELDS = ("id", "job_id", "status", "created_at", "started_at", "finished_at", "duration", "error", "slow")
 LATE = "late"
 
 
-def jobs_with_active_flag(now: datetime | None = None):
-    """Every job with ``current_status``: disabled / running / late / failed / idle (late by
-    ``jobs.lateness``, the definition the dashboard and the API use)."""
-    active_job_ids = set(JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES).values_list("job_id", flat=True))
-    jobs = list(Job.objects.select_related("webhook_handler").order_by("name"))
-    late = late_jobs(now, jobs) if now is not None else {}
+@dataclass
+class JobRow:
+    job: Job
+    status: str
+    next_run: datetime | None
+    active_run_id: int | None
+    recent: list[JobRun] = field(default_factory=list)  # newest first
+
+    @property
+    def durations(self) -> list[float]:
+        """Seconds of the recent finished runs, oldest first (the sparkline's order)."""
+        return [r.duration.total_seconds() for r in reversed(self.recent) if r.duration is not None]
+
+    @property
+    def slow(self) -> bool:
+        """The newest run ran (or is running) longer than the job's expected duration."""
+        return bool(self.recent) and self.recent[0].slow
+
+    @property
+    def last_error(self) -> str:
+        """The first line of the newest failure's error, while the job's last result is a failure."""
+        if self.job.last_run_status not in JobRun.FAILURE_STATUSES:
+            return ""
+        failed = next((r for r in self.recent if r.status in JobRun.FAILURE_STATUSES and r.error), None)
+        return one_line(failed.error) if failed else ""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def recent_runs_by_job(job_ids: list[int], per_job: int = RECENT_PER_JOB) -> dict[int, list[JobRun]]:
+    """The newest ``per_job`` runs of each job, newest first.
+
+    One statement per chunk of jobs: ``SELECT * FROM (<job 1's newest N>) UNION ALL ...``. Each
+    term is an index range scan of (job, -created_at) that stops after N rows, so the cost
+    depends on jobs x N, never on how many runs the table holds. (Django's ``union()`` cannot
+    slice terms on SQLite; a window function would read every run.)
+    """
+    found: dict[int, list[JobRun]] = {pk: [] for pk in job_ids}
+    for start in range(0, len(job_ids), RECENT_CHUNK):
+        terms, params = [], []
+        for index, job_id in enumerate(job_ids[start : start + RECENT_CHUNK]):
+            query = JobRun.objects.filter(job_id=job_id).order_by("-created_at", "-id").only(*RECENT_FIELDS)
+            sql, term_params = query[:per_job].query.get_compiler(connection=connection).as_sql()
+            terms.append(f"SELECT * FROM ({sql}) AS recent_{index}")
+            params.extend(term_params)
+        if terms:
+            for run in JobRun.objects.raw(" UNION ALL ".join(terms), params):
+                found[run.job_id].append(run)
+    for runs in found.values():
+        runs.sort(key=lambda r: (r.created_at, r.pk), reverse=True)
+    return found
+
+
+def job_rows(*, now: datetime, jobs: list[Job] | None = None, recent_per_job: int = RECENT_PER_JOB) -> list[JobRow]:
+    """Every job (or ``jobs``) with its status -- disabled / running / late / failed / idle --
+    next run, active run and newest runs."""
+    jobs = list(Job.objects.select_related("webhook_handler").order_by("name")) if jobs is None else jobs
+    active = dict(
+        JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES, job__in=[j.pk for j in jobs]).values_list(
+            "job_id", "id"
+        )
+    )
+    late = late_jobs(now, [job for job in jobs if job.pk not in active])
+    recent = recent_runs_by_job([job.pk for job in jobs], recent_per_job) if recent_per_job else {}
+    rows = []
     for job in jobs:
-        job.current_status = job.status(job.pk in active_job_ids)
-        if job.pk in late and job.current_status in (Job.Status.IDLE, Job.Status.FAILED):
-            job.current_status = LATE
-    return jobs
+        status = job.status(job.pk in active)
+        if status in (Job.Status.IDLE, Job.Status.FAILED) and job.pk in late:
+            status = LATE
+        next_run = (
+            upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)[0]
+            if job.enabled and (job.cron_expression or job.interval_seconds)
+            else None
+        )
+        rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, [])))
+    return rows
 
 
-def job_next_run(job: Job, now: datetime) -> datetime | None:
-    if not job.enabled:
-        return None
-    return upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)[0]
+def totals_since(since: datetime) -> dict:
+    """Runs created since ``since``: how many, succeeded, failed, skipped, success rate."""
+    counts = JobRun.objects.filter(created_at__gte=since).aggregate(
+        runs=Count("id"),
+        succeeded=Count("id", filter=Q(status=JobRun.Status.SUCCEEDED)),
+        failed=Count("id", filter=Q(status__in=JobRun.FAILURE_STATUSES)),
+        skipped=Count("id", filter=Q(status=JobRun.Status.SKIPPED)),
+    )
+    ended = counts["succeeded"] + counts["failed"]
+    counts["success_rate"] = round(100 * counts["succeeded"] / ended, 1) if ended else None
+    return counts
+
+
+def seconds(delta: timedelta | None) -> float | None:
+    return round(delta.total_seconds(), 3) if delta is not None else None
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def job_row_json(row: JobRow) -> dict:
+    job = row.job
+    return {
+        "id": job.pk,
+        "name": job.name,
+        "status": row.status,
+        "enabled": job.enabled,
+        "handler": job.handler_label,
+        "schedule": job.schedule_description,
+        "last_run": {
+            "at": iso(job.last_run_at),
+            "status": job.last_run_status or None,
+            "duration_seconds": seconds(job.last_duration),
+        },
+        "next_run": iso(row.next_run),
+        "active_run_id": row.active_run_id,
+        "last_duration_seconds": seconds(job.last_duration),
+        "recent_durations_seconds": row.durations,
+        "last_error": row.last_error,
+        "consecutive_failures": job.consecutive_failures,
+        "slow": row.slow,
+    }
+
+
+def run_json(run: JobRun, *, full: bool = True) -> dict:
+    data = {
+        "id": run.pk,
+        "job": run.job.name,
+        "status": run.status,
+        "triggered_by": run.triggered_by,
+        "attempt": run.attempt,
+        "scheduled_for": iso(run.scheduled_for),
+        "created_at": iso(run.created_at),
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "duration_seconds": seconds(run.duration),
+        "skip_reason": run.skip_reason,
+        "blocked_by_run_id": run.blocked_by_id,
+        "slow": run.slow,
+    }
+    if full:
+        data.update(summary=run.summary, error=run.error, output=run.output)
+    return data

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..admin import jobs_run_now
 from ..models import Job, JobRun
+from ..selectors import job_row_json, job_rows, one_line, run_json, totals_since
 from ..templatetags.jobs_dashboard import format_seconds, sparkline_svg
-from .overview import job_row_json, job_rows, one_line, run_json, totals_since
 
 HISTORY_PAGE_SIZE = 50
 

@@ -13,9 +13,7 @@ from jobs.models import Job, JobRun
 from jobs.runner import run_claim, run_finish, run_trigger
 from notifications.models import Notification
 
-pytestmark = pytest.mark.usefixtures("alert_recipients")
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status
 
 

@@ -6,14 +6,12 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.beat import catch_up_backlog, missed_slots, tick_fire
 from jobs.models import Job, JobRun
+from jobs.ticks import catch_up_backlog, missed_slots, tick_fire
 
 from .conftest import NOON
 
-pytestmark = pytest.mark.usefixtures("alert_recipients")
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status
 CatchUp = Job.CatchUp
 TWELVE = NOON.replace(second=0)  # 12:00:00; beat comes back at 12:00:30, ten minutes after it stopped

@@ -7,15 +7,13 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.beat import beat_heartbeat_write
 from jobs.models import Job, JobRun
+from jobs.ticks import beat_heartbeat_write
 from notifications.services import notification_enqueue
 
 from .conftest import API_KEY
 
-pytestmark = pytest.mark.usefixtures("alert_recipients")
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 
 
 def test_it_is_unhealthy_without_a_beat_heartbeat_or_a_worker(client):

@@ -14,9 +14,7 @@ from jobs.models import Job, JobRun
 
 from .conftest import API_KEY, NOON
 
-pytestmark = pytest.mark.usefixtures("alert_recipients")
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status
 
 

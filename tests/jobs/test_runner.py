@@ -6,7 +6,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs.models import JobRun
-from jobs.runner import JobDisabled, run_execute, run_trigger, run_trigger_scheduled
+from jobs.runner import JobDisabled, run_execute, run_trigger
+from jobs.ticks import tick_fire
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -39,8 +40,8 @@ def test_it_holds_one_active_run_per_job_in_the_database(make_job):
 def test_it_makes_one_run_when_two_beats_fire_the_same_slot(make_job):
     job = make_job(cron_expression="*/5 * * * *")
     fired = timezone.now().replace(minute=10, second=0, microsecond=300000)
-    first = run_trigger_scheduled(job_id=job.pk, fired_at=fired)
-    second = run_trigger_scheduled(job_id=job.pk, fired_at=fired + timedelta(milliseconds=800))
+    first = tick_fire(job_id=job.pk, fired_at=fired)
+    second = tick_fire(job_id=job.pk, fired_at=fired + timedelta(milliseconds=800))
     assert first.outcome == "queued"
     assert first.run.scheduled_for == fired.replace(microsecond=0)
     assert second.outcome == "duplicate" and second.run is None
@@ -50,8 +51,8 @@ def test_it_makes_one_run_when_two_beats_fire_the_same_slot(make_job):
 def test_it_records_the_next_slot_as_skipped_while_the_previous_run_is_still_active(make_job):
     job = make_job(cron_expression="*/5 * * * *")
     ten = timezone.now().replace(minute=10, second=0, microsecond=0)
-    run_trigger_scheduled(job_id=job.pk, fired_at=ten)
-    later = run_trigger_scheduled(job_id=job.pk, fired_at=ten + timedelta(minutes=5))
+    tick_fire(job_id=job.pk, fired_at=ten)
+    later = tick_fire(job_id=job.pk, fired_at=ten + timedelta(minutes=5))
     assert later.outcome == "skipped"
     assert later.run.scheduled_for == ten + timedelta(minutes=5)
 
@@ -60,7 +61,7 @@ def test_it_refuses_a_manual_run_of_a_disabled_job_and_records_a_racing_tick(mak
     job = make_job(enabled=False)
     with pytest.raises(JobDisabled):
         trigger(job)
-    tick = run_trigger_scheduled(job_id=job.pk, fired_at=timezone.now())
+    tick = tick_fire(job_id=job.pk, fired_at=timezone.now())
     assert tick.outcome == "skipped" and tick.run.skip_reason == "job is disabled"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from jobs.selectors import job_next_run, jobs_with_active_flag
+from jobs.selectors import job_rows
 
 COLUMNS = ("name", "schedule", "enabled", "status", "last run", "next run", "last duration")
 
@@ -19,15 +19,15 @@ class Command(BaseCommand):
         now = timezone.now()
         rows = [
             (
-                job.name,
-                job.schedule_description,
-                "yes" if job.enabled else "no",
-                job.current_status,
-                f"{_when(job.last_run_at)} {job.last_run_status}".strip() if job.last_run_at else "-",
-                _when(job_next_run(job, now)),
-                f"{job.last_duration.total_seconds():.2f}s" if job.last_duration else "-",
+                row.job.name,
+                row.job.schedule_description,
+                "yes" if row.job.enabled else "no",
+                row.status,
+                f"{_when(row.job.last_run_at)} {row.job.last_run_status}".strip() if row.job.last_run_at else "-",
+                _when(row.next_run),
+                f"{row.job.last_duration.total_seconds():.2f}s" if row.job.last_duration else "-",
             )
-            for job in jobs_with_active_flag(now)
+            for row in job_rows(now=now, recent_per_job=0)
         ]
         widths = [max(len(str(r[i])) for r in [COLUMNS, *rows]) for i in range(len(COLUMNS))]
         line = "  ".join(f"{{:{w}}}" for w in widths)
