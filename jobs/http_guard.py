@@ -22,6 +22,11 @@ for tests that run a receiver on loopback and is not read from the environment.
 
 Use ``guarded_request(...)``; it raises ``DestinationRefused`` (no request made) or a
 ``requests`` exception for network failures.
+
+Step 3 overrides urllib3's ``HTTPConnection._new_conn`` (reading ``_dns_host``): urllib3 has no
+public hook that resolves and connects in one step. This module and ``jobs/beat.py`` are the only
+places that use a library's private names; urllib3 is pinned exactly in requirements.txt and
+tests/jobs/test_pinned_internals.py fails when an upgrade moves the hook.
 """
 
 from __future__ import annotations
