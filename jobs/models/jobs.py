@@ -1,16 +1,15 @@
-"""The job platform's tables: what to run, every run, webhook handlers, the audit log."""
+"""The job platform's main tables: webhook handlers, jobs (what to run, when) and every run."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .schedules import describe_schedule, validate_cron_expression, validate_timezone
+from ..schedules import describe_schedule, validate_cron_expression, validate_timezone
 
 DEFAULT_CATCH_UP_LIMIT = 10
 
@@ -374,74 +373,3 @@ class JobRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
-
-
-class AuditEntry(models.Model):
-    """Who changed which job, handler or schedule, when, and what."""
-
-    class Action(models.TextChoices):
-        CREATE = "create"
-        UPDATE = "update"
-        DELETE = "delete"
-        RUN = "run"
-        OTHER = "other"
-
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    actor_label = models.CharField(max_length=150, blank=True, help_text="Username, or the process for system changes.")
-    action = models.CharField(max_length=10, choices=Action.choices)
-    object_type = models.CharField(max_length=50)
-    object_id = models.CharField(max_length=50, blank=True)
-    object_repr = models.CharField(max_length=200)
-    changes = models.JSONField(default=dict, blank=True, help_text="Field: [before, after].")
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        verbose_name_plural = "audit entries"
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type} {self.object_repr}"
-
-
-class SystemLog(models.Model):
-    """Job-platform events worth keeping beside the audit log: retention results, alerts sent,
-    messages given up on. Written through ``jobs.logs.system_log``; kept for
-    JOBS_AUDIT_RETENTION_DAYS, then deleted by audit-log-cleanup."""
-
-    class Level(models.TextChoices):
-        INFO = "info"
-        WARNING = "warning"
-        ERROR = "error"
-
-    at = models.DateTimeField(default=timezone.now)
-    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
-    event = models.CharField(max_length=60, help_text="Machine-readable kind, e.g. audit_log_cleanup.")
-    message = models.TextField()
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [
-            # audit-log-cleanup deletes by age; the admin lists newest first.
-            models.Index(fields=["at"], name="jobs_systemlog_at"),
-            # The admin's filter by event.
-            models.Index(fields=["event", "-at"], name="jobs_systemlog_event"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M} {self.level} {self.event}: {self.message[:80]}"
-
-
-class ServiceHeartbeat(models.Model):
-    """When a long-lived process (the leading beat) last proved it is alive; read by /health/."""
-
-    name = models.CharField(max_length=50, unique=True)
-    seen_at = models.DateTimeField()
-    host = models.CharField(max_length=200, blank=True)
-    pid = models.PositiveIntegerField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"
