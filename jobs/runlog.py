@@ -9,8 +9,8 @@ one JSON object per line::
      "attempt": 1, "slow": false, "message": "run finished job=generate-charges run=5 ..."}
 
 ``RedactingFilter`` (on the console handler in both formats) masks credentials in every
-message first: bearer/basic tokens, ``password=`` / ``token:`` / ``api_key=`` / ``secret=``
-values and URL credentials.
+message first, with ``jobs.redaction.redact`` (patterns and secret settings; no database
+query per log line).
 """
 
 from __future__ import annotations
@@ -20,26 +20,11 @@ import logging
 import re
 from datetime import UTC, datetime
 
-MASK = "***"
-_PATTERNS = [
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), rf"\1 {MASK}"),
-    (
-        re.compile(
-            r"(?i)\b(password|passwd|pwd|token|api[_-]?key|secret|authorization)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"
-        ),
-        rf"\1\2{MASK}",
-    ),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s:@]+):([^/\s@]+)@"), rf"\1\2:{MASK}@"),
-]
+from .redaction import redact
+
 _PAIR = re.compile(r"(\w+)=(\S+)")
 # The message's key names, renamed to the structured line's field names.
 _RENAME = {"run": "run_id"}
-
-
-def redact(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 class RedactingFilter(logging.Filter):

@@ -8,8 +8,10 @@
 3. 2xx is success; any other status, a refused destination, a network error or a timeout
    is a failure recorded with the status and a bounded, redacted excerpt of the body.
 
-Whatever is recorded or logged shows the auth as ``Bearer ***`` / ``Basic ***`` / ``***``,
-and any echo of the secret in the response is replaced by ``***``.
+Whatever is recorded or logged shows the auth as ``Bearer [redacted]`` / ``Basic [redacted]`` /
+``[redacted]``, and the response's reason phrase and body go through ``jobs.redaction.redact``
+with the secret's forms before the body is cut to its excerpt, so no piece of a secret that
+straddles the cut survives.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .crypto import SecretUnavailable, secret_decrypt
 from .execution import Outcome
 from .http_guard import DestinationRefused, guarded_request
 from .models import JobRun, WebhookHandler
+from .redaction import MASK, redact
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +38,6 @@ Auth = WebhookHandler.Auth
 EXCERPT_CHARS = 2000
 MAX_BODY_BYTES = 64 * 1024
 CONNECT_TIMEOUT = 5.0
-REDACTED = "***"
 
 
 def webhook_payload(run: JobRun) -> dict:
@@ -51,26 +53,19 @@ def webhook_payload(run: JobRun) -> dict:
 def auth_headers(handler: WebhookHandler, secret: str) -> tuple[dict, dict]:
     """(headers to send, the same headers as they may be shown) for the handler's auth."""
     if handler.auth == Auth.BEARER:
-        return {"Authorization": f"Bearer {secret}"}, {"Authorization": f"Bearer {REDACTED}"}
+        return {"Authorization": f"Bearer {secret}"}, {"Authorization": f"Bearer {MASK}"}
     if handler.auth == Auth.BASIC:
         token = base64.b64encode(f"{handler.auth_username}:{secret}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}, {"Authorization": f"Basic {REDACTED}"}
+        return {"Authorization": f"Basic {token}"}, {"Authorization": f"Basic {MASK}"}
     if handler.auth in (Auth.API_KEY, Auth.CUSTOM_HEADER):
         name = handler.auth_header_name or "X-API-Key"
-        return {name: secret}, {name: REDACTED}
+        return {name: secret}, {name: MASK}
     return {}, {}
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 def _secrets_in(handler: WebhookHandler, secret: str, headers: dict) -> list[str]:
     """Every form in which the secret could come back: itself, and basic auth's base64 token
-    (an echoed ``Bearer <secret>`` then reads ``Bearer ***``)."""
+    (an echoed ``Bearer <secret>`` then reads ``Bearer [redacted]``)."""
     forms = [secret]
     if handler.auth == Auth.BASIC:
         forms.append(headers["Authorization"].split(" ", 1)[1])
@@ -122,8 +117,10 @@ def webhook_execute(*, run: JobRun) -> Outcome:
 
 
 def _outcome(handler, response, request_text: str, elapsed_ms: int, hidden: list[str]) -> Outcome:
-    excerpt = redact(response.content.decode("utf-8", "replace")[:EXCERPT_CHARS], hidden)
-    status_line = f"-> HTTP {response.status_code} {response.reason or ''} in {elapsed_ms} ms".rstrip()
+    # Redacted whole, then cut: cutting first could leave the head of a secret that straddles the cut.
+    excerpt = redact(response.content.decode("utf-8", "replace"), extra=hidden)[:EXCERPT_CHARS]
+    reason = redact(response.reason or "", extra=hidden)
+    status_line = f"-> HTTP {response.status_code} {reason} in {elapsed_ms} ms".rstrip()
     output = f"{request_text}\n\n{status_line}\n{excerpt}"
     summary = {"http_status": response.status_code, "elapsed_ms": elapsed_ms, "response_bytes": len(response.content)}
     logger.info("webhook %s %s -> %s in %s ms", handler.name, handler.url, response.status_code, elapsed_ms)
@@ -135,6 +132,6 @@ def _outcome(handler, response, request_text: str, elapsed_ms: int, hidden: list
 
 
 def _failed(handler, request_text: str, status: str, error: str, hidden: list[str]) -> Outcome:
-    error = redact(error, hidden)
+    error = redact(error, extra=hidden)
     logger.warning("webhook %s %s failed: %s", handler.name, handler.url, error)
     return Outcome(status, output=f"{request_text}\n\n-> {error}", error=error)

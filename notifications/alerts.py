@@ -22,11 +22,11 @@ from django.utils import timezone
 
 from jobs.logs import system_log
 from jobs.models import Job, JobRun
+from jobs.redaction import redact
 from jobs.signals import job_lateness_changed, run_slow
 
 from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
 from .ops_alerts import on_job_lateness_changed, on_run_slow
-from .redaction import redact
 from .services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)

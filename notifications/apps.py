@@ -7,11 +7,14 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from jobs.logs import purge_logs_requested
+        from jobs.redaction import register_secret_source
         from jobs.signals import run_finished
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .alerts import on_run_finished
         from .retention import on_purge_logs_requested
+        from .webhooks import endpoint_secrets
 
         run_finished.connect(on_run_finished, dispatch_uid="notifications.alerts")
         purge_logs_requested.connect(on_purge_logs_requested, dispatch_uid="notifications.retention")
+        register_secret_source(endpoint_secrets, key="notifications.endpoints")

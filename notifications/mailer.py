@@ -4,8 +4,8 @@ Per batch:
 
 1. Claim: one transaction selects due messages with ``FOR UPDATE SKIP LOCKED`` (a second
    drain skips them instead of waiting), marks them ``processing`` with this batch's claim
-   token, and counts the attempt. On PostgreSQL that is a single
-   ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING ...``.
+   token, and counts the attempt, through the ORM on both databases (on SQLite the IMMEDIATE
+   transaction holds the write lock instead, so two drains' claims cannot interleave).
 2. Send, after that commit: render each message and hand it to Django's e-mail backend
    (``EMAIL_URL``), one connection per batch.
 3. Record: one UPDATE marks the sent ones ``sent``; each failure gets its own backoff
@@ -19,7 +19,6 @@ message can go out twice; its Message-ID is stable (``<uuid@domain>``) so receiv
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -28,15 +27,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs.run_sql import prepared_cursor
+from jobs.redaction import redact
 
 from .models import Notification
-from .redaction import redact
-from .rendering import messages_build
+from .rendering import message_build
 
 logger = logging.getLogger(__name__)
 Status = Notification.Status
@@ -70,82 +68,29 @@ class DrainResult:
 
 # --- claim ------------------------------------------------------------------------------
 
-# Both drain statements are server-side prepared (jobs.run_sql.prepared_cursor, on Django's
-# connection and transaction): PostgreSQL plans each once per connection instead of once per batch.
-# ``id = ANY(ARRAY(SELECT ...))`` rather than ``id IN (SELECT ...)``: with IN, PostgreSQL 15
-# plans a hash semi-join over a sequential scan of the whole table for every batch; with an
-# array it looks the claimed ids up in the primary key (measured: the claim went from a scan of
-# all 20,000 rows per batch to 200 index probes).
 
+def notifications_claim(*, now: datetime, limit: int) -> tuple[uuid.UUID, list[Notification]]:
+    """Claim up to ``limit`` due messages for this process: (claim token, messages by id).
 
-@dataclass(slots=True)
-class Claimed:
-    """What a drain needs of a claimed message (cheaper than a model instance per row)."""
-
-    pk: int
-    uuid: str  # as text: it is only ever printed (Message-ID, notification_id)
-    recipient: str
-    template: str
-    language: str
-    attempts: int
-    context: dict
-
-
-CLAIMED_FIELDS = ("pk", "uuid", "recipient", "template", "language", "attempts", "context")
-_PG_CLAIM = """
-UPDATE notifications_notification
-   SET status = 'processing', attempts = attempts + 1, claimed_at = %(now)s,
-       claim_token = %(token)s, updated_at = %(now)s
- WHERE id = ANY(ARRAY(
-        SELECT id FROM notifications_notification
-         WHERE status IN ('queued', 'retrying') AND send_after <= %(now)s
-         ORDER BY send_after, id
-         LIMIT %(limit)s
-           FOR UPDATE SKIP LOCKED))
-RETURNING id, uuid::text, recipient, template, language, attempts, context
-"""
-
-
-_json_scan = json.JSONDecoder().scan_once
-
-
-def _json_decode(text: str):
-    """``json.loads`` for PostgreSQL's jsonb text, which has no whitespace around the value: the C
-    scanner alone, without decode()'s two whitespace regex matches and two Python calls (~1 us a
-    message)."""
-    value, end = _json_scan(text, 0)
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
-    return value
-
-
-def notifications_claim(*, now: datetime, limit: int) -> tuple[uuid.UUID, list[Claimed]]:
-    """Claim up to ``limit`` due messages for this process: (claim token, messages)."""
+    1. Lock the due ids, oldest first; SKIP LOCKED lets a second drain take the next ones.
+    2. Mark them ``processing`` with a fresh token, counting the attempt.
+    3. Read them back with the values just written.
+    """
     token = uuid.uuid4()
     with transaction.atomic(savepoint=False):  # joins the drain's record-and-claim transaction
-        if connection.vendor == "postgresql":
-            with connection.wrap_database_errors, prepared_cursor(connection) as cursor:
-                cursor.execute(_PG_CLAIM, {"now": now, "token": token, "limit": limit}, prepare=True)
-                # Django reads jsonb as text (JSONField decodes it); so do we.
-                claimed = [
-                    Claimed(*row[:6], _json_decode(row[6]) if isinstance(row[6], str) else row[6])
-                    for row in cursor.fetchall()
-                ]
-        else:
-            # SQLite: the IMMEDIATE transaction already holds the write lock, so the
-            # select-then-update pair cannot interleave with another drain's.
-            ids = list(
-                Notification.objects.select_for_update(skip_locked=True)
-                .filter(status__in=Notification.WAITING_STATUSES, send_after__lte=now)
-                .order_by("send_after", "id")
-                .values_list("pk", flat=True)[:limit]
-            )
-            Notification.objects.filter(pk__in=ids).update(
-                status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now, claim_token=token, updated_at=now
-            )
-            rows = Notification.objects.filter(pk__in=ids).values_list(*CLAIMED_FIELDS)
-            claimed = [Claimed(row[0], str(row[1]), *row[2:]) for row in rows]
-    return token, sorted(claimed, key=lambda message: message.pk)
+        ids = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(status__in=Notification.WAITING_STATUSES, send_after__lte=now)
+            .order_by("send_after", "id")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return token, []
+        Notification.objects.filter(pk__in=ids).update(
+            status=Status.PROCESSING, attempts=F("attempts") + 1, claimed_at=now, claim_token=token, updated_at=now
+        )
+        claimed = list(Notification.objects.filter(pk__in=ids).order_by("pk"))
+    return token, claimed
 
 
 @transaction.atomic
@@ -170,7 +115,7 @@ def notifications_reclaim_stale(*, now: datetime) -> int:
 # --- send and record --------------------------------------------------------------------
 
 
-def _send_batch(batch: list[Claimed]) -> tuple[list[int], list[tuple[Claimed, str]]]:
+def _send_batch(batch: list[Notification]) -> tuple[list[int], list[tuple[Notification, str]]]:
     """Send each message; (sent ids, [(message, error)]). One backend connection per batch.
 
     One ``send_messages`` call per message on that connection, not one for the batch: when
@@ -178,13 +123,11 @@ def _send_batch(batch: list[Claimed]) -> tuple[list[int], list[tuple[Claimed, st
     retrying those would send them twice.
     """
     sent: list[int] = []
-    failed: list[tuple[Claimed, str]] = []
+    failed: list[tuple[Notification, str]] = []
     with get_connection(fail_silently=False) as mail:
-        for notification, message in messages_build(batch):
+        for notification in batch:
             try:
-                if isinstance(message, Exception):
-                    raise message
-                if mail.send_messages([message]) != 1:
+                if mail.send_messages([message_build(notification)]) != 1:
                     raise RuntimeError("The e-mail backend did not accept the message.")
             except Exception as exc:  # any failure of one message must not stop the batch
                 failed.append((notification, redact(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]))
@@ -193,29 +136,14 @@ def _send_batch(batch: list[Claimed]) -> tuple[list[int], list[tuple[Claimed, st
     return sent, failed
 
 
-# The ids as one array literal instead of the ORM's ``id IN (%s, %s, ...)``: building and
-# binding 200 placeholders (or a list psycopg adapts item by item) per batch cost the drain
-# ~8 us of client CPU a message (measured; now ~3 for the whole record step).
-_PG_SENT = """
-UPDATE notifications_notification
-   SET status = 'sent', sent_at = %(now)s, last_error = '', updated_at = %(now)s
- WHERE id = ANY(%(ids)s::bigint[]) AND claim_token = %(token)s AND status = 'processing'
-"""
-
-
 def _mine(token: uuid.UUID):
     return Notification.objects.filter(claim_token=token, status=Status.PROCESSING)
 
 
-def _record(token: uuid.UUID, sent: list[int], failed: list[tuple[Claimed, str]], now: datetime, result) -> None:
+def _record(token: uuid.UUID, sent: list[int], failed: list[tuple[Notification, str]], now: datetime, result) -> None:
     """Mark the batch's results; every write is conditional on this drain's claim token."""
     with transaction.atomic(savepoint=False):
-        if sent and connection.vendor == "postgresql":
-            with connection.wrap_database_errors, prepared_cursor(connection) as cursor:
-                ids = "{" + ",".join(map(str, sent)) + "}"
-                cursor.execute(_PG_SENT, {"ids": ids, "token": token, "now": now}, prepare=True)
-                result.sent += cursor.rowcount
-        elif sent:
+        if sent:
             result.sent += (
                 _mine(token).filter(pk__in=sent).update(status=Status.SENT, sent_at=now, last_error="", updated_at=now)
             )
@@ -236,7 +164,7 @@ def _record(token: uuid.UUID, sent: list[int], failed: list[tuple[Claimed, str]]
             result.errors.append(f"#{notification.pk}: {error[:200]}")
 
 
-def _log_dead(failed: list[tuple[Claimed, str]]) -> None:
+def _log_dead(failed: list[tuple[Notification, str]]) -> None:
     from jobs.logs import system_log
 
     for notification, error in failed:

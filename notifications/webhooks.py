@@ -35,9 +35,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs.http_guard import DestinationRefused, guarded_request
+from jobs.redaction import redact
 
-from .models import WebhookDelivery
-from .redaction import redact
+from .models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 Status = WebhookDelivery.Status
@@ -144,6 +144,11 @@ def webhook_delivery_claim(*, delivery_id: int, now: datetime) -> WebhookDeliver
     return WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
 
 
+def endpoint_secrets() -> list[str]:
+    """The endpoints' signing secrets, for ``jobs.redaction`` (registered in ``apps.py``)."""
+    return list(WebhookEndpoint.objects.exclude(secret="").values_list("secret", flat=True))
+
+
 def _attempt(delivery: WebhookDelivery) -> dict:
     """POST the delivery once; the fields to record."""
     body = webhook_body(delivery)
@@ -164,7 +169,9 @@ def _attempt(delivery: WebhookDelivery) -> dict:
     except requests.RequestException as exc:
         outcome["last_error"] = redact(f"{type(exc).__name__}: {exc}")
     else:
-        excerpt = response.content[: settings.WEBHOOK_RESPONSE_EXCERPT].decode("utf-8", "replace")
+        # Redacted whole, then cut, so no piece of a secret straddling the cut survives.
+        answer = redact(response.content.decode("utf-8", "replace"), extra=[delivery.endpoint.secret])
+        excerpt = answer[: settings.WEBHOOK_RESPONSE_EXCERPT]
         outcome.update(response_status=response.status_code, response_body=excerpt)
         if not 200 <= response.status_code < 300:
             outcome["last_error"] = f"HTTP {response.status_code} from {response.url}"

@@ -11,12 +11,11 @@ from django.utils import timezone
 
 from jobs.execution import Outcome
 from jobs.models import JobRun
-from jobs.runlog import JsonFormatter, RedactingFilter, redact
+from jobs.redaction import redact
+from jobs.runlog import JsonFormatter, RedactingFilter
 from jobs.runner import run_claim, run_finish, run_trigger
 
-pytestmark = pytest.mark.usefixtures("alert_recipients")
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 
 
 def _format(record: logging.LogRecord) -> dict:
@@ -64,5 +63,11 @@ def test_it_redacts_secrets_in_every_line():
     )
     for secret in ("abcd.efgh-1234", "hunter22", "k-99", "pa55word"):
         assert secret not in json.dumps(line)
-    assert "https://user:***@example.com/hook" in line["message"]
-    assert redact("token: 'abc def'") == "token: ***"
+    assert "https://user:[redacted]@example.com/hook" in line["message"]
+    assert redact("token: 'abc def'") == "token: [redacted]"
+
+
+def test_it_masks_secret_settings_and_signing_secrets_in_a_log_line(settings):
+    settings.STRIPE_API_KEY = "sk_live_0123456789abcdef"
+    line = _format(_record("charging with %s, signing with %s", settings.STRIPE_API_KEY, "whsec_abcDEF123_-x"))
+    assert line["message"] == "charging with [redacted], signing with [redacted]"

@@ -7,11 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import socket
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from jobs.models import JobRun, WebhookHandler
 from jobs.runner import run_execute, run_trigger
+from jobs.webhook_execution import EXCERPT_CHARS
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -38,7 +40,7 @@ def test_it_posts_the_run_to_the_handler_with_its_auth_and_succeeds_on_2xx(recei
         "triggered_by": "manual",
         "config": {"region": "eu"},
     }
-    assert "Authorization: Bearer ***" in run.output and "tok-123" not in run.output
+    assert "Authorization: Bearer [redacted]" in run.output and "tok-123" not in run.output
     job.refresh_from_db()
     assert job.last_run_status == Status.SUCCEEDED
 
@@ -74,7 +76,40 @@ def test_it_fails_on_a_500_with_the_status_and_a_redacted_excerpt(receiver, make
     assert run.error.startswith(f"HTTP 500 from POST {receiver.url}: upstream exploded")
     assert run.summary["http_status"] == 500
     assert "echo-me-not" not in run.error + run.output
-    assert "Bearer ***" in run.error  # the receiver echoed the header; we show it redacted
+    assert "Bearer [redacted]" in run.error  # the receiver echoed the header; we show it redacted
+
+
+SECRET = "s3cret-Z9q-4711-do-not-echo"
+
+
+class EchoingSecret(BaseHTTPRequestHandler):
+    """Answers 401 with the secret in its reason phrase and across the body's excerpt cut."""
+
+    def _answer(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = ("x" * (EXCERPT_CHARS - len(SECRET) // 2) + SECRET + " and again " + SECRET).encode()
+        self.send_response(401, f"Unauthorized {SECRET}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("auth", ["bearer", "api_key"])
+def test_it_keeps_every_piece_of_an_echoed_secret_out_of_the_run(receiver, make_handler, make_webhook_job, auth):
+    receiver.server.RequestHandlerClass = EchoingSecret
+    handler = make_handler(url=receiver.url, auth=auth, secret=SECRET, auth_header_name="X-API-Key")
+    run = run_job(make_webhook_job(handler=handler))
+    run.refresh_from_db()
+    assert run.status == Status.FAILED and run.summary["http_status"] == 401
+    assert "-> HTTP 401 Unauthorized [redacted]" in run.output
+    recorded = run.output + run.error
+    pieces = {SECRET[i : i + 8] for i in range(len(SECRET) - 7)}
+    assert [piece for piece in pieces if piece in recorded] == []
 
 
 def test_it_times_out_a_slow_receiver(receiver, make_handler, make_webhook_job):

@@ -89,7 +89,12 @@ def test_it_puts_job_run_error_and_a_link_in_the_failure_email(
 
 def test_it_redacts_secrets_in_the_error_text(make_job, staff, outbox, settings, django_capture_on_commit_callbacks):
     settings.STRIPE_API_KEY = "sk_live_0123456789abcdef"
-    WebhookHandler.objects.create(name="erp", url="https://erp.example.com/x", secret="handler-secret-value-42")
+    from jobs.crypto import secret_encrypt
+
+    # Stored as the admin stores it: encrypted; the redactor masks the secret itself.
+    WebhookHandler.objects.create(
+        name="erp", url="https://erp.example.com/x", secret=secret_encrypt("handler-secret-value-42")
+    )
     job = make_job("sync-erp")
     error = (
         "Traceback...\nrequests.HTTPError: 401 for https://erp.example.com/x\n"

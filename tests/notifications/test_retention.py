@@ -65,7 +65,7 @@ def test_it_keeps_logs_younger_than_the_configured_retention(settings):
     assert AuditEntry.objects.count() == 2
 
 
-def test_audit_log_cleanup_is_a_job_command_with_dry_run():
+def test_it_runs_audit_log_cleanup_as_a_job_command_with_dry_run():
     audit_entries(4, OLD)
     out = StringIO()
     call_command("audit_log_cleanup", "--dry-run", stdout=out)

@@ -178,7 +178,7 @@ def test_it_delivers_in_this_process_when_the_broker_is_down(
     assert WebhookDelivery.objects.get().status == Status.DELIVERED
 
 
-def test_the_verification_helper_rejects_tampering_wrong_secrets_and_replays():
+def test_it_rejects_tampering_wrong_secrets_and_replays_in_the_verification_helper():
     body = b'{"event":"payout.created"}'
     now = 1_800_000_000
     header = webhook_signature(secret="whsec_test", timestamp=now, body=body)
