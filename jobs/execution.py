@@ -9,9 +9,10 @@ import traceback
 from collections import deque
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
-from django.core.management import call_command
+from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
 
 
@@ -91,24 +92,45 @@ def alarm_after(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-def command_argv(options: dict) -> list[str]:
-    """Per-run options become command-line flags so the command's own parser checks them."""
+def is_job_command(name: str) -> bool:
+    """Whether ``name`` is a JobCommand (it takes --as-of and --dry-run)."""
+    from .command import JobCommand
+
+    app_name = get_commands().get(name)
+    return app_name is not None and isinstance(load_command_class(app_name, name), JobCommand)
+
+
+def command_argv(options: dict, slot: datetime | None = None) -> list[str]:
+    """Per-run options become command-line flags so the command's own parser checks them.
+
+    A run booked to a schedule slot does the work of that slot: the slot is its ``--as-of``
+    unless the run names one itself, so a late, retried or caught-up run charges its own period.
+    """
     argv = []
-    if options.get("as_of"):
-        argv += ["--as-of", str(options["as_of"])]
+    as_of = options.get("as_of") or slot
+    if as_of:
+        argv += ["--as-of", as_of.isoformat() if isinstance(as_of, datetime) else str(as_of)]
     if options.get("dry_run"):
         argv.append("--dry-run")
     return argv
 
 
 def command_execute(
-    *, command: str, config: dict, options: dict, timeout: int, output_limit: int, enforce_timeout: bool
+    *,
+    command: str,
+    config: dict,
+    options: dict,
+    timeout: int,
+    output_limit: int,
+    enforce_timeout: bool,
+    slot: datetime | None = None,
 ) -> Outcome:
     """Run a management command; every failure becomes an Outcome, never an exception."""
     from .models import JobRun
 
     buffer = BoundedOutput(output_limit)
-    argv = command_argv(options)
+    # Any management command can be a job; only job commands know what a slot's --as-of means.
+    argv = command_argv(options, slot if slot is not None and is_job_command(command) else None)
     try:
         with alarm_after(timeout) if enforce_timeout else nullcontext():
             result = call_command(command, *argv, stdout=buffer, stderr=buffer, **config)

@@ -239,6 +239,7 @@ def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
         timeout=job.timeout_seconds,
         output_limit=settings.JOBS_OUTPUT_LIMIT,
         enforce_timeout=enforce_timeout,
+        slot=run.scheduled_for,
     )
 
 

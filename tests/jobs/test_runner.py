@@ -85,6 +85,19 @@ def test_it_passes_as_of_and_dry_run_to_the_command(make_job):
     assert run.summary == {"ok": True, "as_of": "2025-02-01T00:00:00+00:00", "dry_run": True}
 
 
+def test_it_runs_a_scheduled_run_as_of_its_slot(make_job):
+    job = make_job(cron_expression="0 6 1 * *")
+    slot = timezone.now().replace(year=2025, month=2, day=1, hour=6, minute=0, second=0, microsecond=0)
+    run = run_execute(trigger(job, triggered_by=Trigger.SCHEDULE, scheduled_for=slot).run.pk)
+    assert run.summary["as_of"] == slot.isoformat()
+
+
+def test_it_runs_a_scheduled_plain_django_command_without_as_of(make_job):
+    job = make_job("cleanup-sessions", command="clearsessions")
+    run = run_execute(trigger(job, triggered_by=Trigger.SCHEDULE, scheduled_for=timezone.now()).run.pk)
+    assert run.status == Status.SUCCEEDED, run.error
+
+
 def test_it_runs_djangos_clearsessions_unchanged_as_a_job(make_job):
     Session.objects.create(session_key="x" * 32, session_data="", expire_date=timezone.now() - timedelta(days=1))
     job = make_job("cleanup-sessions", command="clearsessions")

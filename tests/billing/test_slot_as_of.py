@@ -1,0 +1,48 @@
+"""A scheduled run does the work of its own slot: generate-charges booked to 1 February and run
+in March (late, retried or caught up after downtime) charges February, not March."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.utils import timezone
+
+from billing.models import LedgerEntry
+from jobs.models import Job, JobRun
+from jobs.runner import run_execute
+from jobs.ticks import tick_fire
+
+from .conftest import at
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def charges_job():
+    job = Job(name="generate-charges", command="generate_charges", cron_expression="0 6 1 * *", catch_up="all")
+    job.full_clean()
+    job.save()
+    Job.objects.filter(pk=job.pk).update(created_at=at("2025-01-01"), schedule_changed_at=at("2025-01-01"))
+    return Job.objects.get(pk=job.pk)
+
+
+def test_it_charges_the_slots_month_when_caught_up_after_downtime(build, charges_job):
+    lease = build.lease(rent="1200.00", due_day=5, start="2024-06-01", end="2026-05-31")
+    # Beat was away from late January to 2 March: its first tick catches up the oldest missed slot.
+    result = tick_fire(job_id=charges_job.pk, fired_at=at("2025-03-02", hour=9))
+    assert result.queued and result.run.scheduled_for == at("2025-02-01", hour=6)
+    finished = run_execute(result.run.pk)
+    assert finished.status == JobRun.Status.SUCCEEDED, finished.error
+    due_dates = list(LedgerEntry.objects.filter(lease=lease, kind="charge").values_list("due_date", flat=True))
+    assert due_dates == [date(2025, 2, 5)]
+    assert timezone.now().date() > date(2025, 3, 1)  # the clock itself is far past both slots
+
+
+def test_it_charges_the_current_month_when_run_by_hand(build, charges_job):
+    lease = build.lease(rent="1200.00", due_day=5, start="2024-06-01", end="2040-05-31")
+    run = JobRun.objects.create(job=charges_job, triggered_by=JobRun.Trigger.MANUAL)
+    assert run_execute(run.pk).status == JobRun.Status.SUCCEEDED
+    (due,) = LedgerEntry.objects.filter(lease=lease, kind="charge").values_list("due_date", flat=True)
+    today = timezone.now().date()
+    assert (due.year, due.month) == (today.year, today.month)
