@@ -27,10 +27,11 @@ from __future__ import annotations
 import logging
 import time
 
+from celery.schedules import schedstate
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
 from django.utils import timezone
-from django_celery_beat.schedulers import DatabaseScheduler
+from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from .leader import LeaderLock
 from .maintenance import lateness_process, runs_sweep
@@ -46,7 +47,26 @@ FIRE_BATCH_MAX = 500
 FIRE_BATCH_SECONDS = 0.5
 
 
+# How long beat waits before asking again about an entry whose schedule never occurs.
+NEVER_DUE_RECHECK_SECONDS = 3600.0
+
+
+class GuardedEntry(ModelEntry):
+    """An entry whose schedule never occurs (a crontab for 31 February, stored by a restore or
+    raw SQL: the form refuses it) is never due, instead of raising out of beat's loop and
+    stopping every other schedule with it."""
+
+    def is_due(self):
+        try:
+            return super().is_due()
+        except RuntimeError as exc:  # celery's crontab: "unable to rollover, time specification ..."
+            logger.error("beat: schedule of %s never occurs (%s); it will not fire", self.name, exc)
+            return schedstate(is_due=False, next=NEVER_DUE_RECHECK_SECONDS)
+
+
 class LeaderDatabaseScheduler(DatabaseScheduler):
+    Entry = GuardedEntry
+
     def __init__(self, *args, **kwargs) -> None:
         self.leader_lock = LeaderLock(settings.JOBS_BEAT_LOCK_KEY) if LeaderLock.applies() else None
         self.leading = self.leader_lock is None

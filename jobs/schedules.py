@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cron_descriptor import Options, get_description
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from django.core.exceptions import ValidationError
 
 UTC = ZoneInfo("UTC")
@@ -33,6 +33,12 @@ def validate_cron_expression(value: str) -> None:
         )
     if not croniter.is_valid(value):
         raise ValidationError("%(value)r is not a valid cron expression.", params={"value": value})
+    if not next_run_times(value, "UTC", datetime.now(UTC), count=1):
+        raise ValidationError(
+            "%(value)r never fires: day-of-month %(dom)s never falls in month %(month)s "
+            "(February has at most 29 days; April, June, September and November have 30).",
+            params={"value": value, "dom": fields[2], "month": fields[3]},
+        )
 
 
 def validate_timezone(value: str) -> None:
@@ -81,23 +87,32 @@ def _is_repeated_wall_time(moment: datetime, cron_expression: str) -> bool:
 
 
 def next_run_times(cron_expression: str, timezone: str, after: datetime, count: int = 5) -> list[datetime]:
-    """The next ``count`` fire times strictly after ``after``, as aware UTC datetimes."""
+    """The next ``count`` fire times strictly after ``after``, as aware UTC datetimes; fewer (none)
+    for an expression that never fires (``0 0 31 2 *``), which the form refuses but a restored
+    database may still hold: it must not take the pages and beat down with it."""
     tz = ZoneInfo(timezone)
     iterator = croniter(cron_expression, after.astimezone(tz))
     times: list[datetime] = []
     while len(times) < count:
-        local = _local(iterator.get_next(datetime), tz)
+        try:
+            local = _local(iterator.get_next(datetime), tz)
+        except CroniterBadDateError:
+            break
         if not _is_repeated_wall_time(local, cron_expression):
             times.append(local.astimezone(UTC))
     return times
 
 
-def previous_run_time(cron_expression: str, timezone: str, at: datetime) -> datetime:
-    """The latest fire time at or before ``at`` (the slot a tick at ``at`` belongs to)."""
+def previous_run_time(cron_expression: str, timezone: str, at: datetime) -> datetime | None:
+    """The latest fire time at or before ``at`` (the slot a tick at ``at`` belongs to); None for
+    an expression that never fires."""
     tz = ZoneInfo(timezone)
     iterator = croniter(cron_expression, at.astimezone(tz) + timedelta(microseconds=1))
     while True:
-        local = _local(iterator.get_prev(datetime), tz)
+        try:
+            local = _local(iterator.get_prev(datetime), tz)
+        except CroniterBadDateError:
+            return None
         if not _is_repeated_wall_time(local, cron_expression):
             break
     slot = local.astimezone(UTC)
@@ -116,7 +131,9 @@ def interval_slot(interval_seconds: int, at: datetime) -> datetime:
     return datetime.fromtimestamp(epoch_seconds - epoch_seconds % interval_seconds, tz=UTC)
 
 
-def slot_for_tick(cron_expression: str, interval_seconds: int | None, timezone: str, fired_at: datetime) -> datetime:
+def slot_for_tick(
+    cron_expression: str, interval_seconds: int | None, timezone: str, fired_at: datetime
+) -> datetime | None:
     if interval_seconds:
         return interval_slot(interval_seconds, fired_at + SLOT_TOLERANCE)
     return previous_run_time(cron_expression, timezone, fired_at + SLOT_TOLERANCE)

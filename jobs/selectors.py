@@ -102,11 +102,12 @@ def job_rows(*, now: datetime, jobs: list[Job] | None = None, recent_per_job: in
         status = job.status(job.pk in active)
         if status in (Job.Status.IDLE, Job.Status.FAILED) and job.pk in late:
             status = LATE
-        next_run = (
-            upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)[0]
+        upcoming = (
+            upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)
             if job.enabled and (job.cron_expression or job.interval_seconds)
-            else None
+            else []
         )
+        next_run = upcoming[0] if upcoming else None
         rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, [])))
     return rows
 

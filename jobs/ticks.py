@@ -67,6 +67,9 @@ def tick_fire(*, job_id: int, fired_at: datetime, last_fired: datetime | None = 
         logger.warning("beat fired for missing job id=%s (orphan PeriodicTask)", job_id)
         return None
     slot = slot_for_tick(job.cron_expression, job.interval_seconds, job.timezone, fired_at)
+    if slot is None:
+        logger.warning("beat fired job=%s whose schedule %r never fires; nothing booked", job.name, job.cron_expression)
+        return None
     overdue = is_overdue(job, slot, fired_at, last_fired)
     policy = job.catch_up or CatchUp.LATEST
     if overdue and policy == CatchUp.SKIP:
