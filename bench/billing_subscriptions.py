@@ -31,7 +31,7 @@ def build(count: int) -> None:
     active period ended yesterday; the rest end in the future. Pro/business accounts own a
     published catalog."""
     sql("TRUNCATE billing_catalog, billing_subscription, billing_account, billing_plan RESTART IDENTITY CASCADE")
-    sql("TRUNCATE notifications_notification")
+    sql("TRUNCATE notifications_notification CASCADE")  # and the dedupe keys that point at them
     sql(
         "INSERT INTO billing_plan (code, name, monthly_price, trial_days, includes_catalog) VALUES "
         "('starter', 'Starter', 29, 14, false), ('pro', 'Pro', 79, 14, true), ('business', 'Business', 199, 14, true)"

@@ -13,8 +13,8 @@ from jobs.command import JobCommand
 def jit_disabled():
     """PostgreSQL compiles any query its planner costs above ``jit_above_cost``. Our paging
     queries (a correlated SUM per charge, walked by primary key) cost high and run in tenths
-    of a second; measured on 30,000 leases, JIT spent 0.51 s compiling one that ran in
-    0.30 s. Off for the job's session, back to the server's setting afterwards."""
+    of a second, less than JIT spends compiling them. Off for the job's session, back to the
+    server's setting afterwards; SQLite has no JIT."""
     if connection.vendor != "postgresql":
         yield
         return

@@ -1,10 +1,10 @@
 """reconciliation: recompute every lease balance from its ledger, fix drift, record each fix.
 
 ``Lease.balance`` is a cache of ``SUM(ledger.amount)``. Each batch compares the two for a range
-of leases and, where they differ, moves the balance by the difference and appends a
-BalanceCorrection (before, after, when). Moving by the difference rather than overwriting
-keeps a payment that commits meanwhile: PostgreSQL re-reads the row it waited for and adds
-the difference to the new balance.
+of leases and, where they differ, appends a BalanceCorrection (before, after, when) and moves
+the balance by the difference. Moving by the difference rather than overwriting keeps a
+payment that commits meanwhile: PostgreSQL re-reads the row it waited for and adds the
+difference to the new balance.
 """
 
 from __future__ import annotations
@@ -14,36 +14,29 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, Exists, F, Max, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import uses_postgres
 from ..models import BalanceCorrection, Lease, LedgerEntry
 from ..money import ZERO, cents
 
 REPORTED_CORRECTIONS = 20  # corrections listed in the job summary; all are in the table
 
-BALANCE_BATCH_SQL = """
-WITH batch AS (
-    SELECT l.id, l.balance FROM billing_lease l WHERE l.id > %(after)s ORDER BY l.id LIMIT %(limit)s
-), sums AS (
-    SELECT b.id, b.balance AS before,
-           COALESCE((SELECT SUM(e.amount) FROM billing_ledgerentry e WHERE e.lease_id = b.id), 0) AS after
-    FROM batch b
-), drift AS (
-    SELECT id, before, after FROM sums WHERE before <> after
-), fixed AS (
-    UPDATE billing_lease l SET balance = l.balance + (d.after - d.before) FROM drift d WHERE l.id = d.id
-    RETURNING l.id
-), logged AS (
-    INSERT INTO billing_balancecorrection (lease_id, before, after, difference, corrected_at)
-    SELECT d.id, d.before, d.after, d.after - d.before, %(now)s FROM drift d JOIN fixed f ON f.id = d.id
-    RETURNING lease_id, before, after
-)
-SELECT (SELECT MAX(id) FROM batch), (SELECT COUNT(*) FROM batch), lease_id, before, after FROM logged
-UNION ALL
-SELECT (SELECT MAX(id) FROM batch), (SELECT COUNT(*) FROM batch), NULL, NULL, NULL
+# SQL that SQLite and PostgreSQL both accept. Both sides are compared in integer cents: SQLite
+# sums decimals as floating point, whose last digits would otherwise show as drift.
+CORRECTION_INSERT_SQL = """
+INSERT INTO billing_balancecorrection (lease_id, before, after, difference, corrected_at)
+SELECT sums.id, sums.before_cents / 100.0, sums.after_cents / 100.0,
+       sums.after_cents / 100.0 - sums.before_cents / 100.0, %(now)s
+FROM (
+    SELECT l.id, CAST(ROUND(l.balance * 100) AS BIGINT) AS before_cents,
+           CAST(ROUND(COALESCE((SELECT SUM(e.amount) FROM billing_ledgerentry e WHERE e.lease_id = l.id), 0) * 100)
+                AS BIGINT) AS after_cents
+    FROM billing_lease l
+    WHERE l.id > %(after)s AND l.id <= %(last)s
+) sums
+WHERE sums.before_cents <> sums.after_cents
 """
 
 
@@ -66,33 +59,29 @@ def drifted_leases() -> QuerySet:
 
 
 @transaction.atomic
-def balances_batch_reconcile(*, after: int, limit: int, now: datetime, strategy: str) -> BalanceBatch:
-    if strategy == "sql":
-        with connection.cursor() as cursor:
-            cursor.execute(BALANCE_BATCH_SQL, {"after": after, "limit": limit, "now": now})
-            rows = cursor.fetchall()
-        last, checked = rows[0][0], rows[0][1]
-        return BalanceBatch(last, checked, [(r[2], r[3], r[4]) for r in rows if r[2] is not None])
-    leases = list(Lease.objects.filter(id__gt=after).order_by("id").annotate(ledger_total=ledger_sum())[:limit])
-    if not leases:
+def balances_batch_reconcile(*, after: int, limit: int, now: datetime) -> BalanceBatch:
+    """Check the next ``limit`` leases with id > ``after``; one transaction.
+
+    1. Find the batch's last lease id. 2. Note the newest correction id. 3. Record a correction
+    for each lease that drifted. 4. Move those balances by the recorded difference.
+    """
+    batch = Lease.objects.filter(id__gt=after).order_by("id")[:limit].aggregate(last=Max("id"), checked=Count("id"))
+    if not batch["checked"]:
         return BalanceBatch(None, 0)
-    drift = [lease for lease in leases if lease.balance != lease.ledger_total]
-    corrections = [(lease.pk, lease.balance, lease.ledger_total) for lease in drift]
-    BalanceCorrection.objects.bulk_create(
-        BalanceCorrection(lease_id=pk, before=before, after=after_, difference=after_ - before, corrected_at=now)
-        for pk, before, after_ in corrections
+    newest = BalanceCorrection.objects.aggregate(newest=Max("id"))["newest"] or 0
+    corrected_at = BalanceCorrection._meta.get_field("corrected_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(CORRECTION_INSERT_SQL, {"after": after, "last": batch["last"], "now": corrected_at})
+    corrections = BalanceCorrection.objects.filter(id__gt=newest)
+    this_fix = corrections.filter(lease=OuterRef("pk")).values("difference")[:1]
+    Lease.objects.filter(pk__gt=after, pk__lte=batch["last"]).filter(Exists(this_fix)).update(
+        balance=F("balance") + Subquery(this_fix)
     )
-    for lease in drift:
-        lease.balance = lease.ledger_total
-    # Safe to overwrite here: the ORM path serves SQLite, whose IMMEDIATE transactions hold
-    # the write lock from the first read, so no payment can land between read and write.
-    Lease.objects.bulk_update(drift, ["balance"])
-    return BalanceBatch(leases[-1].pk, len(leases), corrections)
+    fixed = corrections.order_by("lease_id").values_list("lease_id", "before", "after")
+    return BalanceBatch(batch["last"], batch["checked"], list(fixed))
 
 
-def balances_reconcile(
-    *, now: datetime, dry_run: bool = False, batch_size: int | None = None, strategy: str | None = None
-) -> dict:
+def balances_reconcile(*, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> dict:
     """Check every lease, batch by batch (each batch its own transaction)."""
     if dry_run:
         drifted = drifted_leases().order_by("id").values_list("id", "balance", "ledger_total")
@@ -104,10 +93,9 @@ def balances_reconcile(
             "corrections": [_describe(*row) for row in sample],
         }
     size = resolve_batch_size(batch_size)
-    strategy = strategy or ("sql" if uses_postgres() else "orm")
     checked, corrected, net_drift, reported, after = 0, 0, ZERO, [], 0
     while True:
-        batch = balances_batch_reconcile(after=after, limit=size, now=now, strategy=strategy)
+        batch = balances_batch_reconcile(after=after, limit=size, now=now)
         if batch.last_lease_id is None:
             break
         checked += batch.checked

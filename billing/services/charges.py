@@ -6,30 +6,66 @@ Proration: ``round(monthly_rent * days_in_lease_this_month / days_in_month, 2)``
 The due date is the lease's due day in the month (clamped to its last day), or the lease's
 first day if that is later.
 
-On PostgreSQL each batch is one statement: INSERT ... SELECT with an anti-join (NOT EXISTS)
-against the ledger, ON CONFLICT DO NOTHING as the last guard against a concurrent run, and the
-lease balances moved in the same statement. Elsewhere (the embedded SQLite mode) an ORM path
-computes the same rows in Python with Decimal and inserts them with bulk_create.
+Each batch is one transaction, the same on either database: one ``INSERT ... SELECT ... ON
+CONFLICT DO NOTHING`` writes its charges (the rows never reach Python), one ``UPDATE`` moves
+each lease balance by the charge the batch inserted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import uses_postgres
 from ..models import Lease, LedgerEntry
-from ..money import cents
-from ..periods import days_in_month, due_date, local_date, month_end, month_label, month_start
+from ..periods import days_in_month, local_date, month_end, month_label, month_start
 
 Kind = LedgerEntry.Kind
 Category = LedgerEntry.Category
+
+# SQL that SQLite and PostgreSQL both accept. They share no function that turns a date into a
+# day of the month, so the month's days come in as a small table (``calendar``) that each lease
+# joins on its start, end and due day; a date outside the month has no row there and stands for
+# the month's first or last day. Money is counted in integer cents: SQLite keeps decimals as
+# floating point, whose ROUND() can take a half cent down; integer division rounds the same way
+# on both. A lease charged already is skipped by ON CONFLICT (one unique-index probe, whatever
+# the planner's statistics say). The conflict target names the constraint's condition in the
+# order of its index, as SQLite matches it as written; the statement starts with INSERT, not
+# WITH, so that Python's sqlite3 reports its row count.
+CHARGE_INSERT_SQL = """
+INSERT INTO billing_ledgerentry
+    (lease_id, kind, category, description, amount, period, due_date, posted_on, created_at)
+WITH calendar (on_date, day_number) AS (VALUES {calendar})
+SELECT priced.id, 'charge', 'rent',
+       CASE WHEN priced.days = %(days_in_month)s THEN %(label)s
+            ELSE %(label)s || ' (prorated, ' || priced.days || %(of_days)s END,
+       priced.amount_cents / 100.0, %(period)s,
+       CASE WHEN priced.start_date > priced.due_on THEN priced.start_date ELSE priced.due_on END,
+       %(period)s, %(now)s
+FROM (
+    SELECT dated.id, dated.start_date, dated.due_on, dated.days,
+           (dated.rent_cents * dated.days * 2 + %(days_in_month)s) / (2 * %(days_in_month)s) AS amount_cents
+    FROM (
+        SELECT l.id, l.start_date,
+               CAST(ROUND(l.monthly_rent * 100) AS BIGINT) AS rent_cents,
+               COALESCE(last_day.day_number, %(days_in_month)s) - COALESCE(first_day.day_number, 1) + 1 AS days,
+               COALESCE(due_day.on_date, %(month_end)s) AS due_on
+        FROM billing_lease l
+        LEFT JOIN calendar first_day ON first_day.on_date = l.start_date
+        LEFT JOIN calendar last_day ON last_day.on_date = l.end_date
+        LEFT JOIN calendar due_day ON due_day.day_number = l.due_day
+        WHERE l.id > %(after)s AND l.id <= %(last)s
+          AND l.status IN ('active', 'ended')
+          AND l.start_date <= %(month_end)s
+          AND (l.end_date IS NULL OR l.end_date >= %(period)s)
+    ) dated
+) priced
+WHERE priced.amount_cents > 0
+ON CONFLICT (lease_id, period) WHERE category = 'rent' AND kind = 'charge' DO NOTHING
+"""
 
 
 @dataclass
@@ -57,145 +93,66 @@ def rent_charges(period: date) -> QuerySet:
     return LedgerEntry.objects.filter(kind=Kind.CHARGE, category=Category.RENT, period=period)
 
 
-def rent_charge_amount(*, period: date, monthly_rent: Decimal, start: date, end: date | None) -> tuple[Decimal, int]:
-    """(amount, days billed) for one lease in one month."""
-    first = max(start, period)
-    last = min(end or month_end(period), month_end(period))
-    days = (last - first).days + 1
-    total = days_in_month(period)
-    return (monthly_rent if days == total else cents(monthly_rent * days / total)), days
-
-
-def rent_charge_description(*, period: date, days: int) -> str:
-    label = f"Rent - {month_label(period)}"
-    total = days_in_month(period)
-    return label if days == total else f"{label} (prorated, {days} of {total} days)"
-
-
-# One batch, one statement. Parameters: after, limit, month_start, month_end, dim, label, now.
-CHARGE_BATCH_SQL = """
-WITH batch AS (
-    SELECT l.id, l.start_date, l.end_date, l.monthly_rent, l.due_day,
-           -- In the select list, not as a NOT EXISTS in WHERE: PostgreSQL then probes the unique
-           -- index once per lease. As an anti-join it planned from statistics taken before the
-           -- previous batch's rows existed and chose a nested loop over all of them (measured:
-           -- 176 s instead of 0.5 s for the second batch of 100,000 leases).
-           EXISTS (
-               SELECT 1 FROM billing_ledgerentry e
-               WHERE e.lease_id = l.id AND e.period = %(month_start)s AND e.kind = 'charge' AND e.category = 'rent'
-           ) AS charged
-    FROM billing_lease l
-    WHERE l.id > %(after)s
-      AND l.status IN ('active', 'ended')
-      AND l.start_date <= %(month_end)s
-      AND (l.end_date IS NULL OR l.end_date >= %(month_start)s)
-    ORDER BY l.id
-    LIMIT %(limit)s
-), todo AS (
-    SELECT b.id, b.start_date, b.monthly_rent, b.due_day,
-           (LEAST(COALESCE(b.end_date, %(month_end)s), %(month_end)s)
-            - GREATEST(b.start_date, %(month_start)s) + 1) AS days
-    FROM batch b
-    WHERE NOT b.charged
-), priced AS (
-    SELECT id, start_date, due_day, days, ROUND(monthly_rent * days / %(dim)s, 2) AS amount FROM todo
-), inserted AS (
-    INSERT INTO billing_ledgerentry
-        (lease_id, kind, category, description, amount, period, due_date, posted_on, created_at)
-    SELECT p.id, 'charge', 'rent',
-           CASE WHEN p.days = %(dim)s THEN %(label)s
-                ELSE %(label)s || ' (prorated, ' || p.days || ' of ' || %(dim)s || ' days)' END,
-           p.amount, %(month_start)s,
-           GREATEST(%(month_start)s::date + (LEAST(p.due_day, %(dim)s) - 1), p.start_date),
-           %(month_start)s, %(now)s
-    FROM priced p
-    WHERE p.amount > 0
-    ON CONFLICT (lease_id, period) WHERE kind = 'charge' AND category = 'rent' DO NOTHING
-    RETURNING lease_id, amount
-), moved AS (
-    UPDATE billing_lease l SET balance = l.balance + i.amount FROM inserted i WHERE l.id = i.lease_id
-    RETURNING 1
-)
-SELECT (SELECT MAX(id) FROM batch), (SELECT COUNT(*) FROM batch), (SELECT COUNT(*) FROM todo),
-       (SELECT COUNT(*) FROM inserted), (SELECT COUNT(*) FROM moved)
-"""
+def charge_rows_insert(*, period: date, after: int, last: int, now: datetime) -> int:
+    """Insert the missing rent charges of the billable leases with ``after < id <= last``;
+    returns how many were inserted."""
+    dim = days_in_month(period)
+    as_date = LedgerEntry._meta.get_field("period")
+    as_time = LedgerEntry._meta.get_field("created_at")
+    # Each value as the ORM would send it for its column: SQLite keeps dates and times as text.
+    days = {
+        f"day_{n}": as_date.get_db_prep_value(period + timedelta(days=n - 1), connection) for n in range(1, dim + 1)
+    }
+    params = {
+        **days,
+        "after": after,
+        "last": last,
+        "period": as_date.get_db_prep_value(period, connection),
+        "month_end": as_date.get_db_prep_value(month_end(period), connection),
+        "days_in_month": dim,
+        "label": f"Rent - {month_label(period)}",
+        "of_days": f" of {dim} days)",
+        "now": as_time.get_db_prep_value(now, connection),
+    }
+    calendar = ", ".join(f"(%({name})s, {n})" for n, name in enumerate(days, start=1))
+    with connection.cursor() as cursor:
+        cursor.execute(CHARGE_INSERT_SQL.format(calendar=calendar), params)
+        return cursor.rowcount
 
 
 @transaction.atomic
-def charges_batch_create(*, period: date, after: int, limit: int, now: datetime, strategy: str) -> BatchResult:
-    """Charge the next ``limit`` billable leases with id > ``after``; one transaction."""
-    if strategy == "sql":
-        return _sql_batch(period=period, after=after, limit=limit, now=now)
-    return _orm_batch(period=period, after=after, limit=limit, now=now)
+def charges_batch_create(*, period: date, after: int, limit: int, now: datetime) -> BatchResult:
+    """Charge the next ``limit`` billable leases with id > ``after``; one transaction.
 
-
-def _sql_batch(*, period: date, after: int, limit: int, now: datetime) -> BatchResult:
-    params = {
-        "after": after,
-        "limit": limit,
-        "month_start": period,
-        "month_end": month_end(period),
-        "dim": days_in_month(period),
-        "label": f"Rent - {month_label(period)}",
-        "now": now,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(CHARGE_BATCH_SQL, params)
-        last, processed, todo, created, _moved = cursor.fetchone()
-    return BatchResult(
-        last_lease_id=last,
-        processed=processed,
-        created=created,
-        already_present=processed - todo,
-        errors=todo - created,
-    )
-
-
-def _orm_batch(*, period: date, after: int, limit: int, now: datetime) -> BatchResult:
-    leases = list(
+    1. Find the batch's last lease id. 2. Note the newest ledger id. 3. Insert the charges.
+    4. Move each balance by the charge found in the ledger above that id and written at
+       ``now``: not by one an earlier run wrote (a retry, whose batches may fall differently),
+       nor by one that a concurrent run at another ``now`` inserted first (ON CONFLICT skipped
+       it here). Two runs at the same ``now`` at once are what the job platform's one active
+       run per job prevents.
+    """
+    batch = (
         billable_leases(period)
         .filter(id__gt=after)
-        .annotate(charged=Exists(rent_charges(period).filter(lease=OuterRef("pk"))))
-        .order_by("id")
-        .values("id", "start_date", "end_date", "monthly_rent", "due_day", "charged")[:limit]
+        .order_by("id")[:limit]
+        .aggregate(last=Max("id"), leases=Count("id"), unpriced=Count("id", filter=Q(monthly_rent__lte=0)))
     )
-    if not leases:
+    if not batch["leases"]:
         return BatchResult(last_lease_id=None, processed=0, created=0, already_present=0)
-    rows, errors = [], 0
-    for lease in leases:
-        if lease["charged"]:
-            continue
-        amount, days = rent_charge_amount(
-            period=period, monthly_rent=lease["monthly_rent"], start=lease["start_date"], end=lease["end_date"]
+    newest = LedgerEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
+    created = charge_rows_insert(period=period, after=after, last=batch["last"], now=now)
+    if created:
+        inserted = rent_charges(period).filter(id__gt=newest, created_at=now, lease__gt=after, lease__lte=batch["last"])
+        this_charge = inserted.filter(lease=OuterRef("pk")).order_by()
+        Lease.objects.filter(pk__gt=after, pk__lte=batch["last"]).filter(Exists(this_charge)).update(
+            balance=F("balance") + Subquery(this_charge.values("amount"))
         )
-        if amount <= 0:
-            errors += 1
-            continue
-        rows.append(
-            LedgerEntry(
-                lease_id=lease["id"],
-                kind=Kind.CHARGE,
-                category=Category.RENT,
-                description=rent_charge_description(period=period, days=days),
-                amount=amount,
-                period=period,
-                due_date=max(due_date(period, lease["due_day"]), lease["start_date"]),
-                posted_on=period,
-                created_at=now,
-            )
-        )
-    LedgerEntry.objects.bulk_create(rows, ignore_conflicts=True)
-    if rows:
-        # The balance moves by the charge found in the ledger, so a row a concurrent run
-        # inserted first (and ON CONFLICT skipped here) is not counted twice.
-        # The batch's id range, not an IN list: SQLite caps the parameters of one statement.
-        this_charge = rent_charges(period).filter(lease=OuterRef("pk"), created_at=now).values("amount")[:1]
-        Lease.objects.filter(pk__gt=after, pk__lte=leases[-1]["id"]).filter(Exists(this_charge)).update(
-            balance=F("balance") + Subquery(this_charge)
-        )
-    already = sum(1 for lease in leases if lease["charged"])
     return BatchResult(
-        last_lease_id=leases[-1]["id"], processed=len(leases), created=len(rows), already_present=already, errors=errors
+        last_lease_id=batch["last"],
+        processed=batch["leases"],
+        created=created,
+        already_present=batch["leases"] - created - batch["unpriced"],
+        errors=batch["unpriced"],
     )
 
 
@@ -216,28 +173,17 @@ def charges_preview(*, period: date) -> dict:
     }
 
 
-def charges_generate(
-    *,
-    now: datetime,
-    dry_run: bool = False,
-    batch_size: int | None = None,
-    strategy: str | None = None,
-    progress=None,
-) -> dict:
+def charges_generate(*, now: datetime, dry_run: bool = False, batch_size: int | None = None, progress=None) -> dict:
     """Charge every billable lease for the month of ``now``. Not atomic as a whole: each batch
-    commits on its own, and a re-run skips what earlier batches wrote.
-
-    ``strategy`` is "sql" (PostgreSQL's one-statement batch) or "orm"; default by database.
-    """
+    commits on its own, and a re-run skips what earlier batches wrote."""
     period = month_start(local_date(now))
     if dry_run:
         return charges_preview(period=period)
-    strategy = strategy or ("sql" if uses_postgres() else "orm")
-    size = resolve_batch_size(batch_size or (settings.BILLING_CHARGES_SQL_BATCH_SIZE if strategy == "sql" else None))
+    size = resolve_batch_size(batch_size)
     totals = {"processed": 0, "created": 0, "already_present": 0, "errors": 0, "batches": 0}
     after = 0
     while True:
-        result = charges_batch_create(period=period, after=after, limit=size, now=now, strategy=strategy)
+        result = charges_batch_create(period=period, after=after, limit=size, now=now)
         if result.done:
             break
         for key in ("processed", "created", "already_present", "errors"):
@@ -255,5 +201,4 @@ def charges_generate(
         "already_present": totals["already_present"],
         "errors": totals["errors"],
         "batches": totals["batches"],
-        "strategy": strategy,
     }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from billing.models import Account, Catalog, Lease, Owner, Plan, Property, Subscription, Tenant, Unit
@@ -25,6 +27,27 @@ def run(command: str, *args: str) -> dict:
     summary = call_command(command, *args, stdout=out)
     assert json.loads(out.getvalue().strip().splitlines()[-1]) == json.loads(json.dumps(summary, default=str))
     return summary
+
+
+class WorkerKilled(Exception):
+    pass
+
+
+@contextmanager
+def killed_at(statement: str, occurrence: int):
+    """The worker dies as it sends the ``occurrence``-th SQL statement that starts with
+    ``statement``: whatever its transaction wrote so far must roll back."""
+    seen = []
+
+    def die(execute, sql, params, many, context):
+        if sql.lstrip().startswith(statement):
+            seen.append(sql)
+            if len(seen) == occurrence:
+                raise WorkerKilled(statement)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(die):
+        yield
 
 
 def queued(template: str | None = None) -> list:

@@ -11,7 +11,7 @@ from billing.models import BalanceCorrection, Lease, LedgerEntry
 from billing.services import balances
 from billing.services.payments import payment_record
 
-from .conftest import at, run
+from .conftest import WorkerKilled, at, killed_at, run
 
 pytestmark = pytest.mark.django_db
 
@@ -64,41 +64,56 @@ def test_it_reports_drift_but_writes_nothing_on_a_dry_run(build):
     assert lease.balance == Decimal("7.00")
 
 
-def test_it_leaves_no_partial_batch_when_interrupted(build, monkeypatch):
+def test_it_leaves_no_partial_batch_when_interrupted(build):
     leases = build.leases(5)
     for lease in leases:
         drift(lease, "1.00")
-    calls = []
-
-    def crash_on_second(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise RuntimeError("worker killed")
-        return original(*args, **kwargs)
-
-    strategy = "orm"
-    # The second batch dies after writing its corrections, before moving the balances.
-    original = Lease.objects.bulk_update
-    monkeypatch.setattr(Lease.objects, "bulk_update", crash_on_second)
-    with pytest.raises(RuntimeError):
-        balances.balances_reconcile(now=at("2025-02-05"), batch_size=2, strategy=strategy)
-    monkeypatch.undo()
-    assert BalanceCorrection.objects.count() == 2
+    # The second batch dies after recording its corrections, as it moves the balances.
+    with pytest.raises(WorkerKilled), killed_at('UPDATE "billing_lease"', 2):
+        balances.balances_reconcile(now=at("2025-02-05"), batch_size=2)
+    assert sorted(BalanceCorrection.objects.values_list("lease_id", flat=True)) == [leases[0].pk, leases[1].pk]
     assert Lease.objects.filter(balance=Decimal("1.00")).count() == 3  # the second batch rolled back whole
-    summary = balances.balances_reconcile(now=at("2025-02-05"), batch_size=2, strategy=strategy)
+
+    # The retry has the same moment but falls into other batches: each lease is corrected once.
+    summary = balances.balances_reconcile(now=at("2025-02-05"), batch_size=3)
     assert summary["corrected"] == 3
+    assert BalanceCorrection.objects.count() == 5
     assert not Lease.objects.exclude(balance=Decimal("0.00")).exists()
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("strategy", ["sql", "orm"])
-def test_it_issues_the_same_queries_for_10_and_1000_leases(build, strategy):
+def test_it_takes_cents_that_add_up_for_no_drift_and_fixes_a_few_cents(build):
+    exact, off = build.lease(), build.lease()
+    for lease in (exact, off):
+        for amount in ("0.10", "0.20", "0.70", "-0.07"):
+            LedgerEntry.objects.create(
+                lease=lease,
+                kind="adjustment",
+                category="other",
+                description="Adjustment",
+                amount=Decimal(amount),
+                period=date(2025, 2, 1),
+                posted_on=date(2025, 2, 1),
+            )
+    drift(exact, "0.93")
+    drift(off, "0.90")
+
+    summary = run("reconciliation", "--as-of", "2025-02-05T09:00:00")
+
+    assert (summary["corrected"], summary["net_correction"]) == (1, "0.03")
+    correction = BalanceCorrection.objects.get()
+    assert (correction.lease_id, correction.before, correction.after) == (off.pk, Decimal("0.90"), Decimal("0.93"))
+    assert correction.difference == Decimal("0.03")
+    assert set(Lease.objects.values_list("balance", flat=True)) == {Decimal("0.93")}
+    assert run("reconciliation")["corrected"] == 0
+
+
+def test_it_issues_the_same_queries_for_10_and_1000_leases(build):
     def queries(count: int) -> int:
         Lease.objects.update(balance=Decimal("0.00"))
         leases = build.leases(count)
         Lease.objects.filter(pk__in=[lease.pk for lease in leases]).update(balance=Decimal("3.00"))
         with CaptureQueriesContext(connection) as captured:
-            summary = balances.balances_reconcile(now=at("2025-02-05"), strategy=strategy, batch_size=5000)
+            summary = balances.balances_reconcile(now=at("2025-02-05"), batch_size=5000)
         assert summary["corrected"] == count
         return len(captured)
 

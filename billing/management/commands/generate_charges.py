@@ -8,18 +8,11 @@ class Command(BillingJobCommand):
     help = "Monthly rent CHARGE ledger entries for every billable lease, prorated by day; once per lease and month."
 
     def add_job_arguments(self, parser) -> None:
-        parser.add_argument("--batch-size", type=int, help="Leases per transaction.")
-        parser.add_argument(
-            "--strategy",
-            choices=["sql", "orm"],
-            help="sql: PostgreSQL INSERT ... SELECT (its default); orm: bulk_create.",
-        )
+        parser.add_argument("--batch-size", type=int, help="Leases per transaction (default BILLING_BATCH_SIZE).")
 
-    def run_job(self, *, now, dry_run, batch_size=None, strategy=None, **options) -> dict:
+    def run_job(self, *, now, dry_run, batch_size=None, **options) -> dict:
         bar = self.progress(iter(()), desc="leases")  # advanced batch by batch; silent off a terminal
         try:
-            return charges_generate(
-                now=now, dry_run=dry_run, batch_size=batch_size, strategy=strategy, progress=bar.update
-            )
+            return charges_generate(now=now, dry_run=dry_run, batch_size=batch_size, progress=bar.update)
         finally:
             bar.close()
