@@ -211,10 +211,6 @@ LOGGING = {
 # Rows per transaction in billing jobs: a crash loses at most one uncommitted batch, and the
 # query count grows only with the number of batches.
 BILLING_BATCH_SIZE = env.int("BILLING_BATCH_SIZE", default=10_000)
-# generate-charges on PostgreSQL: leases per INSERT ... SELECT statement. The rows never reach
-# Python, so a bigger batch costs no memory; measured on 100k leases, 50k per statement was
-# ~10% faster than 10k.
-BILLING_CHARGES_SQL_BATCH_SIZE = env.int("BILLING_CHARGES_SQL_BATCH_SIZE", default=50_000)
 # Percent of collected rent the property manager keeps (per owner; this is the default).
 BILLING_MANAGEMENT_FEE_PERCENT = env.str("BILLING_MANAGEMENT_FEE_PERCENT", default="8.00")
 # Days before the due date the rent reminder (no autopay) and the autopay notice go out.
