@@ -1,5 +1,5 @@
-"""Settings for bench/api_trigger.py: Cronhouse's own settings, with a URLconf that adds one
-trivial Django view (bench/api_trigger_urls.py) served by the same gunicorn as the reference."""
+"""Settings for bench/api_trigger.py: Cronhouse's own settings, with a URLconf that adds the
+baseline view (bench/api_trigger_urls.py), so both sides run in the same gunicorn processes."""
 
 from config.settings import *  # noqa: F403
 

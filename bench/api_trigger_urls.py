@@ -1,50 +1,46 @@
-"""Cronhouse's URLs plus the reference views of bench/api_trigger.py.
+"""Cronhouse's URLs plus the baseline of bench/api_trigger.py.
 
-``/bench/trivial`` is the goal's reference: a Django view that does nothing. The two below
-measure the floor under it, what any trigger must at least do to keep its answer's promise
-(the run committed before the 202): one PostgreSQL round trip, and one durable one-row INSERT
-through the same connection settings. If even those stay under half the trivial view, no
-trigger design that commits per request reaches the goal on that machine.
+``/bench/send-task`` is what a Celery user writes to let an external scheduler start a task
+over HTTP: the same bearer check and rate limit as ``POST /api/jobs/run`` (the same public
+functions of ``jobs.views.guards``), the JSON body parsed, Celery's ``send_task``, 202. It keeps
+no record: an answer promises only that a message reached the broker.
 """
 
 from __future__ import annotations
 
-from django.db import connection
-from django.http import HttpResponse
+import json
+
+from celery import current_app
+from django.conf import settings
+from django.http import JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
-FLOOR_TABLE = "bench_floor"
+from jobs.views.guards import bearer_matches, error, rate_limited
 
-
-def trivial(request):
-    return HttpResponse("ok", content_type="text/plain")
-
-
-def _raw_cursor():
-    # The kept connection's own psycopg cursor, as jobs/trigger_sql.py uses it: through Django's
-    # cursor() every request would first pay CONN_HEALTH_CHECKS' SELECT 1, which the trigger skips.
-    connection.ensure_connection()
-    return connection.connection.cursor()
-
-
-def round_trip(request):
-    with _raw_cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return HttpResponse("ok", content_type="text/plain")
+BASELINE_TASK = "bench.noop"
 
 
 @csrf_exempt
-def durable_insert(request):
-    with _raw_cursor() as cursor:
-        cursor.execute(f"INSERT INTO {FLOOR_TABLE} (at) VALUES (now())")  # autocommit: one durable commit
-    return HttpResponse("ok", content_type="text/plain")
+@require_POST
+def send_task_view(request):
+    if limited := rate_limited(request):
+        return limited
+    if not bearer_matches(request.META.get("HTTP_AUTHORIZATION", ""), settings.JOBS_SECRET_KEY):
+        return error(401, "missing or wrong bearer token")
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return error(400, "the body is not valid JSON")
+    job = body.get("job") if isinstance(body, dict) else None
+    if not isinstance(job, str) or not job:
+        return error(400, '"job" must be a job name')
+    result = current_app.send_task(BASELINE_TASK, args=[job])
+    return JsonResponse({"task_id": result.id, "job": job}, status=202)
 
 
 urlpatterns = [
-    path("bench/trivial", trivial),
-    path("bench/round-trip", round_trip),
-    path("bench/durable-insert", durable_insert),
+    path("bench/send-task", send_task_view),
     path("", include("config.urls")),
 ]

@@ -1,7 +1,8 @@
 """Tasks that exist only for the benchmarks; the worker imports them with ``-I bench.bench_tasks``.
 
 ``bench.noop`` is the bare-Celery baseline: it does nothing but count itself in Redis, so the
-benchmark can tell when every message has been executed.
+benchmark can tell when every message has been executed. It takes an optional job name so the
+HTTP baseline (bench/api_trigger_urls.py) can send the message a Celery user would send.
 """
 
 from __future__ import annotations
@@ -24,5 +25,5 @@ def counter() -> redis.Redis:
 
 
 @app.task(name="bench.noop", ignore_result=True)
-def noop() -> None:
+def noop(job: str | None = None) -> None:
     counter().incr(DONE_KEY)

@@ -12,7 +12,7 @@ the whole fleet missed its slot, e.g. beat was down), measured on PostgreSQL wit
 notifications app listening. Baseline, in the same run and on the same jobs: the same sweep when
 none of them is late (every job ran for its slot), i.e. what each process-jobs tick already pays.
 
-The benchmark owns a database (``cronhouse_bench_late``, dropped and recreated).
+The benchmark owns a database (``cronhouse_bench_late``, recreated, dropped at the end).
 
     .venv/bin/python bench/late_detection.py [--jobs 500] [--rounds 3]
 """
@@ -42,11 +42,9 @@ def parse_args() -> argparse.Namespace:
 
 
 def prepare_database(args) -> str:
-    import psycopg
+    from bench.runner_overhead import recreate_database
 
-    with psycopg.connect(f"{args.pg.replace('postgres://', 'postgresql://')}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
+    recreate_database(args.pg, args.database)
     url = f"{args.pg}/{args.database}"
     env = {**os.environ, "DATABASE_URL": url, "CRONHOUSE_VAR_DIR": "/tmp/cronhouse-bench-late"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
@@ -55,10 +53,10 @@ def prepare_database(args) -> str:
 
 def main() -> None:
     args = parse_args()
+    sys.path.insert(0, str(BASE_DIR))
     url = prepare_database(args)
     os.environ.update(DATABASE_URL=url, CRONHOUSE_VAR_DIR="/tmp/cronhouse-bench-late", LOG_LEVEL="WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(BASE_DIR))
     import django
 
     django.setup()
@@ -102,6 +100,12 @@ def main() -> None:
         assert queued == args.jobs, f"expected {args.jobs} alerts, queued {queued}"
         Job.objects.update(late_since=None)
 
+    from django.db import connections
+
+    from bench.runner_overhead import drop_database
+
+    connections.close_all()
+    drop_database(args.pg, args.database)
     late, baseline = statistics.median(late_times), statistics.median(baseline_times)
     print(f"jobs: {args.jobs} every-minute jobs, all late at once; rounds: {args.rounds} (medians)")
     print(f"figure   - sweep that finds {args.jobs} late jobs and queues their alerts: {late:.3f} s")

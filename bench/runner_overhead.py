@@ -164,7 +164,8 @@ def pause_consumer() -> None:
 
     if not app.control.cancel_consumer("celery", reply=True, timeout=5, limit=1):
         raise SystemExit("the worker did not answer cancel_consumer")
-    time.sleep(1.5)  # the Redis transport applies a cancel once its blocking read (1 s) returns
+    # The Redis transport applies a cancel only once its current blocking read returns.
+    time.sleep(1.5)
 
 
 def resume_consumer() -> None:
@@ -289,7 +290,6 @@ def runner_phase(jobs: list, worker_pid: int, timeout: float, *, drain: bool) ->
 
 
 def main() -> None:
-    global args
     args = parse_args()
     n = args.runs
     scratch = Path(tempfile.mkdtemp(prefix="cronhouse-bench-"))

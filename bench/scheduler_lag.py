@@ -6,8 +6,8 @@ Baseline, measured in the same run on the same runs: the platform's own dispatch
 (started_at - created_at: run row committed by beat -> worker claims it). The figure minus the
 baseline is beat's firing delay; figure / baseline says how much beat adds to dispatch.
 
-The benchmark owns a database (``cronhouse_bench_lag``, dropped and recreated) and a Redis db
-number (13, flushed). Processes it starts are stopped by PID.
+The benchmark owns a database (``cronhouse_bench_lag``, recreated, dropped at the end) and a
+Redis db number (15, flushed). Processes it starts are stopped by PID.
 
     .venv/bin/python bench/scheduler_lag.py [--jobs 50] [--minutes 10]
 """
@@ -33,7 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--minutes", type=int, default=10)
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="cronhouse_bench_lag")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     return parser.parse_args()
 
 
@@ -44,12 +44,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     args = parse_args()
-    import psycopg
+    sys.path.insert(0, str(BASE_DIR))
     import redis
 
-    with psycopg.connect(f"{args.pg.replace('postgres://', 'postgresql://')}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{args.database}"')
-        conn.execute(f'CREATE DATABASE "{args.database}"')
+    from bench.runner_overhead import drop_database, recreate_database
+
+    recreate_database(args.pg, args.database)
     redis.Redis.from_url(args.redis_url).flushdb()
     var = tempfile.mkdtemp(prefix="cronhouse-bench-lag-")
     env = {
@@ -64,7 +64,6 @@ def main() -> None:
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
     keys = ("DATABASE_URL", "CELERY_BROKER_URL", "CRONHOUSE_VAR_DIR", "LOG_LEVEL", "DJANGO_SETTINGS_MODULE")
     os.environ.update({k: env[k] for k in keys})
-    sys.path.insert(0, str(BASE_DIR))
     import django
 
     django.setup()
@@ -102,6 +101,11 @@ def main() -> None:
             "scheduled_for", "created_at", "started_at"
         )
     )
+    from django.db import connections
+
+    connections.close_all()
+    drop_database(args.pg, args.database)
+    redis.Redis.from_url(args.redis_url).flushdb()
     lag = [(s - slot).total_seconds() for slot, _, s in runs]
     dispatch = [(s - c).total_seconds() for _, c, s in runs]
     slots = len({slot for slot, _, _ in runs})

@@ -107,6 +107,7 @@ def run_trigger(
         scheduled_for=scheduled_for,
         options=options,
         celery_task_id=str(uuid.uuid4()),
+        dispatched_at=timezone.now() if dispatch else None,
     )
     if run is None:
         return _explain_conflict(job, triggered_by, user, scheduled_for, options)
@@ -167,8 +168,13 @@ def run_skip(
 
 
 def run_publish(run: JobRun, *, countdown: float | None = None) -> bool:
-    """Send the committed run's message with Celery's ``send_task``; stamp ``dispatched_at``.
-    False (and the run left queued, unstamped, for process-jobs to re-send) if the broker is away."""
+    """Send the committed run's message with Celery's ``send_task``. False if the broker is away.
+
+    A trigger writes ``dispatched_at`` with its row, since the publish follows its commit at
+    once; a failed publish clears it, so process-jobs re-sends the run. A process that dies
+    between commit and publish leaves a run that looks sent: process-jobs re-sends it once
+    JOBS_REDISPATCH_AFTER_SECONDS have passed, and a duplicate message finds nothing to claim.
+    A run without the stamp (a re-send) gets it once its message is out."""
     timeout = run.job.timeout_seconds
     try:
         current_app.send_task(
@@ -181,15 +187,20 @@ def run_publish(run: JobRun, *, countdown: float | None = None) -> bool:
         )
     except Exception as exc:  # kombu raises many types for one meaning: not sent
         logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run.pk, type(exc).__name__)
+        JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=None)
         return False
-    JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=timezone.now())
+    if run.dispatched_at is None:
+        JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=timezone.now())
     return True
 
 
 def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
-    """Publish a queued run known by id (process-jobs' re-send)."""
+    """Publish a queued run known by id again (process-jobs' re-send); stamped anew when sent."""
     run = JobRun.objects.select_related("job").filter(pk=run_id, status=Status.QUEUED).first()
-    return run is not None and run_publish(run, countdown=countdown)
+    if run is None:
+        return False
+    run.dispatched_at = None
+    return run_publish(run, countdown=countdown)
 
 
 # --- execute ----------------------------------------------------------------------------
@@ -332,6 +343,7 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
         options=run.options,
         not_before=now + delay,
         celery_task_id=str(uuid.uuid4()),
+        dispatched_at=now if dispatch else None,
     )
     if retry is None:
         logger.warning("retry of run %s not created: job %s already has an active run", run.pk, job.name)
