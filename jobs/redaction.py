@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import cache
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 MASK = "[redacted]"
 SECRET_SETTING_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL|_KEY$)", re.I)
@@ -59,14 +62,22 @@ def register_secret_source(source: Callable[[], Iterable[str]], *, key: str) -> 
     _sources[key] = source
 
 
-def _setting_values() -> set[str]:
+@cache
+def _setting_values() -> frozenset[str]:
+    """Read once per process (every log line is redacted); tests that change a setting send
+    ``setting_changed``, which forgets them."""
     values = {database.get("PASSWORD") or "" for database in settings.DATABASES.values()}
     for name in dir(settings):
         if name.isupper() and SECRET_SETTING_NAME.search(name):
             value = getattr(settings, name, None)
             if isinstance(value, str):
                 values.add(value)
-    return values
+    return frozenset(values)
+
+
+@receiver(setting_changed, dispatch_uid="jobs.redaction.forget_setting_values")
+def _forget_setting_values(**kwargs) -> None:
+    _setting_values.cache_clear()
 
 
 def _handler_secrets() -> set[str]:
@@ -94,7 +105,7 @@ def redact(text: str, *, extra: Iterable[str] = (), stored: bool = False) -> str
     """``text`` with secrets masked. ``stored=True`` also masks the database's secrets (queries)."""
     if not text:
         return text
-    literals = _setting_values()
+    literals = set(_setting_values())
     if stored:
         literals |= stored_secrets()
     # The caller's own secrets are masked whatever their length; longest first, so that a secret

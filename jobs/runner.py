@@ -223,7 +223,7 @@ def run_claim(run_id: int) -> JobRun | None:
     )
     if not claimed:
         return None
-    return JobRun.objects.select_related("job", "job__webhook_handler").get(pk=run_id)
+    return JobRun.objects.select_related("job").get(pk=run_id)
 
 
 def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: bool = True) -> JobRun | None:
