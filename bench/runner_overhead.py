@@ -93,11 +93,7 @@ def wait_until(done, *, timeout: float, what: str, interval: float = 0.01) -> fl
 def start_worker(log_path: Path, concurrency: int) -> subprocess.Popen:
     argv = [
         sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
+        *"-m celery -A config worker".split(),
         "-c",
         str(concurrency),
         "-I",

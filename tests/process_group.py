@@ -68,11 +68,7 @@ class ProcessGroup:
     def worker(self, name: str = "worker", *extra: str, **env_overrides: str) -> subprocess.Popen:
         argv = [
             sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
+            *"-m celery -A config worker".split(),
             "--loglevel",
             "INFO",
             "--concurrency",
@@ -89,11 +85,7 @@ class ProcessGroup:
         schedule = self.log_dir / f"{name}-schedule"
         argv = [
             sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
+            *"-m celery -A config beat".split(),
             "--loglevel",
             "INFO",
             "--schedule",

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import Expense, LedgerEntry, OwnerStatement, Payout, RecurringExpense, TenantInvoice
 from billing.services.payments import payment_record
-from billing.services.statements import statements_generate
+from billing.services.statements import FIGURES, statements_generate
 
 from .conftest import at, queued, run
 
@@ -61,20 +61,7 @@ def january(build):
 
 
 def figures(statement: OwnerStatement) -> dict:
-    return {
-        name: getattr(statement, name)
-        for name in (
-            "opening_balance",
-            "rent_billed",
-            "rent_collected",
-            "other_income",
-            "expenses",
-            "management_fee",
-            "net",
-            "payouts",
-            "closing_balance",
-        )
-    }
+    return {name: getattr(statement, name) for name in FIGURES}
 
 
 def test_it_copies_recurring_expenses_and_invoices_the_billable_one(january):

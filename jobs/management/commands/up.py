@@ -58,11 +58,7 @@ class Command(BaseCommand):
         worker = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
+                *"-m celery -A config worker".split(),
                 "--beat",
                 "--concurrency",
                 str(concurrency),
