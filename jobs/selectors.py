@@ -49,11 +49,16 @@ class JobRow:
         return bool(self.recent) and self.recent[0].slow
 
     @property
+    def last_failure(self) -> JobRun | None:
+        """The newest failed run among the recent ones, while the job's last result is a failure."""
+        if self.job.last_run_status not in JobRun.FAILURE_STATUSES:
+            return None
+        return next((r for r in self.recent if r.status in JobRun.FAILURE_STATUSES and r.error), None)
+
+    @property
     def last_error(self) -> str:
         """The first line of the newest failure's error, while the job's last result is a failure."""
-        if self.job.last_run_status not in JobRun.FAILURE_STATUSES:
-            return ""
-        failed = next((r for r in self.recent if r.status in JobRun.FAILURE_STATUSES and r.error), None)
+        failed = self.last_failure
         return one_line(failed.error) if failed else ""
 
 
@@ -152,6 +157,7 @@ def job_row_json(row: JobRow) -> dict:
         "last_duration_seconds": seconds(job.last_duration),
         "recent_durations_seconds": row.durations,
         "last_error": row.last_error,
+        "last_error_run_id": row.last_failure.pk if row.last_failure else None,
         "consecutive_failures": job.consecutive_failures,
         "slow": row.slow,
     }

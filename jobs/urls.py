@@ -12,6 +12,7 @@ app_name = "jobs"
 urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/data.json", dashboard.dashboard_data, name="dashboard-data"),
+    path("dashboard/failures/", dashboard.failures, name="failures"),
     path("dashboard/jobs/<slug:name>/", dashboard.job_detail, name="job"),
     path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now, name="job-run"),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),

@@ -17,6 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from ..admin import jobs_run_now
+from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
 from ..models import Job, JobRun
 from ..selectors import job_row_json, job_rows, one_line, run_json, totals_since
 from ..templatetags.jobs_dashboard import format_seconds, sparkline_svg
@@ -47,13 +48,35 @@ def _dashboard_data(now) -> dict:
 @require_GET
 def dashboard(request):
     now = timezone.now()
+    rows = job_rows(now=now)
+    filters = {name: request.GET.get(name, "")[:100] for name in ("status", "app", "q")}
+    shown = rows_filtered(rows, status=filters["status"], app=filters["app"], text=filters["q"])
     context = {
-        "rows": job_rows(now=now),
+        "rows": shown,
+        "job_count": len(rows),
+        "filters": filters,
+        "statuses": list(STATUS_ORDER),
+        "apps": apps_of(rows),
         "totals": totals_since(now - timedelta(hours=24)),
         "now": now,
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
     }
     return render(request, "jobs/dashboard.html", context)
+
+
+@staff_member_required
+@require_GET
+def failures(request):
+    """Runs that failed, timed out, were abandoned or wait for their retry: newest first."""
+    job_name = request.GET.get("job", "")[:100]
+    before = None
+    if request.GET.get("before", "").isdigit():
+        before = JobRun.objects.filter(pk=int(request.GET["before"])).only("pk", "created_at").first()
+    runs, more = failed_runs(before=before, job_name=job_name)
+    for run in runs:
+        run.error_line = one_line(run.error) or ("waiting for its retry" if run.status == JobRun.Status.QUEUED else "")
+    context = {"runs": runs, "job_name": job_name, "next_before": runs[-1].pk if more else None}
+    return render(request, "jobs/failures.html", context)
 
 
 @staff_member_required
