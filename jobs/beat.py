@@ -14,8 +14,9 @@
   the reap / re-send sweep of process-jobs run by the leader too (process-jobs' own run can
   lose its message or worker, and nothing else would re-send or reap it).
 
-What a tick books is ``jobs.ticks``; this module is only the scheduler. It is one of the two
-places that use a library's private names, because django-celery-beat has no public hook for
+What a tick books is ``jobs.ticks``; this module is only the scheduler. A Cronhouse cron job's
+entry fires on ``JobCronSchedule`` (``jobs.schedules``, Debian cron's rules), not on Celery's crontab.
+It is one of the two places that use a library's private names, because django-celery-beat has no public hook for
 them: a standby that becomes leader must drop the entries it read while standing by
 (``_initial_read``, ``_heap``, ``_last_timestamp``), and ``apply_async`` keeps Celery's sync
 bookkeeping (``_tasks_since_sync``, ``_do_sync``). celery and django-celery-beat are pinned
@@ -26,8 +27,9 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta
 
-from celery.schedules import schedstate
+from celery.schedules import BaseSchedule, schedstate
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
 from django.utils import timezone
@@ -35,6 +37,7 @@ from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from .leader import LeaderLock
 from .maintenance import lateness_process, runs_sweep
+from .schedules import next_run_times
 from .sync import RUN_TASK
 from .ticks import beat_heartbeat_write, catch_up_backlog, tick_fire
 
@@ -51,10 +54,77 @@ FIRE_BATCH_SECONDS = 0.5
 NEVER_DUE_RECHECK_SECONDS = 3600.0
 
 
+class JobCronSchedule(BaseSchedule):
+    """A Cronhouse job's cron expression in its timezone, through Celery's documented custom
+    schedule interface: beat fires at exactly the times ``jobs.schedules`` shows (Debian cron's
+    rules), not at Celery's crontab's, which requires both restricted day fields to match."""
+
+    def __init__(self, cron_expression: str, timezone: str, nowfun=None, app=None) -> None:
+        super().__init__(nowfun=nowfun, app=app)
+        self.cron_expression = cron_expression
+        self.timezone = timezone
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        times = next_run_times(self.cron_expression, self.timezone, self.maybe_make_aware(moment), count=1)
+        return times[0] if times else None
+
+    def remaining_estimate(self, last_run_at: datetime) -> timedelta:
+        following = self.next_after(last_run_at)
+        if following is None:
+            return timedelta(seconds=NEVER_DUE_RECHECK_SECONDS)
+        return following - self.maybe_make_aware(self.now())
+
+    def is_due(self, last_run_at: datetime) -> schedstate:
+        """Due once the first fire time after the entry's last run has come (once, however many
+        were missed: the catch-up policies decide about the others); ``next`` is the seconds
+        until the fire time after that, or after now."""
+        now = self.maybe_make_aware(self.now())
+        due_at = self.next_after(last_run_at)
+        if due_at is None:
+            return schedstate(is_due=False, next=NEVER_DUE_RECHECK_SECONDS)
+        if due_at > now:
+            return schedstate(is_due=False, next=(due_at - now).total_seconds())
+        following = self.next_after(now)
+        wait = (following - now).total_seconds() if following else NEVER_DUE_RECHECK_SECONDS
+        return schedstate(is_due=True, next=wait)
+
+    def __eq__(self, other) -> bool:
+        # Beat compares entries to decide whether the schedule changed: compare what fires.
+        if isinstance(other, JobCronSchedule):
+            return (self.cron_expression, self.timezone) == (other.cron_expression, other.timezone)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.cron_expression, self.timezone))
+
+    def __repr__(self) -> str:
+        return f"<JobCronSchedule {self.cron_expression!r} {self.timezone}>"
+
+
+def job_cron_schedule(model) -> JobCronSchedule | None:
+    """The schedule beat fires a Cronhouse cron job on: the Job row's expression and timezone
+    (read with the PeriodicTask by ``enabled_models_qs``). None for other periodic tasks and for
+    interval jobs, which keep Celery's own schedules."""
+    if model.task != RUN_TASK or model.crontab_id is None:
+        return None
+    job = getattr(model, "job", None)
+    if job is None or not job.cron_expression:
+        return None
+    return JobCronSchedule(job.cron_expression, job.timezone)
+
+
 class GuardedEntry(ModelEntry):
-    """An entry whose schedule never occurs (a crontab for 31 February, stored by a restore or
-    raw SQL: the form refuses it) is never due, instead of raising out of beat's loop and
-    stopping every other schedule with it."""
+    """A Cronhouse cron job's entry fires on ``JobCronSchedule`` (the crontab row stays the store
+    the admin shows). Any other entry whose schedule never occurs (a crontab for 31 February,
+    stored by a restore or raw SQL: the form refuses it) is never due, instead of raising out of
+    beat's loop and stopping every other schedule with it."""
+
+    def __init__(self, model, app=None) -> None:
+        super().__init__(model, app=app)
+        schedule = job_cron_schedule(model)
+        if schedule is not None:
+            schedule.app = self.app
+            self.schedule = schedule
 
     def is_due(self):
         try:
@@ -74,6 +144,10 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         # ticks collected by apply_async, recorded together by _fire_pending.
         self._pending_ticks: list[tuple] = []
         super().__init__(*args, **kwargs)
+
+    def enabled_models_qs(self):
+        # The Job row comes with its PeriodicTask (one query for all entries), for job_cron_schedule.
+        return super().enabled_models_qs().select_related("job")
 
     def tick(self, *args, **kwargs) -> float:
         if self.leader_lock is not None:

@@ -9,7 +9,10 @@ or a running beat will not notice it.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
+from celery.schedules import crontab_parser
+from cronsim import CronSim, CronSimError
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -25,6 +28,23 @@ def periodic_task_name(job: Job) -> str:
     return f"{PERIODIC_TASK_PREFIX}{job.name}"
 
 
+def beat_day_of_week(field: str) -> str:
+    """The day-of-week field as Celery's crontab row can hold it. Cron reads 7 as Sunday too
+    (``5-7``); Celery's parser refuses it, and django-celery-beat would then drop the entry. Beat
+    fires Cronhouse's jobs on ``jobs.schedules`` anyway (``jobs.beat.JobCronSchedule``): the row
+    only has to hold the same days."""
+    try:
+        crontab_parser(7).parse(field)
+        return field
+    except ValueError:
+        pass
+    try:
+        days = CronSim(f"0 0 * * {field}", datetime(2000, 1, 1)).weekdays
+    except CronSimError:
+        return field
+    return ",".join(str(day) for day in sorted({day % 7 for day in days if isinstance(day, int)}))
+
+
 def _schedule_fields(job: Job) -> dict:
     if job.interval_seconds:
         interval, _ = IntervalSchedule.objects.get_or_create(
@@ -37,7 +57,7 @@ def _schedule_fields(job: Job) -> dict:
         hour=hour,
         day_of_month=day_of_month,
         month_of_year=month_of_year,
-        day_of_week=day_of_week,
+        day_of_week=beat_day_of_week(day_of_week),
         timezone=job.timezone,
     )
     return {"crontab": crontab, "interval": None}

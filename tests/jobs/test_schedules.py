@@ -77,3 +77,30 @@ def test_it_names_the_slot_of_a_fixed_hour_job_on_ordinary_and_dst_days():
     # An hourly job's second 01:00 is a slot of its own.
     assert slot_for_tick("0 * * * *", None, ny, utc(2026, 11, 1, 6, 0, 1)) == utc(2026, 11, 1, 6, 0)
     assert slot_for_tick("0 0 1 1 *", None, "UTC", utc(2026, 11, 23, 3, 0)) == utc(2026, 1, 1, 0, 0)
+
+
+def test_it_says_in_words_that_either_restricted_day_field_matches():
+    assert describe_schedule("0 9 1-7 * 1", None) == "At 09:00, on day 1 through 7 of the month, or on Monday"
+    assert describe_schedule("0 9 * * 1", None) == "At 09:00, only on Monday"
+
+
+def test_it_fires_on_either_restricted_day_field_and_reads_one_value_ranges():
+    first_week_or_monday = next_run_times("0 9 1-7 * 1", "UTC", utc(2026, 12, 2, 10, 0), count=7)
+    assert [moment.day for moment in first_week_or_monday] == [3, 4, 5, 6, 7, 14, 21]
+    assert next_run_times("0 9 * 12-12 *", "UTC", utc(2026, 1, 5), count=1) == [utc(2026, 12, 1, 9, 0)]
+    assert next_run_times("5-5 * * * *", "UTC", utc(2026, 1, 1), count=2) == [
+        utc(2026, 1, 1, 0, 5),
+        utc(2026, 1, 1, 1, 5),
+    ]
+    assert next_run_times("0 9 * * 0-0/5", "UTC", utc(2026, 12, 1), count=1) == [utc(2026, 12, 6, 9, 0)]  # Sunday only
+
+
+@pytest.mark.parametrize("expression", ["0 9 L * *", "0 9 * * 1#2", "0 9 5/10 * *", "0 9 LW * *", "0 25 * * *"])
+def test_it_refuses_what_debian_cron_does_not_read(expression):
+    with pytest.raises(ValidationError, match="not a valid cron expression"):
+        validate_cron_expression(expression)
+
+
+def test_it_reads_names_and_sunday_as_seven():
+    validate_cron_expression("0 9 * jan-mar,JUL mon-fri")
+    assert next_run_times("0 9 * * 7", "UTC", utc(2026, 12, 1), count=1) == [utc(2026, 12, 6, 9, 0)]
