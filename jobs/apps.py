@@ -7,3 +7,7 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import sync  # noqa: F401  (connects the Job -> PeriodicTask signal handlers)
+        from .redaction import register_secret_source
+        from .webhook_execution import stored_header_values
+
+        register_secret_source(stored_header_values, key="jobs.webhook_extra_headers")

@@ -5,13 +5,18 @@ from __future__ import annotations
 from django.db import models
 
 from .models import AuditEntry
+from .redaction import MASK
 
 # Never copied into the audit log, whatever the model.
 SECRET_FIELDS = {"secret", "password"}
+# Recorded with their keys and every value masked (a webhook handler's extra headers).
+WRITE_ONLY_VALUE_FIELDS = {"extra_headers"}
 
 
 def _value(instance: models.Model, name: str):
     value = getattr(instance, name, None)
+    if name in WRITE_ONLY_VALUE_FIELDS and isinstance(value, dict):
+        return {key: MASK for key in value}
     return value if isinstance(value, (str, int, float, bool, type(None), dict, list)) else str(value)
 
 
@@ -20,7 +25,7 @@ def audit_record(*, actor, action: str, instance: models.Model, before: dict | N
     changes = {}
     for name in fields:
         if name in SECRET_FIELDS:
-            changes[name] = ["***", "***"]
+            changes[name] = [MASK, MASK]
         else:
             changes[name] = [(before or {}).get(name), _value(instance, name)]
     return AuditEntry.objects.create(

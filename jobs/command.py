@@ -8,6 +8,7 @@ stdout. Through ``call_command`` the runner receives the summary as the dict its
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -24,9 +25,14 @@ def parse_as_of(value: str | datetime) -> datetime:
     if isinstance(value, datetime):
         moment = value
     else:
-        moment = parse_datetime(value)
+        try:
+            # Django's parsers return None for a malformed text and raise ValueError for a
+            # well-formed impossible one (month 13): both are the same mistake here.
+            moment = parse_datetime(value)
+            day = parse_date(value) if moment is None else None
+        except ValueError:
+            moment = day = None
         if moment is None:
-            day = parse_date(value)
             if day is None:
                 raise CommandError(f"--as-of {value!r}: expected a date (2025-02-01) or an ISO datetime.")
             moment = datetime(day.year, day.month, day.day)
@@ -35,12 +41,22 @@ def parse_as_of(value: str | datetime) -> datetime:
     return moment
 
 
+def as_of_argument(value: str) -> datetime:
+    """``--as-of``'s type: the parser itself refuses a value that is not a date or time."""
+    try:
+        return parse_as_of(value)
+    except CommandError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--as-of ")) from None
+
+
 class JobCommand(BaseCommand):
     summary: dict
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Report what would be done; write nothing.")
-        parser.add_argument("--as-of", help="Run as if it were this date or time (ISO 8601; default: now).")
+        parser.add_argument(
+            "--as-of", type=as_of_argument, help="Run as if it were this date or time (ISO 8601; default: now)."
+        )
         self.add_job_arguments(parser)
 
     def add_job_arguments(self, parser) -> None:

@@ -1,4 +1,5 @@
-"""Webhook-handler secrets at rest: Fernet tokens under keys that only the environment holds.
+"""Webhook-handler secrets and extra-header values at rest: Fernet tokens under keys that only
+the environment holds.
 
 ``JOBS_SECRETS_ENCRYPTION_KEY`` is a list, newest key first. ``MultiFernet`` encrypts with the
 first and decrypts with any, so a key is rotated by prepending the new one, re-encrypting
@@ -55,3 +56,17 @@ def secret_decrypt(stored: str) -> str:
 def secret_rotate(stored: str) -> str:
     """Re-encrypt a stored secret under the newest key."""
     return secrets_fernet().rotate(stored.encode()).decode() if stored else ""
+
+
+def headers_decrypt(stored: dict[str, str]) -> dict[str, str]:
+    """A handler's extra headers to send. Stored, each value is a token (``secret_encrypt``):
+    people put tokens in headers. SecretUnavailable names a header that cannot be decrypted."""
+    headers = {}
+    for name, value in (stored or {}).items():
+        try:
+            headers[name] = secret_decrypt(value)
+        except SecretUnavailable:
+            raise SecretUnavailable(
+                f"the stored value of extra header {name!r} cannot be decrypted with JOBS_SECRETS_ENCRYPTION_KEY"
+            ) from None
+    return headers

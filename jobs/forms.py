@@ -3,7 +3,6 @@ webhook secrets write-only, re-authentication before destructive actions."""
 
 from __future__ import annotations
 
-from croniter import croniter
 from django import forms
 from django.contrib.auth import authenticate
 from django.core.exceptions import ImproperlyConfigured
@@ -12,7 +11,8 @@ from django.core.management import get_commands
 from .crypto import secret_encrypt, secrets_fernet
 from .http_guard import DestinationRefused, resolve_checked, url_check
 from .models import Job, WebhookHandler
-from .schedules import timezone_choices
+from .redaction import MASK
+from .schedules import cron_syntax_error, timezone_choices
 
 # Django's own commands that make no sense on a schedule (interactive, servers, schema edits).
 NOT_SCHEDULABLE = {
@@ -45,17 +45,15 @@ def command_choices(current: str = "") -> list[tuple[str, str]]:
 
 
 def cron_field_error(value: str) -> str | None:
-    """A message naming the field and, where croniter says, the part that is wrong."""
+    """A message naming the field and the part that is wrong."""
     fields = value.split()
     if len(fields) != 5:
         return (
             f"Cron expression {value!r} must have 5 fields (minute hour day-of-month month day-of-week), "
             f"got {len(fields)}."
         )
-    try:
-        croniter(value)
-    except Exception as exc:  # croniter raises several types for one meaning: not valid
-        return f"Cron expression: {value!r} is not a valid cron expression ({exc})."
+    if reason := cron_syntax_error(value):
+        return f"Cron expression: {value!r} is not a valid cron expression ({reason})."
     return None
 
 
@@ -111,6 +109,11 @@ class WebhookHandlerAdminForm(forms.ModelForm):
         help_text="Write-only: the stored secret is never shown. Leave empty to keep the current one.",
     )
     clear_secret = forms.BooleanField(required=False, help_text="Remove the stored secret.")
+    extra_headers = forms.JSONField(
+        required=False,
+        help_text=f'A JSON object, e.g. {{"X-Env": "prod"}}. Values are write-only: one shown as "{MASK}" '
+        "keeps the stored value; type a new value to replace it; remove the header to delete it.",
+    )
 
     class Meta:
         model = WebhookHandler
@@ -124,6 +127,12 @@ class WebhookHandlerAdminForm(forms.ModelForm):
             "extra_headers",
             "timeout_seconds",
         ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Names only: the stored values (tokens) are never sent to the browser.
+        self.stored_headers = dict(self.instance.extra_headers or {})
+        self.initial["extra_headers"] = {name: MASK for name in self.stored_headers}
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
@@ -140,6 +149,13 @@ class WebhookHandlerAdminForm(forms.ModelForm):
         for name, value in headers.items():
             if not isinstance(value, str) or any(c in f"{name}{value}" for c in "\r\n"):
                 raise forms.ValidationError(f"Header {name!r} must be one line of text.")
+            if value == MASK and name not in self.stored_headers:
+                raise forms.ValidationError(f"Header {name!r} has no stored value to keep: type its value.")
+        if any(value != MASK for value in headers.values()):
+            try:
+                secrets_fernet()
+            except ImproperlyConfigured as exc:
+                raise forms.ValidationError(str(exc)) from None
         return headers
 
     def clean(self) -> dict:
@@ -167,6 +183,10 @@ class WebhookHandlerAdminForm(forms.ModelForm):
             handler.secret = secret_encrypt(self.cleaned_data["new_secret"])
         elif self.cleaned_data.get("clear_secret"):
             handler.secret = ""
+        typed = self.cleaned_data.get("extra_headers") or {}
+        handler.extra_headers = {
+            name: self.stored_headers[name] if value == MASK else secret_encrypt(value) for name, value in typed.items()
+        }
         if commit:
             handler.save()
         return handler

@@ -13,7 +13,10 @@ reach the cloud metadata service or internal services from our network (SSRF). T
    set-up, so a DNS answer that changes between check and connect cannot slip through), while
    TLS still verifies the certificate for the host name;
 4. applies the same check to every redirect hop (a redirect to a refused address is refused
-   before any request is sent to it), following at most ``JOBS_HTTP_MAX_REDIRECTS``;
+   before any request is sent to it), following at most ``JOBS_HTTP_MAX_REDIRECTS``; with
+   ``cross_origin_redirects=False`` it follows only redirects to the same scheme, host and port
+   and returns a redirect elsewhere as the response (requests drops ``Authorization`` on a
+   cross-host redirect but keeps every other header, an API key among them);
 5. ignores proxy environment variables (a proxy would connect on our behalf, unchecked);
 6. always sets connect and read timeouts and reads at most ``max_body_bytes`` of the body.
 
@@ -33,7 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
@@ -213,8 +216,23 @@ class GuardedAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def guarded_session() -> requests.Session:
-    session = requests.Session()
+class GuardedSession(requests.Session):
+    """With an ``origin``, redirects are followed only within it (``get_redirect_target`` is
+    requests' public hook deciding whether and where a response redirects)."""
+
+    def __init__(self, origin: tuple[str, str, int] | None = None) -> None:
+        super().__init__()
+        self.origin = origin
+
+    def get_redirect_target(self, resp):
+        target = super().get_redirect_target(resp)
+        if target and self.origin is not None and url_check(urljoin(resp.url, target)) != self.origin:
+            return None  # not followed: the caller gets this redirect as the response
+        return target
+
+
+def guarded_session(origin: tuple[str, str, int] | None = None) -> requests.Session:
+    session = GuardedSession(origin)
     session.trust_env = False  # no HTTP(S)_PROXY, no .netrc credentials
     session.max_redirects = settings.JOBS_HTTP_MAX_REDIRECTS
     adapter = GuardedAdapter(max_retries=0)
@@ -234,15 +252,19 @@ def guarded_request(
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     allow_redirects: bool = True,
+    cross_origin_redirects: bool = True,
     max_body_bytes: int = 64 * 1024,
 ) -> requests.Response:
     """Send one request through the guard. ``response.content`` holds at most ``max_body_bytes``.
 
+    ``cross_origin_redirects=False``: a redirect to another scheme, host or port is not followed
+    (the response is that redirect), so headers carrying credentials never leave the origin.
+
     Raises DestinationRefused before sending anything to a refused URL or address (also
     for a redirect hop), or a requests.RequestException for network errors and timeouts.
     """
-    url_check(url)
-    with guarded_session() as session:
+    origin = url_check(url)
+    with guarded_session(None if cross_origin_redirects else origin) as session:
         try:
             response = session.request(
                 method,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -88,7 +89,9 @@ def _handler_secrets() -> set[str]:
     for stored in WebhookHandler.objects.exclude(secret="").values_list("secret", flat=True):
         try:
             values.add(secret_decrypt(stored))
-        except SecretUnavailable:  # a secret nobody can decrypt cannot be sent, so cannot leak
+        # A secret nobody can decrypt (wrong or missing JOBS_SECRETS_ENCRYPTION_KEY) cannot be
+        # sent, so cannot leak; redacting must never fail the text it protects.
+        except (SecretUnavailable, ImproperlyConfigured):
             pass
     return values
 

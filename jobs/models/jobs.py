@@ -15,7 +15,7 @@ DEFAULT_CATCH_UP_LIMIT = 10
 
 
 class WebhookHandler(models.Model):
-    """An external URL a job calls instead of a management command (executed in a later issue)."""
+    """An external URL a job calls instead of a management command (jobs/webhook_execution.py)."""
 
     class Method(models.TextChoices):
         POST = "POST"
@@ -37,9 +37,13 @@ class WebhookHandler(models.Model):
     auth_header_name = models.CharField(
         max_length=100, blank=True, help_text="Header carrying the secret for API-key or custom-header auth."
     )
-    # Write-only: never rendered, listed or exported; encryption at rest comes with execution.
+    # Write-only: never rendered, listed or exported; a Fernet token (jobs.crypto).
     secret = models.TextField(blank=True, editable=False)
-    extra_headers = models.JSONField(default=dict, blank=True)
+    # Write-only like the secret (people put tokens in them): names in clear, each value a
+    # Fernet token (jobs.crypto.secret_encrypt); shown and recorded as [redacted].
+    extra_headers = models.JSONField(
+        default=dict, blank=True, help_text="Header names and values sent with every call; values are write-only."
+    )
     timeout_seconds = models.PositiveIntegerField(default=30)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -226,6 +230,12 @@ class Job(models.Model):
             errors["cron_expression"] = "Give either a cron expression or an interval in seconds, not both."
         if bool(self.command) == bool(self.webhook_handler_id):
             errors["command"] = "Choose either a management command or a webhook handler."
+        elif self.command:
+            from ..execution import config_error
+
+            # Checked as every run would check it, so a config no run could accept is refused here.
+            if error := config_error(self.command, {} if self.config is None else self.config):
+                errors["config"] = error
         if errors:
             raise ValidationError(errors)
 

@@ -3,6 +3,7 @@ runs, the write-only secret, and an audit entry for every create, change and del
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -124,7 +125,7 @@ def test_it_stores_the_secret_encrypted_and_never_renders_it(staff_client, monke
     assert handler.secret == ""
     entries = AuditEntry.objects.filter(object_type="webhookhandler").order_by("id")
     assert [e.action for e in entries] == ["create", "update", "update", "update"]
-    assert entries[0].changes["secret"] == ["***", "***"]
+    assert entries[0].changes["secret"] == ["[redacted]", "[redacted]"]
     assert "another-one" not in str(list(AuditEntry.objects.values_list("changes", flat=True)))
 
 
@@ -182,3 +183,39 @@ def test_it_pauses_a_jobs_beat_task_through_the_job(staff_client, make_job):
     )
     job.refresh_from_db()
     assert not job.enabled and not job.periodic_task.enabled
+
+
+@pytest.mark.parametrize(
+    ("command", "config", "shown"),
+    [
+        ("test_job", {"bogus": 1}, ["Unknown option &#x27;bogus&#x27; for test_job", "Valid options: as_of, dry_run"]),
+        ("test_job", {"as_of": "2026-13-45"}, ["argument --as-of", "2026-13-45"]),
+        ("test_sleep_job", {"seconds": "soon"}, ["argument --seconds: invalid float value"]),
+        ("test_job", {"dry_run": "yes"}, ["argument --dry-run: ignored explicit argument"]),
+    ],
+)
+def test_it_refuses_a_config_the_command_would_refuse_naming_the_option(staff_client, make_job, command, config, shown):
+    job = make_job("nightly", command=command)
+    data = job_form_data(job, config=json.dumps(config))
+    response = staff_client.post(f"/admin/jobs/job/{job.pk}/change/", data)
+    page = response.content.decode()
+    assert response.status_code == 200 and "Please correct the error" in page
+    for text in shown:
+        assert text in page
+    job.refresh_from_db()
+    assert job.config == {}
+    assert not Job.objects.exclude(pk=job.pk).exists()
+    assert staff_client.post("/admin/jobs/job/add/", {**data, "name": "another"}).status_code == 200
+    assert not Job.objects.filter(name="another").exists()
+
+
+def test_it_saves_a_config_the_command_accepts_and_runs_with_it(staff_client, make_job):
+    job = make_job("sleeper", command="test_sleep_job")
+    data = job_form_data(job, config='{"seconds": 0.01, "dry_run": true}')
+    assert staff_client.post(f"/admin/jobs/job/{job.pk}/change/", data).status_code == 302
+    job.refresh_from_db()
+    assert job.config == {"seconds": 0.01, "dry_run": True}
+    from jobs.runner import run_execute, run_trigger
+
+    run = run_execute(run_trigger(job=job, triggered_by="manual", dispatch=False).run.pk)
+    assert run.status == JobRun.Status.SUCCEEDED and run.summary == {"slept_seconds": 0.01, "dry_run": True}

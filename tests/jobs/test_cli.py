@@ -1,3 +1,4 @@
+import contextlib
 import io
 import json
 import os
@@ -93,3 +94,56 @@ def test_it_refuses_to_start_production_with_debug_or_a_placeholder_secret(env, 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "x" * 60 not in result.stderr
+
+
+def runjob_from_command_line(*args) -> tuple[int, str]:
+    """``manage.py runjob ...`` as a shell runs it (Django's own command-line entry), in this process."""
+    from django.core.management import ManagementUtility
+
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exit_, contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        ManagementUtility(["manage.py", "runjob", *args]).execute()
+    return exit_.value.code, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["nightly", "--as-of", "2026-13-01"],
+            "manage.py runjob: error: argument --as-of: '2026-13-01': expected a date",
+        ),
+        (["nightly", "--as-of", "2026-02-30T10:00"], "manage.py runjob: error: argument --as-of: '2026-02-30T10:00'"),
+        (["nightly", "--bogus"], "manage.py runjob: error: unrecognized arguments: --bogus"),
+    ],
+)
+def test_it_exits_2_with_one_line_on_bad_input(make_job, args, message):
+    make_job("nightly")
+    code, err = runjob_from_command_line(*args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith(message), err
+    assert not JobRun.objects.exists()
+
+
+def test_it_exits_2_for_an_unknown_job():
+    from django.core.management.base import CommandError
+
+    # From a shell, Django prints a CommandError as the one line "CommandError: <message>" and
+    # exits with its returncode (the in-process run_from_argv would close the test database).
+    with pytest.raises(CommandError) as error:
+        call_command("runjob", "nope")
+    assert error.value.returncode == 2 and len(str(error.value).splitlines()) == 1
+
+
+def test_it_exits_2_with_one_line_for_an_impossible_date_in_a_real_process(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runjob", "nightly", "--as-of", "2026-13-01"],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "CRONHOUSE_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "manage.py runjob: error: argument --as-of: '2026-13-01': expected a date (2025-02-01) or an ISO datetime."
+    ]

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from jobs.crypto import secret_encrypt
 from jobs.models import JobRun, WebhookHandler
 from jobs.runner import run_execute, run_trigger
 from jobs.webhook_execution import EXCERPT_CHARS
@@ -25,7 +26,9 @@ def run_job(job, **kwargs) -> JobRun:
 
 
 def test_it_posts_the_run_to_the_handler_with_its_auth_and_succeeds_on_2xx(receiver, make_handler, make_webhook_job):
-    handler = make_handler(url=receiver.url, auth="bearer", secret="tok-123", extra_headers={"X-Env": "test"})
+    handler = make_handler(
+        url=receiver.url, auth="bearer", secret="tok-123", extra_headers={"X-Env": secret_encrypt("test")}
+    )
     job = make_webhook_job(handler=handler, config={"region": "eu"})
     run = run_job(job)
     assert run.status == Status.SUCCEEDED, run.error
@@ -41,6 +44,7 @@ def test_it_posts_the_run_to_the_handler_with_its_auth_and_succeeds_on_2xx(recei
         "config": {"region": "eu"},
     }
     assert "Authorization: Bearer [redacted]" in run.output and "tok-123" not in run.output
+    assert "X-Env: [redacted]" in run.output and f"X-Cronhouse-Run: {run.pk}" in run.output
     job.refresh_from_db()
     assert job.last_run_status == Status.SUCCEEDED
 
