@@ -22,7 +22,11 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 PRODUCTION = env.str("CRONHOUSE_MODE", default="development") == "production"
-DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+# Off unless asked for (DEBUG=true): the debug pages list every URL to anyone and show the
+# request and its code. Even then, no error page holds a secret (jobs.safe_errors).
+DEBUG = env.bool("DEBUG", default=False)
+DEFAULT_EXCEPTION_REPORTER_FILTER = "jobs.safe_errors.SecretHidingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "jobs.safe_errors.SecretHidingReporter"
 
 INSECURE_SECRET_KEYS = {"", "change-me", "changeme", "secret", "django-insecure", "replace-me"}
 
@@ -62,6 +66,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: before anything reads a request body (the CSRF check reads forms).
+    "jobs.slow_clients.client_timeout_middleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -304,11 +310,16 @@ def _development_fernet_key() -> str:
 JOBS_SECRETS_ENCRYPTION_KEY = env.list("JOBS_SECRETS_ENCRYPTION_KEY", default=[])
 if not JOBS_SECRETS_ENCRYPTION_KEY and not PRODUCTION:
     JOBS_SECRETS_ENCRYPTION_KEY = [_development_fernet_key()]
-# Requests one API client (token holder by address, or staff user) may make per window.
+# Requests one API client may make per window: the key holder (per key), a staff user (per
+# user), and anyone else (no or a wrong token) per client address; see jobs/ratelimit.py.
 JOBS_API_RATE_LIMIT = env.str("JOBS_API_RATE_LIMIT", default="120/m")
-# Behind a reverse proxy, the request header (META key) that carries the client address,
-# e.g. HTTP_X_REAL_IP; empty means REMOTE_ADDR. Read by django-ratelimit.
+# Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
+# client address is REMOTE_ADDR). Only the entry the outermost of them wrote is believed.
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+# No longer read (a header a client can set itself); the system check jobs.W003 says so.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# Seconds one read or write on a client connection may wait (gunicorn only, jobs/slow_clients.py).
+WEB_CLIENT_TIMEOUT_SECONDS = env.float("WEB_CLIENT_TIMEOUT_SECONDS", default=10.0)
 # Destructive dashboard actions (unschedule, purge orphans) need a password entered within
 # this many minutes; otherwise the user re-authenticates first.
 RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
@@ -331,11 +342,16 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": CELERY_BROKER_URL,
             "KEY_PREFIX": "cronhouse",
+            # An unreachable Redis must cost a request about a second, not the OS's connect timeout.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cronhouse"}}
-RATELIMIT_USE_CACHE = "default"
+# The rate limiter counts in "default" and, while that fails, in each process's memory
+# (jobs.ratelimit.FallbackCache): an outage loosens the limit instead of failing requests.
+CACHES["ratelimit"] = {"BACKEND": "jobs.ratelimit.FallbackCache", "LOCATION": "default"}
+RATELIMIT_USE_CACHE = "ratelimit"
 # --- End surfaces ---------------------------------------------------------------------
 
 # --- Operations -----------------------------------------------------------------------

@@ -62,3 +62,19 @@ def check_secrets_encryption_key(app_configs, **kwargs) -> list[checks.CheckMess
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security)
+def check_client_address_setting(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """RATELIMIT_IP_META_KEY named a header any client can send; it is no longer read."""
+    if not getattr(settings, "RATELIMIT_IP_META_KEY", None):
+        return []
+    return [
+        checks.Warning(
+            "RATELIMIT_IP_META_KEY is set but no longer read: the API's rate limit would have "
+            "believed a header any client can send.",
+            hint="Unset it; behind reverse proxies set TRUSTED_PROXY_HOPS to how many of them append to "
+            "X-Forwarded-For (docs/api.md).",
+            id="jobs.W003",
+        )
+    ]

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
-from django.http import JsonResponse
+from django.http import JsonResponse, UnreadablePostError
 from django.http.request import RawPostDataException
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
 from ..checks import api_key_problem
+from ..ratelimit import client_identity
 
 # Session key: when this session last proved its password (epoch seconds).
 PASSWORD_AT = "jobs_password_at"
@@ -80,13 +81,26 @@ def bearer_matches(header: str, key: str) -> bool:
     """
     scheme, _, token = header.partition(" ")
     presented = token.strip() if scheme.lower() == "bearer" else ""
-    same = hmac.compare_digest(hashlib.sha256(presented.encode()).digest(), hashlib.sha256(key.encode()).digest())
+    # surrogatepass: a header carrying a lone surrogate is a wrong token, not an encoding error.
+    digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
+    same = hmac.compare_digest(digest, hashlib.sha256(key.encode()).digest())
     return same and bool(presented)
 
 
-def rate_limited(request) -> JsonResponse | None:
-    """429 with Retry-After once this client (by address) passes JOBS_API_RATE_LIMIT."""
-    usage = get_usage(request, group=RATE_GROUP, key="ip", rate=settings.JOBS_API_RATE_LIMIT, increment=True)
+RATE_GROUP = "jobs.api"
+
+
+def rate_limited(request, identity: str | None = None) -> JsonResponse | None:
+    """429 with Retry-After once ``identity`` (``jobs.ratelimit.client_identity``; by default the
+    client's address) passes JOBS_API_RATE_LIMIT."""
+    identity = identity or client_identity(request)
+    usage = get_usage(
+        request,
+        group=RATE_GROUP,
+        key=lambda group, request: identity,
+        rate=settings.JOBS_API_RATE_LIMIT,
+        increment=True,
+    )
     if usage is None or not usage["should_limit"]:
         return None
     retry_after = max(int(usage["time_left"]), 1)
@@ -95,40 +109,38 @@ def rate_limited(request) -> JsonResponse | None:
     return response
 
 
-RATE_GROUP = "jobs.api"
-
-
 def _csrf_refused(request, view) -> bool:
     """The CSRF check the middleware skipped for this exempt view, applied to session callers."""
     return CsrfViewMiddleware(lambda r: None).process_view(request, view, (), {}) is not None
 
 
 def authorize(view):
-    """Guard an API view: rate limit, then a bearer token or a staff session (with CSRF).
+    """Guard an API view: who is asking, the rate limit for them, then the answer to a wrong
+    token, or a staff session's CSRF check.
 
-    Sets ``request.api_user`` (the staff user, or None for the token) and, for POST, parses
-    ``request.json`` (an object, at most 16 KiB).
+    The key holder is counted per key, a staff session per user, anyone else per address
+    (jobs/ratelimit.py). Sets ``request.api_user`` (the staff user, or None for the token) and,
+    for POST, parses ``request.json`` (an object, at most 16 KiB).
     """
 
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if limited := rate_limited(request):
-            return limited
         key = settings.JOBS_SECRET_KEY
+        header = request.META.get("HTTP_AUTHORIZATION")
+        token_ok = header is not None and bearer_matches(header, key)
+        staff = request.user if header is None and request.user.is_staff else None
+        if limited := rate_limited(request, client_identity(request, key=key if token_ok else None, user=staff)):
+            return limited
         if api_key_problem(key):
             return error(503, "the API is disabled: JOBS_SECRET_KEY is not configured")
-        header = request.META.get("HTTP_AUTHORIZATION")
-        if header is not None or not request.user.is_staff:
-            if not bearer_matches(header or "", key):
-                response = error(401, "missing or wrong bearer token")
-                response["WWW-Authenticate"] = 'Bearer realm="cronhouse"'
-                return response
-            request.api_user = None
-        else:
-            if _csrf_refused(request, view):
-                return error(403, "CSRF check failed (a staff session must send the CSRF token)")
-            request.api_user = request.user
+        if not token_ok and staff is None:
+            response = error(401, "missing or wrong bearer token")
+            response["WWW-Authenticate"] = 'Bearer realm="cronhouse"'
+            return response
+        if staff is not None and _csrf_refused(request, view):
+            return error(403, "CSRF check failed (a staff session must send the CSRF token)")
+        request.api_user = staff
         if request.method == "POST":
             body = _read_body(request)
             if isinstance(body, JsonResponse):
@@ -140,6 +152,7 @@ def authorize(view):
 
 
 def _read_body(request) -> dict | JsonResponse:
+    """The JSON object of the body, or the 4xx answer: every malformed body is the client's error."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -151,11 +164,15 @@ def _read_body(request) -> dict | JsonResponse:
         raw = request.body
     except RawPostDataException:
         return error(400, "send the request as JSON, not as a form upload")
+    except UnreadablePostError:
+        # The client stopped sending (jobs/slow_clients.py timed the read out) or hung up.
+        return error(400, "the request body did not arrive in full")
     if len(raw) > MAX_BODY_BYTES:
         return error(413, f"request body over {MAX_BODY_BYTES} bytes")
     try:
         body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8 and over-long integers; RecursionError deep nesting ([[[...]]]).
         return error(400, "the body is not valid JSON")
     if not isinstance(body, dict):
         return error(400, 'the body must be a JSON object, e.g. {"job": "generate-charges"}')

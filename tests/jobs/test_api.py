@@ -61,6 +61,41 @@ def test_it_answers_400_to_malformed_json_or_fields(api, make_job, raw):
     assert "error" in response.json()
 
 
+MALFORMED_BODIES = {
+    "nested 8,000 deep": "[" * 8000 + "]" * 8000,
+    "nested in an object": '{"job": ' + "[" * 8000 + "]" * 8000 + "}",
+    "NUL in the name": '{"job": "night\\u0000ly"}',
+    "NUL in a field name": '{"job\\u0000": "nightly"}',
+    "lone surrogate": '{"job": "\\ud800"}',
+    "lone surrogate field name": '{"\\ud800": 1}',
+    "not UTF-8": b'{"job": "\xff\xfe"}',
+    "unterminated": '{"job": "nightly"',
+    "a 5,000-digit id": '{"job_id": 1' + "0" * 5000 + "}",
+    "NaN id": '{"job_id": NaN}',
+    "huge float id": '{"job_id": 1e400}',
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED_BODIES.values(), ids=MALFORMED_BODIES.keys())
+def test_it_answers_every_malformed_body_with_a_4xx_json_error_and_records_nothing(api, client, make_job, raw):
+    make_job("nightly")
+    client.raise_request_exception = False
+    started = time.monotonic()
+    response = api.post(RUN, raw=raw)
+    assert 400 <= response.status_code < 500 and response["Content-Type"] == "application/json"
+    assert response.json()["error"]
+    assert time.monotonic() - started < 2
+    assert not JobRun.objects.exists()
+
+
+@pytest.mark.parametrize("header", ["Bearer \ud800", "Bearer \x00", "\ud800", "Bearer " + "\u00e9" * 5000])
+def test_it_answers_401_to_an_undecodable_token(client, make_job, header):
+    client.raise_request_exception = False
+    response = client.get("/api/jobs/status", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and response.json()["error"]
+
+
 def test_it_answers_404_to_an_unknown_job(api, make_job):
     make_job("nightly")
     assert api.post(RUN, {"job": "nope"}).status_code == 404
@@ -101,8 +136,9 @@ def test_it_answers_429_with_retry_after_past_the_rate_limit(api, make_job, sett
     assert codes == [200, 200, 200, 429, 429]
     limited = api.get("/api/jobs/status")
     assert 1 <= int(limited["Retry-After"]) <= 60
-    # Wrong tokens count too, so the limit also slows down guessing.
-    assert api.post(RUN, {"job": "nightly"}, token="wrong").status_code == 429
+    # Wrong tokens count too (per address, not against the key holder), so guessing is slowed down.
+    guesses = [api.post(RUN, {"job": "nightly"}, token="wrong").status_code for _ in range(4)]
+    assert guesses == [401, 401, 401, 429]
 
 
 @pytest.mark.redis

@@ -6,7 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from jobs.checks import check_api_key, check_secrets_encryption_key
+from jobs.checks import check_api_key, check_client_address_setting, check_secrets_encryption_key
 from jobs.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
 
 
@@ -47,3 +47,11 @@ def test_it_encrypts_with_the_newest_key_and_decrypts_with_any(settings):
         secret_decrypt(stored)
     assert stored not in str(caught.value)
     assert secret_encrypt("") == "" and secret_decrypt("") == ""
+
+
+def test_it_warns_that_ratelimit_ip_meta_key_is_no_longer_read(settings):
+    settings.RATELIMIT_IP_META_KEY = "HTTP_X_REAL_IP"
+    (warning,) = check_client_address_setting(None)
+    assert warning.id == "jobs.W003" and "TRUSTED_PROXY_HOPS" in warning.hint
+    settings.RATELIMIT_IP_META_KEY = None
+    assert check_client_address_setting(None) == []

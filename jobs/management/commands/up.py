@@ -70,7 +70,9 @@ class Command(BaseCommand):
         # SIGTERM (a supervisor, `kill`) must stop the worker too, not orphan it.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
-            call_command("runserver", addrport, use_reloader=False)
+            # DEBUG stays off unless asked for (DEBUG=true); the admin's CSS and scripts are
+            # served either way, as runserver --insecure does.
+            call_command("runserver", addrport, use_reloader=False, insecure_serving=True)
         finally:
             worker.terminate()
             try:
