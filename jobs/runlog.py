@@ -38,6 +38,9 @@ class RedactingFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # Formatters print exc_text when it is set: the traceback, redacted once here.
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return True
 
 

@@ -71,3 +71,18 @@ def test_it_masks_secret_settings_and_signing_secrets_in_a_log_line(settings):
     settings.STRIPE_API_KEY = "sk_live_0123456789abcdef"
     line = _format(_record("charging with %s, signing with %s", settings.STRIPE_API_KEY, "whsec_abcDEF123_-x"))
     assert line["message"] == "charging with [redacted], signing with [redacted]"
+
+
+def test_it_masks_a_secret_in_a_logged_traceback():
+    """A 500's traceback carries the exception's message: the plain console line must not show it."""
+    import sys
+
+    try:
+        raise RuntimeError("upstream said: Authorization: Bearer tok_planted_1234567890abcdef")
+    except RuntimeError:
+        record = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "Internal Server Error", (), None)
+        record.exc_info = sys.exc_info()
+    RedactingFilter().filter(record)
+    line = logging.Formatter("%(levelname)s %(message)s").format(record)
+    assert "Internal Server Error" in line and "RuntimeError" in line
+    assert "tok_planted_1234567890abcdef" not in line
