@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django_celery_beat import admin as beat_admin
@@ -16,25 +17,41 @@ from django_celery_beat.models import PeriodicTask
 # autodiscovered by every process): the jobs.W00x system checks, and the receiver that records
 # password logins for the dashboard's recent-login guard.
 from . import checks  # noqa: F401
-from .audit import audit_record, snapshot
+from . import access
+from .audit import audit_record, audit_run, snapshot
 from .beat_schedule import periodic_tasks_set_enabled
 from .forms import JobAdminForm, WebhookHandlerAdminForm
-from .models import AuditEntry, Job, JobRun, WebhookHandler
+from .models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
+from .ratelimit import client_address
 from .runner import JobDisabled, run_trigger
 from .schedules import upcoming_runs
+from .selectors import one_line
 from .sync import jobs_set_enabled
 from .views import guards  # noqa: F401
 
 
-def jobs_run_now(*, jobs, user, triggered_by: str = JobRun.Trigger.MANUAL) -> tuple[list[str], list[str]]:
-    """The admin action's logic, testable without a request: (started, refused) messages."""
+def jobs_run_now(
+    *, jobs, user, address: str = "", triggered_by: str = JobRun.Trigger.MANUAL
+) -> tuple[list[str], list[str]]:
+    """The "Run now" of the admin and the dashboard, testable without a request: (started,
+    refused) messages. Each job is checked with ``jobs.access``; every attempt is audited."""
     started, refused = [], []
+    runnable = access.allowed_ids(user, access.RUN)
     for job in jobs:
+        if job.pk not in runnable:
+            reason = access.refusal_reason(user, access.RUN)
+            audit_record(actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason)
+            refused.append(f"{job.name}: not allowed ({reason})")
+            continue
         try:
             result = run_trigger(job=job, triggered_by=triggered_by, user=user)
         except JobDisabled as exc:
+            audit_record(
+                actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled"
+            )
             refused.append(str(exc))
             continue
+        audit_run(who=user, job=job, run=result.run, address=address)
         if result.queued:
             started.append(f"{job.name}: run #{result.run.pk} queued")
         else:
@@ -42,14 +59,25 @@ def jobs_run_now(*, jobs, user, triggered_by: str = JobRun.Trigger.MANUAL) -> tu
     return started, refused
 
 
-def jobs_enable(*, jobs, enabled: bool, user) -> int:
-    """Enable or disable jobs (and their beat entries), auditing each job that changed."""
-    changing = [job for job in jobs if job.enabled != enabled]
+def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, list[str]]:
+    """Enable or disable the jobs ``user`` may toggle (and their beat entries), auditing each job
+    that changed and each refused; returns (how many changed, refusal messages)."""
+    allowed = access.allowed_ids(user, access.TOGGLE)
+    action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
+    refused = []
+    for job in jobs:
+        if job.pk not in allowed:
+            reason = access.refusal_reason(user, access.TOGGLE)
+            audit_record(actor=user, action=action, instance=job, address=address, refused=reason)
+            refused.append(f"{job.name}: not allowed ({reason})")
+    changing = [job for job in jobs if job.enabled != enabled and job.pk in allowed]
     count = jobs_set_enabled(job_ids=[job.pk for job in changing], enabled=enabled)
     for job in changing:
         job.enabled = enabled
-        audit_record(actor=user, action="update", instance=job, before={"enabled": not enabled}, fields=["enabled"])
-    return count
+        audit_record(
+            actor=user, action=action, instance=job, before={"enabled": not enabled}, fields=["enabled"], address=address
+        )
+    return count, refused
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -63,7 +91,9 @@ class AuditedAdmin(admin.ModelAdmin):
         before = snapshot(type(obj).objects.get(pk=obj.pk), fields) if change else {}
         super().save_model(request, obj, form, change)
         action = "update" if change else "create"
-        audit_record(actor=request.user, action=action, instance=obj, before=before, fields=fields)
+        audit_record(
+            actor=request.user, action=action, instance=obj, before=before, fields=fields, address=client_address(request)
+        )
 
     def delete_model(self, request, obj):
         audit_record(actor=request.user, action="delete", instance=obj)
@@ -77,8 +107,18 @@ class AuditedAdmin(admin.ModelAdmin):
             obj.delete()
 
 
+class LatestRunsFormSet(BaseInlineFormSet):
+    """This job's ten newest runs, through the (job, -created_at) index, not a page over every run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        ids = list(self.queryset.order_by("-created_at", "-id").values_list("pk", flat=True)[:10])
+        self.queryset = self.queryset.filter(pk__in=ids)
+
+
 class RecentRunsInline(admin.TabularInline):
     model = JobRun
+    formset = LatestRunsFormSet
     fk_name = "job"
     extra = 0
     max_num = 0
@@ -89,11 +129,14 @@ class RecentRunsInline(admin.TabularInline):
     ordering = ("-created_at", "-id")
     show_change_link = True
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        # The ten newest through the (job, -created_at) index, not a page over every run.
-        ids = list(queryset.order_by("-created_at", "-id").values_list("pk", flat=True)[:10])
-        return queryset.filter(pk__in=ids)
+
+class OperatorGroupsInline(admin.TabularInline):
+    """Limits the job to these groups' members (none: everyone with the model permission)."""
+
+    model = JobOperatorGroup
+    extra = 0
+    verbose_name = "operator group"
+    verbose_name_plural = "limited to operator groups (empty: everyone with the permission)"
 
 
 @admin.register(Job)
@@ -120,7 +163,7 @@ class JobAdmin(AuditedAdmin):
         "last_duration",
         "consecutive_failures",
     )
-    inlines = [RecentRunsInline]
+    inlines = [OperatorGroupsInline, RecentRunsInline]
     actions = ["run_now", "enable", "disable"]
 
     @admin.display(description="schedule")
@@ -137,23 +180,47 @@ class JobAdmin(AuditedAdmin):
             "", "<div>{}</div>", ((t.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),) for t in times)
         )
 
-    @admin.action(description="Run now")
-    def run_now(self, request, queryset):
-        started, refused = jobs_run_now(jobs=queryset, user=request.user)
+    def get_queryset(self, request):
+        # A job the user may not see (jobs.view_jobrun, its operator groups) has no row here and
+        # answers 404 by its URL.
+        return super().get_queryset(request).filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or access.job_allows(request.user, access.CHANGE, obj))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or access.job_allows(request.user, access.CHANGE, obj))
+
+    def has_run_permission(self, request) -> bool:
+        return request.user.has_perm(access.PERMISSIONS[access.RUN])
+
+    def has_toggle_permission(self, request) -> bool:
+        return request.user.has_perm(access.PERMISSIONS[access.TOGGLE])
+
+    def _report(self, request, started: list[str], refused: list[str]) -> None:
         for text in started:
             self.message_user(request, text, messages.SUCCESS)
         for text in refused:
             self.message_user(request, text, messages.WARNING)
 
-    @admin.action(description="Enable")
-    def enable(self, request, queryset):
-        count = jobs_enable(jobs=list(queryset), enabled=True, user=request.user)
-        self.message_user(request, f"{count} job(s) enabled.")
+    @admin.action(description="Run now", permissions=["run"])
+    def run_now(self, request, queryset):
+        started, refused = jobs_run_now(jobs=queryset, user=request.user, address=client_address(request))
+        self._report(request, started, refused)
 
-    @admin.action(description="Disable")
+    @admin.action(description="Enable", permissions=["toggle"])
+    def enable(self, request, queryset):
+        count, refused = jobs_enable(jobs=list(queryset), enabled=True, user=request.user, address=client_address(request))
+        self._report(request, [f"{count} job(s) enabled."], refused)
+
+    @admin.action(description="Disable", permissions=["toggle"])
     def disable(self, request, queryset):
-        count = jobs_enable(jobs=list(queryset), enabled=False, user=request.user)
-        self.message_user(request, f"{count} job(s) disabled.")
+        count, refused = jobs_enable(
+            jobs=list(queryset), enabled=False, user=request.user, address=client_address(request)
+        )
+        self._report(request, [f"{count} job(s) disabled."], refused)
 
 
 def _pre(text: str) -> str:
@@ -175,11 +242,12 @@ class JobRunAdmin(admin.ModelAdmin):
         "scheduled_for",
         "started_at",
         "duration_column",
+        "error_line",
     )
     list_filter = ("status", "triggered_by", "job")
     list_select_related = ("job",)
     date_hierarchy = "created_at"
-    search_fields = ("job__name", "celery_task_id")
+    search_fields = ("job__name", "celery_task_id", "error")
     # A second COUNT(*) over every run buys nothing on a table of millions.
     show_full_result_count = False
     exclude = RUN_TEXT_FIELDS
@@ -193,6 +261,10 @@ class JobRunAdmin(admin.ModelAdmin):
     def duration_column(self, run: JobRun) -> str:
         return f"{run.duration.total_seconds():.2f} s" if run.duration is not None else "-"
 
+    @admin.display(description="error")
+    def error_line(self, run: JobRun) -> str:
+        return one_line(run.error, limit=120) or "-"
+
     @admin.display(description="summary")
     def summary_json(self, run: JobRun) -> str:
         return _pre(json.dumps(run.summary, indent=2, sort_keys=True, default=str))
@@ -204,6 +276,9 @@ class JobRunAdmin(admin.ModelAdmin):
     @admin.display(description="output")
     def output_text(self, run: JobRun) -> str:
         return _pre(run.output)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(job__in=access.allowed_jobs(request.user, access.VIEW))
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -237,9 +312,14 @@ class WebhookHandlerAdmin(AuditedAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("at", "actor_label", "action", "object_type", "object_repr")
-    list_filter = ("action", "object_type")
-    search_fields = ("object_repr", "actor_label")
+    list_display = ("at", "actor_label", "action", "object_type", "object_repr", "address", "refused_column")
+    list_filter = ("action", "object_type", ("refused", admin.EmptyFieldListFilter))
+    search_fields = ("object_repr", "actor_label", "address")
+    list_select_related = ("api_key",)
+
+    @admin.display(description="refused")
+    def refused_column(self, entry: AuditEntry) -> str:
+        return entry.refused or "-"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -256,7 +336,30 @@ admin.site.unregister(PeriodicTask)
 @admin.register(PeriodicTask)
 class AuditedPeriodicTaskAdmin(AuditedAdmin, beat_admin.PeriodicTaskAdmin):
     """django-celery-beat's own admin, with audit entries; pause/resume of a job's task goes
-    through the job (the source of truth) instead of desynchronising them."""
+    through the job (the source of truth) instead of desynchronising them. Deleting (one task,
+    or the bulk action) needs a recent login, as unscheduling does on the dashboard; Django's
+    own confirmation page comes first either way."""
+
+    actions = (*beat_admin.PeriodicTaskAdmin.actions, "delete_selected")
+
+    def _reauthenticate(self, request, back: str):
+        from .views.schedule import reauthenticate_redirect
+
+        return reauthenticate_redirect(request, back)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        if not guards.has_recent_login(request):
+            return self._reauthenticate(request, request.get_full_path())
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s")
+    def delete_selected(self, request, queryset):
+        """Django's delete action (confirmation page, then delete), behind the recent login."""
+        from django.contrib.admin.actions import delete_selected
+
+        if not guards.has_recent_login(request):
+            return self._reauthenticate(request, request.path)
+        return delete_selected(self, request, queryset)
 
     def enable_tasks(self, request, queryset):
         count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=True, user=request.user)

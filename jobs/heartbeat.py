@@ -3,18 +3,24 @@
 The reaper abandons a running run whose heartbeat went silent: that is how a SIGKILLed
 worker is noticed long before the job's timeout. One daemon thread per process beats for
 every run this process is executing (a prefork child runs one at a time); starting a
-thread per run cost a third of a no-op run's bookkeeping.
+thread per run cost a third of a no-op run's bookkeeping. It beats from the claim until the
+outcome is recorded, and outlives a database restart: on any error it drops its connection
+and reconnects on the next beat, since a dead thread would get its live runs reaped.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, connection
 from django.utils import timezone
+
+from .db_recovery import connections_drop
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _running: set[int] = set()
@@ -30,12 +36,13 @@ def _beat_forever() -> None:
         with _lock:
             run_ids = list(_running)
         if not run_ids:
-            connection.close()  # idle: hold no connection of this thread's own
+            connections_drop()  # idle: hold no connection of this thread's own
             continue
         try:
             JobRun.objects.filter(pk__in=run_ids, status=JobRun.Status.RUNNING).update(heartbeat_at=timezone.now())
-        except DatabaseError:
-            connection.close()  # database briefly away: reconnect on the next beat
+        except Exception as exc:  # the database away (restart, failover) or anything else: beat on
+            logger.warning("heartbeat not written (%s); reconnecting on the next beat", type(exc).__name__)
+            connections_drop()
 
 
 def _ensure_thread() -> None:

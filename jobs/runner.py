@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
 from .execution import Outcome, command_execute
 from .heartbeat import run_heartbeat
 from .models import Job, JobRun
@@ -207,23 +208,23 @@ def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
 
 
 def run_claim(run_id: int) -> JobRun | None:
-    """queued -> running, only if still queued and due; the row count says who won."""
+    """queued -> running, only if still queued and due; the row count says who won.
+
+    A worker's connection may have died with a database restart while it idled: the claim
+    reconnects and tries again. A repeated UPDATE also matches the row that a first attempt
+    claimed before its reply was lost (same start, host and pid), so no claim is lost that way.
+    """
     now = timezone.now()
-    due = now + timedelta(seconds=1)
-    claimed = (
-        JobRun.objects.filter(pk=run_id, status=Status.QUEUED)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=due))
-        .update(
-            status=Status.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-            worker_host=socket.gethostname()[:200],
-            worker_pid=os.getpid(),
-        )
-    )
-    if not claimed:
-        return None
-    return JobRun.objects.select_related("job").get(pk=run_id)
+    mine = dict(started_at=now, worker_host=socket.gethostname()[:200], worker_pid=os.getpid())
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1))
+    claimable = JobRun.objects.filter(Q(status=Status.QUEUED) & due | Q(status=Status.RUNNING, **mine), pk=run_id)
+
+    def claim() -> JobRun | None:
+        if not claimable.update(status=Status.RUNNING, heartbeat_at=now, **mine):
+            return None
+        return JobRun.objects.select_related("job").get(pk=run_id)
+
+    return with_reconnect(claim, seconds=CLAIM_RETRY_SECONDS, what=f"claim of run {run_id}")
 
 
 def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: bool = True) -> JobRun | None:
@@ -232,9 +233,10 @@ def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: b
     if run is None:
         return None
     logger.info("run started job=%s run=%s attempt=%s", run.job.name, run.pk, run.attempt)
+    # Beating until the outcome is recorded: that write may wait out a database restart.
     with run_heartbeat(run.pk):
         outcome = _run_handler(run, enforce_timeout)
-    return run_finish(run=run, outcome=outcome, dispatch_retry=dispatch_retry)
+        return run_finish(run=run, outcome=outcome, dispatch_retry=dispatch_retry)
 
 
 def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
@@ -258,7 +260,11 @@ def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
 
 
 def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) -> JobRun:
-    """Record the end of a running run, schedule its retry, update the job's statistics."""
+    """Record the end of a running run, schedule its retry, update the job's statistics.
+
+    The job's work is done: if the database restarted meanwhile, the write reconnects and
+    tries again rather than leave the run to the reaper, which would retry the work.
+    """
     now = timezone.now()
     ending = dict(
         status=outcome.status,
@@ -272,7 +278,12 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
     if expected is not None and ending["duration"] > timedelta(seconds=expected):
         # Only ever set: process-jobs may have flagged it while it ran.
         ending["slow"] = True
-    if not _run_end(run, ending, now=now, dispatch_retry=dispatch_retry):
+    ended = with_reconnect(
+        lambda: _run_end(run, ending, now=now, dispatch_retry=dispatch_retry),
+        seconds=FINISH_RETRY_SECONDS,
+        what=f"outcome of run {run.pk}",
+    )
+    if not ended:
         logger.warning("run %s was ended elsewhere (reaped) before it finished", run.pk)
         run.refresh_from_db()
         return run

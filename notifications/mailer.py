@@ -7,7 +7,9 @@ Per batch:
    token, and counts the attempt, through the ORM on both databases (on SQLite the IMMEDIATE
    transaction holds the write lock instead, so two drains' claims cannot interleave).
 2. Send, after that commit: render each message and hand it to Django's e-mail backend
-   (``EMAIL_URL``), one connection per batch.
+   (``EMAIL_URL``), one connection per batch. A server that cannot be reached, or a connection
+   lost mid-batch, fails this attempt of every message not yet sent (each gets its backoff)
+   and ends the drain for this run: the run succeeds and its summary names the cause.
 3. Record: one UPDATE marks the sent ones ``sent``; each failure gets its own backoff
    (1 -> 3 -> 9 -> 15 min, capped) or becomes ``dead`` after NOTIFICATIONS_MAX_ATTEMPTS. Every
    write is conditional on the claim token, so a drain whose batch was reclaimed writes nothing.
@@ -20,6 +22,7 @@ message can go out twice; its Message-ID is stable (``<uuid@domain>``) so receiv
 from __future__ import annotations
 
 import logging
+import smtplib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -55,15 +58,19 @@ class DrainResult:
     reclaimed: int = 0
     batches: int = 0
     errors: list[str] = field(default_factory=list)
+    unreachable: str = ""  # why the drain stopped early: the mail server could not be used
 
     def summary(self) -> dict:
-        return {
+        summary = {
             "sent": self.sent,
             "failed": self.failed,
             "dead": self.dead,
             "reclaimed": self.reclaimed,
             "batches": self.batches,
         }
+        if self.unreachable:
+            summary["mail_server_unreachable"] = self.unreachable
+        return summary
 
 
 # --- claim ------------------------------------------------------------------------------
@@ -115,25 +122,58 @@ def notifications_reclaim_stale(*, now: datetime) -> int:
 # --- send and record --------------------------------------------------------------------
 
 
-def _send_batch(batch: list[Notification]) -> tuple[list[int], list[tuple[Notification, str]]]:
-    """Send each message; (sent ids, [(message, error)]). One backend connection per batch.
+def _describe(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]
 
-    One ``send_messages`` call per message on that connection, not one for the batch: when
-    SMTP fails mid-batch, Django's backend raises without saying which messages went out, and
-    retrying those would send them twice.
+
+def _connection_lost(exc: Exception) -> bool:
+    """The connection, not this message, failed: nothing after it can go out on it.
+
+    ``SMTPException`` is an ``OSError``; of those only a disconnect or a 421 ("closing the
+    channel") is about the connection. A refused recipient or a rejected body is the message's own.
+    """
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def _send_batch(batch: list[Notification]) -> tuple[list[int], list[tuple[Notification, str]], str]:
+    """Send each message: (sent ids, [(message, error)], why the server was unusable or "").
+
+    One backend connection per batch, one ``send_messages`` call per message on it, not one
+    for the batch: when SMTP fails mid-batch, Django's backend raises without saying which
+    messages went out, and retrying those would send them twice. When the server cannot be
+    reached, or the connection drops, every message not yet sent fails this attempt.
     """
     sent: list[int] = []
     failed: list[tuple[Notification, str]] = []
-    with get_connection(fail_silently=False) as mail:
-        for notification in batch:
+    mail = get_connection(fail_silently=False)
+    try:
+        mail.open()
+    except Exception as exc:  # refused, timed out, TLS or login failed: the same for every message
+        reason = f"Could not connect to the mail server: {_describe(exc)}"
+        return [], [(notification, reason) for notification in batch], reason
+    try:
+        for index, notification in enumerate(batch):
             try:
                 if mail.send_messages([message_build(notification)]) != 1:
                     raise RuntimeError("The e-mail backend did not accept the message.")
-            except Exception as exc:  # any failure of one message must not stop the batch
-                failed.append((notification, redact(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT]))
+            except Exception as exc:  # one message's failure must not stop the batch
+                failed.append((notification, _describe(exc)))
+                if _connection_lost(exc):
+                    reason = f"The mail server connection was lost: {_describe(exc)}"
+                    failed += [(rest, f"Not sent: {reason}") for rest in batch[index + 1 :]]
+                    return sent, failed, reason
             else:
                 sent.append(notification.pk)
-    return sent, failed
+    finally:
+        try:
+            mail.close()
+        except Exception:  # a dropped connection may refuse even QUIT; the results stand
+            pass
+    return sent, failed, ""
 
 
 def _mine(token: uuid.UUID):
@@ -197,13 +237,18 @@ def notifications_process(
     token, batch = notifications_claim(now=clock(), limit=batch_size) if max_batches != 0 else (None, [])
     while batch:
         result.batches += 1
-        sent, failed = _send_batch(batch)
+        sent, failed, result.unreachable = _send_batch(batch)
         more = (max_batches is None or result.batches < max_batches) and time.monotonic() < deadline
+        # An unreachable server fails every message claimed from now on: stop, and let each one's
+        # backoff decide when it is tried again.
+        more = more and not result.unreachable
         # Record this batch and claim the next in one transaction: one commit per batch.
         with transaction.atomic():
             _record(token, sent, failed, clock(), result)
             token, batch = notifications_claim(now=clock(), limit=batch_size) if more else (None, [])
         _log_dead(failed)
+    if result.unreachable:
+        logger.warning("notifications drain stopped early: %s", result.unreachable)
     logger.info("notifications drained %s", result.summary())
     return result
 

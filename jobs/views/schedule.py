@@ -1,13 +1,16 @@
 """The raw beat schedule: every PeriodicTask, pause/resume, unschedule and purge orphans.
-Destructive actions need a recent password entry; every action is audited."""
+
+Destructive actions need a recent password entry (here and in the admin, which uses
+``reauthenticate_redirect``) and a second, confirming POST; every action is audited."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_celery_beat.models import PeriodicTask
 
@@ -21,7 +24,7 @@ from ..beat_schedule import (
 )
 from ..forms import ReauthenticateForm
 from ..schedules import describe_schedule
-from ..sync import RUN_TASK
+from ..sync import RUN_TASK, orphan_periodic_tasks
 from .guards import has_recent_login, mark_password_entered, recent_login_required
 
 
@@ -66,11 +69,40 @@ def schedule_set_enabled(request, pk: int, enabled: bool):
     return redirect("jobs:schedule")
 
 
+def reauthenticate_redirect(request, back: str):
+    """To the password page, then back to ``back``: for surfaces whose "back" is not the schedule
+    page (the admin), which ``recent_login_required`` sends to."""
+    messages.warning(
+        request,
+        f"Enter your password again: deleting a schedule needs a login within the last "
+        f"{settings.RECENT_LOGIN_MINUTES} minutes.",
+    )
+    return redirect(f"{reverse('jobs:reauthenticate')}?{urlencode({'next': back})}")
+
+
+def _confirmation(request, *, title: str, question: str, names: list[str], button: str):
+    """The page a destructive action's first POST answers with; only its own POST acts."""
+    context = {"title": title, "question": question, "names": names, "button": button, "action": request.path}
+    return render(request, "jobs/schedule_confirm.html", context)
+
+
+def _confirmed(request) -> bool:
+    return request.POST.get("confirm") == "yes"
+
+
 @staff_member_required
 @recent_login_required
 @require_POST
 def schedule_unschedule(request, pk: int):
     task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
+    if owning_job(task) is None and not _confirmed(request):
+        return _confirmation(
+            request,
+            title="Unschedule a task",
+            question="Delete this beat task? Beat stops sending it within seconds; this cannot be undone.",
+            names=[task.name],
+            button="Unschedule",
+        )
     try:
         periodic_task_unschedule(task=task, user=request.user)
     except ScheduleActionRefused as exc:
@@ -84,6 +116,14 @@ def schedule_unschedule(request, pk: int):
 @recent_login_required
 @require_POST
 def schedule_purge_orphans(request):
+    if not _confirmed(request) and (pending := list(orphan_periodic_tasks().values_list("name", flat=True))):
+        return _confirmation(
+            request,
+            title="Purge orphan tasks",
+            question="Delete these beat tasks that no job owns? This cannot be undone.",
+            names=pending,
+            button=f"Purge {len(pending)} task{'s' if len(pending) != 1 else ''}",
+        )
     names = orphans_purge(user=request.user)
     messages.success(request, f"Purged {len(names)} orphan task(s): {', '.join(names)}" if names else "No orphans.")
     return redirect("jobs:schedule")

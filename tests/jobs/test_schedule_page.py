@@ -67,7 +67,7 @@ def test_it_asks_for_the_password_again_before_unscheduling(staff_client, foreig
     assert wrong.status_code == 200 and "That is not your password." in wrong.content.decode()
     right = staff_client.post("/dashboard/reauthenticate/", {"password": PASSWORD, "next": "/dashboard/schedule/"})
     assert right.status_code == 302 and right["Location"] == "/dashboard/schedule/"
-    staff_client.post(f"/dashboard/schedule/{foreign_task.pk}/unschedule")
+    staff_client.post(f"/dashboard/schedule/{foreign_task.pk}/unschedule", {"confirm": "yes"})
     assert not PeriodicTask.objects.filter(pk=foreign_task.pk).exists()
     entry = AuditEntry.objects.get()
     assert entry.action == "delete" and entry.object_repr.startswith("celery-cleanup")
@@ -81,7 +81,7 @@ def test_it_never_redirects_off_site_after_reauthentication(staff_client):
 
 def test_it_counts_a_fresh_login_as_recent(client, superuser, foreign_task):
     assert client.login(username=superuser.username, password=PASSWORD)
-    client.post(f"/dashboard/schedule/{foreign_task.pk}/unschedule")
+    client.post(f"/dashboard/schedule/{foreign_task.pk}/unschedule", {"confirm": "yes"})
     assert not PeriodicTask.objects.filter(pk=foreign_task.pk).exists()
 
 
@@ -99,7 +99,7 @@ def test_it_purges_only_orphans_after_a_recent_login_and_audits_each(staff_clien
     staff_client.post("/dashboard/schedule/purge-orphans")
     assert PeriodicTask.objects.filter(pk=orphan.pk).exists()
     staff_client.post("/dashboard/reauthenticate/", {"password": PASSWORD})
-    response = staff_client.post("/dashboard/schedule/purge-orphans", follow=True)
+    response = staff_client.post("/dashboard/schedule/purge-orphans", {"confirm": "yes"}, follow=True)
     assert "Purged 1 orphan task(s): cronhouse:gone" in response.content.decode()
     assert set(PeriodicTask.objects.values_list("pk", flat=True)) == {job.periodic_task_id, foreign_task.pk}
     entry = AuditEntry.objects.get()

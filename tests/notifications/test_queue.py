@@ -281,10 +281,10 @@ class FlakyBackend:
     def __init__(self, *args, **kwargs) -> None:
         pass
 
-    def __enter__(self):
-        return self
+    def open(self) -> None:
+        pass
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         pass
 
     def send_messages(self, messages):

@@ -162,3 +162,79 @@ def test_it_recovers_from_a_postgres_restart_during_a_run(processes, private_pos
     wait_for(lambda: pg.query(after, [restarted_at])[0][0] >= 2, timeout=30, message="ticker runs after restart")
     stuck = "SELECT count(*) FROM jobs_jobrun WHERE status = 'running' AND heartbeat_at < now() - interval '10 s'"
     assert pg.query(stuck)[0][0] == 0
+
+
+# --- a restart must neither run a job twice nor leave a trigger waiting --------------------------
+
+COUNTED = """
+from jobs.models import Job
+for name in ("counted", "counted-b"):
+    Job.objects.create(name=name, command="test_count_job", config={{"file": "{folder}/" + name, "seconds": {seconds}}},
+                       interval_seconds=86400, max_retries=2, retry_backoff_seconds=1, timeout_seconds=60)
+"""
+TRIGGER_COUNTED = """
+from jobs.models import Job
+from jobs.runner import run_trigger
+for name in {names!r}:
+    print("TRIGGER", run_trigger(job=Job.objects.get(name=name), triggered_by="manual").run.pk)
+"""
+RUN = "SELECT status, started_at - created_at FROM jobs_jobrun WHERE id = %s"
+
+
+def _prepare(processes, pg, tmp_path, seconds: float, **env) -> dict:
+    env = {"DATABASE_URL": pg.url, **env}
+    code, out = run_to_end(processes, "migrate", "migrate", "--noinput", timeout=180, **env)
+    assert code == 0, out
+    setup = COUNTED.format(folder=tmp_path, seconds=seconds)
+    assert run_to_end(processes, "setup", "shell", "-c", setup, **env)[0] == 0
+    processes.worker("worker", **env)
+    wait_for_log(processes, "worker", " ready.", timeout=60)
+    return env
+
+
+def _trigger(processes, env, *names: str) -> list[int]:
+    code, out = run_to_end(processes, "trigger", "shell", "-c", TRIGGER_COUNTED.format(names=names), **env)
+    assert code == 0, out
+    return [int(line.split()[1]) for line in out.splitlines() if line.startswith("TRIGGER ")][-len(names) :]
+
+
+def test_it_runs_a_job_once_and_records_its_success_across_a_postgres_restart(
+    processes, private_postgres, redis_broker, tmp_path
+):
+    """The job finishes after the restart, on a worker whose connection died: its outcome is
+    still recorded, the reaper (beat's sweep every few seconds) never abandons it meanwhile,
+    and no retry runs its work a second time."""
+    pg = private_postgres
+    env = _prepare(processes, pg, tmp_path, seconds=10, **FAST)
+    processes.beat("beat", **env)
+    beat_alive = "SELECT count(*) FROM jobs_serviceheartbeat WHERE name = 'beat'"
+    wait_for(lambda: pg.query(beat_alive)[0][0] == 1, timeout=60, message="beat leading (heartbeat written)")
+
+    [run_id] = _trigger(processes, env, "counted")
+    wait_for(lambda: pg.query(RUN, [run_id])[0][0] == "running", timeout=30, message="counted running")
+    pg.restart()
+
+    wait_for(lambda: pg.query(RUN, [run_id])[0][0] != "running", timeout=40, message="the run ended")
+    assert pg.query(RUN, [run_id])[0][0] == "succeeded"
+    runs = "SELECT count(*) FROM jobs_jobrun r JOIN jobs_job j ON j.id = r.job_id WHERE j.name = 'counted'"
+    assert pg.query(runs)[0][0] == 1
+    assert len((tmp_path / "counted").read_text().splitlines()) == 1
+
+
+def test_it_starts_the_next_run_at_once_after_a_postgres_restart_while_the_worker_idles(
+    processes, private_postgres, redis_broker, tmp_path
+):
+    """Both pool processes hold a connection the restart kills; the next task's claim reconnects
+    instead of leaving its run queued for process-jobs' re-send (there is no beat here at all)."""
+    pg = private_postgres
+    env = _prepare(processes, pg, tmp_path, seconds=1.5)
+    first = _trigger(processes, env, "counted", "counted-b")  # one per pool process: both connect
+    done = "SELECT count(*) FROM jobs_jobrun WHERE status = 'succeeded' AND id = ANY(%s)"
+    wait_for(lambda: pg.query(done, [first])[0][0] == 2, timeout=30, message="both first runs succeeded")
+
+    pg.restart()
+    [run_id] = _trigger(processes, env, "counted")
+
+    wait_for(lambda: pg.query(RUN, [run_id])[0][0] == "succeeded", timeout=20, message="the run after the restart")
+    assert pg.query(RUN, [run_id])[0][1].total_seconds() < 5
+    assert len((tmp_path / "counted").read_text().splitlines()) == 2
