@@ -13,11 +13,10 @@ from django.utils.html import format_html, format_html_join
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 
-# `checks` and `views.guards` are imported for their side effects at start-up (the admin is
-# autodiscovered by every process): the jobs.W00x system checks, and the receiver that records
-# password logins for the dashboard's recent-login guard.
-from . import checks  # noqa: F401
-from . import access
+# `api_keys_admin`, `checks` and `views.guards` are imported for their side effects at start-up
+# (the admin is autodiscovered by every process): the API keys' admin, the jobs.W00x system checks,
+# and the receiver that records password logins for the dashboard's recent-login guard.
+from . import access, api_keys_admin, checks  # noqa: F401
 from .audit import audit_record, audit_run, snapshot
 from .beat_schedule import periodic_tasks_set_enabled
 from .forms import JobAdminForm, WebhookHandlerAdminForm
@@ -75,7 +74,12 @@ def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, l
     for job in changing:
         job.enabled = enabled
         audit_record(
-            actor=user, action=action, instance=job, before={"enabled": not enabled}, fields=["enabled"], address=address
+            actor=user,
+            action=action,
+            instance=job,
+            before={"enabled": not enabled},
+            fields=["enabled"],
+            address=address,
         )
     return count, refused
 
@@ -92,7 +96,12 @@ class AuditedAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         action = "update" if change else "create"
         audit_record(
-            actor=request.user, action=action, instance=obj, before=before, fields=fields, address=client_address(request)
+            actor=request.user,
+            action=action,
+            instance=obj,
+            before=before,
+            fields=fields,
+            address=client_address(request),
         )
 
     def delete_model(self, request, obj):
@@ -212,7 +221,9 @@ class JobAdmin(AuditedAdmin):
 
     @admin.action(description="Enable", permissions=["toggle"])
     def enable(self, request, queryset):
-        count, refused = jobs_enable(jobs=list(queryset), enabled=True, user=request.user, address=client_address(request))
+        count, refused = jobs_enable(
+            jobs=list(queryset), enabled=True, user=request.user, address=client_address(request)
+        )
         self._report(request, [f"{count} job(s) enabled."], refused)
 
     @admin.action(description="Disable", permissions=["toggle"])
@@ -346,6 +357,10 @@ class AuditedPeriodicTaskAdmin(AuditedAdmin, beat_admin.PeriodicTaskAdmin):
         from .views.schedule import reauthenticate_redirect
 
         return reauthenticate_redirect(request, back)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Destructive schedule actions need jobs.manage_schedule on every surface (docs/permissions.md).
+        return access.may_manage_schedule(request.user)
 
     def delete_view(self, request, object_id, extra_context=None):
         if not guards.has_recent_login(request):

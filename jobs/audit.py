@@ -1,14 +1,16 @@
-"""Audit entries for staff changes to jobs, handlers and schedules."""
+"""Audit entries for staff changes to jobs, handlers and schedules, and for every action on a job
+(run now, API trigger, enable/disable, edit) allowed or refused: who or which key, from where, why."""
 
 from __future__ import annotations
 
 from django.db import models
 
-from .models import AuditEntry
+from .access import BOOTSTRAP
+from .models import ApiKey, AuditEntry
 from .redaction import MASK
 
 # Never copied into the audit log, whatever the model.
-SECRET_FIELDS = {"secret", "password"}
+SECRET_FIELDS = {"secret", "password", "digest"}
 # Recorded with their keys and every value masked (a webhook handler's extra headers).
 WRITE_ONLY_VALUE_FIELDS = {"extra_headers"}
 
@@ -20,23 +22,59 @@ def _value(instance: models.Model, name: str):
     return value if isinstance(value, (str, int, float, bool, type(None), dict, list)) else str(value)
 
 
-def audit_record(*, actor, action: str, instance: models.Model, before: dict | None = None, fields=()) -> AuditEntry:
-    """Record who did what; ``before`` holds field values read before the change."""
-    changes = {}
+def audit_record(
+    *,
+    actor,
+    action: str,
+    instance: models.Model,
+    before: dict | None = None,
+    fields=(),
+    address: str = "",
+    refused: str = "",
+    changes: dict | None = None,
+) -> AuditEntry:
+    """Record who did what; ``before`` holds field values read before the change. ``actor`` is a
+    user, an ApiKey (recorded by name and id, never the key), BOOTSTRAP, or None for the system."""
+    changes = dict(changes or {})
     for name in fields:
         if name in SECRET_FIELDS:
             changes[name] = [MASK, MASK]
         else:
             changes[name] = [(before or {}).get(name), _value(instance, name)]
+    api_key = actor if isinstance(actor, ApiKey) else None
     return AuditEntry.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=getattr(actor, "get_username", lambda: str(actor or "system"))(),
+        actor=actor if getattr(actor, "pk", None) and api_key is None else None,
+        actor_label=_label(actor)[:150],
+        api_key=api_key,
+        address=address[:64],
+        refused=refused[:200],
         action=action,
         object_type=instance._meta.model_name,
         object_id=str(instance.pk or ""),
         object_repr=str(instance)[:200],
         changes=changes,
     )
+
+
+def _label(actor) -> str:
+    if isinstance(actor, ApiKey):
+        return f"API key {actor.name} (#{actor.pk})"
+    if actor == BOOTSTRAP:
+        return "API key JOBS_SECRET_KEY"
+    return getattr(actor, "get_username", lambda: str(actor or "system"))()
+
+
+def audit_run(*, who, job, run, address: str = "") -> AuditEntry:
+    """A run someone asked for (run now, API trigger): which run, and whether it was queued or skipped."""
+    changes = {"run": [None, run.pk], "status": [None, run.status]}
+    if run.skip_reason:
+        changes["skip_reason"] = [None, run.skip_reason]
+    return audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, changes=changes)
+
+
+def job_actions(job, limit: int = 20) -> list[AuditEntry]:
+    """The newest audit entries about ``job`` (through the jobs_auditentry_object index)."""
+    return list(AuditEntry.objects.filter(object_type="job", object_id=str(job.pk)).order_by("-at", "-id")[:limit])
 
 
 def snapshot(instance: models.Model, fields) -> dict:

@@ -33,17 +33,34 @@ def api_key_problem(key: str) -> str | None:
 
 @checks.register(checks.Tags.security)
 def check_api_key(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """JOBS_SECRET_KEY is the bootstrap key: unset or weak it is refused (W001); set, it still
+    works but is one key shared by every scheduler, limited to nothing, rotated only with downtime (W004)."""
     problem = api_key_problem(getattr(settings, "JOBS_SECRET_KEY", ""))
     if problem is None:
         return []
     return [
         checks.Warning(
-            f"{problem}: the HTTP trigger API (/api/jobs/...) refuses every request.",
-            hint='Set JOBS_SECRET_KEY to 32+ random characters, e.g. python3 -c "import secrets; '
-            'print(secrets.token_urlsafe(32))".',
+            f"{problem}: the HTTP trigger API (/api/jobs/...) refuses every request without a named API key.",
+            hint="Create a named key: manage.py create_api_key NAME (docs/permissions.md). Once every scheduler "
+            "has one, leave JOBS_SECRET_KEY unset and add jobs.W001 to SILENCED_SYSTEM_CHECKS.",
             id="jobs.W001",
         )
     ]
+
+
+@checks.register(checks.Tags.security)
+def check_bootstrap_api_key(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    if api_key_problem(getattr(settings, "JOBS_SECRET_KEY", "")) is None:
+        return [
+            checks.Warning(
+                "JOBS_SECRET_KEY is set: one bootstrap key shared by every scheduler, allowed to run every job "
+                "and rotated only by a restart.",
+                hint="Give each scheduler its own key (manage.py create_api_key NAME --job JOB, or the admin's "
+                "API keys), switch the schedulers to them, then unset JOBS_SECRET_KEY (docs/permissions.md).",
+                id="jobs.W004",
+            )
+        ]
+    return []
 
 
 @checks.register(checks.Tags.security)

@@ -17,7 +17,7 @@ STATUS_ORDER = {"failed": 0, LATE: 1, "running": 2, "idle": 3, "disabled": 4}
 WEBHOOKS = "webhooks"
 
 
-def failed_runs(*, before: JobRun | None = None, job_name: str = "") -> tuple[list[JobRun], bool]:
+def failed_runs(*, before: JobRun | None = None, job_name: str = "", jobs=None) -> tuple[list[JobRun], bool]:
     """One page of runs that ended badly (failed, timed out, abandoned) or wait to be retried,
     newest first, by keyset (no OFFSET, no COUNT over a large table); and whether more follow."""
     retrying = Q(status=JobRun.Status.QUEUED, triggered_by=JobRun.Trigger.RETRY)
@@ -28,6 +28,8 @@ def failed_runs(*, before: JobRun | None = None, job_name: str = "") -> tuple[li
     )
     if job_name:
         runs = runs.filter(job__name=job_name)
+    if jobs is not None:  # only the jobs the reader may see (jobs.access)
+        runs = runs.filter(job__in=jobs)
     if before is not None:
         runs = runs.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
     page = list(runs[: FAILURES_PAGE_SIZE + 1])

@@ -10,14 +10,14 @@ is lost when a worker restarts: the tables are the source of truth.
     cronhouse_runs_queued                          queued runs (partial index)          1
     cronhouse_notifications{status}                registered by the notifications app (hook below)
 
-Guarded by the API's bearer token (JOBS_SECRET_KEY) or a staff session.
+Guarded by an API key (named, or the JOBS_SECRET_KEY bootstrap key) or a staff session with
+jobs.view_jobrun.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -26,10 +26,10 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
-from .checks import api_key_problem
+from .access import PERMISSIONS, VIEW
+from .api_keys import api_key_authenticate
 from .models import JobRun
 from .selectors import LATE, job_rows
-from .views.guards import bearer_matches
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
 REGISTRY = CollectorRegistry(auto_describe=False)
@@ -104,10 +104,13 @@ register_collector(JobsCollector(), key="jobs")
 
 
 def _allowed(request) -> bool:
-    if request.user.is_authenticated and request.user.is_staff:
-        return True
-    key = settings.JOBS_SECRET_KEY
-    return not api_key_problem(key) and bearer_matches(request.META.get("HTTP_AUTHORIZATION", ""), key)
+    """Any valid API key (named or the bootstrap key), or staff who may see runs (jobs.view_jobrun)."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None:
+        user = request.user
+        return user.is_authenticated and user.is_staff and user.has_perm(PERMISSIONS[VIEW])
+    presented = api_key_authenticate(header)
+    return presented.holder is not None and not presented.refused
 
 
 @never_cache

@@ -165,6 +165,13 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Beside Django's add/change/delete/view_job: who may act on a job (docs/permissions.md).
+        # Seeing a job's runs is jobs.view_jobrun; jobs.access decides with these and the job's groups.
+        permissions = [
+            ("run_job", "Can run a job now"),
+            ("toggle_job", "Can enable or disable a job"),
+            ("manage_schedule", "Can pause, resume, unschedule and purge beat tasks"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(cron_expression="") & Q(interval_seconds__isnull=False))

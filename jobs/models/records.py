@@ -19,6 +19,9 @@ class AuditEntry(models.Model):
         UPDATE = "update"
         DELETE = "delete"
         RUN = "run"
+        ENABLE = "enable"
+        DISABLE = "disable"
+        REVOKE = "revoke"
         OTHER = "other"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -31,10 +34,25 @@ class AuditEntry(models.Model):
     object_id = models.CharField(max_length=50, blank=True)
     object_repr = models.CharField(max_length=200)
     changes = models.JSONField(default=dict, blank=True, help_text="Field: [before, after].")
+    # The API key that acted (its name is in actor_label too, so the entry outlives the key).
+    # Never the key itself: only its row.
+    api_key = models.ForeignKey(
+        "jobs.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="API key"
+    )
+    address = models.CharField(max_length=64, blank=True, help_text="Client address of the request.")
+    refused = models.CharField(
+        max_length=200, blank=True, help_text="Why the attempt was refused; empty when it was allowed."
+    )
 
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name_plural = "audit entries"
+        indexes = [
+            # A job's own actions, newest first: the dashboard's job page.
+            models.Index(fields=["object_type", "object_id", "-at"], name="jobs_auditentry_object"),
+            # ON DELETE SET NULL when a key row is deleted; most entries have no key.
+            models.Index(fields=["api_key"], condition=models.Q(api_key__isnull=False), name="jobs_auditentry_key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type} {self.object_repr}"

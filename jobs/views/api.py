@@ -4,8 +4,10 @@
     GET  /api/jobs/status                                        -> every job
     GET  /api/runs/<id>                                          -> one run
 
-Statuses: 401 token, 400 body, 404 job/run, 409 disabled or already active (with the active
-run's id), 413 body over 16 KiB, 429 rate limit (Retry-After), 503 API key not configured.
+Statuses: 401 token (wrong, revoked or expired key), 400 body, 403 a job outside the caller's
+reach (a key's scope, a user's permissions; audited), 404 job/run (or one the caller may not
+see), 409 disabled or already active (with the active run's id), 413 body over 16 KiB, 429 rate
+limit (Retry-After), 503 no API key configured. Every trigger, allowed or refused, is audited.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from ..models import Job, JobRun
+from ..access import RUN, VIEW, allowed_jobs, job_allows, refusal_reason
+from ..audit import audit_record, audit_run
+from ..models import AuditEntry, Job, JobRun
+from ..ratelimit import client_address
 from ..runner import JobDisabled, run_trigger
 from ..selectors import job_row_json, job_rows, run_json
 from .guards import authorize, error
@@ -48,14 +53,23 @@ def jobs_run(request):
     key = _job_key(request.json)
     if isinstance(key, JsonResponse):
         return key
+    who = request.api_who
+    # Any job by name: a job outside the caller's reach is a 403 (audited), not a silent 404.
     job = Job.objects.filter(**key).first()
     if job is None:
         return error(404, "no such job")
+    address = client_address(request)
+    if not job_allows(who, RUN, job):
+        reason = refusal_reason(who, RUN)
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason)
+        return error(403, f"not allowed: {reason}", job=job.name)
     try:
         result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, user=request.api_user)
     except JobDisabled:
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
         return error(409, "job is disabled", job=job.name, reason="disabled")
     run = result.run
+    audit_run(who=who, job=job, run=run, address=address)
     if not result.queued:
         return error(
             409,
@@ -75,13 +89,17 @@ def jobs_run(request):
 @require_GET
 def jobs_status(request):
     now = timezone.now()
-    return JsonResponse({"generated_at": now.isoformat(), "jobs": [job_row_json(row) for row in job_rows(now=now)]})
+    jobs = list(allowed_jobs(request.api_who, VIEW).select_related("webhook_handler").order_by("name"))
+    return JsonResponse(
+        {"generated_at": now.isoformat(), "jobs": [job_row_json(row) for row in job_rows(now=now, jobs=jobs)]}
+    )
 
 
 @authorize
 @require_GET
 def run_detail(request, run_id: int):
-    run = JobRun.objects.select_related("job").filter(pk=run_id).first()
+    visible = allowed_jobs(request.api_who, VIEW)
+    run = JobRun.objects.select_related("job").filter(pk=run_id, job__in=visible).first()
     if run is None:
         return error(404, "no such run")
     return JsonResponse(run_json(run))

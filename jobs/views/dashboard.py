@@ -1,5 +1,8 @@
 """The staff dashboard: every job at a glance (refreshing itself from ``data.json``), "Run now",
-each job's run history and each run's summary, error and output."""
+each job's run history, actions and each run's summary, error and output.
+
+Every page needs jobs.view_jobrun (403 without) and shows only the jobs ``jobs.access`` lets the
+user see; another job's page or run answers 404. "Run now" is offered and done per ``jobs.access``."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,9 +21,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from .. import access
 from ..admin import jobs_run_now
+from ..audit import job_actions
 from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
 from ..models import Job, JobRun
+from ..ratelimit import client_address
 from ..selectors import job_row_json, job_rows, one_line, run_json, totals_since
 from ..templatetags.jobs_dashboard import format_seconds, sparkline_svg
 
@@ -29,15 +37,24 @@ def wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def job_by_name(name: str) -> Job:
-    return get_object_or_404(Job.objects.select_related("webhook_handler"), name=name)
+view_required = permission_required(access.PERMISSIONS[access.VIEW], raise_exception=True)
 
 
-def _dashboard_data(now) -> dict:
-    rows = job_rows(now=now)
+def visible_jobs(user):
+    return access.allowed_jobs(user, access.VIEW).select_related("webhook_handler").order_by("name")
+
+
+def job_by_name(user, name: str) -> Job:
+    return get_object_or_404(visible_jobs(user), name=name)
+
+
+def _dashboard_data(user, now) -> dict:
+    rows = job_rows(now=now, jobs=list(visible_jobs(user)))
+    runnable = access.allowed_ids(user, access.RUN)
     jobs = []
     for row in rows:
         data = job_row_json(row)
+        data["can_run"] = row.job.pk in runnable
         data["sparkline_svg"] = str(sparkline_svg(row.durations))
         data["last_duration"] = format_seconds(row.job.last_duration)
         jobs.append(data)
@@ -45,10 +62,11 @@ def _dashboard_data(now) -> dict:
 
 
 @staff_member_required
+@view_required
 @require_GET
 def dashboard(request):
     now = timezone.now()
-    rows = job_rows(now=now)
+    rows = job_rows(now=now, jobs=list(visible_jobs(request.user)))
     filters = {name: request.GET.get(name, "")[:100] for name in ("status", "app", "q")}
     shown = rows_filtered(rows, status=filters["status"], app=filters["app"], text=filters["q"])
     context = {
@@ -60,11 +78,13 @@ def dashboard(request):
         "totals": totals_since(now - timedelta(hours=24)),
         "now": now,
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
+        "runnable": access.allowed_ids(request.user, access.RUN),
     }
     return render(request, "jobs/dashboard.html", context)
 
 
 @staff_member_required
+@view_required
 @require_GET
 def failures(request):
     """Runs that failed, timed out, were abandoned or wait for their retry: newest first."""
@@ -72,7 +92,7 @@ def failures(request):
     before = None
     if request.GET.get("before", "").isdigit():
         before = JobRun.objects.filter(pk=int(request.GET["before"])).only("pk", "created_at").first()
-    runs, more = failed_runs(before=before, job_name=job_name)
+    runs, more = failed_runs(before=before, job_name=job_name, jobs=access.allowed_jobs(request.user, access.VIEW))
     for run in runs:
         run.error_line = one_line(run.error) or ("waiting for its retry" if run.status == JobRun.Status.QUEUED else "")
     context = {"runs": runs, "job_name": job_name, "next_before": runs[-1].pk if more else None}
@@ -80,17 +100,24 @@ def failures(request):
 
 
 @staff_member_required
+@view_required
 @require_GET
 def dashboard_data(request):
-    return JsonResponse(_dashboard_data(timezone.now()))
+    return JsonResponse(_dashboard_data(request.user, timezone.now()))
 
 
 @staff_member_required
 @require_POST
 def job_run_now(request, name: str):
-    """Trigger a manual run; JSON for the page's script, a redirect with a message without it."""
-    job = job_by_name(name)
-    started, refused = jobs_run_now(jobs=[job], user=request.user)
+    """Trigger a manual run; JSON for the page's script, a redirect with a message without it.
+    A job the user may not run answers 403, and ``jobs_run_now`` audits the refusal (so it looks
+    the job up by name, not among the visible ones: a refused attempt is recorded too)."""
+    job = get_object_or_404(Job, name=name)
+    started, refused = jobs_run_now(jobs=[job], user=request.user, address=client_address(request))
+    if not started and not access.job_allows(request.user, access.RUN, job):
+        if wants_json(request):
+            return JsonResponse({"ok": False, "message": refused[0]}, status=403)
+        raise PermissionDenied(refused[0])
     run = JobRun.objects.filter(job=job).order_by("-created_at", "-id").first()
     if wants_json(request):
         body = {"ok": bool(started), "message": (started or refused)[0]}
@@ -119,9 +146,10 @@ def _history(job: Job, status: str, before: JobRun | None):
 
 
 @staff_member_required
+@view_required
 @require_GET
 def job_detail(request, name: str):
-    job = job_by_name(name)
+    job = job_by_name(request.user, name)
     status = request.GET.get("status", "")
     if status and status not in JobRun.Status.values:
         raise Http404("unknown status")
@@ -141,14 +169,18 @@ def job_detail(request, name: str):
         "first_page": before is None,
         "chart": sparkline_svg(durations, width=600, height=80),
         "latest": runs[0] if runs else None,
+        "can_run": access.job_allows(request.user, access.RUN, job),
+        "actions": job_actions(job),
     }
     return render(request, "jobs/job_detail.html", context)
 
 
 @staff_member_required
+@view_required
 @require_GET
 def run_detail(request, run_id: int):
-    run = get_object_or_404(JobRun.objects.select_related("job", "triggered_by_user"), pk=run_id)
+    runs = JobRun.objects.select_related("job", "triggered_by_user")
+    run = get_object_or_404(runs, pk=run_id, job__in=access.allowed_jobs(request.user, access.VIEW))
     if wants_json(request):
         return JsonResponse(run_json(run))
     return render(request, "jobs/run_detail.html", {"run": run, "error_line": one_line(run.error)})

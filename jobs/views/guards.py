@@ -1,5 +1,6 @@
-"""Decorators that guard the surfaces: ``authorize`` for the bearer-token API,
-``recent_login_required`` for destructive dashboard actions. Views show them on top."""
+"""Decorators that guard the surfaces: ``authorize`` for the bearer-token API (named API keys,
+the JOBS_SECRET_KEY bootstrap key, or a staff session), ``recent_login_required`` for destructive
+dashboard actions. Views show them on top; what a caller may do on a job is ``jobs.access``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import JsonResponse, UnreadablePostError
 from django.http.request import RawPostDataException
@@ -22,8 +24,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
-from ..checks import api_key_problem
-from ..ratelimit import client_identity
+from ..access import MANAGE_SCHEDULE, may_manage_schedule
+from ..api_keys import Presented, any_usable_key, api_key_authenticate, api_key_used
+from ..audit import audit_record
+from ..models import ApiKey, AuditEntry
+from ..ratelimit import client_address, client_identity
 
 # Session key: when this session last proved its password (epoch seconds).
 PASSWORD_AT = "jobs_password_at"
@@ -62,6 +67,21 @@ def recent_login_required(view):
         )
         back = request.POST.get("next") or reverse("jobs:schedule")
         return redirect(f"{reverse('jobs:reauthenticate')}?{urlencode({'next': back})}")
+
+    return wrapper
+
+
+# --- permissions ------------------------------------------------------------------------------
+
+
+def schedule_manager_required(view):
+    """The beat schedule's actions (pause/resume, unschedule, purge) need jobs.manage_schedule: 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not may_manage_schedule(request.user):
+            raise PermissionDenied(f"needs the permission {MANAGE_SCHEDULE}")
+        return view(request, *args, **kwargs)
 
     return wrapper
 
@@ -115,32 +135,45 @@ def _csrf_refused(request, view) -> bool:
 
 
 def authorize(view):
-    """Guard an API view: who is asking, the rate limit for them, then the answer to a wrong
-    token, or a staff session's CSRF check.
+    """Guard an API view: who is asking, the rate limit for them, then the answer to a wrong,
+    revoked or expired key, or a staff session's CSRF check.
 
     The key holder is counted per key, a staff session per user, anyone else per address
-    (jobs/ratelimit.py). Sets ``request.api_user`` (the staff user, or None for the token) and,
+    (jobs/ratelimit.py). Sets ``request.api_user`` (the staff user, or None for a key),
+    ``request.api_who`` (who asks, for ``jobs.access``: the user, the ApiKey or BOOTSTRAP) and,
     for POST, parses ``request.json`` (an object, at most 16 KiB).
     """
 
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        key = settings.JOBS_SECRET_KEY
         header = request.META.get("HTTP_AUTHORIZATION")
-        token_ok = header is not None and bearer_matches(header, key)
+        presented = api_key_authenticate(header) if header is not None else Presented(None)
         staff = request.user if header is None and request.user.is_staff else None
-        if limited := rate_limited(request, client_identity(request, key=key if token_ok else None, user=staff)):
+        identity = client_identity(request, key=presented.token or None, user=staff)
+        if limited := rate_limited(request, identity):
             return limited
-        if api_key_problem(key):
-            return error(503, "the API is disabled: JOBS_SECRET_KEY is not configured")
-        if not token_ok and staff is None:
-            response = error(401, "missing or wrong bearer token")
-            response["WWW-Authenticate"] = 'Bearer realm="cronhouse"'
-            return response
+        if presented.refused:
+            # A known key used after its end: worth a line in the audit log (which key, from where).
+            action = AuditEntry.Action.RUN if request.method == "POST" else AuditEntry.Action.OTHER
+            audit_record(
+                actor=presented.holder,
+                action=action,
+                instance=presented.holder,
+                address=client_address(request),
+                refused=presented.refused,
+            )
+            return _unauthorized(f"API key refused: {presented.refused}")
+        if presented.holder is None and staff is None:
+            if not any_usable_key():
+                return error(503, "the API is disabled: no API key is configured (manage.py create_api_key)")
+            return _unauthorized("missing or wrong bearer token")
         if staff is not None and _csrf_refused(request, view):
             return error(403, "CSRF check failed (a staff session must send the CSRF token)")
+        if isinstance(presented.holder, ApiKey):
+            api_key_used(key=presented.holder, address=client_address(request))
         request.api_user = staff
+        request.api_who = staff or presented.holder
         if request.method == "POST":
             body = _read_body(request)
             if isinstance(body, JsonResponse):
@@ -149,6 +182,12 @@ def authorize(view):
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _unauthorized(message: str) -> JsonResponse:
+    response = error(401, message)
+    response["WWW-Authenticate"] = 'Bearer realm="cronhouse"'
+    return response
 
 
 def _read_body(request) -> dict | JsonResponse:

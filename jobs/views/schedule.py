@@ -8,12 +8,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_celery_beat.models import PeriodicTask
 
+from .. import access
 from ..beat_schedule import (
     ScheduleActionRefused,
     orphans_purge,
@@ -25,7 +27,7 @@ from ..beat_schedule import (
 from ..forms import ReauthenticateForm
 from ..schedules import describe_schedule
 from ..sync import RUN_TASK, orphan_periodic_tasks
-from .guards import has_recent_login, mark_password_entered, recent_login_required
+from .guards import has_recent_login, mark_password_entered, recent_login_required, schedule_manager_required
 
 
 def _schedule_words(task: PeriodicTask) -> str:
@@ -39,9 +41,11 @@ def _schedule_words(task: PeriodicTask) -> str:
 
 
 @staff_member_required
+@permission_required("django_celery_beat.view_periodictask", raise_exception=True)
 @require_GET
 def schedule(request):
     tasks = list(periodic_tasks_listing())
+    visible = access.allowed_ids(request.user, access.VIEW)
     rows = [
         {
             "task": task,
@@ -51,15 +55,19 @@ def schedule(request):
         }
         for task in tasks
     ]
+    # A job the user may not see has no row here either.
+    rows = [row for row in rows if row["job"] is None or row["job"].pk in visible]
     context = {
         "rows": rows,
         "orphans": sum(row["orphan"] for row in rows),
         "recent_login": has_recent_login(request),
+        "can_manage": access.may_manage_schedule(request.user),
     }
     return render(request, "jobs/schedule.html", context)
 
 
 @staff_member_required
+@schedule_manager_required
 @require_POST
 def schedule_set_enabled(request, pk: int, enabled: bool):
     task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
@@ -91,6 +99,7 @@ def _confirmed(request) -> bool:
 
 
 @staff_member_required
+@schedule_manager_required
 @recent_login_required
 @require_POST
 def schedule_unschedule(request, pk: int):
@@ -113,6 +122,7 @@ def schedule_unschedule(request, pk: int):
 
 
 @staff_member_required
+@schedule_manager_required
 @recent_login_required
 @require_POST
 def schedule_purge_orphans(request):

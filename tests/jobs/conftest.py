@@ -87,6 +87,7 @@ def job_form_data(job, **changes) -> dict:
             value = json.dumps(value or {})
         data[name] = "" if value is None else value
     data.update({"runs-TOTAL_FORMS": 0, "runs-INITIAL_FORMS": 0})
+    data.update({"operator_groups-TOTAL_FORMS": 0, "operator_groups-INITIAL_FORMS": 0})
     data.update(changes)
     return {k: v for k, v in data.items() if v is not False}
 
@@ -190,3 +191,44 @@ def old_job(make_job):
         return job
 
     return make
+
+
+# --- who may do what (jobs.access): the four roles of the permission tests --------------------
+
+
+def grant(user, *codenames: str):
+    from django.contrib.auth.models import Permission
+
+    for codename in codenames:
+        app, _, name = codename.partition(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app, codename=name))
+    return user
+
+
+@pytest.fixture
+def roles(django_user_model, make_job):
+    """Two jobs, each limited to its team's group, and four staff users: ``none`` (staff, no
+    permission), ``reader`` (sees jobs and runs), ``billing`` (a Billing operator: sees and runs,
+    member of Billing only) and ``boss`` (superuser)."""
+    from django.contrib.auth.models import Group
+
+    from jobs.models import JobOperatorGroup
+
+    billing_group, notifications_group = Group.objects.create(name="Billing"), Group.objects.create(name="Notify")
+    payouts, notify = make_job("generate-payouts"), make_job("process-notifications")
+    JobOperatorGroup.objects.create(job=payouts, group=billing_group)
+    JobOperatorGroup.objects.create(job=notify, group=notifications_group)
+    make = django_user_model.objects.create_user
+    reader = grant(make("reader", password=PASSWORD, is_staff=True), "jobs.view_job", "jobs.view_jobrun")
+    reader.groups.add(billing_group, notifications_group)
+    billing = grant(
+        make("billing", password=PASSWORD, is_staff=True), "jobs.view_job", "jobs.view_jobrun", "jobs.run_job"
+    )
+    billing.groups.add(billing_group)
+    users = {
+        "none": make("none", password=PASSWORD, is_staff=True),
+        "reader": reader,
+        "billing": billing,
+        "boss": django_user_model.objects.create_superuser("boss", "boss@example.com", PASSWORD),
+    }
+    return {"users": users, "payouts": payouts, "notify": notify}

@@ -23,7 +23,7 @@ def test_it_shows_the_schedule_in_words_and_next_runs_in_the_jobs_timezone(staff
 
 
 def test_it_runs_now_and_reports_an_active_run_instead_of_starting_another(make_job, django_user_model):
-    user = django_user_model.objects.create_user("ops")
+    user = django_user_model.objects.create_superuser("ops")
     job = make_job("nightly")
     started, refused = jobs_run_now(jobs=[job], user=user)
     assert started == [f"nightly: run #{JobRun.objects.get().pk} queued"]
@@ -46,6 +46,8 @@ def test_it_rejects_bad_cron_in_the_form_naming_the_field(staff_client):
             "retry_backoff_seconds": 60,
             "runs-TOTAL_FORMS": 0,
             "runs-INITIAL_FORMS": 0,
+            "operator_groups-TOTAL_FORMS": 0,
+            "operator_groups-INITIAL_FORMS": 0,
         },
     )
     assert response.status_code == 200
@@ -69,6 +71,8 @@ def test_it_audits_changes_made_in_admin(staff_client, make_job):
         "escalate_after_failures": 3,
         "runs-TOTAL_FORMS": 0,
         "runs-INITIAL_FORMS": 0,
+        "operator_groups-TOTAL_FORMS": 0,
+        "operator_groups-INITIAL_FORMS": 0,
     }
     response = staff_client.post(f"/admin/jobs/job/{job.pk}/change/", data)
     assert response.status_code == 302

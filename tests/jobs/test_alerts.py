@@ -109,7 +109,9 @@ def test_it_shows_slow_on_the_dashboard(make_job, client, django_user_model, dja
     run = _running(job, started_ago=3)
     with django_capture_on_commit_callbacks(execute=True):
         run_finish(run=run, outcome=Outcome(status=Status.SUCCEEDED), dispatch_retry=False)
-    client.force_login(django_user_model.objects.create_user("s", password="x-123456789", is_staff=True))
+    client.force_login(
+        django_user_model.objects.create_user("s", password="x-123456789", is_staff=True, is_superuser=True)
+    )
     assert client.get("/dashboard/data.json").json()["jobs"][0]["slow"] is True
     assert ">slow</span>" in client.get("/dashboard/").content.decode()
     assert ">slow</span>" in client.get(f"/dashboard/runs/{run.pk}/").content.decode()

@@ -206,8 +206,12 @@ def test_it_refuses_a_non_staff_session(client, django_user_model, make_job):
     assert client.get("/api/jobs/status").status_code == 401
 
 
-def test_it_takes_one_code_path_for_right_wrong_and_missing_tokens(monkeypatch):
-    """Every token goes through exactly one hmac.compare_digest of two 32-byte digests."""
+def test_it_takes_one_code_path_for_right_wrong_and_missing_tokens(monkeypatch, db):
+    """Every token, named key or bootstrap, right or wrong, goes through the same two
+    hmac.compare_digest calls of two SHA-256 digests."""
+    from jobs import api_keys
+
+    _, named = api_keys.api_key_create(name="named")
     calls = []
     real = hmac.compare_digest
 
@@ -215,10 +219,11 @@ def test_it_takes_one_code_path_for_right_wrong_and_missing_tokens(monkeypatch):
         calls.append((len(a), len(b)))
         return real(a, b)
 
-    monkeypatch.setattr(guards.hmac, "compare_digest", spy)
-    for header in ("", "Bearer", f"Bearer {API_KEY}", f"Bearer {API_KEY[:-1]}x", "Bearer " + "x" * len(API_KEY)):
-        guards.bearer_matches(header, API_KEY)
-    assert calls == [(32, 32)] * 5
+    monkeypatch.setattr(api_keys.hmac, "compare_digest", spy)
+    headers = ("", "Bearer", f"Bearer {API_KEY}", f"Bearer {API_KEY[:-1]}x", "Bearer " + "x" * len(API_KEY))
+    for header in (*headers, f"Bearer {named}"):
+        api_keys.api_key_authenticate(header)
+    assert calls == [(64, 64)] * 12
 
 
 def test_it_takes_no_measurably_longer_for_a_near_miss_than_a_far_miss():

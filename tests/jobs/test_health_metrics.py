@@ -86,5 +86,7 @@ def test_it_exports_job_and_queue_metrics(client, make_job, django_user_model):
     assert 'cronhouse_job_late{job="exported"} 0.0' in text and "cronhouse_jobs_late 0.0" in text
     assert "cronhouse_runs_queued 1.0" in text
     assert 'cronhouse_notifications{status="queued"} 1.0' in text
-    client.force_login(django_user_model.objects.create_user("s", password="x-123456789", is_staff=True))
+    client.force_login(
+        django_user_model.objects.create_user("s", password="x-123456789", is_staff=True, is_superuser=True)
+    )
     assert client.get("/metrics").status_code == 200

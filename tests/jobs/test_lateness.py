@@ -86,5 +86,7 @@ def test_it_shows_late_in_the_status_api_and_the_dashboard(old_job, client, djan
     old_job("forgotten", cron_expression="* * * * *")
     body = client.get("/api/jobs/status", HTTP_AUTHORIZATION=f"Bearer {API_KEY}").json()
     assert {job["name"]: job["status"] for job in body["jobs"]} == {"forgotten": "late"}
-    client.force_login(django_user_model.objects.create_user("s", password="x-123456789", is_staff=True))
+    client.force_login(
+        django_user_model.objects.create_user("s", password="x-123456789", is_staff=True, is_superuser=True)
+    )
     assert client.get("/dashboard/data.json").json()["jobs"][0]["status"] == "late"

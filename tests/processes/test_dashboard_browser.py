@@ -19,7 +19,7 @@ NEVER = "0 0 1 1 *"  # no slot comes round during a test
 
 @pytest.fixture
 def staff(django_user_model):
-    return django_user_model.objects.create_user("ops", "ops@example.com", PASSWORD, is_staff=True)
+    return django_user_model.objects.create_user("ops", "ops@example.com", PASSWORD, is_staff=True, is_superuser=True)
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +81,32 @@ def test_it_keeps_the_scroll_position_and_is_keyboard_and_phone_friendly(page, l
     page.goto(f"{live_server.url}/dashboard/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(artifacts / "dashboard-phone.png"))
+
+
+def test_it_offers_run_now_only_where_the_user_may_run(page, live_server, django_user_model, make_job):
+    """A read-only user sees no "Run now"; a Billing operator sees it on billing jobs only."""
+    from django.contrib.auth.models import Group, Permission
+
+    from jobs.models import JobOperatorGroup
+
+    billing_group, notify_group = Group.objects.create(name="Billing"), Group.objects.create(name="Notify")
+    JobOperatorGroup.objects.create(job=make_job("generate-payouts", cron_expression=NEVER), group=billing_group)
+    JobOperatorGroup.objects.create(job=make_job("process-notifications", cron_expression=NEVER), group=notify_group)
+    view, run = (Permission.objects.get(codename=c) for c in ("view_jobrun", "run_job"))
+    reader = django_user_model.objects.create_user("reader", password=PASSWORD, is_staff=True)
+    reader.user_permissions.add(view)
+    reader.groups.add(billing_group, notify_group)
+    operator = django_user_model.objects.create_user("billing", password=PASSWORD, is_staff=True)
+    operator.user_permissions.add(view, run)
+    operator.groups.add(billing_group)
+
+    log_in(page, live_server, "reader", PASSWORD)
+    expect(page.locator('tr[data-job="process-notifications"]')).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Run .* now"))).to_have_count(0)
+
+    page.context.clear_cookies()
+    log_in(page, live_server, "billing", PASSWORD)
+    expect(page.locator('tr[data-job="generate-payouts"]')).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Run .* now"))).to_have_count(1)
+    expect(page.get_by_role("button", name="Run generate-payouts now")).to_be_visible()
+    expect(page.locator('tr[data-job="process-notifications"]')).to_have_count(0)
