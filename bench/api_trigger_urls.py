@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 
 from celery import current_app
-from django.conf import settings
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from jobs.views.guards import bearer_matches, error, rate_limited
+from jobs.api_keys import api_key_authenticate
+from jobs.views.guards import error, rate_limited
 
 BASELINE_TASK = "bench.noop"
 
@@ -27,7 +27,8 @@ BASELINE_TASK = "bench.noop"
 def send_task_view(request):
     if limited := rate_limited(request):
         return limited
-    if not bearer_matches(request.META.get("HTTP_AUTHORIZATION", ""), settings.JOBS_SECRET_KEY):
+    presented = api_key_authenticate(request.META.get("HTTP_AUTHORIZATION", ""))
+    if presented.holder is None or presented.refused:
         return error(401, "missing or wrong bearer token")
     try:
         body = json.loads(request.body)

@@ -4,8 +4,6 @@ dashboard actions. Views show them on top; what a caller may do on a job is ``jo
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from functools import wraps
@@ -91,20 +89,6 @@ def schedule_manager_required(view):
 
 def error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
-
-
-def bearer_matches(header: str, key: str) -> bool:
-    """One code path for a missing, malformed, wrong or right token.
-
-    Both sides are hashed to 32 bytes first, so ``hmac.compare_digest`` always compares equal
-    lengths and its time depends on neither the key's length nor how much of it a guess got right.
-    """
-    scheme, _, token = header.partition(" ")
-    presented = token.strip() if scheme.lower() == "bearer" else ""
-    # surrogatepass: a header carrying a lone surrogate is a wrong token, not an encoding error.
-    digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
-    same = hmac.compare_digest(digest, hashlib.sha256(key.encode()).digest())
-    return same and bool(presented)
 
 
 RATE_GROUP = "jobs.api"

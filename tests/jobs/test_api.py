@@ -12,7 +12,6 @@ from django.core.cache import caches
 from django.test import Client
 
 from jobs.models import JobRun
-from jobs.views import guards
 from tests.jobs.conftest import API_KEY
 
 pytestmark = pytest.mark.django_db
@@ -224,24 +223,6 @@ def test_it_takes_one_code_path_for_right_wrong_and_missing_tokens(monkeypatch, 
     for header in (*headers, f"Bearer {named}"):
         api_keys.api_key_authenticate(header)
     assert calls == [(64, 64)] * 12
-
-
-def test_it_takes_no_measurably_longer_for_a_near_miss_than_a_far_miss():
-    """A wrong token of the right length that shares a long prefix with the key costs the same.
-
-    Samples alternate between the two so that load on a shared machine hits both alike; the
-    fastest sample of each is compared (the least disturbed by other processes).
-    """
-    headers = {"near": f"Bearer {API_KEY[:-1]}x", "far": "Bearer " + "x" * len(API_KEY)}
-    best = {"near": float("inf"), "far": float("inf")}
-    for _ in range(40):
-        for name, header in headers.items():
-            start = time.perf_counter()
-            for _ in range(1000):
-                guards.bearer_matches(header, API_KEY)
-            best[name] = min(best[name], time.perf_counter() - start)
-    ratio = best["near"] / best["far"]
-    assert 0.75 < ratio < 1.33, ratio
 
 
 def test_it_rejects_other_methods(api):
