@@ -248,7 +248,8 @@ BILLING_COMPANY_ADDRESS = env.str("BILLING_COMPANY_ADDRESS", default="1 Main Str
 
 # Links in e-mails are built from this (no trailing slash needed).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
-# Staff who receive job failure / escalation / recovery e-mails (comma-separated).
+# Staff who receive job failure / escalation / recovery e-mails (comma-separated). Empty: every
+# active superuser with an e-mail address receives them (the dashboard and jobs.W005 say so).
 JOBS_ALERT_RECIPIENTS = env.list("JOBS_ALERT_RECIPIENTS", default=[])
 # E-mail: the right-hand side of every Message-ID (<notification uuid>@this).
 NOTIFICATIONS_MESSAGE_ID_DOMAIN = env.str("NOTIFICATIONS_MESSAGE_ID_DOMAIN", default="cronhouse.local")

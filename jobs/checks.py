@@ -95,3 +95,21 @@ def check_client_address_setting(app_configs, **kwargs) -> list[checks.CheckMess
             id="jobs.W003",
         )
     ]
+
+
+@checks.register()
+def check_alert_recipients(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Where job alerts go: JOBS_ALERT_RECIPIENTS, else the superusers' addresses (said as info),
+    else nowhere (W005). Reads the users table: before the first migrate it says nothing."""
+    from django.db import DatabaseError
+
+    from .health import alert_routing_text
+
+    try:
+        text, nowhere = alert_routing_text()
+    except DatabaseError:
+        return []
+    if nowhere:
+        hint = "Set JOBS_ALERT_RECIPIENTS (comma-separated addresses), or give a superuser an e-mail address."
+        return [checks.Warning(text, hint=hint, id="jobs.W005")]
+    return [checks.Info(text, id="jobs.I005")] if text else []

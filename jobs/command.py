@@ -19,6 +19,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from .progress import ProgressReported, current_run_id
+
 
 def parse_as_of(value: str | datetime) -> datetime:
     """``2025-02-01`` (midnight UTC) or an ISO datetime; naive times are UTC."""
@@ -71,7 +73,9 @@ class JobCommand(BaseCommand):
         dry_run = bool(options.pop("dry_run", False))
         summary = dict(self.run_job(now=now, dry_run=dry_run, **options) or {})
         if dry_run:
+            # The counts keep their names (scripts read them); the words say they are a forecast.
             summary["dry_run"] = True
+            self.stdout.write("Dry run: nothing was written; the summary says what the job would do.")
         self.summary = summary
         self.stdout.write(json.dumps(summary, sort_keys=True, default=str))
 
@@ -81,5 +85,12 @@ class JobCommand(BaseCommand):
         return self.summary
 
     def progress(self, iterable: Iterable, *, total: int | None = None, desc: str | None = None) -> Iterable:
-        """A progress bar on an interactive terminal; the plain iterable anywhere else."""
-        return tqdm(iterable, total=total, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty())
+        """A progress bar on an interactive terminal; run by the runner, done / total on the run too
+        (``jobs.progress``). ``total`` defaults to ``len(iterable)`` when it has one."""
+        bar = tqdm(iterable, total=total, desc=desc, file=sys.stderr, disable=not sys.stderr.isatty())
+        run_id = current_run_id.get()
+        if run_id is None:
+            return bar
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        return ProgressReported(bar, run_id=run_id, total=total)

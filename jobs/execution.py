@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
 
+from .progress import run_context
 from .redaction import MIN_LITERAL, redact, stored_secrets
 
 # Each kept part of a cut text is redacted with this many characters beyond its cut, which are
@@ -208,7 +209,7 @@ def command_argv(config: dict, options: dict, slot: datetime | None = None) -> l
     unless the run or the job's config names one, so a late, retried or caught-up run charges
     its own period.
     """
-    argv = config_argv(config)
+    argv = config_argv(config) + [str(arg) for arg in options.get("args", ())]  # runjob NAME --option ...
     as_of = options.get("as_of") or (None if config.get("as_of") else slot)
     if as_of:
         argv += ["--as-of", as_of.isoformat() if isinstance(as_of, datetime) else str(as_of)]
@@ -259,8 +260,10 @@ def command_execute(
     output_limit: int,
     enforce_timeout: bool,
     slot: datetime | None = None,
+    run_id: int | None = None,
 ) -> Outcome:
     """Run a management command; every failure becomes an Outcome, never an exception.
+    ``run_id`` names the run it does, for ``JobCommand.progress`` (``jobs.progress``).
 
     What it writes to ``self.stdout``/``self.stderr`` and with ``print()`` (sys.stdout and
     sys.stderr, redirected for the call in this process) lands in one bounded buffer.
@@ -278,6 +281,7 @@ def command_execute(
             alarm_after(timeout) if enforce_timeout else nullcontext(),
             redirect_stdout(buffer),
             redirect_stderr(buffer),
+            run_context(run_id),
         ):
             result = call_command(command, *argv, stdout=buffer, stderr=buffer)
     except (RunTimeout, SoftTimeLimitExceeded):

@@ -9,6 +9,9 @@ JOBS_HEALTH_BEAT_MAX_AGE_SECONDS), ``worker`` (some run started or sent a heartb
 JOBS_HEALTH_WORKER_MAX_AGE_SECONDS -- process-jobs runs every minute, so an idle live worker
 passes), ``late_jobs`` (the count; fails only above JOBS_HEALTH_MAX_LATE_JOBS when that is >= 0).
 No authentication: the body names checks and counts, never hosts, URLs or errors' text.
+
+The staff dashboard shows the same checks as text (``dashboard_health``), plus the run queue
+and where job alerts go (``alert_recipients``: JOBS_ALERT_RECIPIENTS, else the superusers).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Max
+from django.db.models import Count, Max, Min, Q
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -27,6 +30,7 @@ from django.views.decorators.http import require_GET
 
 from .models import Job, JobRun, ServiceHeartbeat
 from .selectors import LATE, job_rows
+from .templatetags.jobs_dashboard import format_seconds
 
 BEAT_HEARTBEAT = "beat"
 
@@ -92,6 +96,84 @@ def health_report(now: datetime | None = None) -> dict:
         checks["late_jobs"] = check_late_jobs(now)
     failed = sorted(name for name, result in checks.items() if not result["ok"])
     return {"status": "fail" if failed else "ok", "failed": failed, "checks": checks, "at": now.isoformat()}
+
+
+def check_queue(now: datetime) -> dict:
+    """Runs waiting for a worker (a retry still before its ``not_before`` is not waiting yet).
+    Not part of /health/: it fails when the oldest has waited longer than a live worker would
+    let it (JOBS_HEALTH_WORKER_MAX_AGE_SECONDS), which only the dashboard reports."""
+    due = JobRun.objects.filter(Q(not_before__isnull=True) | Q(not_before__lte=now), status=JobRun.Status.QUEUED)
+    queue = due.aggregate(count=Count("pk"), oldest=Min("created_at"))
+    age = _age(queue["oldest"], now)
+    return {
+        "ok": age is None or age <= settings.JOBS_HEALTH_WORKER_MAX_AGE_SECONDS,
+        "count": queue["count"],
+        "oldest_age_seconds": age,
+    }
+
+
+def alert_recipients() -> tuple[list[str], str]:
+    """Who job alerts e-mail, and why: ``(addresses, "setting" | "superusers" | "none")``.
+    JOBS_ALERT_RECIPIENTS when set; else every active superuser with an e-mail address, so a
+    fresh install still tells somebody when a job fails."""
+    if settings.JOBS_ALERT_RECIPIENTS:
+        return list(settings.JOBS_ALERT_RECIPIENTS), "setting"
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(is_superuser=True, is_active=True).exclude(email="")
+    emails = sorted(set(users.values_list("email", flat=True)))
+    return emails, "superusers" if emails else "none"
+
+
+def alert_routing_text() -> tuple[str, bool]:
+    """What the dashboard's banner and the jobs.W005 check say about alerts: (text, nowhere)."""
+    emails, source = alert_recipients()
+    if source == "setting":
+        return "", False
+    if source == "superusers":
+        return f"JOBS_ALERT_RECIPIENTS is empty: alerts go to the superusers: {', '.join(emails)}.", False
+    return "Job alerts have nowhere to go: JOBS_ALERT_RECIPIENTS is empty and no superuser has an e-mail address.", True
+
+
+def _ago(age: float | None, never: str) -> str:
+    return never if age is None else f"{format_seconds(age)} ago"
+
+
+def dashboard_health(now: datetime) -> list[dict]:
+    """``health_report``'s checks and the queue as the dashboard's items: name, label, ok, text."""
+    checks = health_report(now)["checks"]
+    checks["queue"] = check_queue(now)
+    # Without the database, beat, worker and late_jobs were not checked: shown as unknown.
+    unknown = {"ok": False, "age_seconds": None, "count": "unknown"}
+    beat, worker, late = (checks.get(name, unknown) for name in ("beat", "worker", "late_jobs"))
+    broker = checks.get("broker", {"ok": True, "checked": False, "transport": "none"})
+    queue = checks["queue"]
+    items = [
+        ("database", "Database", checks["database"]["ok"], "reachable" if checks["database"]["ok"] else "unreachable"),
+        ("beat", "Beat", beat["ok"], "unknown" if beat is unknown else _ago(beat["age_seconds"], "no heartbeat")),
+        (
+            "workers",
+            "Workers",
+            worker["ok"],
+            "unknown" if worker is unknown else _ago(worker["age_seconds"], "never seen"),
+        ),
+        ("broker", "Broker", broker["ok"], _broker_text(broker)),
+        ("queue", "Queued runs", queue["ok"], _queue_text(queue)),
+        ("late_jobs", "Late jobs", late["ok"], str(late["count"])),
+    ]
+    return [{"name": name, "label": label, "ok": ok, "text": text} for name, label, ok, text in items]
+
+
+def _broker_text(broker: dict) -> str:
+    if broker.get("checked") is False:
+        return f"{broker['transport']} (not checked)"
+    return "reachable" if broker["ok"] else "unreachable"
+
+
+def _queue_text(queue: dict) -> str:
+    if not queue["count"]:
+        return "none waiting"
+    return f"{queue['count']}, oldest waiting {format_seconds(queue['oldest_age_seconds'])}"
 
 
 @never_cache

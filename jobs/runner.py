@@ -253,6 +253,7 @@ def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
         output_limit=settings.JOBS_OUTPUT_LIMIT,
         enforce_timeout=enforce_timeout,
         slot=run.scheduled_for,
+        run_id=run.pk,
     )
 
 
@@ -371,7 +372,12 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
 
 
 def _record_statistics(run: JobRun, *, final: bool) -> None:
-    """Denormalised on Job so lists need no aggregate; F() keeps concurrent updates exact."""
+    """Denormalised on Job so lists need no aggregate; F() keeps concurrent updates exact.
+
+    A dry run wrote nothing, so it is not the job's last run: it neither hides a failure nor
+    counts as one (the run itself, marked dry, stays in the history)."""
+    if (run.options or {}).get("dry_run"):
+        return
     values = {"last_run_at": run.started_at, "last_run_status": run.status, "last_duration": run.duration}
     if run.status == Status.SUCCEEDED:
         values.update(last_success_at=run.finished_at, consecutive_failures=0)

@@ -18,15 +18,28 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from .lateness import late_jobs
 from .models import Job, JobRun
+from .progress import progress_json
 from .schedules import upcoming_runs
 
 RECENT_PER_JOB = 20
 # Sub-selects per UNION ALL statement (SQLite allows 500 compound terms).
 RECENT_CHUNK = 100
-RECENT_FIELDS = ("id", "job_id", "status", "created_at", "started_at", "finished_at", "duration", "error", "slow")
+RECENT_FIELDS = (
+    "id",
+    "job_id",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error",
+    "slow",
+    "options",  # a dry run is marked in lists and is never the job's last failure
+)
 LATE = "late"
 
 
@@ -53,13 +66,20 @@ class JobRow:
         """The newest failed run among the recent ones, while the job's last result is a failure."""
         if self.job.last_run_status not in JobRun.FAILURE_STATUSES:
             return None
-        return next((r for r in self.recent if r.status in JobRun.FAILURE_STATUSES and r.error), None)
+        return next(
+            (r for r in self.recent if r.status in JobRun.FAILURE_STATUSES and r.error and not is_dry_run(r)), None
+        )
 
     @property
     def last_error(self) -> str:
         """The first line of the newest failure's error, while the job's last result is a failure."""
         failed = self.last_failure
         return one_line(failed.error) if failed else ""
+
+
+def is_dry_run(run: JobRun) -> bool:
+    """A run asked to report what it would do and write nothing (``options.dry_run``)."""
+    return bool((run.options or {}).get("dry_run"))
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -178,6 +198,8 @@ def run_json(run: JobRun, *, full: bool = True) -> dict:
         "skip_reason": run.skip_reason,
         "blocked_by_run_id": run.blocked_by_id,
         "slow": run.slow,
+        "dry_run": is_dry_run(run),
+        "progress": progress_json(run, timezone.now()),
     }
     if full:
         data.update(summary=run.summary, error=run.error, output=run.output)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from . import health, metrics
-from .views import api, dashboard, schedule
+from .views import api, dashboard, run_actions, schedule
 
 app_name = "jobs"
 
@@ -16,6 +16,11 @@ urlpatterns = [
     path("dashboard/jobs/<slug:name>/", dashboard.job_detail, name="job"),
     path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now, name="job-run"),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
+    path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
+    path("dashboard/runs/<int:run_id>/run-slot-again", run_actions.run_slot_again_view, name="run-slot-again"),
+    path("dashboard/jobs/<slug:name>/backfill", run_actions.backfill_new, name="backfill-new"),
+    path("dashboard/backfills/<int:backfill_id>/", run_actions.backfill_detail, name="backfill"),
+    path("dashboard/backfills/<int:backfill_id>/stop", run_actions.backfill_stop_view, name="backfill-stop"),
     path("dashboard/schedule/", schedule.schedule, name="schedule"),
     path("dashboard/schedule/<int:pk>/pause", schedule.schedule_set_enabled, {"enabled": False}, name="task-pause"),
     path("dashboard/schedule/<int:pk>/resume", schedule.schedule_set_enabled, {"enabled": True}, name="task-resume"),

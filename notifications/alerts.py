@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.health import alert_recipients
 from jobs.logs import system_log
 from jobs.models import Job, JobRun
 from jobs.redaction import redact
@@ -85,9 +85,9 @@ def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
         Job.objects.filter(pk=job.pk).update(alert_state=state, alert_state_changed_at=timezone.now())
     if kind is None or (kind == "recovered" and not job.notify_on_failure):
         return None
-    recipients = list(settings.JOBS_ALERT_RECIPIENTS)
+    recipients, _ = alert_recipients()  # JOBS_ALERT_RECIPIENTS, else the superusers
     if not recipients:
-        logger.warning("job %s: %s alert not sent, JOBS_ALERT_RECIPIENTS is empty", job.name, kind)
+        logger.warning("job %s: %s alert not sent: no JOBS_ALERT_RECIPIENTS and no superuser e-mail", job.name, kind)
         return None
     context = alert_context(job, run)
     queued = notifications_enqueue_many(

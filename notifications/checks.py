@@ -21,8 +21,4 @@ def notifications_settings_check(app_configs=None, **kwargs) -> list[checks.Chec
     production = getattr(settings, "PRODUCTION", False)
     if production and getattr(settings, "JOBS_HTTP_GUARD_ALLOW_LOOPBACK", False):
         errors.append(checks.Error("JOBS_HTTP_GUARD_ALLOW_LOOPBACK is for tests only.", id="notifications.E002"))
-    if production and not settings.JOBS_ALERT_RECIPIENTS:
-        errors.append(
-            checks.Warning("JOBS_ALERT_RECIPIENTS is empty: nobody is told when a job fails.", id="notifications.W001")
-        )
     return errors

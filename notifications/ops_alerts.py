@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
+from jobs.health import alert_recipients
 from jobs.logs import system_log
 from jobs.models import Job, JobRun
 
@@ -33,9 +32,9 @@ TEMPLATES = {
 
 
 def _enqueue(*, kind: str, job: Job, key: str, context: dict) -> int:
-    recipients = list(settings.JOBS_ALERT_RECIPIENTS)
+    recipients, _ = alert_recipients()  # JOBS_ALERT_RECIPIENTS, else the superusers
     if not recipients:
-        logger.warning("job %s: %s alert not sent, JOBS_ALERT_RECIPIENTS is empty", job.name, kind)
+        logger.warning("job %s: %s alert not sent: no JOBS_ALERT_RECIPIENTS and no superuser e-mail", job.name, kind)
         return 0
     queued = notifications_enqueue_many(
         messages=[

@@ -1,4 +1,5 @@
 from .access import ApiKey, JobOperatorGroup
+from .backfills import Backfill
 from .jobs import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, WebhookHandler
 from .records import AuditEntry, ServiceHeartbeat, SystemLog
 
@@ -6,6 +7,7 @@ __all__ = [
     "DEFAULT_CATCH_UP_LIMIT",
     "ApiKey",
     "AuditEntry",
+    "Backfill",
     "Job",
     "JobOperatorGroup",
     "JobRun",

@@ -336,6 +336,9 @@ class JobRun(models.Model):
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
     slow = models.BooleanField(default=False, help_text="Ran (or is running) longer than the job's expected duration.")
+    # Written by JobCommand.progress at most about once a second while the run is running.
+    progress_done = models.PositiveBigIntegerField(null=True, blank=True, help_text="Items done so far.")
+    progress_total = models.PositiveBigIntegerField(null=True, blank=True, help_text="Items to do, when known.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

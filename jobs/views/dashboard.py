@@ -18,6 +18,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
@@ -25,6 +26,7 @@ from .. import access
 from ..admin import jobs_run_now
 from ..audit import job_actions
 from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
+from ..health import alert_routing_text, dashboard_health
 from ..models import Job, JobRun
 from ..ratelimit import client_address
 from ..selectors import job_row_json, job_rows, one_line, run_json, totals_since
@@ -48,6 +50,16 @@ def job_by_name(user, name: str) -> Job:
     return get_object_or_404(visible_jobs(user), name=name)
 
 
+def updated_text(now) -> str:
+    """The page's "Updated" line, in the site's time zone and naming it: the page and each refresh say it."""
+    return f"Updated {date_format(timezone.localtime(now), 'H:i:s T')}"
+
+
+def health_context(now) -> dict:
+    alerts, nowhere = alert_routing_text()
+    return {"health": dashboard_health(now), "alerts": {"text": alerts, "nowhere": nowhere}}
+
+
 def _dashboard_data(user, now) -> dict:
     rows = job_rows(now=now, jobs=list(visible_jobs(user)))
     runnable = access.allowed_ids(user, access.RUN)
@@ -58,7 +70,13 @@ def _dashboard_data(user, now) -> dict:
         data["sparkline_svg"] = str(sparkline_svg(row.durations))
         data["last_duration"] = format_seconds(row.job.last_duration)
         jobs.append(data)
-    return {"generated_at": now.isoformat(), "totals": totals_since(now - timedelta(hours=24)), "jobs": jobs}
+    return {
+        "generated_at": now.isoformat(),
+        "updated": updated_text(now),
+        "totals": totals_since(now - timedelta(hours=24)),
+        "jobs": jobs,
+        **health_context(now),
+    }
 
 
 @staff_member_required
@@ -76,7 +94,8 @@ def dashboard(request):
         "statuses": list(STATUS_ORDER),
         "apps": apps_of(rows),
         "totals": totals_since(now - timedelta(hours=24)),
-        "now": now,
+        "updated": updated_text(now),
+        **health_context(now),
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
         "runnable": access.allowed_ids(request.user, access.RUN),
     }

@@ -114,7 +114,8 @@ def runjob_from_command_line(*args) -> tuple[int, str]:
             "manage.py runjob: error: argument --as-of: '2026-13-01': expected a date",
         ),
         (["nightly", "--as-of", "2026-02-30T10:00"], "manage.py runjob: error: argument --as-of: '2026-02-30T10:00'"),
-        (["nightly", "--bogus"], "manage.py runjob: error: unrecognized arguments: --bogus"),
+        (["nightly", "--bogus"], "manage.py runjob: error: nightly: unrecognized arguments: --bogus"),
+        (["--bogus", "nightly"], "manage.py runjob: error: unrecognized arguments: --bogus"),
     ],
 )
 def test_it_exits_2_with_one_line_on_bad_input(make_job, args, message):
@@ -147,3 +148,30 @@ def test_it_exits_2_with_one_line_for_an_impossible_date_in_a_real_process(tmp_p
     assert result.stderr.strip().splitlines() == [
         "manage.py runjob: error: argument --as-of: '2026-13-01': expected a date (2025-02-01) or an ISO datetime."
     ]
+
+
+def test_it_passes_a_jobs_own_options_to_its_command(make_job):
+    make_job("nap", command="test_sleep_job")
+    code, out, _ = runjob("nap", "--seconds", "0.01", "--dry-run")
+    run = JobRun.objects.get()
+    assert code == 0, out
+    assert json.loads(out.strip().splitlines()[-1]) == {"slept_seconds": 0.01, "dry_run": True}
+    assert run.options == {"args": ["--seconds", "0.01"], "dry_run": True}
+
+
+def test_it_runs_generate_charges_with_its_batch_size_from_the_command_line(make_job):
+    make_job("generate-charges", command="generate_charges", cron_expression="0 6 1 * *")
+    code, out, err = runjob("generate-charges", "--batch-size", "10")
+    assert code == 0, err
+    run = JobRun.objects.get()
+    assert run.status == JobRun.Status.SUCCEEDED and run.options == {"args": ["--batch-size", "10"]}
+
+
+def test_it_exits_2_with_one_line_when_the_jobs_command_refuses_an_option(make_job):
+    make_job("generate-charges", command="generate_charges", cron_expression="0 6 1 * *")
+    code, err = runjob_from_command_line("generate-charges", "--batch-size", "ten")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "manage.py runjob: error: generate-charges: argument --batch-size: invalid int value: 'ten'"
+    ]
+    assert not JobRun.objects.exists()

@@ -110,3 +110,26 @@ def test_it_offers_run_now_only_where_the_user_may_run(page, live_server, django
     expect(page.get_by_role("button", name=re.compile("Run .* now"))).to_have_count(1)
     expect(page.get_by_role("button", name="Run generate-payouts now")).to_be_visible()
     expect(page.locator('tr[data-job="process-notifications"]')).to_have_count(0)
+
+
+@pytest.mark.processes
+def test_it_follows_a_run_now_to_its_end_next_to_the_button_keeping_focus(page, live_server, staff, make_job, worker):
+    make_job("test-job", command="test_job", cron_expression=NEVER)
+    log_in(page, live_server, "ops", PASSWORD)
+    row = page.locator('tr[data-job="test-job"]')
+    updated = page.locator("#updated").text_content()
+    assert re.fullmatch(r"Updated \d\d:\d\d:\d\d UTC", updated)
+    page.evaluate("window.__loaded = true")  # gone if the page reloads
+
+    button = row.get_by_role("button", name="Run test-job now")
+    button.focus()
+    page.keyboard.press("Enter")
+    follow = row.locator('[data-field="run_now"]')
+    expect(follow).to_contain_text("run #")
+    expect(follow.locator("[data-status]")).to_have_text("succeeded", timeout=60_000)
+    run = JobRun.objects.get(job__name="test-job")
+    assert run.status == JobRun.Status.SUCCEEDED
+    expect(follow.get_by_role("link", name=f"run #{run.pk}")).to_be_visible()
+    assert page.evaluate("document.activeElement.getAttribute('aria-label')") == "Run test-job now"
+    assert page.evaluate("window.__loaded") is True
+    expect(page.locator("#updated")).not_to_have_text(updated)

@@ -1,7 +1,10 @@
 """Run one job now, in this process, through the runner (no worker needed).
 
-Bad input (an unknown job, an ``--as-of`` that is no date, an unknown option) is one line on
-stderr and exit status 2, like any command-line tool's usage error; never a traceback.
+Options after the job's name that runjob does not know (``runjob generate-charges --batch-size
+10``) are the job command's own: its parser checks them now, and the run passes them on.
+
+Bad input (an unknown job, an ``--as-of`` that is no date, an option the job's command refuses) is
+one line on stderr and exit status 2, like any command-line tool's usage error; never a traceback.
 """
 
 from __future__ import annotations
@@ -11,15 +14,61 @@ import json
 import sys
 import time
 
+from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from jobs.command import as_of_argument, parse_as_of
+from jobs.execution import command_argv
 from jobs.models import Job, JobRun
 from jobs.runner import JobDisabled, run_execute, run_trigger
 
 EXIT_SKIPPED = 75  # EX_TEMPFAIL: another run is active; try again later
 EXIT_USAGE = 2  # bad input, as argparse exits
+
+
+def add_run_options(parser) -> None:
+    """runjob's own options, which it reads before or after the job's name."""
+    parser.add_argument("--as-of", type=as_of_argument, help="Passed on to the command: run as if it were then.")
+    parser.add_argument("--dry-run", action="store_true", help="Passed on to the command.")
+
+
+# Picks runjob's own options out of what follows the job's name; the rest is the command's.
+RUN_OPTIONS = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+add_run_options(RUN_OPTIONS)
+
+
+class JobOptions(argparse.Action):
+    """What follows the job's name: runjob's own options, and the rest, which the job's command
+    parses with its config as a run would. Checked while parsing, like any other bad input, so an
+    error is the parser's one line before anything runs."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        try:
+            own, command_args = RUN_OPTIONS.parse_known_args(list(values))
+        except argparse.ArgumentError as exc:
+            parser.error(str(exc))
+        namespace.as_of = namespace.as_of or own.as_of
+        namespace.dry_run = namespace.dry_run or own.dry_run
+        setattr(namespace, self.dest, command_args)
+        job = Job.objects.filter(name=namespace.name).first() if command_args else None
+        if job is not None:  # an unknown job is reported by handle()
+            problem = command_args_error(job, command_args)
+            if problem:
+                parser.error(f"{job.name}: {problem}")
+
+
+def command_args_error(job: Job, command_args: list[str]) -> str | None:
+    """Why the job's command refuses these options after its config (None if it takes them)."""
+    app_name = None if job.webhook_handler_id else get_commands().get(job.command)
+    if app_name is None:
+        return "it runs no management command, so it takes no options of its own."
+    parser = load_command_class(app_name, job.command).create_parser("manage.py", job.command)
+    try:
+        parser.parse_args(command_argv(job.config or {}, {"args": command_args}))
+    except CommandError as exc:  # how Django's parser reports bad input when not on a terminal
+        return str(exc).removeprefix("Error: ")
+    return None
 
 
 class Command(BaseCommand):
@@ -31,14 +80,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("name", help="The job's name, e.g. generate-charges.")
-        parser.add_argument("--as-of", type=as_of_argument, help="Passed on to the command: run as if it were then.")
-        parser.add_argument("--dry-run", action="store_true", help="Passed on to the command.")
+        add_run_options(parser)
+        parser.add_argument(
+            "job_options",
+            nargs=argparse.REMAINDER,
+            action=JobOptions,
+            metavar="OPTION",
+            help="The job command's own options, e.g. --batch-size 10 (checked by its parser).",
+        )
 
-    def handle(self, *args, name: str, as_of, dry_run: bool, **options) -> None:
+    def handle(self, *args, name: str, as_of, dry_run: bool, job_options=(), **options) -> None:
         job = Job.objects.filter(name=name).first()
         if job is None:
             raise CommandError(f"No job named {name!r}. `manage.py jobs` lists them.", returncode=EXIT_USAGE)
         run_options = {}
+        if job_options:
+            run_options["args"] = list(job_options)
         if as_of:
             run_options["as_of"] = parse_as_of(as_of).isoformat()  # a datetime, or text from call_command
         if dry_run:
