@@ -3,7 +3,7 @@
 The baseline (``/bench/send-task``, bench/api_trigger_urls.py) does what the API does minus the
 run record: the same bearer check and rate limit, the JSON body parsed, Celery's ``send_task``,
 202. Both are served by one gunicorn started as the Procfile starts it (``config.wsgi``,
-``--workers 3``), bound to 127.0.0.1, with the same settings, middleware, rate limit (set high)
+its worker class, workers and threads), bound to 127.0.0.1, with the same settings, middleware, rate limit (set high)
 and Redis cache, so the ratio is the price of the durable run.
 
 1. (Re)creates the database ``cronhouse_bench_api``, migrates it and bulk-creates the jobs (no
@@ -110,10 +110,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _procfile_web_options() -> list[str]:
+    """The Procfile's gunicorn options after its --bind (worker class, workers, threads, timeouts)."""
+    line = next(line for line in (BASE_DIR / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    words = line.split()
+    bind = words.index("--bind")
+    return words[bind + 2 :]
+
+
+PROCFILE_WEB_OPTIONS = _procfile_web_options()
+
+
 def serve(port: int, log_path: Path) -> subprocess.Popen:
     """The Procfile's web process, bound to loopback."""
     argv = [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--bind", f"127.0.0.1:{port}"]
-    argv += ["--workers", "3"]
+    argv += PROCFILE_WEB_OPTIONS
     log = log_path.open("wb")
     server = subprocess.Popen(argv, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 30
@@ -298,7 +309,8 @@ def main() -> int:
         return statistics.median(pair[side][key] for pair in rounds)
 
     print(
-        f"gunicorn config.wsgi --workers 3 (the Procfile's) on 127.0.0.1; wrk -t2 -c{args.connections} "
+        f"gunicorn config.wsgi {' '.join(PROCFILE_WEB_OPTIONS)} (the Procfile's) on 127.0.0.1; "
+        f"wrk -t2 -c{args.connections} "
         f"-d{args.seconds}s; {args.rounds} alternating rounds, medians"
     )
     for number, (baseline, api) in enumerate(rounds, 1):

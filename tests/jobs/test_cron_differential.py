@@ -14,6 +14,9 @@ import pytest
 
 from jobs.schedules import next_run_times, previous_run_time
 
+# Pure computation: the same on either database, so the suite runs it once.
+pytestmark = pytest.mark.nodb
+
 ZONES = [
     "UTC",
     "Europe/London",
