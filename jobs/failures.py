@@ -9,7 +9,7 @@ from django.core.management import get_commands
 from django.db.models import Q
 
 from .models import JobRun
-from .selectors import LATE, JobRow
+from .selectors import LATE, JobRow, runs_page
 
 FAILURES_PAGE_SIZE = 50
 # The dashboard's order: what needs a look first.
@@ -21,19 +21,12 @@ def failed_runs(*, before: JobRun | None = None, job_name: str = "", jobs=None) 
     """One page of runs that ended badly (failed, timed out, abandoned) or wait to be retried,
     newest first, by keyset (no OFFSET, no COUNT over a large table); and whether more follow."""
     retrying = Q(status=JobRun.Status.QUEUED, triggered_by=JobRun.Trigger.RETRY)
-    runs = (
-        JobRun.objects.filter(Q(status__in=JobRun.FAILURE_STATUSES) | retrying)
-        .select_related("job")
-        .order_by("-created_at", "-id")
-    )
+    runs = JobRun.objects.filter(Q(status__in=JobRun.FAILURE_STATUSES) | retrying).select_related("job")
     if job_name:
         runs = runs.filter(job__name=job_name)
     if jobs is not None:  # only the jobs the reader may see (jobs.access)
         runs = runs.filter(job__in=jobs)
-    if before is not None:
-        runs = runs.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
-    page = list(runs[: FAILURES_PAGE_SIZE + 1])
-    return page[:FAILURES_PAGE_SIZE], len(page) > FAILURES_PAGE_SIZE
+    return runs_page(runs, before=before, size=FAILURES_PAGE_SIZE)
 
 
 @cache

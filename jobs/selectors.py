@@ -82,6 +82,16 @@ def is_dry_run(run: JobRun) -> bool:
     return bool((run.options or {}).get("dry_run"))
 
 
+def runs_page(runs, *, before: JobRun | None, size: int) -> tuple[list[JobRun], bool]:
+    """One page of ``runs`` newest first, after ``before``, by keyset (no OFFSET, no COUNT over a
+    large table); and whether more follow."""
+    runs = runs.order_by("-created_at", "-id")
+    if before is not None:
+        runs = runs.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
+    page = list(runs[: size + 1])
+    return page[:size], len(page) > size
+
+
 def one_line(text: str, limit: int = 200) -> str:
     line = next((part.strip() for part in text.splitlines() if part.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"

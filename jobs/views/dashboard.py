@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,7 +28,7 @@ from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
 from ..health import alert_routing_text, dashboard_health
 from ..models import Job, JobRun
 from ..ratelimit import client_address
-from ..selectors import job_row_json, job_rows, one_line, run_json, totals_since
+from ..selectors import job_row_json, job_rows, one_line, run_json, runs_page, totals_since
 from ..templatetags.jobs_dashboard import format_seconds, sparkline_svg
 
 HISTORY_PAGE_SIZE = 50
@@ -154,14 +153,11 @@ def job_run_now(request, name: str):
 
 
 def _history(job: Job, status: str, before: JobRun | None):
-    """One page of the job's runs, newest first, by keyset (no OFFSET, no COUNT over millions)."""
-    runs = JobRun.objects.filter(job=job).order_by("-created_at", "-id")
+    """One page of the job's runs, newest first."""
+    runs = JobRun.objects.filter(job=job)
     if status:
         runs = runs.filter(status=status)
-    if before is not None:
-        runs = runs.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
-    page = list(runs[: HISTORY_PAGE_SIZE + 1])
-    return page[:HISTORY_PAGE_SIZE], len(page) > HISTORY_PAGE_SIZE
+    return runs_page(runs, before=before, size=HISTORY_PAGE_SIZE)
 
 
 @staff_member_required

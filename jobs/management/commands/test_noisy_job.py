@@ -5,6 +5,7 @@ from jobs.command import JobCommand
 LINE = "n" * 999  # a line is 1,000 characters with its newline
 
 
+# print() on purpose: the runner must capture what a careless job prints, not only self.stdout.
 class Command(JobCommand):
     help = (
         "Test fixture: print()s --print-lines lines (half to stderr) and --text --text-times times, then "
