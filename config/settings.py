@@ -197,9 +197,11 @@ JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", defau
 JOBS_REDISPATCH_AFTER_SECONDS = env.int("JOBS_REDISPATCH_AFTER_SECONDS", default=120)
 # Bytes of command output kept per run (head and tail).
 JOBS_OUTPUT_LIMIT = env.int("JOBS_OUTPUT_LIMIT", default=64 * 1024)
-# Beat holds a PostgreSQL advisory lock so a second beat is a hot standby.
-JOBS_BEAT_ADVISORY_LOCK = env.bool("JOBS_BEAT_ADVISORY_LOCK", default=True)
-JOBS_BEAT_LOCK_KEY = env.int("JOBS_BEAT_LOCK_KEY", default=7_460_318)
+# One beat leads (jobs.leader): it holds a lease in the database that it renews every second;
+# other beats are hot standbys that take the lease once it has not been renewed for this long.
+# False: every beat fires (the (job, slot) constraint still makes one run per slot).
+JOBS_BEAT_LEADER_LEASE = env.bool("JOBS_BEAT_LEADER_LEASE", default=True)
+JOBS_BEAT_LEASE_SECONDS = env.float("JOBS_BEAT_LEASE_SECONDS", default=6.0)
 
 LOGGING = {
     "version": 1,

@@ -1,74 +1,92 @@
-"""A PostgreSQL session advisory lock that makes one beat the leader.
+"""Which beat leads: a lease row (``LeaderLease``) in the database, on both databases.
 
-The lock lives on its own connection: if the leader dies, PostgreSQL drops the connection
-and the lock with it, and a standby's next try wins. On SQLite (embedded mode, one beat)
-there is no lock to take and every beat leads.
+The leader renews the lease every time round beat's loop (at least once a second) and a standby
+tries to take it as often; a lease not renewed for JOBS_BEAT_LEASE_SECONDS passes to the first
+standby that asks. That covers a leader that dies (SIGKILL, lost host) and one that stops
+making progress while still connected (SIGSTOP, a wedged loop), which a session lock would not:
+a hung process keeps its connection and its lock.
+
+Fencing: ``renew`` is the first statement of every transaction that records slots
+(``jobs.firing``). It takes the lease row's lock until commit, so a takeover waits for that
+commit, and a leader that lost the lease while hung records nothing when it resumes.
+
+Clocks: expiry is compared with the beats' own clocks; hosts running beats must keep their
+clocks in step (NTP) to well within the lease's length.
+
+On PostgreSQL the beat's connections also get ``idle_in_transaction_session_timeout``, so a
+leader hung in the middle of a transaction loses its session, and with it the row locks a
+standby would otherwise wait on, and ``lock_timeout``, so a standby never blocks on them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
 
-import psycopg
 from django.conf import settings
 from django.db import connection
+from django.db.backends.signals import connection_created
+from django.db.models import Q
+
+from .models import LeaderLease
 
 logger = logging.getLogger(__name__)
+BEAT_LEASE = "beat"
 
 
-def _conninfo() -> dict:
-    db = settings.DATABASES["default"]
-    params = {
-        "dbname": db["NAME"],
-        "user": db.get("USER") or None,
-        "password": db.get("PASSWORD") or None,
-        "host": db.get("HOST") or None,
-        "port": db.get("PORT") or None,
-        "autocommit": True,
-        "connect_timeout": 5,
-        # Notice a vanished server within ~15 s instead of TCP's default hours.
-        "keepalives": 1,
-        "keepalives_idle": 5,
-        "keepalives_interval": 2,
-        "keepalives_count": 3,
-        "application_name": "cronhouse-beat-leader",
-    }
-    return {k: v for k, v in params.items() if v is not None}
+class Leadership:
+    """This beat's claim on the lease. ``hold`` takes or keeps it; ``renew`` fences a write."""
 
+    def __init__(self, name: str = BEAT_LEASE) -> None:
+        self.name = name
+        self.holder = f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self.leading = False
+        self.row_exists = False
 
-class LeaderLock:
-    def __init__(self, key: int) -> None:
-        self.key = key
-        self.conn: psycopg.Connection | None = None
-        self.held = False
+    @property
+    def length(self) -> timedelta:
+        return timedelta(seconds=settings.JOBS_BEAT_LEASE_SECONDS)
 
-    @staticmethod
-    def applies() -> bool:
-        return connection.vendor == "postgresql" and settings.JOBS_BEAT_ADVISORY_LOCK
-
-    def ensure(self) -> bool:
-        """True if this process holds the lock now (checking a held lock is still alive)."""
-        try:
-            if self.held:
-                self.conn.execute("SELECT 1")
-                return True
-            if self.conn is None or self.conn.closed:
-                self.conn = psycopg.connect(**_conninfo())
-            self.held = bool(self.conn.execute("SELECT pg_try_advisory_lock(%s)", [self.key]).fetchone()[0])
-            if self.held:
-                logger.info("beat: acquired leader lock %s; this beat now fires schedules", self.key)
-            return self.held
-        except psycopg.Error as exc:
-            if self.held:
-                logger.warning("beat: lost leader lock connection (%s); standing by", type(exc).__name__)
-            self.release()
-            return False
+    def renew(self, now: datetime) -> bool:
+        """Take the lease if it is free or expired, or extend ours; True if this beat holds it.
+        Inside a transaction, the row stays locked until commit."""
+        if not self.row_exists:
+            LeaderLease.objects.get_or_create(
+                name=self.name, defaults={"holder": "", "acquired_at": now, "expires_at": now - timedelta(seconds=1)}
+            )
+            self.row_exists = True
+        lease = LeaderLease.objects.filter(name=self.name)
+        kept = lease.filter(holder=self.holder, expires_at__gte=now).update(expires_at=now + self.length)
+        taken = 0
+        if not kept:
+            free = Q(expires_at__lt=now) | Q(holder="")
+            taken = lease.filter(free).update(holder=self.holder, acquired_at=now, expires_at=now + self.length)
+        holds = bool(kept or taken)
+        if holds != self.leading:
+            logger.info("beat: %s the leader lease (%s)", "took" if holds else "lost", self.holder)
+        self.leading = holds
+        return holds
 
     def release(self) -> None:
-        self.held = False
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except psycopg.Error:
-                pass
-        self.conn = None
+        """Give the lease up at once (a clean shutdown), so a standby need not wait for expiry."""
+        LeaderLease.objects.filter(name=self.name, holder=self.holder).update(holder="")
+        self.leading = False
+
+
+def beat_connection_setup(sender, connection, **kwargs) -> None:
+    """PostgreSQL session settings of a beat process (see the module docstring)."""
+    if connection.vendor != "postgresql":
+        return
+    idle = int(settings.JOBS_BEAT_LEASE_SECONDS * 1000 * 0.8)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {idle}")
+        cursor.execute("SET lock_timeout = 2000")
+
+
+def beat_connections_configure() -> None:
+    """Apply ``beat_connection_setup`` to this process's connections, now and after reconnects."""
+    connection_created.connect(beat_connection_setup, dispatch_uid="jobs.leader.beat_connection_setup")
+    connection.close()  # the next query reconnects, through the signal

@@ -19,12 +19,12 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -58,21 +58,106 @@ class TriggerResult:
 # --- the one INSERT ---------------------------------------------------------------------
 
 
-def run_record(*, job: Job, status: str, triggered_by: str, **fields) -> JobRun | None:
-    """Insert a run row: a queued trigger, a recorded skip or a retry. None when a unique
-    constraint refuses it (another run is active, or this slot already has its run).
+def runs_record(runs: list[JobRun], *, now: datetime | None = None) -> list[JobRun]:
+    """Insert run rows (queued triggers, recorded skips, retries) in one statement; return the
+    ones written, with their ids set. A row that a unique constraint refuses (another run of
+    its job is active, or its slot already has its run) is left out and keeps no id, and never
+    breaks the caller's transaction (``INSERT ... ON CONFLICT DO NOTHING``): beat records a
+    burst of slots in one.
 
-    The savepoint keeps a refused INSERT from breaking a caller's transaction (beat records
-    a minute's ticks in one).
+    Rows go in job order, so two writers of the same jobs wait for each other instead of
+    deadlocking. Every row of one call carries the same ``created_at``, so the written ones are
+    read back by (job, created_at), which jobs_jobrun_job_created serves; each row's own token
+    (``celery_task_id``) tells it from any other.
     """
-    try:
-        with transaction.atomic():
-            return JobRun.objects.create(job=job, status=status, triggered_by=triggered_by, **fields)
-    except IntegrityError:
-        return None
+    if not runs:
+        return []
+    now = now or timezone.now()
+    for run in runs:
+        run.created_at = now
+        run.celery_task_id = run.celery_task_id or str(uuid.uuid4())
+    JobRun.objects.bulk_create(sorted(runs, key=lambda run: run.job_id), ignore_conflicts=True)
+    stored = JobRun.objects.filter(job_id__in={run.job_id for run in runs}, created_at=now)
+    ids = dict(stored.values_list("celery_task_id", "pk"))
+    written = []
+    for run in runs:
+        run.pk = ids.get(run.celery_task_id)
+        if run.pk is not None:
+            written.append(run)
+    return written
+
+
+def run_record(*, job: Job, status: str, triggered_by: str, **fields) -> JobRun | None:
+    """One row through ``runs_record``: the row written, or None if a constraint refused it."""
+    written = runs_record([JobRun(job=job, status=status, triggered_by=triggered_by, **fields)])
+    return written[0] if written else None
 
 
 # --- trigger ----------------------------------------------------------------------------
+
+
+@dataclass
+class TriggerRequest:
+    """One trigger for ``runs_trigger``: which job, asked by whom, for which slot, with what."""
+
+    job: Job
+    triggered_by: str
+    user: object = None
+    scheduled_for: datetime | None = None
+    options: dict = field(default_factory=dict)
+    dispatch: bool = True
+    # Set: record the trigger as skipped for this reason instead of running it (a missed slot
+    # under the ``skip`` catch-up policy).
+    skip_reason: str = ""
+
+
+def runs_trigger(requests: list[TriggerRequest], *, now: datetime | None = None) -> list[TriggerResult]:
+    """Record triggers durably, then (on commit) send each queued run to a worker. Beat records
+    a burst of due slots in one call; "Run now", the API, runjob and catch-up send one.
+
+    1. A disabled job refuses a manual trigger (``JobDisabled``); a scheduled one that raced a
+       disable is recorded as skipped, as is a request that carries its ``skip_reason``.
+    2. Insert the queued runs (one statement). The database answers, row by row, whether
+       another run of the job is active or the slot already has its run.
+    3. A refused row whose slot has its run is a duplicate (nothing written); any other is
+       recorded as a skip naming the run that blocked it (one statement for all).
+    4. After commit, publish each queued run. A dead broker leaves it queued for process-jobs.
+
+    The results come in the order of ``requests``.
+    """
+    now = now or timezone.now()
+    for request in requests:
+        if not request.job.enabled and request.triggered_by not in (Trigger.SCHEDULE, Trigger.RETRY):
+            raise JobDisabled(f"Job {request.job.name!r} is disabled.")
+    rows = [_queued_row(request, now) if _may_queue(request) else None for request in requests]
+    runs_record([row for row in rows if row is not None], now=now)
+    refused = [request for request, row in zip(requests, rows, strict=True) if row is not None and row.pk is None]
+    fired = _slots_with_runs(refused)
+    blockers = _active_runs({request.job.pk for request in refused})
+    results: list[TriggerResult | None] = []
+    skips: list[JobRun] = []
+    for request, row in zip(requests, rows, strict=True):
+        if row is not None and row.pk is not None:
+            results.append(TriggerResult(row, "queued"))
+        elif row is not None and (request.job.pk, request.scheduled_for) in fired:
+            logger.info("slot already fired job=%s slot=%s", request.job.name, request.scheduled_for)
+            results.append(TriggerResult(None, "duplicate"))
+        else:
+            active = blockers.get(request.job.pk) if row is not None else None
+            reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is disabled"
+            skips.append(_skip_row(request, reason, now, blocked_by=active))
+            results.append(None)
+    runs_record(skips, now=now)
+    pending = iter(skips)
+    for index, result in enumerate(results):
+        if result is None:
+            skip = next(pending)
+            results[index] = TriggerResult(skip, "skipped") if skip.pk else TriggerResult(None, "duplicate")
+    for result, request in zip(results, requests, strict=True):
+        _log_trigger(result, request)
+        if result.queued and request.dispatch:
+            transaction.on_commit(lambda run=result.run: run_publish(run))
+    return results
 
 
 def run_trigger(
@@ -84,85 +169,76 @@ def run_trigger(
     options: dict | None = None,
     dispatch: bool = True,
 ) -> TriggerResult:
-    """Record a trigger durably, then (on commit) send it to a worker.
+    """One trigger through ``runs_trigger``."""
+    request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch)
+    return runs_trigger([request])[0]
 
-    1. A disabled job refuses manual triggers; a scheduled tick that raced a disable is
-       recorded as skipped.
-    2. Insert the queued run. The database answers whether another run is active (recorded
-       skip, naming the blocker) or this slot already has a run (duplicate, nothing written).
-    3. After commit, publish the Celery message. A dead broker leaves the run queued for
-       process-jobs to send later.
-    """
-    options = options or {}
-    if not job.enabled and triggered_by != Trigger.RETRY:
-        if triggered_by != Trigger.SCHEDULE:
-            raise JobDisabled(f"Job {job.name!r} is disabled.")
-        return run_skip(
-            job=job, triggered_by=triggered_by, user=user, scheduled_for=scheduled_for, reason="job is disabled"
-        )
-    run = run_record(
-        job=job,
+
+def _may_queue(request: TriggerRequest) -> bool:
+    return not request.skip_reason and (request.job.enabled or request.triggered_by == Trigger.RETRY)
+
+
+def _queued_row(request: TriggerRequest, now: datetime) -> JobRun:
+    return JobRun(
+        job=request.job,
         status=Status.QUEUED,
-        triggered_by=triggered_by,
-        triggered_by_user=user,
-        scheduled_for=scheduled_for,
-        options=options,
-        celery_task_id=str(uuid.uuid4()),
-        dispatched_at=timezone.now() if dispatch else None,
-    )
-    if run is None:
-        return _explain_conflict(job, triggered_by, user, scheduled_for, options)
-    if dispatch:
-        transaction.on_commit(lambda: run_publish(run))
-    logger.info("run queued job=%s run=%s trigger=%s slot=%s", job.name, run.pk, triggered_by, scheduled_for)
-    return TriggerResult(run, "queued")
-
-
-def _explain_conflict(job, triggered_by, user, scheduled_for, options) -> TriggerResult:
-    if scheduled_for is not None and JobRun.objects.filter(job=job, scheduled_for=scheduled_for, attempt=1).exists():
-        logger.info("slot already fired job=%s slot=%s", job.name, scheduled_for)
-        return TriggerResult(None, "duplicate")
-    active = JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).first()
-    reason = f"run #{active.pk} is {active.status}" if active else "another run was active"
-    return run_skip(
-        job=job,
-        triggered_by=triggered_by,
-        user=user,
-        scheduled_for=scheduled_for,
-        options=options,
-        reason=reason,
-        blocked_by=active,
+        triggered_by=request.triggered_by,
+        triggered_by_user=request.user,
+        scheduled_for=request.scheduled_for,
+        options=request.options,
+        dispatched_at=now if request.dispatch else None,
     )
 
 
-def run_skip(
-    *,
-    job: Job,
-    triggered_by: str,
-    reason: str,
-    user=None,
-    scheduled_for: datetime | None = None,
-    options: dict | None = None,
-    blocked_by: JobRun | None = None,
-    now: datetime | None = None,
-) -> TriggerResult:
-    """Record a trigger that did not run (another run active, job disabled, a missed slot)."""
-    run = run_record(
-        job=job,
+def _skip_row(request: TriggerRequest, reason: str, now: datetime, blocked_by: JobRun | None = None) -> JobRun:
+    return JobRun(
+        job=request.job,
         status=Status.SKIPPED,
-        triggered_by=triggered_by,
-        triggered_by_user=user,
-        scheduled_for=scheduled_for,
-        options=options or {},
+        triggered_by=request.triggered_by,
+        triggered_by_user=request.user,
+        scheduled_for=request.scheduled_for,
+        options=request.options,
         skip_reason=reason[:200],
         blocked_by=blocked_by,
-        finished_at=now or timezone.now(),
+        finished_at=now,
     )
-    if run is None:
-        # Another beat recorded this very slot a moment ago.
-        return TriggerResult(None, "duplicate")
-    logger.info("run skipped job=%s run=%s reason=%s", job.name, run.pk, reason)
-    return TriggerResult(run, "skipped")
+
+
+def _slots_with_runs(requests: list[TriggerRequest]) -> set[tuple[int, datetime]]:
+    """(job, slot) pairs among ``requests`` whose slot already has its first run."""
+    slotted = [request for request in requests if request.scheduled_for is not None]
+    if not slotted:
+        return set()
+    rows = JobRun.objects.filter(
+        job_id__in={request.job.pk for request in slotted},
+        scheduled_for__in={request.scheduled_for for request in slotted},
+        attempt=1,
+    )
+    return set(rows.values_list("job_id", "scheduled_for"))
+
+
+def _active_runs(job_ids: set[int]) -> dict[int, JobRun]:
+    if not job_ids:
+        return {}
+    return {run.job_id: run for run in JobRun.objects.filter(job_id__in=job_ids, status__in=JobRun.ACTIVE_STATUSES)}
+
+
+def _blocked_reason(active: JobRun | None) -> str:
+    return f"run #{active.pk} is {active.status}" if active else "another run was active"
+
+
+def _log_trigger(result: TriggerResult, request: TriggerRequest) -> None:
+    run = result.run
+    if result.queued:
+        logger.info(
+            "run queued job=%s run=%s trigger=%s slot=%s",
+            request.job.name,
+            run.pk,
+            request.triggered_by,
+            request.scheduled_for,
+        )
+    elif run is not None:
+        logger.info("run skipped job=%s run=%s reason=%s", request.job.name, run.pk, run.skip_reason)
 
 
 # --- publish ----------------------------------------------------------------------------
@@ -354,7 +430,6 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
         retry_of=run,
         options=run.options,
         not_before=now + delay,
-        celery_task_id=str(uuid.uuid4()),
         dispatched_at=now if dispatch else None,
     )
     if retry is None:

@@ -1,7 +1,7 @@
 """Every question about a job's schedule, answered by one cron engine: when it fires, which slot
 a beat tick is, the next runs shown anywhere, lateness, catch-up and the schedule in words.
-Beat fires Cronhouse's jobs on this module too (``jobs.beat.JobCronSchedule``), so what is shown
-is what happens.
+Beat fires Cronhouse's jobs at the slots this module gives (``next_fire``, stored as
+``Job.next_fire_at``), so what is shown is what happens.
 
 Semantics are Debian cron's (``man 5 crontab``):
 
@@ -39,6 +39,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -47,9 +48,6 @@ from cronsim import CronSim, CronSimError
 from django.core.exceptions import ValidationError
 
 UTC = ZoneInfo("UTC")
-# Beat may wake a few milliseconds before the slot it is firing; look this far ahead when
-# asking "which slot is this tick for?".
-SLOT_TOLERANCE = timedelta(seconds=2)
 # Debian's cron treats a clock change under three hours as daylight saving; every real change
 # of a UTC offset is within it, so walking wall time this far around an instant finds every
 # wall time whose real instant could lie on the other side of it.
@@ -288,14 +286,6 @@ def interval_slot(interval_seconds: int, at: datetime) -> datetime:
     return datetime.fromtimestamp(epoch_seconds - epoch_seconds % interval_seconds, tz=UTC)
 
 
-def slot_for_tick(
-    cron_expression: str, interval_seconds: int | None, timezone: str, fired_at: datetime
-) -> datetime | None:
-    if interval_seconds:
-        return interval_slot(interval_seconds, fired_at + SLOT_TOLERANCE)
-    return previous_run_time(cron_expression, timezone, fired_at + SLOT_TOLERANCE)
-
-
 def last_slot(cron_expression: str, interval_seconds: int | None, timezone: str, at: datetime) -> datetime | None:
     """The latest fire time at or before ``at`` (None without a schedule)."""
     if interval_seconds:
@@ -326,4 +316,42 @@ def upcoming_runs(
     if interval_seconds:
         first = interval_slot(interval_seconds, after) + timedelta(seconds=interval_seconds)
         return [first + timedelta(seconds=interval_seconds * i) for i in range(count)]
+    if not cron_expression:
+        return []
     return next_run_times(cron_expression, timezone, after, count)
+
+
+# -- what beat stores per job ----------------------------------------------------------------
+
+# A slot with no recorded run this long after it (when the job sets no grace of its own) makes
+# the job late: a tenth of the schedule's period, at least a minute and at most an hour.
+MIN_GRACE = timedelta(seconds=60)
+MAX_DEFAULT_GRACE = timedelta(hours=1)
+GRACE_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class NextFire:
+    """A job's next slot after a moment, and when that slot counts as missed if nothing was
+    recorded for it. Both None for a schedule that never fires (or no schedule)."""
+
+    at: datetime | None
+    late_at: datetime | None
+
+
+def next_fire(
+    cron_expression: str, interval_seconds: int | None, timezone: str, after: datetime, grace_seconds: int | None = None
+) -> NextFire:
+    """The slot beat fires next strictly after ``after`` (stored as ``Job.next_fire_at``), and its
+    lateness deadline: the job's ``grace_seconds``, or by default a tenth of the time to the slot
+    after it, clamped to [MIN_GRACE, MAX_DEFAULT_GRACE]."""
+    times = upcoming_runs(cron_expression, interval_seconds, timezone, after, count=2)
+    if not times:
+        return NextFire(None, None)
+    if grace_seconds is not None:
+        grace = timedelta(seconds=grace_seconds)
+    elif len(times) == 2:
+        grace = min(max((times[1] - times[0]) * GRACE_FRACTION, MIN_GRACE), MAX_DEFAULT_GRACE)
+    else:
+        grace = MIN_GRACE
+    return NextFire(times[0], times[0] + grace)

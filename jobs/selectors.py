@@ -5,7 +5,7 @@ jobs only per ``RECENT_CHUNK`` jobs).
 
     jobs                     1 query  (Job table, with its denormalised last-run statistics)
     active runs              1 query  (partial index jobs_jobrun_active)
-    late jobs                jobs.lateness.late_jobs (1 indexed EXISTS per candidate)
+    late jobs                1 query  (jobs.lateness.late_jobs, index jobs_job_late)
     recent runs of each job  1 query per RECENT_CHUNK jobs: UNION ALL of one LIMITed index scan
                                       of jobs_jobrun_job_created per job (none with recent_per_job=0)
     totals of the last 24 h  1 query  (the dashboard only)

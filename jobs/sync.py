@@ -16,6 +16,7 @@ from cronsim import CronSim, CronSimError
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from .models import Job
@@ -31,8 +32,8 @@ def periodic_task_name(job: Job) -> str:
 def beat_day_of_week(field: str) -> str:
     """The day-of-week field as Celery's crontab row can hold it. Cron reads 7 as Sunday too
     (``5-7``); Celery's parser refuses it, and django-celery-beat would then drop the entry. Beat
-    fires Cronhouse's jobs on ``jobs.schedules`` anyway (``jobs.beat.JobCronSchedule``): the row
-    only has to hold the same days."""
+    fires Cronhouse's jobs from ``Job.next_fire_at`` (``jobs.firing``) anyway: the row only has
+    to hold the same days for the admin."""
     try:
         crontab_parser(7).parse(field)
         return field
@@ -90,7 +91,14 @@ def periodic_task_sync(*, job: Job) -> PeriodicTask:
 @transaction.atomic
 def jobs_set_enabled(*, job_ids: list[int], enabled: bool) -> int:
     """Enable or disable many jobs and their beat entries in one statement each."""
-    changed = Job.objects.filter(pk__in=job_ids).exclude(enabled=enabled).update(enabled=enabled)
+    now = timezone.now()
+    jobs = list(Job.objects.filter(pk__in=job_ids).exclude(enabled=enabled))
+    for job in jobs:
+        job.enabled = enabled
+        job.schedule_changed_at = now
+        job.schedule_reset(now)  # as Job.save() does: slots before a re-enable are not owed
+    Job.objects.bulk_update(jobs, ["enabled", "schedule_changed_at", "next_fire_at", "late_at"])
+    changed = len(jobs)
     PeriodicTask.objects.filter(job__pk__in=job_ids).update(enabled=enabled)
     PeriodicTasks.update_changed()
     return changed

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from . import runner
-from .ticks import tick_fire
 
 
 @shared_task(name=runner.EXECUTE_TASK, ignore_result=True)
@@ -17,7 +14,9 @@ def execute_run(run_id: int) -> None:
 
 @shared_task(name="jobs.tasks.trigger_scheduled_job", ignore_result=True)
 def trigger_scheduled_job(job_id: int, fired_at: str | None = None) -> None:
-    """Beat's entry task. Cronhouse's scheduler books the tick in-process instead of sending this,
-    so the run row is committed even with the broker down; this path serves other schedulers."""
-    moment = parse_datetime(fired_at) if fired_at else timezone.now()
-    tick_fire(job_id=job_id, fired_at=moment)
+    """The task a job's PeriodicTask names. Cronhouse's beat never sends it (it records due slots
+    itself, jobs.firing); a plain django-celery-beat that does gets every due slot recorded by
+    the same code, each once."""
+    from .firing import due_jobs_fire
+
+    due_jobs_fire()

@@ -1,7 +1,7 @@
 from .access import ApiKey, JobOperatorGroup
 from .backfills import Backfill
 from .jobs import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, WebhookHandler
-from .records import AuditEntry, ServiceHeartbeat, SystemLog
+from .records import AuditEntry, LeaderLease, ServiceHeartbeat, SystemLog
 
 __all__ = [
     "DEFAULT_CATCH_UP_LIMIT",
@@ -11,6 +11,7 @@ __all__ = [
     "Job",
     "JobOperatorGroup",
     "JobRun",
+    "LeaderLease",
     "ServiceHeartbeat",
     "SystemLog",
     "WebhookHandler",

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..schedules import describe_schedule, validate_cron_expression, validate_timezone
+from ..schedules import describe_schedule, next_fire, validate_cron_expression, validate_timezone
 
 DEFAULT_CATCH_UP_LIMIT = 10
 
@@ -146,6 +146,12 @@ class Job(models.Model):
     # When enabled / schedule last changed (null: never since creation). Slots before it are
     # neither late nor caught up, so re-enabling a job does not alert or replay old slots.
     schedule_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What beat fires next: the first slot it has not recorded yet, set from the schedule on
+    # every save and moved on by the leader in the transaction that records the slot
+    # (jobs.firing). Null when disabled or never firing. late_at: when that slot counts as
+    # missed (jobs.lateness).
+    next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
+    late_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Statistics the runner keeps so lists need no aggregate over JobRun.
     last_run_at = models.DateTimeField(null=True, blank=True)
@@ -172,6 +178,12 @@ class Job(models.Model):
             ("toggle_job", "Can enable or disable a job"),
             ("manage_schedule", "Can pause, resume, unschedule and purge beat tasks"),
         ]
+        indexes = [
+            # The leader's "which jobs are due?" (next_fire_at <= now) and "when is the next?".
+            models.Index(fields=["next_fire_at"], condition=Q(enabled=True), name="jobs_job_due"),
+            # "Which jobs are late?" (late_at <= now): one range scan, however many jobs exist.
+            models.Index(fields=["late_at"], condition=Q(enabled=True), name="jobs_job_late"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=(Q(cron_expression="") & Q(interval_seconds__isnull=False))
@@ -197,7 +209,7 @@ class Job(models.Model):
             ),
         ]
 
-    SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone")
+    SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone", "grace_seconds")
 
     def __str__(self) -> str:
         return self.name
@@ -214,12 +226,27 @@ class Job(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         loaded = getattr(self, "_loaded_schedule", None)
-        if self.pk is not None and loaded is not None and loaded != self._schedule_key():
-            self.schedule_changed_at = timezone.now()
+        changed = loaded is not None and loaded != self._schedule_key()
+        if self.pk is None or changed or (self.enabled and self.next_fire_at is None):
+            now = timezone.now()
+            self.schedule_reset(now)
+            moved = {"next_fire_at", "late_at"}
+            if self.pk is not None and changed:
+                self.schedule_changed_at = now
+                moved.add("schedule_changed_at")
             if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "schedule_changed_at"}
+                kwargs["update_fields"] = {*kwargs["update_fields"], *moved}
         super().save(*args, **kwargs)
         self._loaded_schedule = self._schedule_key()
+
+    def schedule_reset(self, now) -> None:
+        """Fire next at the schedule's first slot after ``now`` (none while disabled): a new,
+        re-enabled or rescheduled job owes nothing for the slots before."""
+        if not self.enabled:
+            self.next_fire_at = self.late_at = None
+            return
+        upcoming = next_fire(self.cron_expression, self.interval_seconds, self.timezone, now, self.grace_seconds)
+        self.next_fire_at, self.late_at = upcoming.at, upcoming.late_at
 
     @property
     def schedule_since(self):
@@ -321,7 +348,8 @@ class JobRun(models.Model):
         help_text="The active run that caused this trigger to be skipped.",
     )
 
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the runner (runs_record stamps every row of one INSERT alike), not auto_now_add.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     not_before = models.DateTimeField(null=True, blank=True, help_text="A retry waits until this time.")
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

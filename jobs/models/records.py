@@ -98,3 +98,18 @@ class ServiceHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LeaderLease(models.Model):
+    """Which beat fires schedules (``jobs.leader``). The holder renews ``expires_at`` about once
+    a second; a standby takes the lease once it has expired, so a leader that dies or hangs loses
+    it within the lease's length. Every transaction that records slots renews it first, under the
+    row's lock, so a leader that lost it (hung, then resumed) records nothing."""
+
+    name = models.CharField(max_length=50, unique=True)
+    holder = models.CharField(max_length=200, help_text="host:pid:token of the beat holding the lease.")
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

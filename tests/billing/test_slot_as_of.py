@@ -9,9 +9,10 @@ import pytest
 from django.utils import timezone
 
 from billing.models import LedgerEntry
+from jobs.firing import due_jobs_fire
 from jobs.models import Job, JobRun
 from jobs.runner import run_execute
-from jobs.ticks import tick_fire
+from tests.scheduling import owe_since
 
 from .conftest import at
 
@@ -23,16 +24,17 @@ def charges_job():
     job = Job(name="generate-charges", command="generate_charges", cron_expression="0 6 1 * *", catch_up="all")
     job.full_clean()
     job.save()
-    Job.objects.filter(pk=job.pk).update(created_at=at("2025-01-01"), schedule_changed_at=at("2025-01-01"))
-    return Job.objects.get(pk=job.pk)
+    Job.objects.filter(pk=job.pk).update(schedule_changed_at=at("2025-01-01"))
+    return owe_since(job, at("2025-01-01"))
 
 
 def test_it_charges_the_slots_month_when_caught_up_after_downtime(build, charges_job):
     lease = build.lease(rent="1200.00", due_day=5, start="2024-06-01", end="2026-05-31")
     # Beat was away from late January to 2 March: its first tick catches up the oldest missed slot.
-    result = tick_fire(job_id=charges_job.pk, fired_at=at("2025-03-02", hour=9))
-    assert result.queued and result.run.scheduled_for == at("2025-02-01", hour=6)
-    finished = run_execute(result.run.pk)
+    assert due_jobs_fire(now=at("2025-03-02", hour=9)).queued == 1
+    run = JobRun.objects.get(job=charges_job)
+    assert run.scheduled_for == at("2025-02-01", hour=6)
+    finished = run_execute(run.pk)
     assert finished.status == JobRun.Status.SUCCEEDED, finished.error
     due_dates = list(LedgerEntry.objects.filter(lease=lease, kind="charge").values_list("due_date", flat=True))
     assert due_dates == [date(2025, 2, 5)]

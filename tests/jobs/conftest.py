@@ -181,14 +181,11 @@ def alert_recipients(settings):
 
 @pytest.fixture
 def old_job(make_job):
-    """make_job, but the job has existed for two days (so its past slots count)."""
-    from jobs.models import Job
+    """make_job, but the job has existed for two days and beat has recorded none of its slots."""
+    from tests.scheduling import owe_since
 
     def make(name: str = "sample-job", **fields):
-        job = make_job(name, **fields)
-        Job.objects.filter(pk=job.pk).update(created_at=NOON - timedelta(days=2))
-        job.refresh_from_db()
-        return job
+        return owe_since(make_job(name, **fields), NOON - timedelta(days=2))
 
     return make
 

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.execution import Outcome
+from jobs.firing import due_jobs_fire
 from jobs.maintenance import jobs_process
 from jobs.models import Job, JobRun
 from jobs.runner import run_claim, run_finish, run_trigger
@@ -42,7 +43,7 @@ def test_it_alerts_once_per_late_episode_and_once_on_recovery(old_job, process):
     assert "forgotten" in sent("late")[0].context["job_name"]
     assert Job.objects.get(pk=job.pk).late_since is not None
 
-    run_trigger(job=job, triggered_by="manual", dispatch=False)  # it runs again
+    due_jobs_fire(now=now + timedelta(seconds=35))  # beat is back: it records the job's slot
     recovered = process(now=now + timedelta(seconds=40))
     assert recovered["late_recovered"] == 1 and len(sent("late_recovered")) == 1
     assert process(now=now + timedelta(seconds=50))["late_recovered"] == 0
@@ -50,12 +51,12 @@ def test_it_alerts_once_per_late_episode_and_once_on_recovery(old_job, process):
 
 
 def test_it_opens_a_new_episode_when_the_job_is_late_again(old_job, process):
-    job = old_job("flaky-beat", cron_expression="* * * * *")
+    old_job("flaky-beat", cron_expression="* * * * *")
     now = timezone.now()
     process(now=now)
-    JobRun.objects.create(job=job, triggered_by="schedule", status=Status.SKIPPED, skip_reason="x")
+    due_jobs_fire(now=now)  # beat records the slot ...
     process(now=now)
-    process(now=now + timedelta(minutes=5))  # nothing since: late for a later slot
+    process(now=now + timedelta(minutes=5))  # ... then stops: late for a later slot
     assert len(sent("late")) == 2 and len(sent("late_recovered")) == 1
 
 

@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from jobs.firing import due_jobs_fire
 from jobs.models import Job, JobRun
-from jobs.ticks import catch_up_backlog, missed_slots, tick_fire
+from jobs.ticks import catch_up_backlog, missed_slots
 
 from .conftest import NOON
 
@@ -27,31 +28,35 @@ def scheduled(job) -> list[tuple]:
     return [(run.scheduled_for, run.status) for run in runs]
 
 
+def fire(now):
+    return due_jobs_fire(now=now)
+
+
 def test_it_runs_the_most_recent_missed_slot_once_by_default(old_job, settings):
     job = old_job("latest", cron_expression="* * * * *")
     assert job.catch_up == CatchUp.LATEST
-    first = tick_fire(job_id=job.pk, fired_at=NOON)
-    again = tick_fire(job_id=job.pk, fired_at=NOON + timedelta(seconds=1))
-    assert first.outcome == "queued" and again.outcome == "duplicate"
+    first = fire(NOON)
+    again = fire(NOON + timedelta(seconds=1))
+    assert (first.queued, again.queued + again.duplicates) == (1, 0)
     assert scheduled(job) == [(TWELVE, Status.QUEUED)]
     assert catch_up_backlog(now=NOON) == 0  # latest never replays older slots
 
 
 def test_it_records_an_overdue_slot_as_skipped_with_policy_skip(old_job):
     job = old_job("skipper", cron_expression="* * * * *", catch_up=CatchUp.SKIP)
-    result = tick_fire(job_id=job.pk, fired_at=NOON)
-    assert result.outcome == "skipped" and "catch-up policy: skip" in result.run.skip_reason
+    assert fire(NOON).skipped == 1
     assert scheduled(job) == [(TWELVE, Status.SKIPPED)]
-    # An on-time tick (within the tolerance) runs as usual.
-    on_time = tick_fire(job_id=job.pk, fired_at=TWELVE + timedelta(minutes=1, seconds=1))
-    assert on_time.outcome == "queued"
+    assert "catch-up policy: skip" in JobRun.objects.get(job=job).skip_reason
+    # The next slot, fired on time (within the tolerance), runs as usual.
+    assert fire(TWELVE + timedelta(minutes=1, seconds=1)).queued == 1
+    assert scheduled(job)[-1] == (TWELVE + timedelta(minutes=1), Status.QUEUED)
 
 
 def test_it_runs_every_missed_slot_one_at_a_time_up_to_the_limit(old_job):
     job = old_job("all", cron_expression="* * * * *", catch_up=CatchUp.ALL, catch_up_limit=3)
     # Ten slots were missed; the limit keeps the three most recent, run oldest first.
     assert missed_slots(job, NOON) == [TWELVE - timedelta(minutes=2), TWELVE - timedelta(minutes=1), TWELVE]
-    tick_fire(job_id=job.pk, fired_at=NOON)
+    fire(NOON)
     assert catch_up_backlog(now=NOON) == 0  # one active run at a time: no flood
     for _ in range(3):
         JobRun.objects.filter(job=job, status=Status.QUEUED).update(status=Status.SUCCEEDED)
@@ -77,12 +82,14 @@ def test_it_fills_in_defaults_for_a_form_that_leaves_catch_up_out(make_job):
     assert (job.catch_up, job.catch_up_limit) == (CatchUp.LATEST, 10)
 
 
-def test_it_judges_an_interval_tick_by_beats_own_last_tick_not_the_epoch_slot(old_job):
+def test_it_fires_an_interval_job_on_its_slots_and_catches_up_when_overdue(old_job):
     job = old_job("every-15s", interval_seconds=15, catch_up=CatchUp.SKIP)
-    # Beat's interval phase is its own: a tick 12 s after the epoch slot is on time ...
-    on_time = tick_fire(job_id=job.pk, fired_at=NOON + timedelta(seconds=12), last_fired=NOON - timedelta(seconds=3))
-    assert on_time.outcome == "queued"
-    # ... while a tick whose previous one was a minute ago follows the catch-up policy.
+    Job.objects.filter(pk=job.pk).update(next_fire_at=TWELVE)
+    # Beat 2 s behind: the 12:00:00 slot is on time; later slots follow one after another.
+    assert fire(TWELVE + timedelta(seconds=2)).queued == 1
+    assert Job.objects.get(pk=job.pk).next_fire_at == TWELVE + timedelta(seconds=15)
     JobRun.objects.filter(job=job).update(status=Status.SUCCEEDED)
-    late = tick_fire(job_id=job.pk, fired_at=NOON + timedelta(seconds=27), last_fired=NOON - timedelta(seconds=33))
-    assert late.outcome == "skipped"
+    # Beat away for a minute: the overdue slot follows the policy (skip), at the latest slot.
+    assert fire(TWELVE + timedelta(seconds=75)).skipped == 1
+    assert scheduled(job)[-1] == (TWELVE + timedelta(seconds=75), Status.SKIPPED)
+    assert Job.objects.get(pk=job.pk).next_fire_at == TWELVE + timedelta(seconds=90)

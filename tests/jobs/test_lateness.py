@@ -9,13 +9,22 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from jobs.lateness import grace_for, is_late, late_jobs, missed_slot
+from jobs.firing import due_jobs_fire
+from jobs.lateness import late_jobs
 from jobs.models import Job, JobRun
+from jobs.runner import run_trigger
+from jobs.schedules import next_fire
+from tests.scheduling import owe_since
 
 from .conftest import API_KEY, NOON
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status
+
+
+def grace(job) -> float:
+    upcoming = next_fire(job.cron_expression, job.interval_seconds, job.timezone, NOON, job.grace_seconds)
+    return (upcoming.late_at - upcoming.at).total_seconds()
 
 
 def test_it_defaults_grace_to_a_tenth_of_the_period_between_a_minute_and_an_hour(old_job):
@@ -24,35 +33,40 @@ def test_it_defaults_grace_to_a_tenth_of_the_period_between_a_minute_and_an_hour
     daily = old_job("daily", cron_expression="0 6 * * *")
     interval = old_job("interval", interval_seconds=1200)
     tuned = old_job("tuned", cron_expression="0 6 * * *", grace_seconds=90)
-    grace = {job.name: grace_for(job, NOON).total_seconds() for job in (every_minute, hourly, daily, interval, tuned)}
-    assert grace == {"every-minute": 60, "hourly": 360, "daily": 3600, "interval": 120, "tuned": 90}
+    graces = {job.name: grace(job) for job in (every_minute, hourly, daily, interval, tuned)}
+    assert graces == {"every-minute": 60, "hourly": 360, "daily": 3600, "interval": 120, "tuned": 90}
 
 
-def test_it_is_late_only_once_the_grace_after_the_last_slot_has_passed(old_job):
+def test_it_is_late_only_once_the_grace_after_the_owed_slot_has_passed(old_job):
     job = old_job("hourly", cron_expression="0 * * * *")  # grace 6 min
     twelve = NOON.replace(minute=0, second=0)
-    assert missed_slot(job, twelve + timedelta(minutes=5, seconds=59), None) == twelve - timedelta(hours=1)
-    # The 11:00 slot had its run: not late while 12:00 is within its grace ...
-    assert not is_late(job, twelve + timedelta(minutes=5), twelve - timedelta(hours=1))
-    # ... late once 12:00's grace expired with nothing recorded since 11:00.
-    assert missed_slot(job, twelve + timedelta(minutes=6, seconds=1), twelve - timedelta(hours=1)) == twelve
+    owe_since(job, twelve - timedelta(minutes=1))  # beat owes it 12:00
+    assert job.pk not in late_jobs(twelve + timedelta(minutes=5, seconds=59))
+    assert late_jobs(twelve + timedelta(minutes=6, seconds=1))[job.pk][1] == twelve
+    # Beat comes back and records the slot (caught up): no longer late, owed 13:00 next.
+    due_jobs_fire(now=twelve + timedelta(minutes=6, seconds=2))
+    assert job.pk not in late_jobs(twelve + timedelta(minutes=6, seconds=3))
+    assert Job.objects.get(pk=job.pk).next_fire_at == twelve + timedelta(hours=1)
 
 
-def test_it_reads_a_cron_in_the_jobs_timezone(old_job):
+def test_it_reads_a_cron_in_the_jobs_timezone(make_job):
     # 09:00 in New York is 14:00 UTC in November.
-    job = old_job("ny", cron_expression="0 9 * * *", timezone="America/New_York", grace_seconds=60)
-    at = NOON.replace(hour=14, minute=1, second=30)
-    assert missed_slot(job, at, None) == NOON.replace(hour=14, minute=0, second=0)
-    assert missed_slot(job, at - timedelta(minutes=1), None) == NOON.replace(hour=14, minute=0, second=0) - timedelta(
-        days=1
-    )
+    job = owe_since(make_job("ny", cron_expression="0 9 * * *", timezone="America/New_York", grace_seconds=60), NOON)
+    fourteen = NOON.replace(hour=14, minute=0, second=0)
+    assert job.next_fire_at == fourteen
+    assert job.pk not in late_jobs(fourteen + timedelta(seconds=59))
+    assert late_jobs(fourteen + timedelta(seconds=61))[job.pk][1] == fourteen
 
 
-def test_it_counts_a_recorded_skip_or_a_manual_run_as_activity(old_job):
+def test_it_counts_a_slot_beat_recorded_as_skipped_but_not_a_run_by_hand(old_job, make_job):
     job = old_job("minutely", cron_expression="* * * * *")
     now = timezone.now()
     assert job.pk in late_jobs(now)
-    JobRun.objects.create(job=job, triggered_by="schedule", status=Status.SKIPPED, skip_reason="busy")
+    # Someone runs it by hand: the schedule is still not being kept.
+    run_trigger(job=job, triggered_by="manual", dispatch=False)
+    assert job.pk in late_jobs(now)
+    # Beat records its slot as a skip (the manual run is still active): kept.
+    assert due_jobs_fire(now=now).skipped == 1
     assert job.pk not in late_jobs(now)
 
 

@@ -15,6 +15,7 @@ from jobs.models import Job, JobRun
 from jobs.runner import run_execute, run_trigger
 from jobs.ticks import beat_heartbeat_write
 from notifications.mailer import notifications_process
+from tests.scheduling import owe_since
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +33,7 @@ def test_it_shows_each_health_item_on_the_page_and_in_its_refresh(staff_client, 
     waiting = make_job("waiting")
     run = JobRun.objects.create(job=waiting, triggered_by="manual", status=JobRun.Status.QUEUED)
     JobRun.objects.filter(pk=run.pk).update(created_at=now - timedelta(seconds=90))
-    late = make_job("late-job", cron_expression="0 * * * *")
-    Job.objects.filter(pk=late.pk).update(created_at=now - timedelta(days=2))
+    owe_since(make_job("late-job", cron_expression="0 * * * *"), now - timedelta(days=2))
 
     page = staff_client.get("/dashboard/").content.decode()
     items = health_items(staff_client)

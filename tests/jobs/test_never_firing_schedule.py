@@ -4,18 +4,19 @@ stored anyway (a restore, raw SQL) affects only its own job: the other jobs' pag
 
 from __future__ import annotations
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from celery import current_app
 from django.core.management import call_command
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.beat import LeaderDatabaseScheduler
+from jobs.firing import due_jobs_fire
 from jobs.maintenance import jobs_process
 from jobs.models import Job, JobRun
-from jobs.ticks import tick_fire
 from tests.jobs.conftest import job_form_data
 
 pytestmark = pytest.mark.django_db
@@ -60,24 +61,32 @@ def test_it_keeps_every_surface_answering_with_a_never_firing_job_stored(
     jobs_process(now=timezone.now())
 
 
-def test_it_books_the_healthy_jobs_tick_and_nothing_for_the_broken_one(broken_and_healthy):
+def test_it_books_the_healthy_jobs_slot_and_nothing_for_the_broken_one(broken_and_healthy):
     healthy, broken = broken_and_healthy
     now = timezone.now()
-    assert tick_fire(job_id=broken.pk, fired_at=now) is None
-    assert tick_fire(job_id=healthy.pk, fired_at=now).queued
+    # Both are owed a slot (the broken one from before its expression was overwritten).
+    Job.objects.update(next_fire_at=now - timedelta(seconds=1))
+    report = due_jobs_fire(now=now)
+    assert report.queued == 1
     assert list(JobRun.objects.values_list("job__name", flat=True)) == ["healthy"]
+    assert Job.objects.get(pk=broken.pk).next_fire_at is None  # never fires: owed nothing more
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_keeps_beat_running_past_an_entry_that_never_occurs(broken_and_healthy):
+def test_it_keeps_beat_running_past_a_periodic_task_that_never_occurs(broken_and_healthy):
+    # Another app's periodic task, stored (by a restore) with a crontab for 31 February.
+    crontab = CrontabSchedule.objects.create(minute="0", hour="*", day_of_month="31", month_of_year="2")
+    PeriodicTask.objects.create(name="reports.monthly", task="reports.monthly", crontab=crontab)
+    healthy, _ = broken_and_healthy
+    Job.objects.filter(pk=healthy.pk).update(next_fire_at=timezone.now() - timedelta(seconds=1))
     scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)
     try:
         scheduler.setup_schedule()
         entries = {entry.name: entry for entry in scheduler.schedule.values()}
-        broken_entry = next(entry for name, entry in entries.items() if "broken" in name)
-        # Celery's crontab raises for 31 February; the entry is simply never due.
-        assert broken_entry.is_due().is_due is False
-        healthy_entry = next(entry for name, entry in entries.items() if "healthy" in name)
-        assert healthy_entry.is_due().next <= 60
+        # Celery's crontab raises for 31 February; the entry is simply never due ...
+        assert entries["reports.monthly"].is_due().is_due is False
+        # ... and a whole tick of beat goes through, booking the healthy job's slot.
+        assert scheduler.tick() <= 1.0
+        assert list(JobRun.objects.values_list("job__name", flat=True)) == ["healthy"]
     finally:
         scheduler.close()

@@ -2,7 +2,7 @@
 
 * ``jobs/beat.py`` (beat leadership): a standby that becomes leader drops the entries it read
   while standing by through django-celery-beat's ``_initial_read``, ``_last_timestamp`` and
-  Celery's ``_heap``, and ``apply_async`` keeps Celery's ``_tasks_since_sync`` / ``_do_sync``;
+  Celery's ``_heap``;
 * ``jobs/http_guard.py`` (the outbound-HTTP guard): it connects to the address it checked by
   overriding urllib3's ``HTTPConnection._new_conn``, reading ``_dns_host``.
 
@@ -25,9 +25,8 @@ from jobs.http_guard import GuardedHTTPConnection, GuardedHTTPSConnection
 def test_it_finds_the_scheduler_state_beat_leadership_resets():
     scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)
     try:
-        for name in ("_initial_read", "_heap", "_last_timestamp", "_tasks_since_sync"):
+        for name in ("_initial_read", "_heap", "_last_timestamp"):
             assert hasattr(scheduler, name), f"{name} is gone: jobs/beat.py must be revisited"
-        assert callable(scheduler._do_sync)
     finally:
         scheduler.close()
 

@@ -5,9 +5,9 @@ from django.contrib.sessions.models import Session
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs.models import JobRun
+from jobs.firing import due_jobs_fire
+from jobs.models import Job, JobRun
 from jobs.runner import JobDisabled, run_execute, run_trigger
-from jobs.ticks import tick_fire
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -39,29 +39,32 @@ def test_it_holds_one_active_run_per_job_in_the_database(make_job):
 
 def test_it_makes_one_run_when_two_beats_fire_the_same_slot(make_job):
     job = make_job(cron_expression="*/5 * * * *")
-    fired = timezone.now().replace(minute=10, second=0, microsecond=300000)
-    first = tick_fire(job_id=job.pk, fired_at=fired)
-    second = tick_fire(job_id=job.pk, fired_at=fired + timedelta(milliseconds=800))
-    assert first.outcome == "queued"
-    assert first.run.scheduled_for == fired.replace(microsecond=0)
-    assert second.outcome == "duplicate" and second.run is None
-    assert JobRun.objects.filter(job=job).count() == 1
+    slot = timezone.now().replace(minute=10, second=0, microsecond=0)
+    Job.objects.filter(pk=job.pk).update(next_fire_at=slot)
+    first = due_jobs_fire(now=slot + timedelta(milliseconds=300))
+    # A second beat that read the job before the first moved it on records the same slot.
+    Job.objects.filter(pk=job.pk).update(next_fire_at=slot)
+    second = due_jobs_fire(now=slot + timedelta(milliseconds=800))
+    assert (first.queued, second.queued, second.duplicates) == (1, 0, 1)
+    assert list(JobRun.objects.filter(job=job).values_list("scheduled_for", flat=True)) == [slot]
 
 
 def test_it_records_the_next_slot_as_skipped_while_the_previous_run_is_still_active(make_job):
     job = make_job(cron_expression="*/5 * * * *")
     ten = timezone.now().replace(minute=10, second=0, microsecond=0)
-    tick_fire(job_id=job.pk, fired_at=ten)
-    later = tick_fire(job_id=job.pk, fired_at=ten + timedelta(minutes=5))
-    assert later.outcome == "skipped"
-    assert later.run.scheduled_for == ten + timedelta(minutes=5)
+    Job.objects.filter(pk=job.pk).update(next_fire_at=ten)
+    due_jobs_fire(now=ten)
+    assert due_jobs_fire(now=ten + timedelta(minutes=5)).skipped == 1
+    later = JobRun.objects.get(job=job, scheduled_for=ten + timedelta(minutes=5))
+    first = JobRun.objects.get(job=job, scheduled_for=ten)
+    assert later.status == Status.SKIPPED and later.skip_reason == f"run #{first.pk} is queued"
 
 
 def test_it_refuses_a_manual_run_of_a_disabled_job_and_records_a_racing_tick(make_job):
     job = make_job(enabled=False)
     with pytest.raises(JobDisabled):
         trigger(job)
-    tick = tick_fire(job_id=job.pk, fired_at=timezone.now())
+    tick = run_trigger(job=job, triggered_by=Trigger.SCHEDULE, scheduled_for=timezone.now().replace(second=0))
     assert tick.outcome == "skipped" and tick.run.skip_reason == "job is disabled"
 
 

@@ -5,8 +5,9 @@ from django.core.exceptions import ValidationError
 
 from jobs.schedules import (
     describe_schedule,
+    last_slot,
+    next_fire,
     next_run_times,
-    slot_for_tick,
     validate_cron_expression,
 )
 
@@ -43,15 +44,10 @@ def test_it_runs_a_job_in_the_skipped_hour_right_after_spring_forward():
     assert runs[1] == utc(2026, 3, 9, 6, 30)
 
 
-def test_it_names_the_slot_a_tick_fires_even_if_beat_wakes_early_or_late():
-    assert slot_for_tick("*/5 * * * *", None, "UTC", utc(2026, 1, 1, 6, 4, 59, 990000)) == utc(2026, 1, 1, 6, 5)
-    assert slot_for_tick("*/5 * * * *", None, "UTC", utc(2026, 1, 1, 6, 5, 1)) == utc(2026, 1, 1, 6, 5)
-    assert slot_for_tick("*/5 * * * *", None, "UTC", utc(2026, 1, 1, 6, 7, 30)) == utc(2026, 1, 1, 6, 5)
-
-
 def test_it_aligns_interval_slots_so_every_beat_names_the_same_one():
-    assert slot_for_tick("", 30, "UTC", utc(2026, 1, 1, 0, 0, 31)) == utc(2026, 1, 1, 0, 0, 30)
-    assert slot_for_tick("", 30, "UTC", utc(2026, 1, 1, 0, 0, 58, 500000)) == utc(2026, 1, 1, 0, 1, 0)
+    assert next_fire("", 30, "UTC", utc(2026, 1, 1, 0, 0, 31)).at == utc(2026, 1, 1, 0, 1, 0)
+    assert next_fire("", 30, "UTC", utc(2026, 1, 1, 0, 1, 0)).at == utc(2026, 1, 1, 0, 1, 30)
+    assert last_slot("", 30, "UTC", utc(2026, 1, 1, 0, 0, 58, 500000)) == utc(2026, 1, 1, 0, 0, 30)
 
 
 @pytest.mark.parametrize("expression", ["* * * *", "61 * * * *", "a b c d e", "* * * * * *"])
@@ -68,15 +64,15 @@ def test_it_describes_schedules_in_words():
 
 
 def test_it_names_the_slot_of_a_fixed_hour_job_on_ordinary_and_dst_days():
-    assert slot_for_tick("0 3 * * *", None, "UTC", utc(2026, 11, 23, 3, 0, 0, 50000)) == utc(2026, 11, 23, 3, 0)
+    assert last_slot("0 3 * * *", None, "UTC", utc(2026, 11, 23, 3, 0, 0, 50000)) == utc(2026, 11, 23, 3, 0)
     ny = "America/New_York"
-    assert slot_for_tick("0 9 * * *", None, ny, utc(2026, 3, 8, 13, 0, 1)) == utc(2026, 3, 8, 13, 0)
+    assert last_slot("0 9 * * *", None, ny, utc(2026, 3, 8, 13, 0, 1)) == utc(2026, 3, 8, 13, 0)
     # 01:30 twice on 2026-11-01: the second tick belongs to the first occurrence's slot (one run).
-    assert slot_for_tick("30 1 * * *", None, ny, utc(2026, 11, 1, 5, 30, 1)) == utc(2026, 11, 1, 5, 30)
-    assert slot_for_tick("30 1 * * *", None, ny, utc(2026, 11, 1, 6, 30, 1)) == utc(2026, 11, 1, 5, 30)
+    assert last_slot("30 1 * * *", None, ny, utc(2026, 11, 1, 5, 30, 1)) == utc(2026, 11, 1, 5, 30)
+    assert last_slot("30 1 * * *", None, ny, utc(2026, 11, 1, 6, 30, 1)) == utc(2026, 11, 1, 5, 30)
     # An hourly job's second 01:00 is a slot of its own.
-    assert slot_for_tick("0 * * * *", None, ny, utc(2026, 11, 1, 6, 0, 1)) == utc(2026, 11, 1, 6, 0)
-    assert slot_for_tick("0 0 1 1 *", None, "UTC", utc(2026, 11, 23, 3, 0)) == utc(2026, 1, 1, 0, 0)
+    assert last_slot("0 * * * *", None, ny, utc(2026, 11, 1, 6, 0, 1)) == utc(2026, 11, 1, 6, 0)
+    assert last_slot("0 0 1 1 *", None, "UTC", utc(2026, 11, 23, 3, 0)) == utc(2026, 1, 1, 0, 0)
 
 
 def test_it_says_in_words_that_either_restricted_day_field_matches():

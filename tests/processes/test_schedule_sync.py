@@ -111,7 +111,7 @@ def test_it_follows_a_job_edit_disable_and_delete_in_a_running_beat(processes, m
     job = make_job("edited-live", interval_seconds=6)
     start_worker()
     beat = processes.beat("beat")
-    wait_for_log(processes, "beat", "acquired leader lock", timeout=30)
+    wait_for_log(processes, "beat", "took the leader lease", timeout=30)
     started = timezone.now()
     wait_for(lambda: _schedule_runs(job, started), timeout=15, message="the first tick of the 6 s schedule")
 

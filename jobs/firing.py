@@ -1,0 +1,129 @@
+"""What the leading beat does for Cronhouse's jobs: record every due slot, set-based.
+
+Each job stores the next slot beat owes it (``Job.next_fire_at``, indexed). The leader asks
+"which jobs are due?" with one indexed range query, and for a batch of them, in one transaction:
+
+1. renews its lease first (``jobs.leader``): a beat that lost leadership records nothing;
+2. records a run row for each job's slot (``runner.runs_trigger``: one INSERT for the batch,
+   a recorded skip where another run is still active, nothing where the slot already has its run);
+3. moves each job's ``next_fire_at`` / ``late_at`` on.
+
+The slot is recorded and the job moved past it in the same commit, so no instant of a crash
+loses a slot or books one twice (the (job, slot) constraint refuses a second row). Messages go
+out after the commit. Work grows with what is due, not with how many jobs exist.
+
+Catch-up, when a slot is more than JOBS_CATCH_UP_TOLERANCE_SECONDS overdue (beat or the database
+was away), follows the job's policy (``Job.catch_up``):
+
+* ``latest`` runs the most recent slot once;
+* ``skip`` records the most recent slot as a skipped run, so it is accounted for;
+* ``all`` runs the missed slots one after another, oldest first, at most ``catch_up_limit`` of
+  the most recent ones (``jobs.ticks.catch_up_next``; the leader moves the backlog on).
+
+A slot on time is recorded even when later ones are also due (a 5-second job on a beat held up
+for 12 s records each of its slots, most as skips behind the first).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from .leader import Leadership
+from .models import Job, JobRun
+from .runner import TriggerRequest, runs_trigger
+from .schedules import last_slot, next_fire
+from .ticks import catch_up_next
+
+logger = logging.getLogger(__name__)
+FIRE_BATCH = 1000
+CatchUp = Job.CatchUp
+Trigger = JobRun.Trigger
+
+
+@dataclass
+class FireReport:
+    queued: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    lost_leadership: bool = False
+
+    def add(self, outcome: str) -> None:
+        if outcome == "queued":
+            self.queued += 1
+        elif outcome == "skipped":
+            self.skipped += 1
+        else:
+            self.duplicates += 1
+
+
+def due_jobs_fire(
+    *, leadership: Leadership | None = None, now: datetime | None = None, batch: int = FIRE_BATCH
+) -> FireReport:
+    """Record every slot due by ``now`` (the clock, read afresh for each batch, when None),
+    ``batch`` jobs per transaction (see the module docstring). ``leadership``: this beat's
+    lease, renewed first in every transaction (None: no lease, as when every beat fires)."""
+    report = FireReport()
+    pinned = now
+    while True:
+        with transaction.atomic():
+            now = pinned or timezone.now()
+            if leadership is not None and not leadership.renew(now):
+                report.lost_leadership = True
+                return report
+            due = Job.objects.select_for_update(skip_locked=True).filter(enabled=True, next_fire_at__lte=now)
+            jobs = list(due.order_by("next_fire_at", "pk")[:batch])
+            if jobs:
+                _fire(jobs, now, report)
+        if len(jobs) < batch:
+            return report
+
+
+def next_due_at() -> datetime | None:
+    """The earliest slot any enabled job is owed (jobs_job_due)."""
+    return Job.objects.filter(enabled=True).aggregate(first=Min("next_fire_at"))["first"]
+
+
+def _fire(jobs: list[Job], now: datetime, report: FireReport) -> None:
+    tolerance = timedelta(seconds=settings.JOBS_CATCH_UP_TOLERANCE_SECONDS)
+    requests = []
+    for job in jobs:
+        slot = job.next_fire_at
+        overdue = now - slot > tolerance
+        after = now if overdue else slot
+        upcoming = next_fire(job.cron_expression, job.interval_seconds, job.timezone, after, job.grace_seconds)
+        if upcoming.at is None:
+            # Its expression never fires (stored by a restore or raw SQL; forms refuse it): it
+            # is owed nothing, and every other job goes on.
+            logger.warning("beat: schedule of job=%s (%r) never fires; nothing booked", job.name, job.cron_expression)
+        elif overdue:
+            requests.extend(_catch_up(job, slot, now, report))
+        else:
+            requests.append(TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=slot))
+        job.next_fire_at, job.late_at = upcoming.at, upcoming.late_at
+    for result in runs_trigger(requests, now=now):
+        report.add(result.outcome)
+    Job.objects.bulk_update(jobs, ["next_fire_at", "late_at"])
+
+
+def _catch_up(job: Job, slot: datetime, now: datetime, report: FireReport) -> list[TriggerRequest]:
+    """What to record for an overdue job, by its catch-up policy (module docstring)."""
+    latest = last_slot(job.cron_expression, job.interval_seconds, job.timezone, now) or slot
+    policy = job.catch_up or CatchUp.LATEST
+    if policy == CatchUp.ALL:
+        result = catch_up_next(job=job, now=now)
+        if result is not None:
+            report.add(result.outcome)
+        return []
+    if policy == CatchUp.SKIP:
+        late_by = int((now - latest).total_seconds())
+        reason = f"missed slot fired {late_by} s late; catch-up policy: skip"
+        return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=latest, skip_reason=reason)]
+    logger.info("beat: catching up job=%s slot=%s (policy latest)", job.name, latest)
+    return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=latest)]
