@@ -24,12 +24,12 @@ import time
 
 from celery.schedules import schedstate
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from .firing import due_jobs_fire, next_due_at
-from .leader import Leadership, beat_connections_configure
+from .leader import Leadership, fence_transaction
 from .maintenance import lateness_process, runs_sweep
 from .sync import RUN_TASK
 from .ticks import beat_heartbeat_write, catch_up_backlog
@@ -66,8 +66,6 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
 
     def __init__(self, *args, **kwargs) -> None:
         self.leadership = Leadership() if settings.JOBS_BEAT_LEADER_LEASE else None
-        if self.leadership is not None:
-            beat_connections_configure()
         self.leading = self.leadership is None
         super().__init__(*args, **kwargs)
 
@@ -100,7 +98,9 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
             return True
         try:
             close_old_connections()
-            holds = self.leadership.renew(timezone.now())
+            with transaction.atomic():
+                fence_transaction()  # a standby never waits long on a hung leader's lock
+                holds = self.leadership.renew(timezone.now())
         except (DatabaseError, InterfaceError) as exc:
             logger.error("beat: could not reach the leader lease: %s", type(exc).__name__)
             close_old_connections()

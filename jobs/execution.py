@@ -8,6 +8,7 @@ whose JSON is larger than ``JOBS_OUTPUT_LIMIT`` bytes is replaced by a small one
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import signal
@@ -226,7 +227,7 @@ def config_error(command: str, config) -> str | None:
     app_name = get_commands().get(command)
     if app_name is None:
         return None  # the command itself is refused elsewhere
-    parser = load_command_class(app_name, command).create_parser("manage.py", command)
+    parser = _command_parser(app_name, command)
     try:
         _, extras = parser.parse_known_args(config_argv(config))
         unknown = [key for key in config if _flag_in(key, extras)]
@@ -236,6 +237,13 @@ def config_error(command: str, config) -> str | None:
     except CommandError as exc:  # how Django's parser reports bad input outside a terminal
         return f"{command}: {exc}"
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _command_parser(app_name: str, command: str):
+    """A command's argument parser, built once per process: building one costs more than
+    parsing with it, and importing many jobs checks thousands of configs."""
+    return load_command_class(app_name, command).create_parser("manage.py", command)
 
 
 def _flag_in(key: str, extras: list[str]) -> bool:

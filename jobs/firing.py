@@ -35,7 +35,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from .leader import Leadership
+from .leader import Leadership, fence_transaction
 from .models import Job, JobRun
 from .runner import TriggerRequest, runs_trigger
 from .schedules import last_slot, next_fire
@@ -73,6 +73,7 @@ def due_jobs_fire(
     pinned = now
     while True:
         with transaction.atomic():
+            fence_transaction()
             now = pinned or timezone.now()
             if leadership is not None and not leadership.renew(now):
                 report.lost_leadership = True

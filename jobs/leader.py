@@ -13,9 +13,9 @@ commit, and a leader that lost the lease while hung records nothing when it resu
 Clocks: expiry is compared with the beats' own clocks; hosts running beats must keep their
 clocks in step (NTP) to well within the lease's length.
 
-On PostgreSQL the beat's connections also get ``idle_in_transaction_session_timeout``, so a
-leader hung in the middle of a transaction loses its session, and with it the row locks a
-standby would otherwise wait on, and ``lock_timeout``, so a standby never blocks on them.
+On PostgreSQL each of those transactions sets ``idle_in_transaction_session_timeout``, so a
+leader hung in the middle of one loses its session, and with it the row locks a standby would
+otherwise wait on, and ``lock_timeout``, so a standby never blocks on them for long.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.backends.signals import connection_created
 from django.db.models import Q
 
 from .models import LeaderLease
@@ -76,17 +75,13 @@ class Leadership:
         self.leading = False
 
 
-def beat_connection_setup(sender, connection, **kwargs) -> None:
-    """PostgreSQL session settings of a beat process (see the module docstring)."""
+def fence_transaction() -> None:
+    """PostgreSQL settings for this transaction of the leader (module docstring): if the process
+    hangs inside it, PostgreSQL ends the session, and with it the row locks a standby would
+    wait on; and a beat never waits long on a lock held by another."""
     if connection.vendor != "postgresql":
         return
-    idle = int(settings.JOBS_BEAT_LEASE_SECONDS * 1000 * 0.8)
+    idle_ms = int(settings.JOBS_BEAT_LEASE_SECONDS * 1000 * 0.8)
     with connection.cursor() as cursor:
-        cursor.execute(f"SET idle_in_transaction_session_timeout = {idle}")
-        cursor.execute("SET lock_timeout = 2000")
-
-
-def beat_connections_configure() -> None:
-    """Apply ``beat_connection_setup`` to this process's connections, now and after reconnects."""
-    connection_created.connect(beat_connection_setup, dispatch_uid="jobs.leader.beat_connection_setup")
-    connection.close()  # the next query reconnects, through the signal
+        cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
+        cursor.execute(f"SET LOCAL lock_timeout = {idle_ms}")

@@ -46,35 +46,45 @@ def beat_day_of_week(field: str) -> str:
     return ",".join(str(day) for day in sorted({day % 7 for day in days if isinstance(day, int)}))
 
 
-def _schedule_fields(job: Job) -> dict:
+def periodic_task_fields(job: Job, schedules: dict | None = None) -> dict:
+    """The PeriodicTask a job owns, as field values: schedule row, enabled flag, name and task
+    arguments. ``schedules`` memoises the crontab / interval rows across many jobs."""
+    schedules = {} if schedules is None else schedules
     if job.interval_seconds:
-        interval, _ = IntervalSchedule.objects.get_or_create(
-            every=job.interval_seconds, period=IntervalSchedule.SECONDS
+        key = ("interval", job.interval_seconds)
+        if key not in schedules:
+            schedules[key], _ = IntervalSchedule.objects.get_or_create(
+                every=job.interval_seconds, period=IntervalSchedule.SECONDS
+            )
+        schedule = {"interval": schedules[key], "crontab": None}
+    else:
+        minute, hour, day_of_month, month_of_year, day_of_week = job.cron_expression.split()
+        fields = dict(
+            minute=minute,
+            hour=hour,
+            day_of_month=day_of_month,
+            month_of_year=month_of_year,
+            day_of_week=beat_day_of_week(day_of_week),
+            timezone=job.timezone,
         )
-        return {"interval": interval, "crontab": None}
-    minute, hour, day_of_month, month_of_year, day_of_week = job.cron_expression.split()
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=beat_day_of_week(day_of_week),
-        timezone=job.timezone,
-    )
-    return {"crontab": crontab, "interval": None}
-
-
-@transaction.atomic
-def periodic_task_sync(*, job: Job) -> PeriodicTask:
-    """Upsert the job's PeriodicTask: schedule, enabled flag, name and task arguments."""
-    defaults = {
+        key = ("crontab", *fields.values())
+        if key not in schedules:
+            schedules[key], _ = CrontabSchedule.objects.get_or_create(**fields)
+        schedule = {"crontab": schedules[key], "interval": None}
+    return {
         "name": periodic_task_name(job),
         "task": RUN_TASK,
         "kwargs": json.dumps({"job_id": job.pk}),
         "enabled": job.enabled,
         "description": f"Cronhouse job {job.name} (managed: edit the Job, not this task)",
-        **_schedule_fields(job),
+        **schedule,
     }
+
+
+@transaction.atomic
+def periodic_task_sync(*, job: Job) -> PeriodicTask:
+    """Upsert the job's PeriodicTask: schedule, enabled flag, name and task arguments."""
+    defaults = periodic_task_fields(job)
     task = PeriodicTask.objects.filter(pk=job.periodic_task_id).first() if job.periodic_task_id else None
     if task is None:
         task, _ = PeriodicTask.objects.update_or_create(name=defaults["name"], defaults=defaults)

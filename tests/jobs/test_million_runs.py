@@ -72,6 +72,8 @@ def test_it_serves_the_dashboard_with_a_million_runs_in_fixed_queries(staff_clie
     for url in urls:
         queries, elapsed = measure(staff_client, url)
         assert queries == empty[url], url
-        assert elapsed < 1.0, f"{url} took {elapsed:.2f}s"
+        # Not a speed goal (bench/ has those): a page that scanned the million rows would take
+        # many seconds, so a generous bound still tells an index scan from a full one.
+        assert elapsed < 3.0, f"{url} took {elapsed:.2f}s"
     data = staff_client.get("/dashboard/data.json").json()
     assert len(data["jobs"]) == JOBS and all(len(row["recent_durations_seconds"]) == 20 for row in data["jobs"])
