@@ -13,11 +13,13 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from .models import Job
-from .sync import periodic_task_fields, periodic_task_name
+from .sync import PERIODIC_TASK_PREFIX, periodic_task_fields
 
 BATCH = 5000
 
@@ -66,10 +68,9 @@ def jobs_create_many(jobs: list[Job]) -> list[Job]:
     schedules = _known_schedules()
     tasks = [PeriodicTask(**periodic_task_fields(job, schedules)) for job in jobs]
     PeriodicTask.objects.bulk_create(tasks)
-    by_name = dict(PeriodicTask.objects.filter(name__in=[task.name for task in tasks]).values_list("name", "pk"))
-    for job in jobs:
-        job.periodic_task_id = by_name[periodic_task_name(job)]
-    Job.objects.bulk_update(jobs, ["periodic_task"])
+    # Each job to its task, by the task's unique name: one UPDATE for the batch.
+    own_task = PeriodicTask.objects.filter(name=Concat(Value(PERIODIC_TASK_PREFIX), OuterRef("name")))
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(periodic_task=Subquery(own_task.values("pk")[:1]))
     PeriodicTasks.update_changed()
     return jobs
 

@@ -36,6 +36,7 @@ piece of code decides daylight saving for every caller. Words come from cron-des
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 from collections.abc import Iterator
@@ -99,12 +100,31 @@ def validate_cron_expression(value: str) -> None:
         raise ValidationError(
             "%(value)r is not a valid cron expression (%(error)s).", params={"value": value, "error": error}
         )
-    if not next_run_times(value, "UTC", datetime.now(UTC), count=1):
+    if _never_fires(value):
         raise ValidationError(
             "%(value)r never fires: day-of-month %(dom)s never falls in month %(month)s "
             "(February has at most 29 days; April, June, September and November have 30).",
             params={"value": value, "dom": fields[2], "month": fields[3]},
         )
+
+
+@functools.lru_cache(maxsize=4096)
+def _never_fires(value: str) -> bool:
+    """Cron repeats every year at most, so one answer holds for an expression whenever asked
+    (importing many jobs asks it for the same expressions again and again)."""
+    return not next_run_times(value, "UTC", datetime.now(UTC), count=1)
+
+
+def schedule_problem(cron_expression: str, interval_seconds: int | None) -> str | None:
+    """Why a stored schedule never fires (a restore or raw SQL can hold what forms refuse), in the
+    words the form would have used; None for a schedule that fires."""
+    if interval_seconds or not cron_expression:
+        return None
+    try:
+        validate_cron_expression(cron_expression)
+    except ValidationError as exc:
+        return exc.messages[0]
+    return None
 
 
 def validate_timezone(value: str) -> None:

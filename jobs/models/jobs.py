@@ -210,6 +210,8 @@ class Job(models.Model):
         ]
 
     SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone", "grace_seconds")
+    # Written by beat (jobs.firing) as it records slots, and by a schedule change.
+    BEAT_FIELDS = ("next_fire_at", "late_at")
 
     def __str__(self) -> str:
         return self.name
@@ -227,7 +229,15 @@ class Job(models.Model):
     def save(self, *args, **kwargs) -> None:
         loaded = getattr(self, "_loaded_schedule", None)
         changed = loaded is not None and loaded != self._schedule_key()
-        if self.pk is None or changed or (self.enabled and self.next_fire_at is None):
+        if loaded is not None and not changed and kwargs.get("update_fields") is None:
+            # An edit that leaves the schedule alone (the admin saves every field) must not
+            # write back the slot beat owes, which beat may have moved on since this was read.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name not in self.BEAT_FIELDS
+            ]
+        elif self.pk is None or changed or (self.enabled and self.next_fire_at is None):
             now = timezone.now()
             self.schedule_reset(now)
             moved = {"next_fire_at", "late_at"}
