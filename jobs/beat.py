@@ -102,7 +102,8 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
                 fence_transaction()  # a standby never waits long on a hung leader's lock
                 holds = self.leadership.renew(timezone.now())
         except (DatabaseError, InterfaceError) as exc:
-            logger.error("beat: could not reach the leader lease: %s", type(exc).__name__)
+            # Also what a standby sees while a hung leader still holds the lease row's lock.
+            logger.warning("beat: could not reach the leader lease: %s", type(exc).__name__)
             close_old_connections()
             holds = False
         if holds and not self.leading:
