@@ -119,7 +119,8 @@ def duration_chart_svg(
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in places)
         parts.append(format_html('<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/>', line))
     parts.append(dots(box, points, places))
-    label = f"Duration of {len(points)} run{'s' if len(points) != 1 else ''}, longest {format_duration(highest)}"
+    longest = max(point.seconds for point in points)
+    label = f"Duration of {len(points)} run{'s' if len(points) != 1 else ''}, longest {format_duration(longest)}"
     size = format_html(' width="{}" height="{}"', box.width, box.height) if compact else ""
     return format_html(
         '<svg class="{}" role="img" viewBox="0 0 {} {}"{} aria-label="{}"><title>{}</title>{}</svg>',

@@ -60,6 +60,13 @@ def run_note(run: JobRun | None) -> str:
 
 
 @register.filter
+def run_worker(run: JobRun) -> str:
+    """The host (and process) that ran it."""
+    host = run.worker_host or "-"
+    return f"{host} (pid {run.worker_pid})" if run.worker_pid else host
+
+
+@register.filter
 def progress_text(progress: dict | None) -> str:
     """``1,200 of 2,000 (60 %), about 4.2 s left`` from ``progress_json``."""
     if not progress:

@@ -10,7 +10,7 @@ from ..failures import status_rank
 from ..formatting import format_datetime, format_duration, format_json, format_time_of_day
 from ..models import JobRun
 from ..selectors import JobRow, job_row_json, run_json
-from ..templatetags.jobs_dashboard import output_tail, progress_text, row_sparkline, run_duration, run_note
+from ..templatetags.jobs_dashboard import output_tail, progress_text, row_sparkline, run_duration, run_note, run_worker
 
 
 def updated_text(now: datetime) -> str:
@@ -43,9 +43,8 @@ def run_page_json(run: JobRun, now: datetime, *, full: bool = True) -> dict:
         "note": run_note(run),
     }
     if full:
-        worker = f"{run.worker_host} (pid {run.worker_pid})" if run.worker_pid else run.worker_host
         texts.update(
-            worker=worker or "-",
+            worker=run_worker(run),
             summary=format_json(run.summary) if run.summary else "",
             output_tail=output_tail(run.output),
         )

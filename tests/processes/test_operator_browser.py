@@ -176,7 +176,7 @@ def test_it_moves_a_progress_bar_on_the_job_page_while_2000_items_are_worked_thr
 ):
     page = browser_page
     page.set_viewport_size({"width": 1280, "height": 600})
-    job = make_job("progress-job", command="test_progress_job", config={"delay": 0.004}, cron_expression=NEVER)
+    job = make_job("progress-job", command="test_progress_job", config={"delay": 0.003}, cron_expression=NEVER)
     earlier = timezone.now() - timedelta(days=1)
     JobRun.objects.bulk_create(
         JobRun(
