@@ -25,12 +25,11 @@ from ..admin import jobs_run_now
 from ..audit import job_actions
 from ..charts import runs_chart_svg
 from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
-from ..formatting import format_datetime
 from ..health import alert_routing_text, dashboard_health
 from ..models import Job, JobRun
 from ..ratelimit import client_address
 from ..selectors import job_next_runs, job_rows, one_line, runs_page, totals_since
-from .live import job_row_page_json, run_page_json, updated_text
+from .live import job_page_json, job_row_page_json, run_page_json, updated_text
 
 HISTORY_PAGE_SIZE = 50
 NEXT_RUNS_SHOWN = 5
@@ -171,16 +170,7 @@ def job_detail(request, name: str):
     chart = runs_chart_svg(runs, expected_seconds=job.expected_duration_seconds)
     next_runs = job_next_runs(job, now, count=NEXT_RUNS_SHOWN)
     if wants_json(request):
-        return JsonResponse(
-            {
-                "updated": updated_text(now),
-                "job": job_row_page_json(row),
-                "next_runs": [format_datetime(moment) for moment in next_runs],
-                "runs": [run_page_json(run, now, full=False) for run in runs],
-                "latest": run_page_json(latest, now) if latest else None,
-                "chart_svg": str(chart),
-            }
-        )
+        return JsonResponse(job_page_json(row=row, runs=runs, latest=latest, chart=chart, next_runs=next_runs, now=now))
     context = {
         "job": job,
         "row": row,

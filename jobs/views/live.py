@@ -31,6 +31,20 @@ def job_row_page_json(row: JobRow) -> dict:
     }
 
 
+def job_page_json(
+    *, row: JobRow, runs: list[JobRun], latest: JobRun | None, chart: str, next_runs: list[datetime], now: datetime
+) -> dict:
+    """What the job's page shows that changes: its row, next runs, chart, latest run and runs."""
+    return {
+        "updated": updated_text(now),
+        "job": job_row_page_json(row),
+        "next_runs": [format_datetime(moment) for moment in next_runs],
+        "runs": [run_page_json(run, now, full=False) for run in runs],
+        "latest": run_page_json(latest, now) if latest else None,
+        "chart_svg": str(chart),
+    }
+
+
 def run_page_json(run: JobRun, now: datetime, *, full: bool = True) -> dict:
     """``run_json`` and, under ``texts``, each field as the run's page and its job's page show it."""
     data = run_json(run, full=full)
