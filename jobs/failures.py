@@ -17,6 +17,11 @@ STATUS_ORDER = {"failed": 0, LATE: 1, "running": 2, "idle": 3, "disabled": 4}
 WEBHOOKS = "webhooks"
 
 
+def status_rank(status: str) -> int:
+    """Where a job of this status comes in the dashboard's order: failing first."""
+    return STATUS_ORDER.get(status, len(STATUS_ORDER))
+
+
 def failed_runs(*, before: JobRun | None = None, job_name: str = "", jobs=None) -> tuple[list[JobRun], bool]:
     """One page of runs that ended badly (failed, timed out, abandoned) or wait to be retried,
     newest first, by keyset (no OFFSET, no COUNT over a large table); and whether more follow."""
@@ -51,7 +56,7 @@ def rows_filtered(rows: list[JobRow], *, status: str = "", app: str = "", text: 
         and (not app or job_app(row) == app)
         and (not needle or needle in row.job.name.lower() or needle in (row.job.description or "").lower())
     ]
-    return sorted(kept, key=lambda row: (STATUS_ORDER.get(row.status, 9), row.job.name))
+    return sorted(kept, key=lambda row: (status_rank(row.status), row.job.name))
 
 
 def apps_of(rows: list[JobRow]) -> list[str]:

@@ -28,9 +28,9 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .formatting import format_duration
 from .models import Job, JobRun, ServiceHeartbeat
 from .selectors import LATE, job_rows
-from .templatetags.jobs_dashboard import format_seconds
 
 BEAT_HEARTBEAT = "beat"
 
@@ -136,7 +136,7 @@ def alert_routing_text() -> tuple[str, bool]:
 
 
 def _ago(age: float | None, never: str) -> str:
-    return never if age is None else f"{format_seconds(age)} ago"
+    return never if age is None else f"{format_duration(age)} ago"
 
 
 def dashboard_health(now: datetime) -> list[dict]:
@@ -173,7 +173,7 @@ def _broker_text(broker: dict) -> str:
 def _queue_text(queue: dict) -> str:
     if not queue["count"]:
         return "none waiting"
-    return f"{queue['count']}, oldest waiting {format_seconds(queue['oldest_age_seconds'])}"
+    return f"{queue['count']}, oldest waiting {format_duration(queue['oldest_age_seconds'])}"
 
 
 @never_cache

@@ -137,14 +137,17 @@ def job_rows(*, now: datetime, jobs: list[Job] | None = None, recent_per_job: in
         status = job.status(job.pk in active)
         if status in (Job.Status.IDLE, Job.Status.FAILED) and job.pk in late:
             status = LATE
-        upcoming = (
-            upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=1)
-            if job.enabled and (job.cron_expression or job.interval_seconds)
-            else []
-        )
+        upcoming = job_next_runs(job, now, count=1)
         next_run = upcoming[0] if upcoming else None
         rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, [])))
     return rows
+
+
+def job_next_runs(job: Job, now: datetime, count: int) -> list[datetime]:
+    """The job's next ``count`` slots after ``now`` (none while it is disabled or unscheduled)."""
+    if not job.enabled or not (job.cron_expression or job.interval_seconds):
+        return []
+    return upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=count)
 
 
 def totals_since(since: datetime) -> dict:

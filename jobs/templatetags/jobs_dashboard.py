@@ -1,58 +1,103 @@
-"""Small presentation helpers of the dashboard: the duration sparkline (inline SVG, no
-external assets) and human durations."""
+"""What the dashboard pages show about a run or a job, as template filters and as the functions the
+pages' JSON uses, so a refreshed field reads exactly as the page first drew it. Moments,
+durations and JSON come from ``jobs.formatting``; charts from ``jobs.charts``."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime
 
 from django import template
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils import timezone
+from django.utils.safestring import SafeString
+
+from ..charts import runs_chart_svg
+from ..failures import status_rank
+from ..formatting import format_datetime, format_duration, format_json
+from ..models import JobRun
+from ..progress import progress_json
+from ..selectors import JobRow, one_line
 
 register = template.Library()
+OUTPUT_TAIL_LINES = 20
 
 
-def sparkline_svg(values: list[float], *, width: int = 120, height: int = 28, label: str = "") -> SafeString:
-    """A polyline of ``values`` (oldest first) scaled to the box; numbers only, so safe to inline."""
-    if not values:
-        return mark_safe('<span class="muted">no runs yet</span>')
-    top = max(values) or 1.0
-    step = width / max(len(values) - 1, 1)
-    points = " ".join(f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values))
-    last_x, last_y = points.rsplit(" ", 1)[-1].split(",")
-    title = label or f"last {len(values)} durations, longest {format_seconds(top)}"
-    return format_html(
-        '<svg class="spark" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" aria-label="{t}">'
-        "<title>{t}</title>"
-        '<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{p}"/>'
-        '<circle cx="{x}" cy="{y}" r="2" fill="currentColor"/></svg>',
-        w=width,
-        h=height,
-        t=title,
-        p=points,
-        x=last_x,
-        y=last_y,
-    )
-
-
-def format_seconds(value: float | timedelta | None) -> str:
-    if value is None:
-        return "-"
-    total = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if total < 60:
-        return f"{total:.2f} s"
-    minutes, secs = divmod(int(round(total)), 60)
-    if minutes < 60:
-        return f"{minutes} m {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} m"
-
-
-@register.simple_tag
-def sparkline(values, width: int = 120, height: int = 28) -> SafeString:
-    return sparkline_svg(list(values), width=width, height=height)
+@register.filter
+def when(value) -> str:
+    """``2026-12-02 14:03:22 UTC``"""
+    return format_datetime(value)
 
 
 @register.filter
 def duration(value) -> str:
-    return format_seconds(value)
+    """``53 ms``, ``4.2 s``, ``3 min 05 s``, ``1 h 02 min``"""
+    return format_duration(value)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Indented JSON; nothing for a missing value."""
+    return "" if value is None or value == "" else format_json(value)
+
+
+@register.filter
+def run_duration(run: JobRun | None, now: datetime | None = None) -> str:
+    """A finished run's duration; a running run's time so far."""
+    if run is None:
+        return ""
+    if run.duration is not None:
+        return format_duration(run.duration)
+    if run.status == JobRun.Status.RUNNING and run.started_at:
+        return f"{format_duration((now or timezone.now()) - run.started_at)} so far"
+    return "-"
+
+
+@register.filter
+def run_note(run: JobRun | None) -> str:
+    """Why a run was skipped, or the first line of its error."""
+    if run is None:
+        return ""
+    return run.skip_reason or one_line(run.error, limit=160)
+
+
+@register.filter
+def run_worker(run: JobRun) -> str:
+    """The host (and process) that ran it."""
+    host = run.worker_host or "-"
+    return f"{host} (pid {run.worker_pid})" if run.worker_pid else host
+
+
+@register.filter
+def progress_text(progress: dict | None) -> str:
+    """``1,200 of 2,000 (60 %), about 4.2 s left`` from ``progress_json``."""
+    if not progress:
+        return ""
+    done, total = progress["done"], progress["total"]
+    text = f"{done:,} of {total:,} ({progress['percent']} %)" if total else f"{done:,} done"
+    if progress["eta_seconds"] is not None:
+        text += f", about {format_duration(progress['eta_seconds'])} left"
+    return text
+
+
+@register.filter
+def run_progress(run: JobRun | None) -> str:
+    """How far a run that reports its progress has got."""
+    return progress_text(progress_json(run, timezone.now())) if run is not None else ""
+
+
+@register.filter
+def output_tail(output: str, lines: int = OUTPUT_TAIL_LINES) -> str:
+    """The last ``lines`` lines a run printed."""
+    return "\n".join(output.rstrip("\n").splitlines()[-lines:])
+
+
+register.filter("status_rank", status_rank)
+
+
+def row_sparkline(row: JobRow) -> SafeString:
+    """The duration sparkline of a dashboard row: its recent runs, its job's expected duration."""
+    return runs_chart_svg(row.recent, expected_seconds=row.job.expected_duration_seconds, compact=True)
+
+
+@register.simple_tag
+def sparkline(row: JobRow) -> SafeString:
+    return row_sparkline(row)

@@ -17,21 +17,22 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import access
 from ..admin import jobs_run_now
 from ..audit import job_actions
+from ..charts import runs_chart_svg
 from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
 from ..health import alert_routing_text, dashboard_health
 from ..models import Job, JobRun
 from ..ratelimit import client_address
-from ..selectors import job_row_json, job_rows, one_line, run_json, runs_page, totals_since
-from ..templatetags.jobs_dashboard import format_seconds, sparkline_svg
+from ..selectors import job_next_runs, job_rows, one_line, runs_page, totals_since
+from .live import job_page_json, job_row_page_json, run_page_json, updated_text
 
 HISTORY_PAGE_SIZE = 50
+NEXT_RUNS_SHOWN = 5
 
 
 def wants_json(request) -> bool:
@@ -49,11 +50,6 @@ def job_by_name(user, name: str) -> Job:
     return get_object_or_404(visible_jobs(user), name=name)
 
 
-def updated_text(now) -> str:
-    """The page's "Updated" line, in the site's time zone and naming it: the page and each refresh say it."""
-    return f"Updated {date_format(timezone.localtime(now), 'H:i:s T')}"
-
-
 def health_context(now) -> dict:
     alerts, nowhere = alert_routing_text()
     return {"health": dashboard_health(now), "alerts": {"text": alerts, "nowhere": nowhere}}
@@ -62,13 +58,7 @@ def health_context(now) -> dict:
 def _dashboard_data(user, now) -> dict:
     rows = job_rows(now=now, jobs=list(visible_jobs(user)))
     runnable = access.allowed_ids(user, access.RUN)
-    jobs = []
-    for row in rows:
-        data = job_row_json(row)
-        data["can_run"] = row.job.pk in runnable
-        data["sparkline_svg"] = str(sparkline_svg(row.durations))
-        data["last_duration"] = format_seconds(row.job.last_duration)
-        jobs.append(data)
+    jobs = [{**job_row_page_json(row), "can_run": row.job.pk in runnable} for row in rows]
     return {
         "generated_at": now.isoformat(),
         "updated": updated_text(now),
@@ -153,8 +143,8 @@ def job_run_now(request, name: str):
 
 
 def _history(job: Job, status: str, before: JobRun | None):
-    """One page of the job's runs, newest first."""
-    runs = JobRun.objects.filter(job=job)
+    """One page of the job's runs, newest first (each knowing its job: no query per run)."""
+    runs = job.runs.all()
     if status:
         runs = runs.filter(status=status)
     return runs_page(runs, before=before, size=HISTORY_PAGE_SIZE)
@@ -164,6 +154,8 @@ def _history(job: Job, status: str, before: JobRun | None):
 @view_required
 @require_GET
 def job_detail(request, name: str):
+    """The job, its next runs, the chart and the history page asked for; as JSON for the page's
+    own refresh (``Accept: application/json``, same query string)."""
     job = job_by_name(request.user, name)
     status = request.GET.get("status", "")
     if status and status not in JobRun.Status.values:
@@ -171,9 +163,14 @@ def job_detail(request, name: str):
     before = None
     if request.GET.get("before", "").isdigit():
         before = JobRun.objects.filter(job=job, pk=int(request.GET["before"])).only("pk", "created_at").first()
+    now = timezone.now()
     runs, more = _history(job, status, before)
-    durations = [r.duration.total_seconds() for r in reversed(runs) if r.duration is not None]
-    row = job_rows(now=timezone.now(), jobs=[job])[0]
+    row = job_rows(now=now, jobs=[job])[0]
+    latest = runs[0] if runs and before is None else None
+    chart = runs_chart_svg(runs, expected_seconds=job.expected_duration_seconds)
+    next_runs = job_next_runs(job, now, count=NEXT_RUNS_SHOWN)
+    if wants_json(request):
+        return JsonResponse(job_page_json(row=row, runs=runs, latest=latest, chart=chart, next_runs=next_runs, now=now))
     context = {
         "job": job,
         "row": row,
@@ -182,10 +179,14 @@ def job_detail(request, name: str):
         "statuses": JobRun.Status.choices,
         "next_before": runs[-1].pk if more else None,
         "first_page": before is None,
-        "chart": sparkline_svg(durations, width=600, height=80),
-        "latest": runs[0] if runs else None,
+        "chart": chart,
+        "next_runs": next_runs,
+        "latest": latest,
         "can_run": access.job_allows(request.user, access.RUN, job),
         "actions": job_actions(job),
+        "now": now,
+        "updated": updated_text(now),
+        "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
     }
     return render(request, "jobs/job_detail.html", context)
 
@@ -194,8 +195,17 @@ def job_detail(request, name: str):
 @view_required
 @require_GET
 def run_detail(request, run_id: int):
+    """The run; as JSON for the page's own refresh and the dashboard's "Run now" line."""
     runs = JobRun.objects.select_related("job", "triggered_by_user")
     run = get_object_or_404(runs, pk=run_id, job__in=access.allowed_jobs(request.user, access.VIEW))
+    now = timezone.now()
     if wants_json(request):
-        return JsonResponse(run_json(run))
-    return render(request, "jobs/run_detail.html", {"run": run, "error_line": one_line(run.error)})
+        return JsonResponse({**run_page_json(run, now), "updated": updated_text(now)})
+    context = {
+        "run": run,
+        "error_line": one_line(run.error),
+        "now": now,
+        "updated": updated_text(now),
+        "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
+    }
+    return render(request, "jobs/run_detail.html", context)

@@ -11,6 +11,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_celery_beat.models import PeriodicTask
@@ -26,8 +27,11 @@ from ..beat_schedule import (
 )
 from ..forms import ReauthenticateForm
 from ..schedules import describe_schedule
+from ..selectors import job_next_runs
 from ..sync import RUN_TASK, orphan_periodic_tasks
 from .guards import has_recent_login, mark_password_entered, recent_login_required, schedule_manager_required
+
+NEXT_RUNS_SHOWN = 3
 
 
 def _schedule_words(task: PeriodicTask) -> str:
@@ -46,15 +50,19 @@ def _schedule_words(task: PeriodicTask) -> str:
 def schedule(request):
     tasks = list(periodic_tasks_listing())
     visible = access.allowed_ids(request.user, access.VIEW)
-    rows = [
-        {
-            "task": task,
-            "job": owning_job(task),
-            "orphan": task.task == RUN_TASK and owning_job(task) is None,
-            "schedule": _schedule_words(task),
-        }
-        for task in tasks
-    ]
+    now = timezone.now()
+    rows = []
+    for task in tasks:
+        job = owning_job(task)
+        rows.append(
+            {
+                "task": task,
+                "job": job,
+                "orphan": task.task == RUN_TASK and job is None,
+                "schedule": _schedule_words(task),
+                "next_runs": job_next_runs(job, now, count=NEXT_RUNS_SHOWN) if job else [],
+            }
+        )
     # A job the user may not see has no row here either.
     rows = [row for row in rows if row["job"] is None or row["job"].pk in visible]
     context = {

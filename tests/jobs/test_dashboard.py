@@ -136,7 +136,9 @@ def test_it_shows_a_runs_summary_error_and_output(staff_client, make_job):
     job = make_job("nightly")
     run = finished_run(job, Status.FAILED, error="ValueError: bad row 7", summary={"rows": 12}, output="line one\n")
     page = staff_client.get(f"/dashboard/runs/{run.pk}/").content.decode()
-    assert "ValueError: bad row 7" in page and "line one" in page and "&#x27;rows&#x27;: 12" in page
+    assert (
+        "ValueError: bad row 7" in page and "line one" in page and "&quot;rows&quot;: 12" in page
+    )  # JSON, not a Python repr
     detail = staff_client.get(f"/dashboard/jobs/{job.name}/").content.decode()
     assert "ValueError: bad row 7" in detail
 
@@ -170,5 +172,5 @@ def test_it_issues_a_fixed_number_of_queries_whatever_the_jobs_and_runs(staff_cl
 def test_it_polls_its_data_without_a_full_reload(staff_client, make_job):
     make_job("nightly")
     page = staff_client.get("/dashboard/").content.decode()
-    assert "fetch(dataUrl" in page and "location.reload" not in page
+    assert "Live.poll(dataUrl" in page and "location.reload" not in page
     assert json.loads(staff_client.get("/dashboard/data.json").content)["jobs"][0]["name"] == "nightly"

@@ -43,7 +43,8 @@ def test_it_runs_a_job_from_the_dashboard_and_shows_it_succeed(page, live_server
     expect(row.locator('[data-field="status"]')).to_have_text("idle")
     run = JobRun.objects.get(job__name="nightly-report")
     assert run.status == JobRun.Status.SUCCEEDED and run.triggered_by_user == staff
-    assert row.locator("svg.spark polyline").count() == 1
+    # One run: one dot on the sparkline, no line.
+    assert row.locator("svg.spark circle").count() == 1 and row.locator("svg.spark polyline").count() == 0
     page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
 
 
