@@ -23,7 +23,7 @@ from .forms import JobAdminForm, WebhookHandlerAdminForm
 from .models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from .ratelimit import client_address
 from .runner import JobDisabled, run_trigger
-from .schedules import upcoming_runs
+from .schedules import schedule_problem, upcoming_runs
 from .selectors import one_line
 from .sync import jobs_set_enabled
 from .views import guards  # noqa: F401
@@ -184,6 +184,8 @@ class JobAdmin(AuditedAdmin):
         if not (job.cron_expression or job.interval_seconds):
             return "-"
         times = upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, timezone.now())
+        if not times:
+            return schedule_problem(job.cron_expression, job.interval_seconds) or "-"
         zone = timezone.zoneinfo.ZoneInfo(job.timezone)
         return format_html_join(
             "", "<div>{}</div>", ((t.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),) for t in times)

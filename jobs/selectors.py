@@ -23,7 +23,7 @@ from django.utils import timezone
 from .lateness import late_jobs
 from .models import Job, JobRun
 from .progress import progress_json
-from .schedules import upcoming_runs
+from .schedules import schedule_problem, upcoming_runs
 
 RECENT_PER_JOB = 20
 # Sub-selects per UNION ALL statement (SQLite allows 500 compound terms).
@@ -50,6 +50,13 @@ class JobRow:
     next_run: datetime | None
     active_run_id: int | None
     recent: list[JobRun] = field(default_factory=list)  # newest first
+
+    @property
+    def schedule_problem(self) -> str | None:
+        """Why an enabled job has no next run: its stored expression never fires."""
+        if self.next_run is not None or not self.job.enabled:
+            return None
+        return schedule_problem(self.job.cron_expression, self.job.interval_seconds)
 
     @property
     def durations(self) -> list[float]:
@@ -186,6 +193,7 @@ def job_row_json(row: JobRow) -> dict:
             "duration_seconds": seconds(job.last_duration),
         },
         "next_run": iso(row.next_run),
+        "schedule_problem": row.schedule_problem,
         "active_run_id": row.active_run_id,
         "last_duration_seconds": seconds(job.last_duration),
         "recent_durations_seconds": row.durations,

@@ -27,7 +27,7 @@ def job_row_page_json(row: JobRow) -> dict:
         "sparkline_svg": str(row_sparkline(row)),
         "last_duration": format_duration(job.last_duration),
         "last_run_text": format_datetime(job.last_run_at) if job.last_run_at else "",
-        "next_run_text": format_datetime(row.next_run) if row.next_run else "",
+        "next_run_text": _next_run_text(row),
     }
 
 
@@ -68,3 +68,9 @@ def run_page_json(run: JobRun, now: datetime, *, full: bool = True) -> dict:
             ]
     data["texts"] = texts
     return data
+
+
+def _next_run_text(row: JobRow) -> str:
+    if row.next_run:
+        return format_datetime(row.next_run)
+    return "never fires" if row.schedule_problem else ""

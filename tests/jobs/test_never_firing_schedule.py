@@ -51,13 +51,20 @@ def test_it_keeps_every_surface_answering_with_a_never_firing_job_stored(
     assert status.status_code == 200
     rows = {row["name"]: row for row in status.json()["jobs"]}
     assert rows["broken"]["next_run"] is None and rows["healthy"]["next_run"] is not None
-    assert staff_client.get("/dashboard/").status_code == 200
-    assert staff_client.get(f"/admin/jobs/job/{broken.pk}/change/").status_code == 200
+    assert "February has at most 29 days" in rows["broken"]["schedule_problem"]
+    assert rows["healthy"]["schedule_problem"] is None
+    dashboard = staff_client.get("/dashboard/")
+    assert dashboard.status_code == 200 and "never fires" in dashboard.content.decode()
+    job_page = staff_client.get("/dashboard/jobs/broken/").content.decode()
+    assert "never fires: " in job_page and "February has at most 29 days" in job_page
+    admin_page = staff_client.get(f"/admin/jobs/job/{broken.pk}/change/")
+    assert admin_page.status_code == 200 and "February has at most 29 days" in admin_page.content.decode()
     assert api.get("/metrics").status_code == 200
     assert staff_client.get("/health/").status_code in (200, 503)
     out = StringIO()
     call_command("jobs", stdout=out)
-    assert "healthy" in out.getvalue() and "broken" in out.getvalue()
+    listing = {line.split()[0]: line for line in out.getvalue().splitlines()[1:]}
+    assert "never fires" in listing["broken"] and "never fires" not in listing["healthy"]
     jobs_process(now=timezone.now())
 
 

@@ -24,7 +24,7 @@ class Command(BaseCommand):
                 "yes" if row.job.enabled else "no",
                 row.status,
                 f"{_when(row.job.last_run_at)} {row.job.last_run_status}".strip() if row.job.last_run_at else "-",
-                _when(row.next_run),
+                "never fires" if row.schedule_problem else _when(row.next_run),
                 f"{row.job.last_duration.total_seconds():.2f}s" if row.job.last_duration else "-",
             )
             for row in job_rows(now=now, recent_per_job=0)
