@@ -107,27 +107,13 @@ class Command(BaseCommand):
         # SIGTERM (a supervisor, `kill`) and a closed terminal stop the children too, not orphan them.
         signal.signal(signal.SIGTERM, _exit_on_signal)
         signal.signal(signal.SIGHUP, _exit_on_signal)
-        commands = {
-            "worker": [
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--beat",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-            ],
-            # DEBUG stays off unless asked for (DEBUG=true); the admin's CSS and scripts are served
-            # either way (--insecure).
-            "web server": ["manage.py", "runserver", addrport, "--noreload", "--insecure", "--skip-checks"],
-        }
+        worker = [*"-m celery -A config worker --beat --loglevel INFO --concurrency".split(), str(concurrency)]
+        # DEBUG stays off unless asked for (DEBUG=true); the admin's CSS and scripts are served
+        # either way (--insecure).
+        web = ["manage.py", "runserver", addrport, "--noreload", "--insecure", "--skip-checks"]
         children: dict[str, tuple[subprocess.Popen, Path]] = {}
         try:
-            for name, argv in commands.items():
-                log = logs / f"{name.split()[0]}.log"
+            for name, log, argv in [("worker", logs / "worker.log", worker), ("web server", logs / "web.log", web)]:
                 children[name] = (self.start(log, *argv), log)
             self.wait_until_answering(host, port, children)
             self.stdout.write(self.banner(f"http://{host}:{port}", password, logs))
