@@ -141,12 +141,17 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
 
 # --- E-mail ---------------------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# EMAIL_URL unset or empty: every message is written to a file in var/mail/ (Django's file
+# backend), so nothing is sent by accident and no e-mail body fills a terminal, a log or a run's output.
+EMAIL_URL = env.str("EMAIL_URL", default="") or f"filemail:///{VAR_DIR / 'mail'}"
+vars().update(env.email_url_config(EMAIL_URL))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="cronhouse@localhost")
 
 # --- Celery ---------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# "localhost" names no server (the filesystem transport has none); without a host kombu logs a
+# warning on every connection.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://localhost//"
 EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 if EMBEDDED_BROKER:
     BROKER_DIR = Path(env.str("CRONHOUSE_BROKER_DIR", default=str(VAR_DIR / "broker")))
@@ -291,8 +296,9 @@ JOBS_PURGE_BATCH_SIZE = env.int("JOBS_PURGE_BATCH_SIZE", default=1000)
 # described in .env.example.
 
 # Bearer token of the HTTP trigger API (POST /api/jobs/run, GET /api/jobs/status, /api/runs/N).
-# No default: unset, shorter than 32 characters or a placeholder, and the API refuses every
-# request while the system check jobs.W001 warns at start.
+# Unset (the goal once schedulers have named API keys, docs/permissions.md), the API accepts only
+# named keys. Shorter than 32 characters or a placeholder, it is refused and `manage.py check
+# --deploy` says so (jobs.W001); set and usable, jobs.W004 there says how to move off it.
 JOBS_SECRET_KEY = env.str("JOBS_SECRET_KEY", default="")
 
 

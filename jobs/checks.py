@@ -31,25 +31,33 @@ def api_key_problem(key: str) -> str | None:
     return None
 
 
-@checks.register(checks.Tags.security)
+# The bootstrap key's checks are deployment checks (`manage.py check --deploy`, with Django's own
+# security checks): advice for whoever deploys, not a wall of text ahead of every command's output.
+# Unset is no problem at all: it is where named API keys lead.
+
+
+@checks.register(checks.Tags.security, deploy=True)
 def check_api_key(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    """JOBS_SECRET_KEY is the bootstrap key: unset or weak it is refused (W001); set, it still
-    works but is one key shared by every scheduler, limited to nothing, rotated only with downtime (W004)."""
-    problem = api_key_problem(getattr(settings, "JOBS_SECRET_KEY", ""))
+    """JOBS_SECRET_KEY set but short or a placeholder: the API refuses it (W001)."""
+    key = getattr(settings, "JOBS_SECRET_KEY", "")
+    problem = api_key_problem(key) if key else None
     if problem is None:
         return []
     return [
         checks.Warning(
-            f"{problem}: the HTTP trigger API (/api/jobs/...) refuses every request without a named API key.",
-            hint="Create a named key: manage.py create_api_key NAME (docs/permissions.md). Once every scheduler "
-            "has one, leave JOBS_SECRET_KEY unset and add jobs.W001 to SILENCED_SYSTEM_CHECKS.",
+            f"{problem}: the HTTP trigger API (/api/jobs/...) refuses every request made with it; "
+            "only named API keys work.",
+            hint="Unset JOBS_SECRET_KEY and give each scheduler a named key: manage.py create_api_key NAME "
+            "(docs/permissions.md).",
             id="jobs.W001",
         )
     ]
 
 
-@checks.register(checks.Tags.security)
+@checks.register(checks.Tags.security, deploy=True)
 def check_bootstrap_api_key(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """JOBS_SECRET_KEY set and usable: one key shared by every scheduler, limited to nothing, rotated
+    only with a restart (W004)."""
     if api_key_problem(getattr(settings, "JOBS_SECRET_KEY", "")) is None:
         return [
             checks.Warning(
@@ -97,19 +105,33 @@ def check_client_address_setting(app_configs, **kwargs) -> list[checks.CheckMess
     ]
 
 
-@checks.register()
-def check_alert_recipients(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    """Where job alerts go: JOBS_ALERT_RECIPIENTS, else the superusers' addresses (said as info),
-    else nowhere (W005). Reads the users table: before the first migrate it says nothing."""
+def _alert_routing() -> tuple[str, bool] | None:
+    """(text, nowhere) from the users table; None before the first migrate."""
     from django.db import DatabaseError
 
     from .health import alert_routing_text
 
     try:
-        text, nowhere = alert_routing_text()
+        return alert_routing_text()
     except DatabaseError:
+        return None
+
+
+@checks.register()
+def check_alert_recipients(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Job alerts with nowhere to go (no JOBS_ALERT_RECIPIENTS, no superuser with an address): W005."""
+    routing = _alert_routing()
+    if routing is None or not routing[1]:
         return []
-    if nowhere:
-        hint = "Set JOBS_ALERT_RECIPIENTS (comma-separated addresses), or give a superuser an e-mail address."
-        return [checks.Warning(text, hint=hint, id="jobs.W005")]
-    return [checks.Info(text, id="jobs.I005")] if text else []
+    hint = "Set JOBS_ALERT_RECIPIENTS (comma-separated addresses), or give a superuser an e-mail address."
+    return [checks.Warning(routing[0], hint=hint, id="jobs.W005")]
+
+
+@checks.register(deploy=True)
+def check_alert_routing(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Where job alerts go when JOBS_ALERT_RECIPIENTS is empty (the superusers): I005. Information, so
+    only `manage.py check --deploy` says it, not every command."""
+    routing = _alert_routing()
+    if routing is None or routing[1] or not routing[0]:
+        return []
+    return [checks.Info(routing[0], id="jobs.I005")]

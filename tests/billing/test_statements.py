@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -195,6 +196,20 @@ def test_it_refuses_the_download_to_anonymous_users(january, client):
     statement = OwnerStatement.objects.first()
     response = client.get(f"/admin/billing/ownerstatement/{statement.pk}/pdf/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_it_downloads_the_pdf_from_the_statement_page(january, admin_client, client):
+    run("generate_statements", "--as-of", "2025-02-01")
+    statement = OwnerStatement.objects.first()
+    page = admin_client.get(f"/admin/billing/ownerstatement/{statement.pk}/change/").content.decode()
+    pdf_links = [href for href in re.findall(r'href="([^"]*)"', page) if "pdf" in href.lower()]
+    assert pdf_links == [f"/admin/billing/ownerstatement/{statement.pk}/pdf/"]  # no link to the raw file
+    download = admin_client.get(pdf_links[0])
+    assert (download.status_code, download["Content-Type"]) == (200, "application/pdf")
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert b"".join(download.streaming_content).startswith(b"%PDF-")
+    anonymous = client.get(pdf_links[0])
+    assert anonymous.status_code == 302 and "/login/" in anonymous["Location"]
 
 
 @pytest.mark.postgres

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import call_command
 
-from jobs.checks import check_api_key, check_client_address_setting, check_secrets_encryption_key
+from jobs.checks import (
+    check_api_key,
+    check_bootstrap_api_key,
+    check_client_address_setting,
+    check_secrets_encryption_key,
+)
 from jobs.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
 
 
-@pytest.mark.parametrize("key", ["", "short", "change-me", "x" * 40, "change-me-please-to-something-long-enough"])
-def test_it_warns_when_the_api_key_is_unset_short_or_a_placeholder(settings, key):
+@pytest.mark.parametrize("key", ["short", "change-me", "x" * 40, "change-me-please-to-something-long-enough"])
+def test_it_warns_when_the_api_key_is_short_or_a_placeholder(settings, key):
     settings.JOBS_SECRET_KEY = key
     (warning,) = check_api_key(None)
     assert warning.id == "jobs.W001" and "refuses every request" in warning.msg
     assert len(key) <= 5 or key not in warning.msg  # the key itself is never echoed
+
+
+def test_it_says_nothing_when_the_bootstrap_key_is_unset(settings):
+    """Unset is where named API keys lead: nothing to warn about."""
+    settings.JOBS_SECRET_KEY = ""
+    assert check_api_key(None) == [] and check_bootstrap_api_key(None) == []
+
+
+def test_it_shows_bootstrap_key_warnings_in_check_deploy_not_before_every_command(settings, db):
+    settings.JOBS_SECRET_KEY = "short"
+    before_a_command, deploy_check = io.StringIO(), io.StringIO()
+    call_command("jobs", skip_checks=False, stdout=io.StringIO(), stderr=before_a_command)
+    call_command("check", deploy=True, tags=["security"], stdout=deploy_check, stderr=deploy_check)
+    assert "jobs.W001" not in before_a_command.getvalue()
+    assert "jobs.W001" in deploy_check.getvalue()
 
 
 def test_it_accepts_a_long_random_api_key(settings):

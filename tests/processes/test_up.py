@@ -1,4 +1,5 @@
-"""``manage.py up``: the one command that runs Cronhouse on a laptop (web UI + worker with beat)."""
+"""``manage.py up``: the one command that runs Cronhouse on a laptop (web UI + worker with beat),
+ending with one banner that stays the last thing on screen."""
 
 from __future__ import annotations
 
@@ -72,6 +73,26 @@ def login_page(base: str) -> requests.Response | None:
     return response if response.status_code == 200 else None
 
 
+def run_now(name: str) -> JobRun:
+    """Trigger ``name`` as the admin's "Run now" would and wait for up's worker to finish it."""
+    job = Job.objects.get(name=name)
+    triggered = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL)
+    if triggered.outcome == "skipped":  # beat fired this job's slot this very moment
+        wait_for(lambda: not JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).exists(), timeout=30)
+        triggered = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL)
+    assert triggered.outcome == "queued"
+    wait_for(
+        lambda: JobRun.objects.filter(pk=triggered.run.pk).exclude(status__in=JobRun.ACTIVE_STATUSES).exists(),
+        timeout=STARTUP_TIMEOUT,
+        message=f"up's worker to finish {name}",
+    )
+    return JobRun.objects.get(pk=triggered.run.pk)
+
+
+def banner_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip()]
+
+
 def test_up_serves_admin_runs_jobs_and_stops_its_worker(processes, embedded_broker, tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -90,6 +111,15 @@ def test_up_serves_admin_runs_jobs_and_stops_its_worker(processes, embedded_brok
 
     page = wait_for(lambda: login_page(base), timeout=STARTUP_TIMEOUT, message=f"the admin login page on {base}")
     assert "csrfmiddlewaretoken" in page.text and 'name="password"' in page.text
+
+    # All it printed is one banner: where to open, how to log in, where e-mails and logs go, how to stop.
+    wait_for(lambda: "Stop: press Ctrl-C" in log.read_text(), timeout=10, message="the banner")
+    banner = banner_lines(log.read_text())
+    assert len(banner) == 4, log.read_text()
+    assert banner[0].startswith(f"Cronhouse is running: {base}/admin/")
+    assert banner[1].startswith("  Log in as admin / ")
+    assert f"E-mails: {var_dir / 'mail'}/" in banner[2] and f"Logs: {var_dir / 'log'}/" in banner[2]
+    assert banner[3] == "  Stop: press Ctrl-C"
 
     # It printed the admin login and kept the password in its var folder, not in the repo.
     match = re.search(r"Log in as admin / (\S+)", log.read_text())
@@ -118,20 +148,17 @@ def test_up_serves_admin_runs_jobs_and_stops_its_worker(processes, embedded_brok
     assert set(Job.objects.values_list("name", flat=True)) >= {"process-jobs", "cleanup-sessions", "test-job"}
 
     # Its worker runs a job triggered meanwhile (here from another process, like the admin's "Run now").
-    job = Job.objects.get(name="test-job")
-    triggered = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL)
-    if triggered.outcome == "skipped":  # beat fired test-job's */15 slot this very moment
-        wait_for(lambda: not JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).exists(), timeout=30)
-        triggered = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL)
-    assert triggered.outcome == "queued"
-    wait_for(
-        lambda: JobRun.objects.filter(pk=triggered.run.pk).exclude(status__in=JobRun.ACTIVE_STATUSES).exists(),
-        timeout=STARTUP_TIMEOUT,
-        message="up's worker to finish the run",
-    )
-    run = JobRun.objects.get(pk=triggered.run.pk)
+    run = run_now("test-job")
     assert run.status == JobRun.Status.SUCCEEDED, run.error
     assert run.summary["ok"] is True
+
+    # The demo's e-mails go to files in its var folder, not to the terminal nor into the run's output.
+    drain = run_now("process-notifications")
+    assert drain.status == JobRun.Status.SUCCEEDED and drain.summary["sent"] > 0, drain.error
+    mail = "".join(path.read_text() for path in (var_dir / "mail").iterdir())
+    assert mail.count("\nSubject: ") == drain.summary["sent"] and "@demo.cronhouse.test" in mail
+    assert "Subject:" not in drain.output
+    assert banner_lines(log.read_text()) == banner  # still the last thing on screen
 
     # The run executed in a process that `up` started (its worker's pool).
     descendants = children_of(up.pid)

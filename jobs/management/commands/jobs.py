@@ -3,13 +3,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from jobs.formatting import format_datetime, format_duration
 from jobs.selectors import job_rows
 
 COLUMNS = ("name", "schedule", "enabled", "status", "last run", "next run", "last duration")
-
-
-def _when(moment) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
 
 
 class Command(BaseCommand):
@@ -23,9 +20,9 @@ class Command(BaseCommand):
                 row.job.schedule_description,
                 "yes" if row.job.enabled else "no",
                 row.status,
-                f"{_when(row.job.last_run_at)} {row.job.last_run_status}".strip() if row.job.last_run_at else "-",
-                "never fires" if row.schedule_problem else _when(row.next_run),
-                f"{row.job.last_duration.total_seconds():.2f}s" if row.job.last_duration else "-",
+                f"{format_datetime(row.job.last_run_at)} {row.job.last_run_status}" if row.job.last_run_at else "-",
+                "never fires" if row.schedule_problem else format_datetime(row.next_run),
+                format_duration(row.job.last_duration),
             )
             for row in job_rows(now=now, recent_per_job=0)
         ]

@@ -1,18 +1,30 @@
-"""Run Cronhouse on this machine: migrate, seed, an admin login, a worker with beat, the web UI."""
+"""Run Cronhouse on this machine: migrate, seed, an admin login, a worker with beat, the web UI.
+
+The terminal ends with one banner (where to open, how to log in, where e-mails and logs go, how
+to stop) and stays quiet after it: the web server and the worker write to files in var/log/,
+e-mails go to var/mail/ (config/settings.py). Should either process stop, `up` says so with the
+end of its log, stops the other and exits 1.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 ADMIN_USERNAME = "admin"
+STARTUP_TIMEOUT_SECONDS = 120
+STOP_TIMEOUT_SECONDS = 15
 
 
 def local_admin_password() -> tuple[str, bool]:
@@ -33,49 +45,156 @@ def local_admin_password() -> tuple[str, bool]:
     return password, bool(password) and user.check_password(password)
 
 
-def _exit_on_sigterm(signum, frame):
+def host_and_port(addrport: str) -> tuple[str, int]:
+    """runserver's ``[addr:]port`` as (host, port); no address means 127.0.0.1."""
+    host, _, port = addrport.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As runserver binds: a port left in TIME_WAIT by the last start is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def answers(host: str, port: int) -> bool:
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    try:
+        socket.create_connection((reachable, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def shown(path: Path) -> str:
+    """``path`` as short as it stays unambiguous: relative to the current folder when inside it."""
+    try:
+        return f"{path.resolve().relative_to(Path.cwd())}/"
+    except ValueError:
+        return f"{path}/"
+
+
+def log_tail(path: Path, lines: int = 15) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def _exit_on_signal(signum, frame):
     raise SystemExit(0)
 
 
 class Command(BaseCommand):
     help = "Start the embedded Cronhouse: web UI on 127.0.0.1:8000 plus a Celery worker with beat."
+    # The checks run in handle(), once the admin exists: a first start would otherwise warn that
+    # alerts have no recipient a moment before it creates one.
+    requires_system_checks = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--addrport", default="127.0.0.1:8000")
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, addrport: str, concurrency: int, **options) -> None:
+        host, port = host_and_port(addrport)
+        if port_taken(host, port):
+            raise CommandError(f"{host}:{port} is in use; start with --addrport 127.0.0.1:<another port>.")
+        logs = settings.VAR_DIR / "log"
+        logs.mkdir(exist_ok=True)
+        password = self.prepare(logs)
+        # SIGTERM (a supervisor, `kill`) and a closed terminal stop the children too, not orphan them.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGHUP, _exit_on_signal)
+        worker = [*"-m celery -A config worker --beat --loglevel INFO --concurrency".split(), str(concurrency)]
+        # DEBUG stays off unless asked for (DEBUG=true); the admin's CSS and scripts are served
+        # either way (--insecure).
+        web = ["manage.py", "runserver", addrport, "--noreload", "--insecure", "--skip-checks"]
+        children: dict[str, tuple[subprocess.Popen, Path]] = {}
+        try:
+            for name, log, argv in [("worker", logs / "worker.log", worker), ("web server", logs / "web.log", web)]:
+                children[name] = (self.start(log, *argv), log)
+            self.wait_until_answering(host, port, children)
+            self.stdout.write(self.banner(f"http://{host}:{port}", password, logs))
+            self.stdout.flush()  # the banner must show now, also through a pipe
+            self.watch(children)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop([proc for proc, _ in children.values()])
+
+    def prepare(self, logs: Path) -> str | None:
+        """Migrate, register the jobs, the admin login, demo data; the admin's password, if still valid."""
         call_command("migrate", interactive=False, verbosity=0)
         call_command("seed_jobs", with_fixtures=True, verbosity=0)
+        password, valid = local_admin_password()
+        self.check()  # real configuration warnings, before the banner
         if "seed_demo" in get_commands():
             # A newcomer sees real data, real runs and a real statement PDF at once. By name, so
-            # the jobs app imports no domain app; seed_demo is idempotent.
-            call_command("seed_demo", size="small", run_jobs=True, verbosity=1)
-        password, valid = local_admin_password()
-        url = f"http://{addrport}/admin/"
-        login = f"{ADMIN_USERNAME} / {password}" if valid else f"{ADMIN_USERNAME} (password changed since first start)"
-        self.stdout.write(self.style.SUCCESS(f"\nCronhouse is starting: {url}\nLog in as {login}\n"))
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                *"-m celery -A config worker".split(),
-                "--beat",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=settings.BASE_DIR,
-        )
-        # SIGTERM (a supervisor, `kill`) must stop the worker too, not orphan it.
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        try:
-            # DEBUG stays off unless asked for (DEBUG=true); the admin's CSS and scripts are
-            # served either way, as runserver --insecure does.
-            call_command("runserver", addrport, use_reloader=False, insecure_serving=True)
-        finally:
-            worker.terminate()
+            # the jobs app imports no domain app; seed_demo is idempotent. In its own process, so
+            # the runs it makes log to its file rather than to this terminal.
+            self.run_step(logs / "setup.log", "manage.py", "seed_demo", "--size", "small", "--run-jobs")
+        return password if valid else None
+
+    def stop(self, procs: list[subprocess.Popen]) -> None:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
             try:
-                worker.wait(timeout=15)
+                proc.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                proc.kill()
+
+    def run_step(self, log: Path, *argv: str) -> None:
+        with log.open("ab") as out:
+            done = subprocess.run(
+                [sys.executable, *argv, "--skip-checks"],
+                cwd=settings.BASE_DIR,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        if done.returncode:
+            raise CommandError(f"{' '.join(argv)} failed (exit {done.returncode}); {log}:\n{log_tail(log)}")
+
+    def start(self, log: Path, *argv: str) -> subprocess.Popen:
+        with log.open("ab") as out:
+            # Its own session: Ctrl-C reaches `up` alone, which then stops each child once, cleanly.
+            return subprocess.Popen(
+                [sys.executable, *argv],
+                cwd=settings.BASE_DIR,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    def wait_until_answering(self, host: str, port: int, children: dict) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not answers(host, port):
+            self.fail_if_stopped(children)
+            if time.monotonic() > deadline:
+                raise CommandError(
+                    f"The web server did not answer on {host}:{port} within {STARTUP_TIMEOUT_SECONDS} s."
+                )
+            time.sleep(0.2)
+
+    def watch(self, children: dict) -> None:
+        while True:
+            self.fail_if_stopped(children)
+            time.sleep(0.5)
+
+    def fail_if_stopped(self, children: dict) -> None:
+        for name, (proc, log) in children.items():
+            if proc.poll() is not None:
+                raise CommandError(f"The {name} stopped (exit {proc.returncode}); the end of {log}:\n{log_tail(log)}")
+
+    def banner(self, base: str, password: str | None, logs: Path) -> str:
+        login = (
+            f"{ADMIN_USERNAME} / {password}" if password else f"{ADMIN_USERNAME} (password changed since first start)"
+        )
+        where = f"Logs: {shown(logs)} (web.log, worker.log)"
+        if settings.EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+            where = f"E-mails: {shown(Path(settings.EMAIL_FILE_PATH))}   {where}"
+        running = self.style.SUCCESS(f"Cronhouse is running: {base}/admin/   (dashboard: {base}/dashboard/)")
+        return "\n".join(["", running, f"  Log in as {login}", f"  {where}", "  Stop: press Ctrl-C"])
