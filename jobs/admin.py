@@ -20,13 +20,13 @@ from . import access, api_keys_admin, checks  # noqa: F401
 from .admin_columns import one_line_cell, when
 from .audit import audit_record, audit_run, snapshot
 from .beat_schedule import periodic_tasks_set_enabled
+from .formatting import format_duration
 from .forms import JobAdminForm, WebhookHandlerAdminForm
 from .models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from .ratelimit import client_address
 from .runner import JobDisabled, run_trigger
 from .schedules import schedule_problem, upcoming_runs
 from .sync import jobs_set_enabled
-from .formatting import format_duration
 from .views import guards  # noqa: F401
 
 # The app list beside every page takes a quarter of a 1366 px screen from the lists; the home page
