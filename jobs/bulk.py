@@ -38,7 +38,9 @@ def job_from_definition(definition: dict) -> Job:
     try:
         # Constraints are the database's to enforce at insert (checking them here costs a query
         # each); Job.clean() already gives the readable reasons for the schedule and handler.
-        job.full_clean(exclude=["periodic_task"], validate_unique=False, validate_constraints=False)
+        # Fields the definition leaves out keep their defaults, which need no check.
+        unset = [field.name for field in Job._meta.concrete_fields if field.name not in definition]
+        job.full_clean(exclude=unset, validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         reasons = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
         raise JobDefinitionError(f"{name}: {reasons}") from exc
