@@ -27,7 +27,8 @@ for 12 s records each of its slots, most as skips behind the first).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,7 +38,7 @@ from django.utils import timezone
 
 from .leader import Leadership, fence_transaction
 from .models import Job, JobRun
-from .runner import TriggerRequest, runs_trigger
+from .runner import TriggerRequest, runs_publish, runs_trigger
 from .schedules import last_slot, next_fire
 from .ticks import catch_up_next
 
@@ -53,6 +54,7 @@ class FireReport:
     skipped: int = 0
     duplicates: int = 0
     lost_leadership: bool = False
+    outgoing: list[JobRun] = field(default_factory=list)  # queued runs, published once all are recorded
 
     def add(self, outcome: str) -> None:
         if outcome == "queued":
@@ -70,20 +72,31 @@ def due_jobs_fire(
     ``batch`` jobs per transaction (see the module docstring). ``leadership``: this beat's
     lease, renewed first in every transaction (None: no lease, as when every beat fires)."""
     report = FireReport()
-    pinned = now
+    try:
+        _record_due(report, leadership, now, batch)
+    finally:
+        # A burst's messages go out once every slot of it is recorded: a slot's lag is to its
+        # commit, and the first batch's messages would hold up the later batches' commits.
+        # (Inside a caller's transaction, as in tests, they wait for its commit.)
+        if report.outgoing:
+            transaction.on_commit(lambda: runs_publish(report.outgoing))
+    return report
+
+
+def _record_due(report: FireReport, leadership: Leadership | None, pinned: datetime | None, batch: int) -> None:
     while True:
         with transaction.atomic():
             fence_transaction()
             now = pinned or timezone.now()
             if leadership is not None and not leadership.renew(now):
                 report.lost_leadership = True
-                return report
+                return
             due = Job.objects.select_for_update(skip_locked=True).filter(enabled=True, next_fire_at__lte=now)
             jobs = list(due.order_by("next_fire_at", "pk")[:batch])
-            if jobs:
-                _fire(jobs, now, report)
+            queued = _fire(jobs, now, report) if jobs else []
+        report.outgoing += queued  # committed
         if len(jobs) < batch:
-            return report
+            return
 
 
 def next_due_at() -> datetime | None:
@@ -91,7 +104,7 @@ def next_due_at() -> datetime | None:
     return Job.objects.filter(enabled=True).aggregate(first=Min("next_fire_at"))["first"]
 
 
-def _fire(jobs: list[Job], now: datetime, report: FireReport) -> None:
+def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
     tolerance = timedelta(seconds=settings.JOBS_CATCH_UP_TOLERANCE_SECONDS)
     requests = []
     for job in jobs:
@@ -108,9 +121,21 @@ def _fire(jobs: list[Job], now: datetime, report: FireReport) -> None:
         else:
             requests.append(TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=slot))
         job.next_fire_at, job.late_at = upcoming.at, upcoming.late_at
-    for result in runs_trigger(requests, now=now):
+    results = runs_trigger(requests, now=now, publish=False)
+    for result in results:
         report.add(result.outcome)
-    Job.objects.bulk_update(jobs, ["next_fire_at", "late_at"])
+    _next_slots_save(jobs)
+    return [result.run for result in results if result.queued]
+
+
+def _next_slots_save(jobs: list[Job]) -> None:
+    """Each job's new next slot: one UPDATE per distinct (next_fire_at, late_at), as a burst's
+    jobs mostly share their next slot (every minute, every 5 minutes, on the hour)."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for job in jobs:
+        groups[(job.next_fire_at, job.late_at)].append(job.pk)
+    for (next_fire_at, late_at), ids in groups.items():
+        Job.objects.filter(pk__in=ids).update(next_fire_at=next_fire_at, late_at=late_at)
 
 
 def _catch_up(job: Job, slot: datetime, now: datetime, report: FireReport) -> list[TriggerRequest]:

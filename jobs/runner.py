@@ -111,7 +111,9 @@ class TriggerRequest:
     skip_reason: str = ""
 
 
-def runs_trigger(requests: list[TriggerRequest], *, now: datetime | None = None) -> list[TriggerResult]:
+def runs_trigger(
+    requests: list[TriggerRequest], *, now: datetime | None = None, publish: bool = True
+) -> list[TriggerResult]:
     """Record triggers durably, then (on commit) send each queued run to a worker. Beat records
     a burst of due slots in one call; "Run now", the API, runjob and catch-up send one.
 
@@ -121,7 +123,9 @@ def runs_trigger(requests: list[TriggerRequest], *, now: datetime | None = None)
        another run of the job is active or the slot already has its run.
     3. A refused row whose slot has its run is a duplicate (nothing written); any other is
        recorded as a skip naming the run that blocked it (one statement for all).
-    4. After commit, publish each queued run. A dead broker leaves it queued for process-jobs.
+    4. After commit, publish each queued run (``runs_publish``). A dead broker leaves it queued
+       for process-jobs. ``publish=False``: the caller publishes them itself (beat, once a whole
+       burst is recorded).
 
     The results come in the order of ``requests``.
     """
@@ -155,8 +159,11 @@ def runs_trigger(requests: list[TriggerRequest], *, now: datetime | None = None)
             results[index] = TriggerResult(skip, "skipped") if skip.pk else TriggerResult(None, "duplicate")
     for result, request in zip(results, requests, strict=True):
         _log_trigger(result, request)
-        if result.queued and request.dispatch:
-            transaction.on_commit(lambda run=result.run: run_publish(run))
+    outgoing = [
+        result.run for result, request in zip(results, requests, strict=True) if result.queued and request.dispatch
+    ]
+    if publish and outgoing:
+        transaction.on_commit(lambda: runs_publish(outgoing))
     return results
 
 
@@ -244,7 +251,23 @@ def _log_trigger(result: TriggerResult, request: TriggerRequest) -> None:
 # --- publish ----------------------------------------------------------------------------
 
 
-def run_publish(run: JobRun, *, countdown: float | None = None) -> bool:
+def runs_publish(runs: list[JobRun]) -> int:
+    """Publish committed runs over one producer (``run_publish`` each); how many went out.
+
+    At the first failure (the broker is away) the rest are not tried, each paying the connection
+    timeout: they are marked unsent in one UPDATE, for process-jobs to send later."""
+    sent = 0
+    with current_app.producer_or_acquire() as producer:
+        for index, run in enumerate(runs):
+            if not run_publish(run, producer=producer):
+                unsent = [later.pk for later in runs[index + 1 :]]
+                JobRun.objects.filter(pk__in=unsent, status=Status.QUEUED).update(dispatched_at=None)
+                break
+            sent += 1
+    return sent
+
+
+def run_publish(run: JobRun, *, countdown: float | None = None, producer=None) -> bool:
     """Send the committed run's message with Celery's ``send_task``. False if the broker is away.
 
     A trigger writes ``dispatched_at`` with its row, since the publish follows its commit at
@@ -259,6 +282,7 @@ def run_publish(run: JobRun, *, countdown: float | None = None) -> bool:
             args=[run.pk],
             task_id=run.celery_task_id or None,
             countdown=countdown,
+            producer=producer,
             soft_time_limit=timeout,
             time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
         )
