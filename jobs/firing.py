@@ -79,8 +79,17 @@ def due_jobs_fire(
         # commit, and the first batch's messages would hold up the later batches' commits.
         # (Inside a caller's transaction, as in tests, they wait for its commit.)
         if report.outgoing:
-            transaction.on_commit(lambda: runs_publish(report.outgoing))
+            transaction.on_commit(lambda: _publish(report.outgoing, leadership))
     return report
+
+
+def _publish(runs: list[JobRun], leadership: Leadership | None) -> None:
+    """Publish a burst a batch at a time, renewing the lease between batches: a leader busy
+    sending a large burst is making progress and keeps leading."""
+    for start in range(0, len(runs), FIRE_BATCH):
+        runs_publish(runs[start : start + FIRE_BATCH])
+        if leadership is not None:
+            leadership.renew(timezone.now())
 
 
 def _record_due(report: FireReport, leadership: Leadership | None, pinned: datetime | None, batch: int) -> None:
