@@ -67,14 +67,13 @@ def main() -> None:
     from django.utils import timezone
 
     from jobs.maintenance import lateness_process
-    from jobs.models import Job, JobRun
+    from jobs.models import Job
     from notifications.models import Notification
 
     settings.JOBS_ALERT_RECIPIENTS = ["ops@example.com"]
     now = timezone.now()
     jobs = [Job(name=f"late-{i:05d}", command="test_job", cron_expression="* * * * *") for i in range(args.jobs)]
     Job.objects.bulk_create(jobs)  # bulk: no PeriodicTask per job, none needed here
-    Job.objects.update(created_at=now - timedelta(days=1))
 
     def sweep(at) -> float:
         started = time.perf_counter()
@@ -84,18 +83,14 @@ def main() -> None:
     late_times, baseline_times = [], []
     for round_ in range(args.rounds):
         at = now + timedelta(minutes=round_ * 10)
-        # Baseline: every job ran for its slot, so the sweep finds nothing to do.
-        JobRun.objects.all().delete()
-        JobRun.objects.bulk_create(
-            [JobRun(job=job, triggered_by="schedule", status="succeeded") for job in Job.objects.all()]
-        )
-        JobRun.objects.update(created_at=at)  # each ran for the slot before ``at``
-        Job.objects.update(late_since=None)
+        # Baseline: beat recorded every job's slot, so the sweep finds nothing to do.
+        Job.objects.update(next_fire_at=at + timedelta(minutes=1), late_at=at + timedelta(minutes=2), late_since=None)
         baseline_times.append(sweep(at))
-        # Figure: nothing since; every job is late, episodes open and alerts are queued.
-        JobRun.objects.all().delete()
+        # Figure: beat recorded nothing for three minutes; every job is late, episodes open and
+        # alerts are queued.
+        Job.objects.update(next_fire_at=at - timedelta(minutes=3), late_at=at - timedelta(minutes=2))
         before = Notification.objects.count()
-        late_times.append(sweep(at + timedelta(minutes=3)))
+        late_times.append(sweep(at))
         queued = Notification.objects.count() - before
         assert queued == args.jobs, f"expected {args.jobs} alerts, queued {queued}"
         Job.objects.update(late_since=None)
