@@ -250,7 +250,7 @@ BILLING_COMPANY_ADDRESS = env.str("BILLING_COMPANY_ADDRESS", default="1 Main Str
 # --- End billing ----------------------------------------------------------------------
 
 # --- Notifications --------------------------------------------------------------------
-# Settings of the notifications app, the job alerts and log retention (issue 4). Every
+# Settings of the notifications app, the job alerts and log retention. Every
 # variable is described in .env.example.
 
 # Links in e-mails are built from this (no trailing slash needed).
@@ -292,7 +292,7 @@ JOBS_PURGE_BATCH_SIZE = env.int("JOBS_PURGE_BATCH_SIZE", default=1000)
 # --- end Notifications ----------------------------------------------------------------
 
 # --- Surfaces -------------------------------------------------------------------------
-# Admin, staff dashboard, HTTP trigger API and webhook handlers (issue 5). Every variable is
+# Admin, staff dashboard, HTTP trigger API and webhook handlers. Every variable is
 # described in .env.example.
 
 # Bearer token of the HTTP trigger API (POST /api/jobs/run, GET /api/jobs/status, /api/runs/N).
@@ -364,7 +364,7 @@ RATELIMIT_USE_CACHE = "ratelimit"
 # --- End surfaces ---------------------------------------------------------------------
 
 # --- Operations -----------------------------------------------------------------------
-# Late / slow detection, beat catch-up, /health/, /metrics and structured logs (issue 6).
+# Late / slow detection, beat catch-up, /health/, /metrics and structured logs.
 # Every variable is described in .env.example.
 
 # A slot beat fires more than this late (it or the database was down) is "missed" and follows

@@ -1,4 +1,4 @@
-"""E-mails to staff about late and slow jobs (issue 6), beside ``alerts.py``'s failure e-mails.
+"""E-mails to staff about late and slow jobs, beside ``alerts.py``'s failure e-mails.
 
 ``jobs`` announces, and this module listens (connected in ``alerts.py``):
 
