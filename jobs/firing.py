@@ -39,7 +39,7 @@ from django.utils import timezone
 from .leader import Leadership, fence_transaction
 from .models import Job, JobRun
 from .runner import TriggerRequest, runs_publish, runs_trigger
-from .schedules import last_slot, next_fire
+from .schedules import last_slot
 from .ticks import catch_up_next
 
 logger = logging.getLogger(__name__)
@@ -119,9 +119,8 @@ def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
     for job in jobs:
         slot = job.next_fire_at
         overdue = now - slot > tolerance
-        after = now if overdue else slot
-        upcoming = next_fire(job.cron_expression, job.interval_seconds, job.timezone, after, job.grace_seconds)
-        if upcoming.at is None:
+        job.schedule_reset(now if overdue else slot)  # the slot it is owed next
+        if job.next_fire_at is None:
             # Its expression never fires (stored by a restore or raw SQL; forms refuse it): it
             # is owed nothing, and every other job goes on.
             logger.warning("beat: schedule of job=%s (%r) never fires; nothing booked", job.name, job.cron_expression)
@@ -129,7 +128,6 @@ def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
             requests.extend(_catch_up(job, slot, now, report))
         else:
             requests.append(TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=slot))
-        job.next_fire_at, job.late_at = upcoming.at, upcoming.late_at
     results = runs_trigger(requests, now=now, publish=False)
     for result in results:
         report.add(result.outcome)

@@ -249,13 +249,14 @@ class Job(models.Model):
         super().save(*args, **kwargs)
         self._loaded_schedule = self._schedule_key()
 
-    def schedule_reset(self, now) -> None:
-        """Fire next at the schedule's first slot after ``now`` (none while disabled): a new,
-        re-enabled or rescheduled job owes nothing for the slots before."""
+    def schedule_reset(self, after) -> None:
+        """Fire next at the schedule's first slot after ``after`` (none while disabled): a new,
+        re-enabled or rescheduled job owes nothing for the slots before it, and beat moves a
+        job on past the slot it recorded."""
         if not self.enabled:
             self.next_fire_at = self.late_at = None
             return
-        upcoming = next_fire(self.cron_expression, self.interval_seconds, self.timezone, now, self.grace_seconds)
+        upcoming = next_fire(self.cron_expression, self.interval_seconds, self.timezone, after, self.grace_seconds)
         self.next_fire_at, self.late_at = upcoming.at, upcoming.late_at
 
     @property

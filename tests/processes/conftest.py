@@ -144,6 +144,23 @@ def page(chromium):
     context.close()
 
 
+# The staff user of the dashboard's browser tests logs in with this.
+BROWSER_PASSWORD = "pw-browser-123456789"
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        "ops", "ops@example.com", BROWSER_PASSWORD, is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def fast_refresh(settings):
+    """Live pages poll every second, so a test sees an update soon."""
+    settings.JOBS_DASHBOARD_REFRESH_SECONDS = 1
+
+
 @pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

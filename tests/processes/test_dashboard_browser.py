@@ -10,21 +10,11 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs.models import JobRun
-from tests.processes.conftest import log_in
+from tests.processes.conftest import BROWSER_PASSWORD, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "pw-browser-123456789"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_refresh")]
+PASSWORD = BROWSER_PASSWORD
 NEVER = "0 0 1 1 *"  # no slot comes round during a test
-
-
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("ops", "ops@example.com", PASSWORD, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture(autouse=True)
-def fast_refresh(settings):
-    settings.JOBS_DASHBOARD_REFRESH_SECONDS = 1
 
 
 @pytest.mark.processes

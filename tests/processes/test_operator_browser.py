@@ -17,22 +17,12 @@ from billing.models import LedgerEntry
 from jobs.models import Job, JobRun
 from jobs.runner import run_execute, run_trigger
 from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
-from tests.processes.conftest import log_in
+from tests.processes.conftest import BROWSER_PASSWORD, log_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-PASSWORD = "pw-operator-123456789"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_refresh")]
+PASSWORD = BROWSER_PASSWORD
 NEVER = "0 0 1 1 *"  # no slot comes round during a test
 PHONE = {"width": 375, "height": 812}
-
-
-@pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user("ops", "ops@example.com", PASSWORD, is_staff=True, is_superuser=True)
-
-
-@pytest.fixture(autouse=True)
-def fast_refresh(settings):
-    settings.JOBS_DASHBOARD_REFRESH_SECONDS = 1
 
 
 @pytest.fixture
