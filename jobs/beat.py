@@ -24,6 +24,7 @@ import time
 
 from celery.schedules import schedstate
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
@@ -55,6 +56,17 @@ class GuardedEntry(ModelEntry):
         except RuntimeError as exc:  # celery's crontab: "unable to rollover, time specification ..."
             logger.error("beat: schedule of %s never occurs (%s); it will not fire", self.name, exc)
             return schedstate(is_due=False, next=NEVER_DUE_RECHECK_SECONDS)
+
+    @classmethod
+    def from_entry(cls, name, app=None, **entry):
+        # Beats started together each install Celery's default entries (the results clean-up).
+        # django-celery-beat checks the name is free before it inserts, so a beat that checks
+        # just before another's insert commits fails with "already exists". The entry is there
+        # by then: the second try finds it and updates it.
+        try:
+            return super().from_entry(name, app=app, **entry)
+        except ValidationError:
+            return super().from_entry(name, app=app, **entry)
 
 
 class LeaderDatabaseScheduler(DatabaseScheduler):

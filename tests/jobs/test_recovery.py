@@ -40,8 +40,13 @@ def test_it_re_sends_process_jobs_own_lost_run_from_beats_sweep(make_job, monkey
     from jobs.beat import LeaderDatabaseScheduler
 
     monkeypatch.setattr(beat, "close_old_connections", lambda: None)  # it would end the test's transaction
-    scheduler = LeaderDatabaseScheduler.__new__(LeaderDatabaseScheduler)  # no beat loop needed
-    scheduler._maintain()
+    from celery import current_app
+
+    scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)  # no beat loop needed
+    try:
+        scheduler._maintain()
+    finally:
+        scheduler.close()
     assert sent == [lost.pk]
 
 
