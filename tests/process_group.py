@@ -103,22 +103,16 @@ class ProcessGroup:
         proc.wait(timeout=30)
 
     def stop_all(self) -> None:
+        """Kill every process group outright: the test is over, so nothing a graceful stop does
+        matters any more, and SIGTERM sent to a prefork worker's whole group can deadlock its
+        exit (a pool child killed while holding billiard's queue lock)."""
         for _, proc, _ in reversed(self.started):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        deadline = time.monotonic() + 10
-        for _, proc, _ in self.started:
             try:
-                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(timeout=10)
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for _, proc, _ in self.started:
+            proc.wait(timeout=10)
 
     def log_tails(self, lines: int = 40) -> str:
         out = []
