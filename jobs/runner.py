@@ -21,6 +21,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from celery import current_app
 from django.conf import settings
@@ -144,7 +145,6 @@ def runs_trigger(
         if row is not None and row.pk is not None:
             results.append(TriggerResult(row, "queued"))
         elif row is not None and (request.job.pk, request.scheduled_for) in fired:
-            logger.info("slot already fired job=%s slot=%s", request.job.name, request.scheduled_for)
             results.append(TriggerResult(None, "duplicate"))
         else:
             active = blockers.get(request.job.pk) if row is not None else None
@@ -157,8 +157,9 @@ def runs_trigger(
         if result is None:
             skip = next(pending)
             results[index] = TriggerResult(skip, "skipped") if skip.pk else TriggerResult(None, "duplicate")
-    for result, request in zip(results, requests, strict=True):
-        _log_trigger(result, request)
+    # Logged once committed: a burst rolled back (a leader that lost its session midway) wrote
+    # no run, and the log must not name runs that never existed.
+    transaction.on_commit(partial(_log_triggers, results, requests))
     outgoing = [
         result.run for result, request in zip(results, requests, strict=True) if result.queued and request.dispatch
     ]
@@ -234,18 +235,21 @@ def _blocked_reason(active: JobRun | None) -> str:
     return f"run #{active.pk} is {active.status}" if active else "another run was active"
 
 
-def _log_trigger(result: TriggerResult, request: TriggerRequest) -> None:
-    run = result.run
-    if result.queued:
-        logger.info(
-            "run queued job=%s run=%s trigger=%s slot=%s",
-            request.job.name,
-            run.pk,
-            request.triggered_by,
-            request.scheduled_for,
-        )
-    elif run is not None:
-        logger.info("run skipped job=%s run=%s reason=%s", request.job.name, run.pk, run.skip_reason)
+def _log_triggers(results: list[TriggerResult], requests: list[TriggerRequest]) -> None:
+    for result, request in zip(results, requests, strict=True):
+        run = result.run
+        if result.queued:
+            logger.info(
+                "run queued job=%s run=%s trigger=%s slot=%s",
+                request.job.name,
+                run.pk,
+                request.triggered_by,
+                request.scheduled_for,
+            )
+        elif run is not None:
+            logger.info("run skipped job=%s run=%s reason=%s", request.job.name, run.pk, run.skip_reason)
+        else:
+            logger.info("slot already fired job=%s slot=%s", request.job.name, request.scheduled_for)
 
 
 # --- publish ----------------------------------------------------------------------------

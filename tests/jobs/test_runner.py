@@ -171,3 +171,17 @@ def test_it_waits_for_a_retry_to_be_due_before_running_it(make_job):
     )
     assert run_execute(run.pk) is None
     assert JobRun.objects.get(pk=run.pk).status == Status.QUEUED
+
+
+def test_it_logs_only_the_runs_that_were_committed(make_job, caplog, django_capture_on_commit_callbacks):
+    job = make_job()
+    caplog.set_level("INFO", logger="jobs.runner")
+    with django_capture_on_commit_callbacks(execute=True):
+        # A leader that loses its session midway through a burst: the burst is rolled back.
+        with pytest.raises(RuntimeError), transaction.atomic():
+            trigger(job)
+            raise RuntimeError("connection lost")
+        kept = trigger(job)
+    queued = [record.getMessage() for record in caplog.records if "run queued" in record.getMessage()]
+    assert queued == [f"run queued job={job.name} run={kept.run.pk} trigger=manual slot=None"]
+    assert JobRun.objects.filter(job=job).count() == 1
