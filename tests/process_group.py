@@ -107,12 +107,7 @@ class ProcessGroup:
         matters any more, and SIGTERM sent to a prefork worker's whole group can deadlock its
         exit (a pool child killed while holding billiard's queue lock)."""
         for _, proc, _ in reversed(self.started):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for _, proc, _ in self.started:
-            proc.wait(timeout=10)
+            self.kill(proc)
 
     def log_tails(self, lines: int = 40) -> str:
         out = []

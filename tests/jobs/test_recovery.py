@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from jobs import maintenance
+from jobs import beat, maintenance
+from jobs.beat import LeaderDatabaseScheduler
 from jobs.db_recovery import drop_broken_connections
 from jobs.models import JobRun
 
@@ -36,12 +38,7 @@ def test_it_re_sends_process_jobs_own_lost_run_from_beats_sweep(make_job, monkey
     lost = _lost(process_jobs)
     sent = []
     monkeypatch.setattr(maintenance, "run_dispatch", lambda run_id: sent.append(run_id) or True)
-    from jobs import beat
-    from jobs.beat import LeaderDatabaseScheduler
-
     monkeypatch.setattr(beat, "close_old_connections", lambda: None)  # it would end the test's transaction
-    from celery import current_app
-
     scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)  # no beat loop needed
     try:
         scheduler._maintain()
