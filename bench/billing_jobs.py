@@ -2,7 +2,7 @@
 peak memory per job. Goal: memory flat as rows grow (jobs stream in batches; nothing loads a
 table) and queries growing only with the number of batches.
 
-Each size gets its own database, seeded with ``seed_demo --leases N --as-of 2025-03-15``
+Each size gets its own database, seeded with ``seed_demo --count N --as-of 2025-03-15``
 (owners, leases in every state, three months of history, subscriptions in every state).
 Then each job runs once, in a process of its own, at an --as-of chosen so it has work to
 do: the figures are that process's wall time, its peak resident memory (VmHWM; the
@@ -94,7 +94,7 @@ def measure(size: int) -> dict[str, dict]:
     from django.core.management import call_command
 
     start = time.perf_counter()
-    call_command("seed_demo", leases=size, as_of=SEED_AS_OF, stdout=io.StringIO())
+    call_command("seed_demo", count=size, as_of=SEED_AS_OF, stdout=io.StringIO())
     print(f"  seeded {size:,} leases in {time.perf_counter() - start:.1f} s", flush=True)
     results = {"(django only)": child(database, "-", "-")}
     for command, as_of in RUNS:

@@ -43,6 +43,22 @@ from .services.statements import payouts_generate, statements_generate
 
 DEMO_DOMAIN = "demo.cronhouse.test"
 SIZES = {"small": 40, "medium": 1_000, "large": 100_000}
+# The order a newcomer's first look makes sense in: money first, then messages, then reports.
+DEMO_JOBS = [
+    "generate-charges",
+    "recurring-expenses",
+    "reconciliation",
+    "financial-reconciliation",
+    "rent-reminders",
+    "overdue-notices",
+    "autopay-reminders",
+    "lease-expiration",
+    "trial-reminders",
+    "expire-subscriptions",
+    "generate-statements",
+    "generate-payouts",
+    "generate-analytics",
+]
 CHUNK = 5_000
 STREETS = ["Oak", "Maple", "Cedar", "Elm", "Birch", "Willow", "Aspen", "Harbor", "Mill", "Park", "Lake", "Hill"]
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira", "Liam", "Mona", "Noah"]
@@ -57,8 +73,10 @@ def _at(day: date, hour: int = 6) -> datetime:
     return timezone.make_aware(datetime.combine(day, time(hour)))
 
 
-def demo_seed(*, leases: int, today: date, seed: int = 7) -> dict:
-    """Build the data set, then its history (two months back). Returns counts."""
+def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> dict:
+    """Build the data set (``count`` leases, or the size's number), then its history (two months
+    back). Returns counts."""
+    leases = count if count is not None else SIZES[size]
     rng = random.Random(seed)
     with transaction.atomic():
         lease_ids = _people_and_leases(rng, leases, today)

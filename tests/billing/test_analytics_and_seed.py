@@ -114,7 +114,7 @@ def test_it_builds_the_same_demo_from_the_same_seed():
     prints = []
     for _ in range(2):
         with transaction.atomic():
-            call_command("seed_demo", leases=60, as_of="2025-03-15", seed=3)
+            call_command("seed_demo", count=60, as_of="2025-03-15", seed=3)
             prints.append(demo_fingerprint())
             transaction.set_rollback(True)
     assert prints[0] == prints[1]

@@ -131,9 +131,9 @@ class Command(BaseCommand):
         password, valid = local_admin_password()
         self.check()  # real configuration warnings, before the banner
         if "seed_demo" in get_commands():
-            # A newcomer sees real data, real runs and a real statement PDF at once. By name, so
-            # the jobs app imports no domain app; seed_demo is idempotent. In its own process, so
-            # the runs it makes log to its file rather than to this terminal.
+            # A newcomer sees real data, real runs and a real statement PDF at once. seed_demo
+            # finds each app's demo module, is idempotent, and runs in its own process so the
+            # runs it makes log to its file rather than to this terminal.
             self.run_step(logs / "setup.log", "manage.py", "seed_demo", "--size", "small", "--run-jobs")
         return password if valid else None
 
