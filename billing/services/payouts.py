@@ -142,12 +142,22 @@ def _payout_id(reference: str) -> int | None:
 
 
 def payouts_confirm(*, page: list[ProviderPayout], now: datetime, dry_run: bool, summary: dict) -> None:
-    """Settle the submitted payouts a page of confirmations names: one read, one write."""
+    """Settle the submitted payouts a page of confirmations names: one read, one write.
+
+    A payout already settled here (by staff) that the provider settled the other way is listed
+    under ``disagreements``: money went out that the books say did not, or the reverse.
+    """
     by_id = {pk: item for item in page if (pk := _payout_id(item.reference)) is not None}
     summary["unknown_references"] += len(page) - len(by_id)
     changed = []
-    for payout in Payout.objects.filter(pk__in=list(by_id), status=Status.SUBMITTED).order_by("pk"):
+    for payout in Payout.objects.filter(pk__in=list(by_id)).order_by("pk"):
         answer = by_id[payout.pk]
+        if payout.status != Status.SUBMITTED:
+            if {payout.status, answer.status} == {Status.PAID, Status.FAILED}:
+                summary["disagreements"].append(
+                    f"payout {payout.pk}: {payout.status} here, {answer.status} at provider"
+                )
+            continue
         if answer.amount is not None and answer.amount != payout.amount:
             payout.last_error = f"The provider reports {answer.amount}, not {payout.amount}: not settled."[:500]
             summary["amount_mismatch"] += 1
@@ -174,6 +184,7 @@ def payouts_reconcile(*, now: datetime, dry_run: bool = False) -> dict:
         "amount_mismatch": 0,
         "unknown_references": 0,
         "changed_meanwhile": 0,
+        "disagreements": [],
     }
     oldest = submitted.aggregate(oldest=Min("submitted_at"))["oldest"]
     if oldest is None:
