@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.db import IntegrityError, transaction
 
 from billing.models import Payout
@@ -204,3 +204,11 @@ def test_it_refuses_settling_to_staff_without_the_permission(payouts, client):
     staff.user_permissions.add(Permission.objects.get(codename="settle_payout"))
     action(client, "mark_paid", payouts[:1], apply="1", reference="CHK-1")
     assert status_of(payouts[0]).status == "paid"
+
+
+def test_it_reports_a_provider_url_without_a_key_or_with_a_private_address_in_the_system_check(settings):
+    settings.BILLING_PAYOUT_PROVIDER_URL = "http://10.0.0.8/payouts"
+    settings.BILLING_PAYOUT_PROVIDER_KEY = ""
+    with pytest.raises(SystemCheckError) as raised:
+        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+    assert "billing.E001" in str(raised.value) and "billing.E002" in str(raised.value)

@@ -121,3 +121,15 @@ def test_it_refuses_a_link_past_its_age(statements, outbox, settings, client, mo
     response = client.get(link_in(outbox[0].body))
     assert response.status_code == 410
     assert b"expired" in response.content
+
+
+def test_it_refuses_to_queue_an_attachment_from_a_storage_not_allowed(build):
+    from notifications.services import notification_enqueue
+
+    with pytest.raises(ValueError, match="NOTIFICATIONS_ATTACHMENT_STORAGES"):
+        notification_enqueue(
+            recipient="owner@example.com",
+            template="billing/statement_ready",
+            context={},
+            attachments=[{"storage": "default", "name": "settings.py"}],
+        )
