@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 
 from jobs.http_guard import DestinationRefused, guarded_request
 from jobs.redaction import redact
@@ -51,8 +52,6 @@ class ProviderPayout:
 
     @classmethod
     def from_json(cls, body: dict) -> ProviderPayout:
-        from django.utils.dateparse import parse_datetime
-
         try:
             status = str(body["status"])
             if status not in ("pending", "paid", "failed"):
@@ -155,7 +154,7 @@ def _detail(response: requests.Response) -> str:
 
 
 class NotConfigured(Exception):
-    pass
+    """A provider URL without its key."""
 
 
 def payout_provider() -> PayoutProvider | None:

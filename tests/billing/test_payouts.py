@@ -102,6 +102,23 @@ def test_it_does_not_pay_twice_when_the_answer_is_lost_after_the_provider_accept
     assert provider.payments[key] == 1  # sent twice, paid once
 
 
+def test_it_settles_a_payout_whose_answer_was_lost_from_the_confirmations(payouts, provider, settings):
+    settings.BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS = 0.3
+    provider.delay_after_accept = 1.0
+    with pytest.raises(CommandError):
+        call_command("submit_payouts", "--as-of", "2025-02-02T11:15:00", stdout=io.StringIO())
+    provider.delay_after_accept = 0.0
+    key = f"payout-{payouts[0].pk}"
+    provider.settle(key, "paid")
+    summary = run("reconcile_payouts", "--as-of", "2025-02-03T10:30:00")
+    assert (summary["paid"], summary["still_submitted"]) == (1, 1)
+    paid, waiting = (status_of(p) for p in payouts)
+    assert (paid.status, paid.provider_id, paid.reference) == ("paid", "po_1", "po_1")
+    assert (waiting.status, waiting.provider_id) == ("submitted", "po_2")  # the provider has it: no resend
+    assert run("submit_payouts", "--as-of", "2025-02-03T11:15:00")["accepted"] == 0
+    assert [r["headers"]["Idempotency-Key"] for r in posts(provider)].count(key) == 1
+
+
 def test_it_sends_a_payout_again_after_a_server_error(payouts, provider):
     provider.fail_next = [503]
     with pytest.raises(CommandError, match="HTTP 503"):
