@@ -75,15 +75,17 @@ class JobRowsReadOnly:
         return not self.used_by_job(obj) and super().has_delete_permission(request, obj)
 
     def named_jobs(self, request, jobs: QuerySet[Job]) -> str:
-        """Links to the jobs the user may see (others are counted, never named)."""
+        """ "job x", "jobs x, y and 2 others": linked, and only the jobs the user may see are named."""
         named = list(jobs.filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))[:JOBS_NAMED])
         others = jobs.count() - len(named)
+        if not named:
+            return f"{others} job(s) you may not see"
         more = f" and {others} other job(s)" if others else ""
-        return format_html("{}{}", job_links(named), more)
+        return format_html("job{} {}{}", "s" if len(named) + others > 1 else "", job_links(named), more)
 
     def job_note(self, request, obj) -> str:
         return format_html(
-            "{} is read-only here: it {} job {}. Edit it on the job's page.",
+            "{} is read-only here: it {} {}. Edit it on the job's page.",
             obj,
             self.relation,
             self.named_jobs(request, self.jobs_using(obj)),
@@ -114,25 +116,17 @@ class JobRowsReadOnly:
         """``queryset`` without the rows jobs use, after saying which were left out and why;
         selected rows the user may not see are reported as not found."""
         used = set(queryset.filter(**{f"{self.row_lookup}__isnull": False}).values_list("pk", flat=True))
-        selected = set(request.POST.getlist(ACTION_CHECKBOX_NAME))
-        missing = 0 if request.POST.get("select_across") == "1" else len(selected) - queryset.count()
-        plural = self.opts.verbose_name_plural
         if used:
             jobs = Job.objects.filter(**{f"{self.job_lookup}__in": used}).order_by("name").distinct()
-            self.message_user(
-                request,
-                format_html(
-                    "{} of the selected {} belong to jobs and were left unchanged: edit them on the job's page ({}).",
-                    len(used),
-                    plural,
-                    self.named_jobs(request, jobs),
-                ),
-                messages.WARNING,
-            )
+            words = "{} of the selected {} belong to jobs and were left unchanged: edit them on the job's page ({})."
+            note = format_html(words, len(used), self.opts.verbose_name_plural, self.named_jobs(request, jobs))
+            self.message_user(request, note, messages.WARNING)
+        selected = set(request.POST.getlist(ACTION_CHECKBOX_NAME))
+        missing = 0 if request.POST.get("select_across") == "1" else len(selected) - queryset.count()
         if missing > 0:
-            self.message_user(
-                request, f"{missing} selected {plural} not found (deleted, or a job's you may not see).", messages.ERROR
-            )
+            plural = self.opts.verbose_name_plural
+            words = f"{missing} of the selected {plural} not found: deleted, or a job's you may not see."
+            self.message_user(request, words, messages.ERROR)
         return queryset.exclude(pk__in=used)
 
     @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s")

@@ -77,7 +77,7 @@ def test_it_refuses_the_disable_action_on_a_jobs_task_to_who_has_only_the_beat_p
 
     page = client.post(TASKS, {"action": "disable_tasks", "_selected_action": [task.pk]}, follow=True)
 
-    assert "1 selected periodic tasks not found" in page.content.decode()
+    assert "1 of the selected periodic tasks not found" in page.content.decode()
     assert unchanged(payouts, task)
     assert not AuditEntry.objects.exists()
 
