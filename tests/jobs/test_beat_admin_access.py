@@ -98,16 +98,24 @@ def test_it_refuses_to_repoint_or_delete_a_jobs_task_for_who_has_only_the_beat_p
 
 
 def test_it_hides_a_group_limited_jobs_task_from_who_may_not_see_the_job(client, roles, cleanup_task):
-    billing = grant(roles["users"]["billing"], "django_celery_beat.view_periodictask")
+    billing = grant(
+        roles["users"]["billing"], "django_celery_beat.view_periodictask", "django_celery_beat.view_crontabschedule"
+    )
     client.force_login(billing)
+    notify = roles["notify"]
 
     listing = client.get(TASKS).content.decode()
-    schedule = client.get(f"{CRONTABS}{roles['notify'].periodic_task.crontab_id}/change/").content.decode()
+    # Both jobs run every minute: they share one crontab row.
+    schedule = client.get(f"{CRONTABS}{notify.periodic_task.crontab_id}/change/")
+    page = client.get(f"{TASKS}{notify.periodic_task_id}/change/", follow=True).content.decode()
 
     assert "cronhouse:generate-payouts" in listing and "celery.backend_cleanup" in listing
     assert "cronhouse:process-notifications" not in listing
-    assert "cronhouse:process-notifications" not in schedule
-    assert GONE in client.get(f"{TASKS}{roles['notify'].periodic_task_id}/change/", follow=True).content.decode()
+    assert schedule.status_code == 200
+    assert "cronhouse:generate-payouts" in schedule.content.decode()
+    assert "process-notifications" not in schedule.content.decode()
+    assert "generate-payouts</a> and 1 other job(s)" in schedule.content.decode()
+    assert GONE in page and "process-notifications" not in page
 
 
 @pytest.mark.parametrize("who", ["boss", "operator"])
@@ -181,6 +189,20 @@ def test_it_refuses_to_edit_or_delete_the_crontab_a_jobs_task_uses(client, roles
     assert "belong to jobs and were left unchanged" in bulk
     crontab.refresh_from_db()
     assert crontab.minute == "*" and PeriodicTask.objects.filter(pk=payouts.periodic_task_id).exists()
+
+
+def test_it_refuses_to_edit_the_interval_a_jobs_task_uses(client, make_job, superuser):
+    client.force_login(superuser)
+    job = make_job("drain", interval_seconds=30)
+    interval = job.periodic_task.interval
+    data = {"every": 5, "period": "seconds", "periodictask_set-TOTAL_FORMS": 0, "periodictask_set-INITIAL_FORMS": 0}
+
+    page = client.get(f"/admin/django_celery_beat/intervalschedule/{interval.pk}/change/").content.decode()
+    client.post(f"/admin/django_celery_beat/intervalschedule/{interval.pk}/change/", data)
+
+    assert "is read-only here: it is used by job" in page and 'name="every"' not in page
+    interval.refresh_from_db()
+    assert interval.every == 30
 
 
 def test_it_lets_who_has_the_permission_edit_a_task_no_job_owns(client, cleanup_task, django_user_model):
