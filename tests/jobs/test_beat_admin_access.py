@@ -273,3 +273,18 @@ def test_it_refuses_pausing_a_jobs_task_on_the_schedule_page_outside_the_jobs_gr
     assert not payouts.enabled and not payouts.periodic_task.enabled
     entry = AuditEntry.objects.get(refused__gt="")
     assert (entry.action, entry.object_repr) == ("disable", "process-notifications")
+
+
+# The scheduler closes the connection it finds (django-celery-beat's own start-up).
+@pytest.mark.django_db(transaction=True)
+def test_it_never_sends_a_jobs_beat_row_changed_behind_the_jobs_back(make_job, cleanup_task):
+    from celery import current_app
+
+    from jobs.beat import LeaderDatabaseScheduler
+
+    job = make_job("nightly")
+    PeriodicTask.objects.filter(pk=job.periodic_task_id).update(task="jobs.tasks.execute_run", args="[999]")
+
+    schedule = LeaderDatabaseScheduler(app=current_app).schedule
+
+    assert "celery.backend_cleanup" in schedule and "cronhouse:nightly" not in schedule
