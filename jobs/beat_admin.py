@@ -75,7 +75,8 @@ class JobRowsReadOnly:
         return not self.used_by_job(obj) and super().has_delete_permission(request, obj)
 
     def named_jobs(self, request, jobs: QuerySet[Job]) -> str:
-        """ "job x", "jobs x, y and 2 others": linked, and only the jobs the user may see are named."""
+        """Words for ``jobs`` ("job x", "jobs x, y and 2 other job(s)"), linked; only the jobs the
+        user may see are named, the others counted."""
         named = list(jobs.filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))[:JOBS_NAMED])
         others = jobs.count() - len(named)
         if not named:
