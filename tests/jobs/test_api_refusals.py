@@ -95,3 +95,21 @@ def test_it_logs_each_refused_request_as_one_line_without_a_traceback(
     assert any(m.startswith("refused GET /admin/jobs/job/add/ -> 403 (viewer)") for m in messages)
     assert "refused GET /api/jobs/status -> 429 (API key scoped-cron): rate limit exceeded" in messages
     assert not any(secret in caplog.text for secret in (API_KEY, scoped_token, revoked_token, "chk_wrong"))
+
+
+def test_it_writes_one_line_per_refusal_to_the_web_log(api, client, make_job, django_user_model, capfd):
+    """What the console handler (the web log) writes, suspicious requests (a forged Host) included."""
+    make_job("nightly")
+    staff = django_user_model.objects.create_user("viewer", password=PASSWORD, is_staff=True)
+    client.force_login(staff)
+    capfd.readouterr()
+    for _ in range(3):
+        assert client.get("/dashboard/").status_code == 403
+        assert client.get("/dashboard/", HTTP_HOST="evil.example").status_code == 400
+        assert api.post(RUN, {"job": "nightly"}, token="chk_wrong").status_code == 401
+    log = capfd.readouterr().err
+    assert "Traceback" not in log and "chk_wrong" not in log
+    lines = log.strip().splitlines()
+    assert len(lines) == 9 and all(" refused " in line for line in lines)
+    assert sum("refused GET /dashboard/ -> 400 (" in line and "Invalid HTTP_HOST header" in line for line in lines) == 3
+    assert sum("refused GET /dashboard/ -> 403 (viewer): " in line for line in lines) == 3
