@@ -92,8 +92,8 @@ def _base64_forms(raw: bytes) -> set[str]:
 def secret_forms(value: str) -> set[str]:
     """``value`` and its encoded forms (base64, URL-encoded, hex); only forms at least
     ``MIN_LITERAL`` long, since a shorter one would match ordinary text."""
-    raw = value.encode("utf-8", "surrogatepass")
-    forms = {value, quote(value), quote(value, safe=""), quote_plus(value), raw.hex(), raw.hex().upper()}
+    raw = value.encode("utf-8", "surrogatepass")  # bytes: a lone surrogate must not fail the redaction
+    forms = {value, quote(raw), quote(raw, safe=""), quote_plus(raw), raw.hex(), raw.hex().upper()}
     # Encoders differ in the case of %xx escapes.
     forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in set(forms) if "%" in form}
     forms |= _base64_forms(raw)
