@@ -10,7 +10,8 @@ logger and the console handler; config/settings.py ``LOGGING``) turns each such 
 
 the method, path, status, who asked (a user name or a key's name, never the key) and the
 reason: the exception's message, the API's ``error`` (``jobs.views.guards.authorize`` leaves it
-on the request) or Django's own words. 5xx records keep their traceback. This module imports no
+on the request) or Django's own words; one line per request, the first. 5xx records keep their
+traceback. This module imports no
 model: logging is configured before the apps are loaded.
 """
 
@@ -27,11 +28,16 @@ class RefusedRequestFilter(logging.Filter):
             return True
         if getattr(record, "refusal_line", False):  # the logger's filter did it; this is the handler's
             return True
+        if getattr(request, "refusal_logged", False):
+            # A second record of the same refusal: the API's CSRF check logs its rejection
+            # (django.security.csrf), then Django logs the API's own 403 answer.
+            return False
         reason = _reason(record, request)
         record.msg = "refused %s %s -> %s (%s): %s"
         record.args = (_escaped(request.method or ""), _escaped(request.path), status, _who(request), reason)
         record.exc_info = record.exc_text = record.stack_info = None
         record.refusal_line = True
+        request.refusal_logged = True
         return True
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.test import Client
 
 from jobs.api_keys import api_key_create, api_key_revoke
 from jobs.models import JobRun
@@ -97,19 +98,24 @@ def test_it_logs_each_refused_request_as_one_line_without_a_traceback(
     assert not any(secret in caplog.text for secret in (API_KEY, scoped_token, revoked_token, "chk_wrong"))
 
 
-def test_it_writes_one_line_per_refusal_to_the_web_log(api, client, make_job, django_user_model, capfd):
-    """What the console handler (the web log) writes, suspicious requests (a forged Host) included."""
+def test_it_writes_one_line_per_refusal_to_the_web_log(api, client, make_job, django_user_model, superuser, capfd):
+    """What the console handler (the web log) writes, suspicious requests (a forged Host) and a
+    staff session's API call without its CSRF token (refused by two checks) included."""
     make_job("nightly")
     staff = django_user_model.objects.create_user("viewer", password=PASSWORD, is_staff=True)
     client.force_login(staff)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(superuser)
     capfd.readouterr()
     for _ in range(3):
         assert client.get("/dashboard/").status_code == 403
         assert client.get("/dashboard/", HTTP_HOST="evil.example").status_code == 400
         assert api.post(RUN, {"job": "nightly"}, token="chk_wrong").status_code == 401
+        assert browser.post(RUN, '{"job": "nightly"}', content_type="application/json").status_code == 403
     log = capfd.readouterr().err
     assert "Traceback" not in log and "chk_wrong" not in log
     lines = log.strip().splitlines()
-    assert len(lines) == 9 and all(" refused " in line for line in lines)
+    assert len(lines) == 12 and all(" refused " in line for line in lines)
+    assert sum("refused POST /api/jobs/run -> 403 (boss): Forbidden (CSRF" in line for line in lines) == 3
     assert sum("refused GET /dashboard/ -> 400 (" in line and "Invalid HTTP_HOST header" in line for line in lines) == 3
     assert sum("refused GET /dashboard/ -> 403 (viewer): " in line for line in lines) == 3
