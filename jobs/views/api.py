@@ -82,22 +82,22 @@ def jobs_run(request):
     return response
 
 
-def _out_of_reach(who, job: Job | None, key: dict, address: str) -> JsonResponse:
+def _out_of_reach(who, job: Job | None, lookup: dict, address: str) -> JsonResponse:
     """The answer to a trigger of a job the caller may not run or that does not exist (audited).
 
     A caller who may run every job gets 404 for a missing one. Anyone else gets the same 403 for
     both, whose words depend only on the caller: a scoped key learns neither a job's name nor
     whether the name or id it tried exists.
     """
+    unlimited = _reaches_every_job(who)
     if job is not None:
         audit_record(
             actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=refusal_reason(who, RUN)
         )
-    elif who != BOOTSTRAP:  # probing for jobs outside one's reach is worth a line too
-        wanted = next(iter(key.values()))
-        refused = f"no job {wanted!r} within reach"[:200]
+    elif not unlimited:  # probing for jobs outside one's reach is worth a line too
+        refused = f"no job {next(iter(lookup.values()))!r} within reach"[:200]
         audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused)
-    if job is None and _reaches_every_job(who):
+    if job is None and unlimited:
         return error(404, "no such job")
     return error(403, f"not allowed: {_reach(who)}")
 

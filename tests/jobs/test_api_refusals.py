@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from jobs.api_keys import api_key_create, api_key_revoke
-from jobs.models import JobRun
+from jobs.models import AuditEntry, JobRun
 from tests.jobs.conftest import API_KEY, PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def test_it_refuses_a_body_that_names_a_field_twice(api, make_job, raw, field):
 
 def test_it_answers_a_scoped_key_the_same_for_a_job_out_of_scope_and_a_missing_one(api, make_job):
     allowed, hidden = make_job("generate-payouts"), make_job("secret-payroll-export")
-    _, token = api_key_create(name="billing-cron", jobs=[allowed])
+    key, token = api_key_create(name="billing-cron", jobs=[allowed])
     asks = [{"job": "secret-payroll-export"}, {"job": "no-such-job"}, {"job_id": hidden.pk}, {"job_id": 987654321}]
     answers = [api.post(RUN, body, token=token) for body in asks]
     assert {response.status_code for response in answers} == {403}
@@ -49,6 +49,9 @@ def test_it_answers_a_scoped_key_the_same_for_a_job_out_of_scope_and_a_missing_o
         "no job of its scope has that name or id"
     }
     assert not JobRun.objects.exists()
+    # Each attempt is audited, under the job when it exists, under the key when it does not.
+    refused = AuditEntry.objects.filter(api_key=key, action="run").exclude(refused="")
+    assert sorted(refused.values_list("object_type", flat=True)) == ["apikey", "apikey", "job", "job"]
     # A caller who may trigger every job is told plainly that a job does not exist.
     assert api.post(RUN, {"job": "no-such-job"}).status_code == 404
     assert api.post(RUN, {"job_id": hidden.pk}).status_code == 202
