@@ -399,8 +399,13 @@ JOBS_HEALTH_MAX_LATE_JOBS = env.int("JOBS_HEALTH_MAX_LATE_JOBS", default=-1)
 # Log format of every process: "plain" or "json" (one object per line; run start/end lines
 # carry job, run_id, status, duration_seconds, attempt). Secrets are redacted in both.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
-LOGGING["filters"] = {"redact": {"()": "jobs.runlog.RedactingFilter"}}
-LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["filters"] = {
+    "redact": {"()": "jobs.runlog.RedactingFilter"},
+    # A refused request (4xx) is one line with who and why, not a traceback (jobs/request_log.py).
+    "refusals": {"()": "jobs.request_log.RefusedRequestFilter"},
+}
+LOGGING["handlers"]["console"]["filters"] = ["refusals", "redact"]
+LOGGING["loggers"]["django.request"] = {"filters": ["refusals"]}
 LOGGING["formatters"]["json"] = {"()": "jobs.runlog.JsonFormatter"}
 if LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
