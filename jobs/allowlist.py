@@ -57,10 +57,10 @@ def allowed_commands() -> dict[str, str]:
 def command_refusal(name: str) -> str | None:
     """Why a job may not run the command ``name`` (None: it may)."""
     if name not in get_commands():
-        return f"Unknown command {name!r}: no such management command is installed."
+        return f"Unknown command {name!r}: no such management command is installed, so it is not on the allow-list."
     if name not in allowed_commands():
         return (
-            f"Command {name!r} is not on the allow-list: a job runs only the commands registered as jobs "
+            f"command {name!r} is not on the allow-list: a job runs only the commands registered as jobs "
             "(job definitions and JobCommands) and those named in JOBS_EXTRA_COMMANDS."
         )
     return None

@@ -156,7 +156,7 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 def describe_schedule(cron_expression: str, interval_seconds: int | None, timezone: str = "UTC") -> str:
     if interval_seconds and interval_problem(interval_seconds):
-        return f"Every {interval_seconds:,} seconds (out of range)"
+        return f"interval out of range ({interval_seconds:,} s)"
     if interval_seconds:
         return describe_interval(interval_seconds)
     if not cron_expression:
