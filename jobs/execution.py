@@ -287,7 +287,7 @@ def _declared(parser, flag: str) -> bool:
     for probe in ([flag], [f"{flag}=x"]):
         try:
             _, extras = parser.parse_known_args(probe)
-        except (CommandError, SystemExit):
+        except (Exception, SystemExit):  # read as its option, whose value it refused
             return True
         if not extras:
             return True
@@ -320,6 +320,8 @@ def _parsed(parser, command: str, argv: list[str], *, known: bool = False):
         raise ConfigRefused(f"{command}: {exc}") from None
     except SystemExit:
         raise ConfigRefused(f"{command}: its parser refused {' '.join(argv)!r}.") from None
+    except Exception as exc:  # an option's own type function may raise anything for bad input
+        raise ConfigRefused(f"{command}: {type(exc).__name__}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)

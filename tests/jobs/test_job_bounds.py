@@ -153,3 +153,11 @@ def test_it_fires_the_healthy_job_and_nothing_for_the_one_out_of_range(out_of_ra
     assert list(JobRun.objects.values_list("job__name", flat=True)) == ["healthy"]
     assert Job.objects.get(pk=broken.pk).next_fire_at is None
     jobs_process(now=now)
+
+
+@pytest.mark.parametrize(("start", "end"), [("9999-12-31", "9999-12-31"), ("0001-01-01", "0001-01-02")])
+def test_it_refuses_a_backfill_range_past_the_dates_it_can_count(staff_client, make_job, start, end):
+    job = make_job("nightly", cron_expression="0 2 * * *")
+    response = staff_client.post(f"/dashboard/jobs/{job.name}/backfill", {"start": start, "end": end})
+    assert response.status_code == 200 and "Ensure this value is" in response.content.decode()
+    assert not JobRun.objects.exists()
