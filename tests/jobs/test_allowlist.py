@@ -172,3 +172,20 @@ def test_it_still_runs_the_shipped_jobs_and_the_test_fixtures(make_job, capture_
         assert run_now(job, capture_on_commit).status == JobRun.Status.SUCCEEDED
     failing = make_job("failing", command="test_fail_job")
     assert "failed on purpose" in run_now(failing, capture_on_commit).error
+
+
+@pytest.mark.parametrize(
+    ("config", "shown"),
+    [
+        ({"": ["jobs"]}, "is not an option name"),
+        ({"tag": ["models", "jobs"]}, "takes one value, not a list of 2"),  # "jobs" would be an app label
+        ({"deploy": True, "--": ["jobs"]}, "is not an option name"),
+        ({"fail_level": "NOPE"}, "argument --fail-level: invalid choice"),
+    ],
+)
+def test_it_keeps_arguments_out_of_an_extra_command_that_takes_them(staff_client, settings, config, shown):
+    settings.JOBS_EXTRA_COMMANDS = ["check"]  # check [app_label ...]: positional arguments of its own
+    response = staff_client.post("/admin/jobs/job/add/", add_form(command="check", config=json.dumps(config)))
+    page = response.content.decode()
+    assert response.status_code == 200 and shown in page.replace("&#x27;", "'")
+    assert not Job.objects.exists()
