@@ -202,6 +202,8 @@ JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", defau
 JOBS_REDISPATCH_AFTER_SECONDS = env.int("JOBS_REDISPATCH_AFTER_SECONDS", default=120)
 # Bytes of command output kept per run (head and tail).
 JOBS_OUTPUT_LIMIT = env.int("JOBS_OUTPUT_LIMIT", default=64 * 1024)
+# Management commands a job may run besides job definitions and JobCommands (jobs.allowlist).
+JOBS_EXTRA_COMMANDS = env.list("JOBS_EXTRA_COMMANDS", default=[])
 # One beat leads (jobs.leader): it holds a lease in the database that it renews every second;
 # other beats are hot standbys that take the lease once it has not been renewed for this long.
 # False: every beat fires (the (job, slot) constraint still makes one run per slot).

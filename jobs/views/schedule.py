@@ -27,7 +27,7 @@ from ..beat_schedule import (
 )
 from ..forms import ReauthenticateForm
 from ..ratelimit import client_address
-from ..schedules import describe_schedule
+from ..schedules import describe_schedule, schedule_problem
 from ..selectors import job_next_runs
 from ..sync import RUN_TASK, orphan_periodic_tasks
 from .guards import has_recent_login, mark_password_entered, recent_login_required, schedule_manager_required
@@ -62,6 +62,8 @@ def schedule(request):
                 "orphan": task.task == RUN_TASK and job is None,
                 "schedule": _schedule_words(task),
                 "next_runs": job_next_runs(job, now, count=NEXT_RUNS_SHOWN) if job else [],
+                # A job whose stored schedule never fires (raw SQL, a restore) says why on its row.
+                "problem": schedule_problem(job.cron_expression, job.interval_seconds) if job else None,
             }
         )
     # A job the user may not see has no row here either.
