@@ -29,10 +29,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .command import MAX_WARNINGS, WARNING_LENGTH
 from .db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
 from .execution import Outcome, command_execute
 from .heartbeat import run_heartbeat
 from .models import Job, JobRun
+from .redaction import redact
 from .signals import run_finished
 
 logger = logging.getLogger(__name__)
@@ -378,6 +380,7 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         summary=outcome.summary,
         output=outcome.output,
         error=outcome.error,
+        warnings=run_warnings(outcome),
     )
     expected = run.job.expected_duration_seconds
     if expected is not None and ending["duration"] > timedelta(seconds=expected):
@@ -394,6 +397,15 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         return run
     _log_finished(run)
     return run
+
+
+def run_warnings(outcome: Outcome) -> list[str]:
+    """The warnings a succeeded command reported in its summary (``JobCommand.warn``), redacted
+    (the database's secrets too) and bounded; none for any other outcome."""
+    reported = outcome.summary.get("warnings") if outcome.status == Status.SUCCEEDED else None
+    if not reported or not isinstance(reported, list):
+        return []
+    return [redact(str(text), stored=True)[:WARNING_LENGTH] for text in reported[:MAX_WARNINGS]]
 
 
 def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
@@ -430,15 +442,17 @@ def _log_finished(run: JobRun) -> None:
         "duration_seconds": round(duration, 3),
         "attempt": run.attempt,
         "slow": run.slow,
+        "warnings": len(run.warnings or []),
     }
     logger.info(
-        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s%s",
+        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s%s%s",
         run.job.name,
         run.pk,
         run.status,
         duration,
         run.attempt,
         " slow=true" if run.slow else "",
+        f" warnings={len(run.warnings)}" if run.warnings else "",
         extra={"run_log": fields},
     )
 
@@ -481,7 +495,12 @@ def _record_statistics(run: JobRun, *, final: bool) -> None:
     counts as one (the run itself, marked dry, stays in the history)."""
     if (run.options or {}).get("dry_run"):
         return
-    values = {"last_run_at": run.started_at, "last_run_status": run.status, "last_duration": run.duration}
+    values = {
+        "last_run_at": run.started_at,
+        "last_run_status": run.status,
+        "last_duration": run.duration,
+        "last_run_warnings": len(run.warnings or []),
+    }
     if run.status == Status.SUCCEEDED:
         values.update(last_success_at=run.finished_at, consecutive_failures=0)
     elif final:
