@@ -95,6 +95,27 @@ class Notification(models.Model):
         return f"{self.template} to {self.recipient} ({self.status})"
 
 
+class MailServerState(models.Model):
+    """What the drains last learned about the mail server, for /health/ (which connects to
+    nothing itself). One row: a drain that could not use the server sets ``failing_since``
+    (kept from the first failure of an outage), and the next drain that sends clears it."""
+
+    name = models.CharField(max_length=20, primary_key=True, default="default")
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="Set while the mail server is unusable.")
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    deferred = models.PositiveIntegerField(default=0, help_text="Messages the last failing drain deferred.")
+    last_error = models.TextField(blank=True, help_text="Why the last failing drain stopped (redacted).")
+    recovered_at = models.DateTimeField(null=True, blank=True, help_text="When a drain last ended an outage.")
+
+    class Meta:
+        verbose_name = "mail server state"
+
+    def __str__(self) -> str:
+        if self.failing_since is None:
+            return "mail server ok"
+        return f"mail server failing since {self.failing_since:%Y-%m-%d %H:%M}"
+
+
 class NotificationKey(models.Model):
     """The dedupe key of one notification: its primary key makes "one message per key" hold.
 
