@@ -69,7 +69,10 @@ def message_language(notification: Notification) -> str:
 
 
 def message_render(notification: Notification) -> tuple[str, str, str | None]:
-    """(subject, text body, html body or None) for one notification, in its language."""
+    """(subject, text body, html body or None) for one notification, in its language. A raw
+    e-mail (``send_email``) was made safe when it was queued: its parts go out as stored."""
+    if notification.kind == Notification.Kind.RAW:
+        return notification.subject, notification.text, notification.html or None
     name, language = notification.template, message_language(notification)
     context = {
         **localize_floats(notification.context or {}),
