@@ -35,6 +35,7 @@ from .execution import Outcome, command_execute
 from .heartbeat import run_heartbeat
 from .models import Job, JobRun
 from .redaction import redact
+from .selectors import one_line
 from .signals import run_finished
 
 logger = logging.getLogger(__name__)
@@ -396,6 +397,17 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         run.refresh_from_db()
         return run
     _log_finished(run)
+    if run.status in JobRun.FAILURE_STATUSES:
+        # ERROR: what error trackers (Sentry's logging integration) and log alerting pick up.
+        # The error was redacted when the outcome was built (jobs.execution).
+        logger.error(
+            "run failed job=%s run=%s status=%s attempt=%s error=%s",
+            run.job.name,
+            run.pk,
+            run.status,
+            run.attempt,
+            one_line(run.error or ""),
+        )
     return run
 
 
