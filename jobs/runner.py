@@ -426,7 +426,7 @@ def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
     ending = dict(status=Status.ABANDONED, finished_at=now, duration=now - (run.started_at or now), error=reason)
     if not _run_end(run, ending, now=now, dispatch_retry=True):
         return None
-    logger.warning("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
+    logger.error("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
     return run
 
 
