@@ -374,14 +374,16 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
     tries again rather than leave the run to the reaper, which would retry the work.
     """
     now = timezone.now()
+    warnings = run_warnings(outcome)
     ending = dict(
         status=outcome.status,
         finished_at=now,
         duration=now - run.started_at,
-        summary=outcome.summary,
+        # The summary's own copy of the warnings is the redacted one too (the run page shows it).
+        summary={**outcome.summary, "warnings": warnings} if warnings else outcome.summary,
         output=outcome.output,
         error=outcome.error,
-        warnings=run_warnings(outcome),
+        warnings=warnings,
     )
     expected = run.job.expected_duration_seconds
     if expected is not None and ending["duration"] > timedelta(seconds=expected):

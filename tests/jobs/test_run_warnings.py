@@ -33,7 +33,8 @@ def test_it_records_the_warnings_on_a_succeeded_run_redacted(make_job):
     run = run_once(job)
     assert run.status == Status.SUCCEEDED
     assert run.warnings == ["login failed: password=[redacted]", "second"]
-    assert "hunter2" not in str(JobRun.objects.get(pk=run.pk).warnings)
+    stored = JobRun.objects.get(pk=run.pk)
+    assert "hunter2" not in str(stored.warnings) + str(stored.summary) + stored.output
     job.refresh_from_db()
     assert job.last_run_status == Status.SUCCEEDED and job.last_run_warnings == 2
 
