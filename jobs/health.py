@@ -12,7 +12,7 @@ passes), ``late_jobs`` (the count; fails only above JOBS_HEALTH_MAX_LATE_JOBS wh
 
 Degraded checks (``"degraded": true``, still ``"ok": true``: a load balancer keeps the node,
 a monitor reading ``status`` sees it): ``warnings`` (jobs whose last run succeeded with
-warnings: the count and the first JOBS_HEALTH_WARNED_JOBS_SHOWN names), and the checks other
+warnings: the count and the first WARNED_JOBS_SHOWN (5) names), and the checks other
 apps register with ``health_check_register`` (notifications' ``mail``: the last drain could
 not use the mail server). No check here opens a connection to anything but the database and
 the broker.
