@@ -247,6 +247,18 @@ BILLING_SETTLEMENT_GRACE_DAYS = env.int("BILLING_SETTLEMENT_GRACE_DAYS", default
 BILLING_STATEMENTS_DIR = Path(env.str("BILLING_STATEMENTS_DIR", default="") or VAR_DIR / "statements")
 BILLING_COMPANY_NAME = env.str("BILLING_COMPANY_NAME", default="Cronhouse Property Management")
 BILLING_COMPANY_ADDRESS = env.str("BILLING_COMPANY_ADDRESS", default="1 Main Street, Springfield")
+# Owner statement PDFs as a named storage, so a queued e-mail can attach one by reference.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "billing_statements": {"BACKEND": "billing.models.statements.StatementStorage"},
+}
+# Disbursement provider that pays owner payouts (submit-payouts, reconcile-payouts; the API is in
+# docs/billing.md). Empty URL: payouts stay pending and the runs say so. The key has no default.
+BILLING_PAYOUT_PROVIDER_URL = env.str("BILLING_PAYOUT_PROVIDER_URL", default="")
+BILLING_PAYOUT_PROVIDER_KEY = env.str("BILLING_PAYOUT_PROVIDER_KEY", default="")
+BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS = env.float("BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS", default=20.0)
+BILLING_PAYOUT_CURRENCY = env.str("BILLING_PAYOUT_CURRENCY", default="USD")
 # --- End billing ----------------------------------------------------------------------
 
 # --- Notifications --------------------------------------------------------------------
@@ -267,6 +279,11 @@ NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=200)
 NOTIFICATIONS_DRAIN_SECONDS = env.float("NOTIFICATIONS_DRAIN_SECONDS", default=25.0)
 # A message (or webhook delivery) left "processing" this long had its sender die: claim it again.
 NOTIFICATIONS_STALE_CLAIM_SECONDS = env.int("NOTIFICATIONS_STALE_CLAIM_SECONDS", default=15 * 60)
+# E-mail attachments (by reference, read at send time): the STORAGES keys they may come from,
+# the largest file attached (a larger one is sent as a signed link), and how long a link works.
+NOTIFICATIONS_ATTACHMENT_STORAGES = ["billing_statements"]
+NOTIFICATIONS_ATTACHMENT_MAX_BYTES = env.int("NOTIFICATIONS_ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
+NOTIFICATIONS_ATTACHMENT_LINK_MAX_AGE = env.int("NOTIFICATIONS_ATTACHMENT_LINK_MAX_AGE", default=14 * 24 * 3600)
 # SMTP socket timeout (seconds), far below the stale-claim age so a slow server is not a resend.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=globals().get("EMAIL_TIMEOUT") or 30)
 # Outgoing webhooks: attempts per delivery, first retry delay (x5 per further attempt),

@@ -10,16 +10,15 @@ from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django_celery_beat import admin as beat_admin
-from django_celery_beat.models import PeriodicTask
 
-# `api_keys_admin`, `checks` and `views.guards` are imported for their side effects at start-up
-# (the admin is autodiscovered by every process): the API keys' admin, the jobs.W00x system checks,
-# and the receiver that records password logins for the dashboard's recent-login guard.
-from . import access, api_keys_admin, checks  # noqa: F401
+# `api_keys_admin`, `beat_admin`, `checks` and `views.guards` are imported for their side effects at
+# start-up (the admin is autodiscovered by every process): the API keys' admin, django-celery-beat's
+# admin behind jobs.access, the jobs.W00x system checks, and the receiver that records password
+# logins for the dashboard's recent-login guard.
+from . import access, api_keys_admin, beat_admin, checks  # noqa: F401
+from .admin_audit import AuditedAdmin
 from .admin_columns import one_line_cell, when
-from .audit import audit_record, audit_run, snapshot
-from .beat_schedule import periodic_tasks_set_enabled
+from .audit import audit_record, audit_run
 from .formatting import format_duration
 from .forms import JobAdminForm, WebhookHandlerAdminForm
 from .models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
@@ -87,38 +86,6 @@ def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, l
             address=address,
         )
     return count, refused
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    """Every create, change and delete made here writes an AuditEntry."""
-
-    def audited_fields(self, form) -> list[str]:
-        return getattr(form, "audited_fields", form.changed_data)
-
-    def save_model(self, request, obj, form, change):
-        fields = self.audited_fields(form)
-        before = snapshot(type(obj).objects.get(pk=obj.pk), fields) if change else {}
-        super().save_model(request, obj, form, change)
-        action = "update" if change else "create"
-        audit_record(
-            actor=request.user,
-            action=action,
-            instance=obj,
-            before=before,
-            fields=fields,
-            address=client_address(request),
-        )
-
-    def delete_model(self, request, obj):
-        audit_record(actor=request.user, action="delete", instance=obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            audit_record(actor=request.user, action="delete", instance=obj)
-        # One delete() per row so each Job's PeriodicTask goes with it (post_delete signal).
-        for obj in queryset:
-            obj.delete()
 
 
 class LatestRunsFormSet(BaseInlineFormSet):
@@ -368,56 +335,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-# --- the raw beat schedule: django-celery-beat's admin, audited --------------------------
-
-admin.site.unregister(PeriodicTask)
-
-
-@admin.register(PeriodicTask)
-class AuditedPeriodicTaskAdmin(AuditedAdmin, beat_admin.PeriodicTaskAdmin):
-    """django-celery-beat's own admin, with audit entries; pause/resume of a job's task goes
-    through the job (the source of truth) instead of desynchronising them. Deleting (one task,
-    or the bulk action) needs a recent login, as unscheduling does on the dashboard; Django's
-    own confirmation page comes first either way."""
-
-    actions = (*beat_admin.PeriodicTaskAdmin.actions, "delete_selected")
-
-    def _reauthenticate(self, request, back: str):
-        from .views.schedule import reauthenticate_redirect
-
-        return reauthenticate_redirect(request, back)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Destructive schedule actions need jobs.manage_schedule on every surface (docs/permissions.md).
-        return access.may_manage_schedule(request.user)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if not guards.has_recent_login(request):
-            return self._reauthenticate(request, request.get_full_path())
-        return super().delete_view(request, object_id, extra_context)
-
-    @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s")
-    def delete_selected(self, request, queryset):
-        """Django's delete action (confirmation page, then delete), behind the recent login."""
-        from django.contrib.admin.actions import delete_selected
-
-        if not guards.has_recent_login(request):
-            return self._reauthenticate(request, request.path)
-        return delete_selected(self, request, queryset)
-
-    def enable_tasks(self, request, queryset):
-        count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=True, user=request.user)
-        self.message_user(request, f"{count} task(s) enabled.")
-
-    def disable_tasks(self, request, queryset):
-        count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=False, user=request.user)
-        self.message_user(request, f"{count} task(s) disabled.")
-
-    def toggle_tasks(self, request, queryset):
-        tasks = list(queryset)
-        on, off = [t for t in tasks if t.enabled], [t for t in tasks if not t.enabled]
-        count = periodic_tasks_set_enabled(tasks=on, enabled=False, user=request.user)
-        count += periodic_tasks_set_enabled(tasks=off, enabled=True, user=request.user)
-        self.message_user(request, f"{count} task(s) toggled.")

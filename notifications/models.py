@@ -65,6 +65,11 @@ class Notification(models.Model):
         blank=True,
         help_text="Enqueueing the same key again is a no-op: one message per key, ever.",
     )  # unique through NotificationKey, not an index here (see there)
+    attachments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Files by reference (storage and name), read when the message is sent.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     send_after = models.DateTimeField(help_text="Not sent before this time (also the next retry time).")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Send attempts started so far.")

@@ -26,6 +26,7 @@ from ..beat_schedule import (
     periodic_tasks_set_enabled,
 )
 from ..forms import ReauthenticateForm
+from ..ratelimit import client_address
 from ..schedules import describe_schedule
 from ..selectors import job_next_runs
 from ..sync import RUN_TASK, orphan_periodic_tasks
@@ -79,7 +80,13 @@ def schedule(request):
 @require_POST
 def schedule_set_enabled(request, pk: int, enabled: bool):
     task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
-    changed = periodic_tasks_set_enabled(tasks=[task], enabled=enabled, user=request.user)
+    try:
+        changed = periodic_tasks_set_enabled(
+            tasks=[task], enabled=enabled, user=request.user, address=client_address(request)
+        )
+    except ScheduleActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("jobs:schedule")
     verb = "resumed" if enabled else "paused"
     messages.success(request, f"{task.name} {verb}." if changed else f"{task.name} was already {verb}.")
     return redirect("jobs:schedule")

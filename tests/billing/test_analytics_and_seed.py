@@ -59,6 +59,8 @@ def test_it_registers_the_thirteen_billing_jobs_with_their_schedules():
         "expire-subscriptions": ("expire_subscriptions", "*/5 * * * *"),
         "trial-reminders": ("trial_reminders", "0 9 * * *"),
         "generate-analytics": ("generate_analytics", "0 1 * * *"),
+        "submit-payouts": ("submit_payouts", "15 * * * *"),
+        "reconcile-payouts": ("reconcile_payouts", "30 10 * * *"),
     }
 
 
@@ -68,7 +70,7 @@ def test_it_seeds_the_jobs_through_seed_jobs():
     call_command("seed_jobs", verbosity=0)
     names = {d.name for d in JOB_DEFINITIONS}
     jobs = Job.objects.filter(name__in=names)
-    assert jobs.count() == 13
+    assert jobs.count() == len(JOB_DEFINITIONS) == 15
     assert jobs.get(name="expire-subscriptions").cron_expression == "*/5 * * * *"
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0002_dedupe_key_table'),
+        ('notifications', '0003_notification_attachments'),
     ]
 
     operations = [

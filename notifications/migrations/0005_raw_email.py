@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0003_mail_server_state'),
+        ('notifications', '0004_mail_server_state'),
     ]
 
     operations = [
