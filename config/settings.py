@@ -413,4 +413,16 @@ if LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
 elif LOG_FORMAT != "plain":
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
+# --- Sentry ---------------------------------------------------------------------------
+# Errors (unhandled exceptions in views and tasks, and every ERROR log line: failed runs and
+# job-failure alerts among them) go to Sentry when SENTRY_DSN is set; nothing is loaded without
+# it. Events are redacted like log lines (config/sentry.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+if SENTRY_DSN:
+    from config.sentry import sentry_start
+
+    sentry_start(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)
+# --- End Sentry -----------------------------------------------------------------------
 # --- End operations -------------------------------------------------------------------

@@ -149,6 +149,8 @@ class JobAdmin(AuditedAdmin):
 
     @admin.display(description="result", ordering="last_run_status")
     def result(self, job: Job) -> str:
+        if job.last_run_status == JobRun.Status.SUCCEEDED and job.last_run_warnings:
+            return "succeeded with warnings"
         return job.last_run_status or "-"
 
     @admin.display(description="duration", ordering="last_duration")
@@ -221,13 +223,13 @@ def _pre(text: str) -> str:
 
 
 # Shown formatted (JSON, <pre>) instead of as raw form fields.
-RUN_TEXT_FIELDS = ("summary", "error", "output")
+RUN_TEXT_FIELDS = ("summary", "error", "output", "warnings")
 
 
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters; the slot, output and the rest are on the run's page.
-    list_display = ("id", "job_name", "status", "trigger", "attempt", "started", "duration_column", "error_line")
+    list_display = ("id", "job_name", "status_column", "trigger", "attempt", "started", "duration_column", "error_line")
     list_filter = ("status", "triggered_by", "job")
     list_select_related = ("job",)
     date_hierarchy = "created_at"
@@ -237,9 +239,14 @@ class JobRunAdmin(admin.ModelAdmin):
     exclude = RUN_TEXT_FIELDS
     readonly_fields = [f.name for f in JobRun._meta.fields if f.name not in RUN_TEXT_FIELDS] + [
         "summary_json",
+        "warnings_text",
         "error_text",
         "output_text",
     ]
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, run: JobRun) -> str:
+        return run.status_text
 
     @admin.display(description="job", ordering="job__name")
     def job_name(self, run: JobRun) -> str:
@@ -259,11 +266,17 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_line(self, run: JobRun) -> str:
+        if not run.error and run.warnings:
+            return one_line_cell(f"warning: {run.warnings[0]}")
         return one_line_cell(run.error)
 
     @admin.display(description="summary")
     def summary_json(self, run: JobRun) -> str:
         return _pre(json.dumps(run.summary, indent=2, sort_keys=True, default=str))
+
+    @admin.display(description="warnings")
+    def warnings_text(self, run: JobRun) -> str:
+        return _pre("\n".join(run.warnings or []))
 
     @admin.display(description="error")
     def error_text(self, run: JobRun) -> str:

@@ -76,8 +76,11 @@ def message_render(notification: Notification, *, links: list[dict] | None = Non
     """(subject, text body, html body or None) for one notification, in its language.
 
     ``links``: download links of attachments too large to attach (``attachment_links`` in the
-    templates); None works them out here (the admin's preview).
+    templates); None works them out here (the admin's preview). A raw e-mail (``send_email``)
+    was made safe when it was queued: its parts go out as stored.
     """
+    if notification.kind == Notification.Kind.RAW:
+        return notification.subject, notification.text, notification.html or None
     name, language = notification.template, message_language(notification)
     if links is None:
         links = attachments_split(notification.attachments or [], now=timezone.now())[1]

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .attachments import attachment_check
+from .html_email import html_sanitise, html_to_text
 from .models import Notification, NotificationKey, WebhookDelivery, WebhookEndpoint
 from .rendering import template_check
 
@@ -141,6 +142,68 @@ def _enqueue(messages: Iterable[dict]) -> tuple[int, dict[str, int]]:
             if taken := [pk for pk in keyed if pk not in ours]:
                 Notification.objects.filter(pk__in=taken).delete()
     return created, queued
+
+
+@transaction.atomic
+def send_email(
+    to: str | Iterable[str],
+    subject: str,
+    html: str,
+    text: str | None = None,
+    *,
+    dedupe_key: str | None = None,
+    send_after: datetime | None = None,
+) -> int:
+    """Queue one e-mail given as a subject and HTML, to each address in ``to``; how many were new.
+
+    Any job (or view) may call it inside its transaction. The HTML is sanitised now (nh3) and,
+    when ``text`` is None, the plain-text part is read from it (``notifications.html_email``);
+    process-notifications sends it like every queued message, with the same backoff.
+    ``dedupe_key`` makes a repeat a no-op, per recipient (``<key>:<address>``).
+    """
+    recipients = [to] if isinstance(to, str) else list(to)
+    subject = " ".join(str(subject).split())[:255]
+    if not recipients or not subject:
+        raise ValueError("send_email needs at least one address and a subject.")
+    clean = html_sanitise(html or "")
+    plain = text if text is not None else html_to_text(clean)
+    if not plain.strip():
+        raise ValueError("send_email needs some text: the HTML has none, and no text was given.")
+    now = timezone.now()
+    queued = 0
+    for recipient in recipients:
+        try:
+            validate_email(recipient)
+        except ValidationError:
+            raise ValueError(f"Not an e-mail address: {recipient!r}") from None
+        key = f"{dedupe_key}:{recipient}" if dedupe_key is not None else None
+        if key is not None and not (0 < len(key) <= 200):
+            raise ValueError("dedupe_key plus the address must be 1 to 200 characters.")
+        row = Notification(
+            kind=Notification.Kind.RAW,
+            recipient=recipient,
+            subject=subject,
+            html=clean,
+            text=plain,
+            dedupe_key=key,
+            send_after=send_after or now,
+        )
+        queued += _raw_save(row, key)
+    return queued
+
+
+def _raw_save(notification: Notification, key: str | None) -> int:
+    """Insert one message (and its key) in a savepoint: 0 when the key was queued before."""
+    try:
+        with transaction.atomic():
+            notification.save(force_insert=True)
+            if key is not None:
+                NotificationKey.objects.create(key=key, notification=notification)
+    except IntegrityError:
+        if key is not None and NotificationKey.objects.filter(key=key).exists():
+            return 0
+        raise
+    return 1
 
 
 @transaction.atomic

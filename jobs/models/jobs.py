@@ -215,6 +215,8 @@ class Job(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_duration = models.DurationField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Warnings of the last run (0: none): "succeeded with warnings" on every list and /health/.
+    last_run_warnings = models.PositiveSmallIntegerField(default=0, editable=False)
 
     # What seed_jobs last wrote, so it can tell an admin's edit from its own old default.
     seed_defaults = models.JSONField(default=dict, blank=True, editable=False)
@@ -239,6 +241,8 @@ class Job(models.Model):
             models.Index(fields=["next_fire_at"], condition=Q(enabled=True), name="jobs_job_due"),
             # "Which jobs are late?" (late_at <= now): one range scan, however many jobs exist.
             models.Index(fields=["late_at"], condition=Q(enabled=True), name="jobs_job_late"),
+            # /health/'s "which jobs' last run warned?": a few names and a count, never a scan.
+            models.Index(fields=["name"], condition=Q(last_run_warnings__gt=0), name="jobs_job_warned"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -435,6 +439,10 @@ class JobRun(models.Model):
     # Written by JobCommand.progress at most about once a second while the run is running.
     progress_done = models.PositiveBigIntegerField(null=True, blank=True, help_text="Items done so far.")
     progress_total = models.PositiveBigIntegerField(null=True, blank=True, help_text="Items to do, when known.")
+    # What a succeeded run did not do (JobCommand.warn): redacted, at most MAX_WARNINGS texts.
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="Why a succeeded run did not do all its work (redacted)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -489,3 +497,10 @@ class JobRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def status_text(self) -> str:
+        """The status as lists show it: "succeeded with warnings" for a run that warned."""
+        if self.status == self.Status.SUCCEEDED and self.warnings:
+            return "succeeded with warnings"
+        return self.status
