@@ -123,9 +123,21 @@ def text_bounded(text: str, *, hidden: Iterable[str] = ()) -> str:
     return buffer.getvalue()
 
 
-def summary_bounded(summary: dict) -> dict:
-    """The summary, or, when its JSON is over ``JOBS_OUTPUT_LIMIT`` bytes, a small one that says
-    so and names its first keys (a summary is counts and ids, not a data dump)."""
+def summary_redacted(value, *, hidden: Iterable[str] = ()):
+    """``value`` (a summary or a part of it) with every text in it, keys included, redacted."""
+    if isinstance(value, str):
+        return redact(value, extra=hidden)
+    if isinstance(value, dict):
+        return {summary_redacted(str(k), hidden=hidden): summary_redacted(v, hidden=hidden) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [summary_redacted(item, hidden=hidden) for item in value]
+    return value
+
+
+def summary_bounded(summary: dict, *, hidden: Iterable[str] = ()) -> dict:
+    """The summary redacted, or, when its JSON is over ``JOBS_OUTPUT_LIMIT`` bytes, a small one
+    that says so and names its first keys (a summary is counts and ids, not a data dump)."""
+    summary = summary_redacted(summary, hidden=hidden)
     size = len(json.dumps(summary, sort_keys=True, default=str).encode())
     if size <= settings.JOBS_OUTPUT_LIMIT:
         return summary
@@ -145,7 +157,7 @@ def outcome_bounded(
     ``output`` is text, or the BoundedOutput that captured it (bounded as it was written)."""
     return Outcome(
         status,
-        summary=summary_bounded(summary or {}),
+        summary=summary_bounded(summary or {}, hidden=hidden),
         output=output.getvalue() if isinstance(output, BoundedOutput) else text_bounded(output, hidden=hidden),
         error=text_bounded(error, hidden=hidden),
     )
