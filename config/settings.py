@@ -204,6 +204,9 @@ JOBS_REDISPATCH_AFTER_SECONDS = env.int("JOBS_REDISPATCH_AFTER_SECONDS", default
 JOBS_OUTPUT_LIMIT = env.int("JOBS_OUTPUT_LIMIT", default=64 * 1024)
 # Management commands a job may run besides job definitions and JobCommands (jobs.allowlist).
 JOBS_EXTRA_COMMANDS = env.list("JOBS_EXTRA_COMMANDS", default=[])
+# Celery tasks a beat row no job owns may name in django-celery-beat's admin, besides
+# celery.backend_cleanup (jobs.beat_schedule.schedulable_task_names).
+JOBS_BEAT_EXTRA_TASKS = env.list("JOBS_BEAT_EXTRA_TASKS", default=[])
 # One beat leads (jobs.leader): it holds a lease in the database that it renews every second;
 # other beats are hot standbys that take the lease once it has not been renewed for this long.
 # False: every beat fires (the (job, slot) constraint still makes one run per slot).

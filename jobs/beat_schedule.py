@@ -9,6 +9,7 @@ per task it touched. A task no job owns may name only a task ``schedulable_task_
 from __future__ import annotations
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
@@ -34,17 +35,12 @@ def periodic_tasks_listing():
 
 
 def schedulable_task_names() -> list[str]:
-    """The registered Celery tasks a periodic task that no job owns may name: not the job
-    engine's and not Celery's built-ins, so a permission to edit a beat row never runs a job's
-    run or an arbitrary task."""
+    """The registered Celery tasks a periodic task that no job owns may name: Celery's result
+    clean-up and what ``JOBS_BEAT_EXTRA_TASKS`` names, never the job engine's. An allow-list, so a
+    permission to edit a beat row never runs a job's run, a webhook re-send or an arbitrary task."""
     current_app.loader.import_default_modules()
-    return sorted(name for name in current_app.tasks if _schedulable(name))
-
-
-def _schedulable(name: str) -> bool:
-    if name.startswith(ENGINE_TASK_PREFIX):
-        return False
-    return name in CELERY_TASKS_ALLOWED or not name.startswith("celery.")
+    allowed = CELERY_TASKS_ALLOWED | set(settings.JOBS_BEAT_EXTRA_TASKS)
+    return sorted(name for name in current_app.tasks if name in allowed and not name.startswith(ENGINE_TASK_PREFIX))
 
 
 def owning_job(task: PeriodicTask) -> Job | None:

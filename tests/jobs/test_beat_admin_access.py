@@ -243,11 +243,16 @@ def test_it_refuses_to_point_a_task_no_job_owns_at_anything_but_a_schedulable_ta
     assert list(PeriodicTask.objects.values_list("name", flat=True)) == ["celery.backend_cleanup"]
 
 
-def test_it_offers_only_schedulable_tasks_to_choose_from(admin_client):
+def test_it_offers_only_schedulable_tasks_to_choose_from(admin_client, settings):
     page = admin_client.get(f"{TASKS}add/").content.decode()
     assert '<option value="celery.backend_cleanup">' in page
-    assert '<option value="notifications.tasks.webhook_deliver">' in page
+    assert "notifications.tasks.webhook_deliver" not in page
     assert "jobs.tasks.execute_run" not in page and "celery.map" not in page
+
+    settings.JOBS_BEAT_EXTRA_TASKS = ["notifications.tasks.webhook_deliver", "jobs.tasks.execute_run"]
+    page = admin_client.get(f"{TASKS}add/").content.decode()
+    assert '<option value="notifications.tasks.webhook_deliver">' in page
+    assert "jobs.tasks.execute_run" not in page
 
 
 def test_it_keeps_names_of_jobs_tasks_for_jobs(admin_client, make_job):
