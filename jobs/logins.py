@@ -33,7 +33,7 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     """The page a locked-out login gets (AXES_LOCKOUT_CALLABLE), in the admin's own frame."""
     context = {
         **admin.site.each_context(request),
-        "title": "Login paused",
+        "title": "Login paused: too many failed attempts",
         "failure_limit": settings.AXES_FAILURE_LIMIT,
         "cooloff_minutes": round(settings.AXES_COOLOFF_TIME.total_seconds() / 60),
     }
