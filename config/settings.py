@@ -163,22 +163,31 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# Development looks a file up when it is asked for instead of scanning every static folder each
+# time a request handler starts (every test client starts one).
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 # --- HTTPS, cookies and security headers ----------------------------------------------
 # Production defaults are the safe ones: HTTPS only (redirect, HSTS, secure cookies). Behind a
 # proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER, or every request looks like plain HTTP
 # and is redirected forever. Every variable is described in .env.example.
 
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+
+def _env_or(cast, name: str, default):
+    """``cast(name)``, where an empty variable (as .env.example lists them) means the default."""
+    return cast(name, default=default) if env.str(name, default="") else default
+
+
+SECURE_SSL_REDIRECT = _env_or(env.bool, "SECURE_SSL_REDIRECT", PRODUCTION)
 # Paths (regular expressions, no leading slash) answered over plain HTTP too: a load balancer's
 # health probe usually speaks HTTP to the web process directly.
-SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[r"^health/$"])
+SECURE_REDIRECT_EXEMPT = _env_or(env.list, "SECURE_REDIRECT_EXEMPT", [r"^health/$"])
 # Browsers that saw the header refuse plain HTTP for this long; it cannot be taken back from them,
 # so try HTTPS with a small value (3600) first. Subdomains and the preload list are opt-in: they
 # bind every other host of the domain too.
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if PRODUCTION else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_HSTS_SECONDS = _env_or(env.int, "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_or(env.bool, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_or(env.bool, "SECURE_HSTS_PRELOAD", False)
 
 
 def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
@@ -194,8 +203,8 @@ def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
 
 # Only when every request passes a proxy that sets this header itself (a client could send it).
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.list("SECURE_PROXY_SSL_HEADER", default=[]))
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+SESSION_COOKIE_SECURE = _env_or(env.bool, "SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = _env_or(env.bool, "CSRF_COOKIE_SECURE", PRODUCTION)
 
 # Content-Security-Policy (django-csp): scripts only from this site or inline with the request's
 # nonce (templates write nonce="{{ request.csp_nonce }}"), so injected markup cannot run script.
@@ -226,8 +235,11 @@ AUTHENTICATION_BACKENDS = [
 ]
 # After this many failed logins within the cool-off the login is refused, even with the right
 # password, until the cool-off has passed since the last failure (each try while locked counts).
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_FAILURE_LIMIT = _env_or(env.int, "LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=_env_or(env.float, "LOGIN_COOLOFF_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    # 0 would lock every login out; no cool-off would lock until a superuser unlocks.
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
 
 
 def _lockout_parameters(value: list[str]) -> list[str | list[str]]:
@@ -246,7 +258,7 @@ def _lockout_parameters(value: list[str]) -> list[str | list[str]]:
 # many accounts from one address stops). The price: anyone can keep an account locked by failing
 # on purpose; "username+ip_address" counts the pair instead, which never locks the owner out from
 # their own address but lets a password be guessed from many addresses.
-AXES_LOCKOUT_PARAMETERS = _lockout_parameters(env.list("LOGIN_LOCKOUT_BY", default=["username", "ip_address"]))
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters(_env_or(env.list, "LOGIN_LOCKOUT_BY", ["username", "ip_address"]))
 # The address the API's rate limit uses too (TRUSTED_PROXY_HOPS; IPv6 counted per /64).
 AXES_CLIENT_IP_CALLABLE = "jobs.logins.login_client_address"
 # The lockout page (templates/admin/login_locked_out.html), status 429.

@@ -73,6 +73,24 @@ def test_it_passes_check_deploy_with_production_settings_from_the_environment(tm
     assert "System check identified no issues" in after.stdout, after.stderr
 
 
+SETTINGS = """
+import django
+django.setup()
+from django.conf import settings as s
+print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE,
+      s.SECURE_PROXY_SSL_HEADER, s.AXES_FAILURE_LIMIT, s.AXES_COOLOFF_TIME, s.AXES_LOCKOUT_PARAMETERS)
+"""
+
+
+@pytest.mark.nodb
+def test_it_keeps_the_safe_production_defaults_when_the_example_env_leaves_them_empty(tmp_path):
+    names = ["SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"]
+    names += ["SECURE_PROXY_SSL_HEADER", "SECURE_REDIRECT_EXEMPT", "LOGIN_FAILURE_LIMIT", "LOGIN_COOLOFF_MINUTES"]
+    env = production_env(tmp_path, **dict.fromkeys(names, ""), LOGIN_LOCKOUT_BY="")
+    printed = run(env, "-c", SETTINGS).stdout.strip()
+    assert printed == "True 31536000 True True None 5 0:15:00 ['username', 'ip_address']"
+
+
 @pytest.mark.nodb
 def test_it_serves_the_admin_styles_from_the_wsgi_app_over_https_only_in_production(tmp_path):
     env = production_env(tmp_path, DJANGO_SETTINGS_MODULE="config.settings")
