@@ -9,9 +9,11 @@ the code path changes. Every variable is listed with its meaning in ``.env.examp
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +61,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Login throttling: failed logins counted per account and per address (see "Logins" below).
+    "axes",
+    # Content-Security-Policy header (its system checks and nonce support).
+    "csp",
     "django_celery_beat",
     "jobs",
     "notifications",
@@ -69,12 +75,18 @@ MIDDLEWARE = [
     # First: before anything reads a request body (the CSRF check reads forms).
     "jobs.slow_clients.client_timeout_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware (HTTPS redirect first), before anything that reads a session:
+    # gunicorn serves the admin's CSS and JS itself, no proxy or runserver needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes documents: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -133,11 +145,128 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
 
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+# Static files are served by WhiteNoise from the web process itself (gunicorn has no static
+# handler and DEBUG is off). Production serves what `manage.py collectstatic` put in STATIC_ROOT,
+# compressed and with content-hashed names cached for a year; collectstatic is a deployment step
+# (docs/operations.md, "Serving") and `check --deploy` says when it was not run (jobs.W010).
+# Development serves straight from the apps' static folders, so a plain checkout needs no step.
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or VAR_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+# Development looks a file up when it is asked for instead of scanning every static folder each
+# time a request handler starts (every test client starts one).
+WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- HTTPS, cookies and security headers ----------------------------------------------
+# Production defaults are the safe ones: HTTPS only (redirect, HSTS, secure cookies). Behind a
+# proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER, or every request looks like plain HTTP
+# and is redirected forever. Every variable is described in .env.example.
+
+
+def _env_or(cast, name: str, default):
+    """``cast(name)``, where an empty variable (as .env.example lists them) means the default."""
+    return cast(name, default=default) if env.str(name, default="") else default
+
+
+SECURE_SSL_REDIRECT = _env_or(env.bool, "SECURE_SSL_REDIRECT", PRODUCTION)
+# Paths (regular expressions, no leading slash) answered over plain HTTP too: a load balancer's
+# health probe usually speaks HTTP to the web process directly.
+SECURE_REDIRECT_EXEMPT = _env_or(env.list, "SECURE_REDIRECT_EXEMPT", [r"^health/$"])
+# Browsers that saw the header refuse plain HTTP for this long; it cannot be taken back from them,
+# so try HTTPS with a small value (3600) first. Subdomains and the preload list are opt-in: they
+# bind every other host of the domain too.
+SECURE_HSTS_SECONDS = _env_or(env.int, "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_or(env.bool, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_or(env.bool, "SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO,https`` -> Django's (header, value) pair; empty -> None."""
+    if not value:
+        return None
+    if len(value) != 2 or not value[0].startswith("HTTP_") or not value[1]:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be 'HTTP_<HEADER>,<value>', e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+    return (value[0], value[1])
+
+
+# Only when every request passes a proxy that sets this header itself (a client could send it).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.list("SECURE_PROXY_SSL_HEADER", default=[]))
+SESSION_COOKIE_SECURE = _env_or(env.bool, "SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = _env_or(env.bool, "CSRF_COOKIE_SECURE", PRODUCTION)
+
+# Content-Security-Policy (django-csp): scripts only from this site or inline with the request's
+# nonce (templates write nonce="{{ request.csp_nonce }}"), so injected markup cannot run script.
+# Styles may be inline: Django's admin writes an inline <style>, pages and charts use style
+# attributes, and the e-mail preview (an iframe's srcdoc inherits this policy) is inline-styled;
+# CSS cannot run code. No framing (as X-Frame-Options), forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Logins (django-axes) -------------------------------------------------------------
+# Every password check goes through authenticate(request, ...) (the admin login, which is the
+# dashboard's login too, and the dashboard's password re-entry), so axes counts each failure.
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many failed logins within the cool-off the login is refused, even with the right
+# password, until the cool-off has passed since the last failure (each try while locked counts).
+AXES_FAILURE_LIMIT = _env_or(env.int, "LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=_env_or(env.float, "LOGIN_COOLOFF_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    # 0 would lock every login out; no cool-off would lock until a superuser unlocks.
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+
+
+def _lockout_parameters(value: list[str]) -> list[str | list[str]]:
+    """LOGIN_LOCKOUT_BY: comma-separated counters; "username+ip_address" counts the pair."""
+    parameters = [part.split("+") if "+" in part else part for part in value]
+    names = {name for parameter in parameters for name in ([parameter] if isinstance(parameter, str) else parameter)}
+    if not parameters or not names <= {"username", "ip_address"}:
+        raise ImproperlyConfigured(
+            "LOGIN_LOCKOUT_BY takes username, ip_address or username+ip_address, comma-separated."
+        )
+    return parameters
+
+
+# Default "username,ip_address": two counters, one per account (whatever the address, so guessing
+# one password from many addresses stops) and one per address (whatever the account, so trying
+# many accounts from one address stops). The price: anyone can keep an account locked by failing
+# on purpose; "username+ip_address" counts the pair instead, which never locks the owner out from
+# their own address but lets a password be guessed from many addresses.
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters(_env_or(env.list, "LOGIN_LOCKOUT_BY", ["username", "ip_address"]))
+# The address the API's rate limit uses too (TRUSTED_PROXY_HOPS; IPv6 counted per /64).
+AXES_CLIENT_IP_CALLABLE = "jobs.logins.login_client_address"
+# The lockout page (templates/admin/login_locked_out.html), status 429.
+AXES_LOCKOUT_CALLABLE = "jobs.logins.lockout_response"
+# Failed logins are in the audit log (jobs.logins); successful ones need no second table.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner on every command; axes' own log lines mask the username and address.
+AXES_VERBOSE = False
 
 # --- E-mail ---------------------------------------------------------------------------
 
@@ -221,7 +350,8 @@ LOGGING = {
     # every line a second time.
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.__stderr__"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes: its INFO lines are per login (clean-ups, successes); failures and lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Billing --------------------------------------------------------------------------
