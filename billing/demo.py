@@ -254,10 +254,15 @@ def _payments(rng: random.Random, period: date, today: date) -> None:
         "lease__tenant__autopay_enrolled",
         "lease__tenant__email",
     )
+    # Each charge draws from its own generator, seeded by what the charge is rather than its id
+    # or its place in the list: the order the database inserted the charges in may differ.
+    base = rng.getrandbits(64)
     last = 0
     while batch := list(rows.filter(pk__gt=last)[:CHUNK]):
         last = batch[-1][0]
-        plans = [_payment_plan(rng, row, today) for row in batch]
+        plans = [
+            _payment_plan(random.Random(f"{base}:{row[7]}:{row[3]}:{row[4]}:{row[5]}"), row, today) for row in batch
+        ]
         plans = [p for p in plans if p is not None]
         payments = Payment.objects.bulk_create([p[0] for p in plans], batch_size=CHUNK)
         LedgerEntry.objects.bulk_create(
