@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import Account, Catalog, Subscription
-from billing.services.subscriptions import subscriptions_expire
+from accounts.models import Account, Catalog, Subscription, SubscriptionNotice, SubscriptionSnapshot
+from accounts.services.subscriptions import subscriptions_expire
 
 from .conftest import at, queued, run
 
@@ -51,7 +52,7 @@ def test_it_expires_ended_trials_and_periods_and_unpublishes_their_catalogs(buil
     published = dict(Catalog.objects.values_list("pk", "published"))
     assert published == {lost.pk: False, lost_paid.pk: False, kept.pk: True, other.pk: True}
     assert Catalog.objects.get(pk=lost.pk).unpublished_at == NOW
-    recipients = sorted(m.recipient for m in queued("billing/subscription_expired"))
+    recipients = sorted(m.recipient for m in queued("accounts/subscription_expired"))
     expected = [trial_over.account.email, paid_over.account.email, cancelled_over.account.email, kept_account.email]
     assert recipients == sorted(expected)
 
@@ -61,7 +62,7 @@ def test_it_queues_one_notice_per_account(build):
     for code in ("pro", "business"):
         build.subscription(account=account, plan=build.plan(code), status="trial", trial_ends_at=NOW)
     assert run("expire_subscriptions", "--as-of", NOW.isoformat())["notices_queued"] == 1
-    [message] = queued("billing/subscription_expired")
+    [message] = queued("accounts/subscription_expired")
     assert sorted(message.context["plans"]) == ["Business", "Pro"]
 
 
@@ -84,7 +85,7 @@ def test_it_writes_nothing_on_a_dry_run(build):
 
 
 def test_it_rolls_back_expiry_catalogs_and_notices_together(build, monkeypatch):
-    from billing.services import subscriptions
+    from accounts.services import subscriptions
 
     sub = build.subscription(status="trial", trial_ends_at=NOW)
     catalog = build.catalog(account=sub.account, plan=sub.plan)
@@ -120,3 +121,78 @@ def test_it_issues_the_same_queries_for_10_and_900_subscriptions(build):
 
     # Under 1,000 notices: one notifications batch either way.
     assert queries(10, NOW) == queries(900, NOW + timedelta(hours=1))
+
+
+def test_it_reminds_trials_7_days_and_1_day_before_they_end_each_once(build):
+    sub = build.subscription(status="trial", trial_ends_at=at("2025-02-08", 12))
+    build.subscription(status="active", current_period_end=at("2025-02-08", 12))
+    results = [
+        run("trial_reminders", "--as-of", moment)["notices"]
+        for moment in [
+            "2025-01-31T09:00:00",
+            "2025-02-01T12:00:00",
+            "2025-02-02T09:00:00",
+            "2025-02-07T13:00:00",
+            "2025-02-07T14:00:00",
+        ]
+    ]
+    assert results == [0, 1, 0, 1, 0]
+    messages = queued("accounts/trial_reminder")
+    assert [m.context["tier"] for m in messages] == [7, 1]
+    assert {m.recipient for m in messages} == {sub.account.email}
+    assert sorted(SubscriptionNotice.objects.values_list("subscription_id", "tier")) == [(sub.pk, 1), (sub.pk, 7)]
+
+
+def test_it_renders_the_subscription_messages_with_absolute_links(build, settings):
+    from notifications.rendering import message_render
+
+    settings.SITE_URL = "https://app.example.com/"
+    sub = build.subscription(status="trial", trial_ends_at=at("2025-02-03", 12))
+    run("trial_reminders", "--as-of", "2025-02-02T12:00:00")
+    run("expire_subscriptions", "--as-of", "2025-02-04T12:00:00")
+    link = f"https://app.example.com/account/{sub.account_id}/subscription/"
+    for template in ("accounts/trial_reminder", "accounts/subscription_expired"):
+        [message] = queued(template)
+        subject, text, html = message_render(message)
+        assert subject and "{{" not in text and html
+        assert link in text and link in html, template
+
+
+def test_it_snapshots_the_subscriptions_of_the_day_once(build):
+    pro, starter = build.plan("pro", "79.00"), build.plan("starter", "29.00", catalog=False)
+    build.subscription(plan=pro, status="active", current_period_end=at("2025-03-01"))
+    build.subscription(
+        plan=starter, status="active", current_period_end=at("2025-03-01"), started_at=at("2025-02-09", 8)
+    )
+    build.subscription(plan=pro, status="trial", trial_ends_at=at("2025-02-20"))
+    build.subscription(plan=pro, status="expired", expired_at=at("2025-02-09", 17))
+
+    summary = run("subscription_analytics", "--as-of", "2025-02-10T01:00:00")
+
+    snapshot = SubscriptionSnapshot.objects.get()
+    assert snapshot.day == date(2025, 2, 9) and summary["created"] == 1
+    assert (snapshot.mrr, snapshot.active_subscriptions, snapshot.trial_subscriptions) == (Decimal("108.00"), 2, 1)
+    assert (snapshot.new_subscriptions, snapshot.churned_subscriptions) == (1, 1)
+    assert run("subscription_analytics", "--as-of", "2025-02-10T02:00:00")["created"] == 0
+    assert run("subscription_analytics", "--as-of", "2025-02-10T03:00:00", "--dry-run")["created"] == 0
+    assert SubscriptionSnapshot.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_it_reminds_trials_in_constant_queries(build):
+    plan = build.plan()
+
+    def queries(count: int, moment) -> int:
+        accounts = Account.objects.bulk_create(Account(name=f"A{i}", email=f"a{i}@example.com") for i in range(count))
+        Subscription.objects.bulk_create(
+            Subscription(
+                account=a, plan=plan, status="trial", trial_ends_at=moment + timedelta(days=5), started_at=moment
+            )
+            for a in accounts
+        )
+        with CaptureQueriesContext(connection) as captured:
+            summary = run("trial_reminders", "--as-of", moment.isoformat(), "--batch-size", "5000")
+        assert summary["notices"] == count
+        return len(captured)
+
+    assert queries(10, at("2025-02-01")) == queries(900, at("2025-03-01"))

@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from itertools import groupby
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
 from notifications.services import notifications_enqueue_many
 
+from ..links import site_link
 from ..models import Catalog, Subscription
 
 Status = Subscription.Status
@@ -76,11 +78,12 @@ def _expiry_messages(expired: QuerySet) -> Iterator[dict]:
         first = group[0]
         yield {
             "recipient": first[3],
-            "template": "billing/subscription_expired",
+            "template": "accounts/subscription_expired",
             "context": {
                 "account_name": first[2],
                 "plans": [row[4] for row in group],
                 "was_trial": any(row[5] is not None for row in group),
+                "renew_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
             },
             # Each subscription expires once, so its first id names this notice for good.
             "dedupe_key": f"subscription-expired:{account_id}:{first[0]}",

@@ -8,7 +8,7 @@ Two comparisons, each side doing the same work:
 Per-row loops run on a sample (default 5,000 due rows) and are scaled to all due rows.
 Peak Python memory of the whole job at 10,000 and 100,000 subscriptions: goal flat.
 
-    .venv/bin/python bench/billing_subscriptions.py [-n 100000] [--sample 5000]
+    .venv/bin/python bench/accounts_subscriptions.py [-n 100000] [--sample 5000]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.billing_common import django_setup, drop_database, line, peak_memory, sql  # noqa: E402
 
-DATABASE = "cronhouse_bench_billing_subs"
+DATABASE = "cronhouse_bench_accounts_subs"
 NOW = "2025-03-01 12:00:00+00"
 
 
@@ -30,18 +30,18 @@ def build(count: int) -> None:
     """Accounts 1:1 with subscriptions. Due: every 4th a trial ended yesterday, every 4th+1 an
     active period ended yesterday; the rest end in the future. Pro/business accounts own a
     published catalog."""
-    sql("TRUNCATE billing_catalog, billing_subscription, billing_account, billing_plan RESTART IDENTITY CASCADE")
+    sql("TRUNCATE accounts_catalog, accounts_subscription, accounts_account, accounts_plan RESTART IDENTITY CASCADE")
     sql("TRUNCATE notifications_notification CASCADE")  # and the dedupe keys that point at them
     sql(
-        "INSERT INTO billing_plan (code, name, monthly_price, trial_days, includes_catalog) VALUES "
+        "INSERT INTO accounts_plan (code, name, monthly_price, trial_days, includes_catalog) VALUES "
         "('starter', 'Starter', 29, 14, false), ('pro', 'Pro', 79, 14, true), ('business', 'Business', 199, 14, true)"
     )
     sql(
-        f"INSERT INTO billing_account (name, email, created_at) "
+        f"INSERT INTO accounts_account (name, email, created_at) "
         f"SELECT 'Account ' || g, 'account' || g || '@bench.test', now() FROM generate_series(1, {count}) g"
     )
     sql(f"""
-        INSERT INTO billing_subscription (account_id, plan_id, status, started_at, trial_ends_at, current_period_end)
+        INSERT INTO accounts_subscription (account_id, plan_id, status, started_at, trial_ends_at, current_period_end)
         SELECT g, 1 + g % 3,
                CASE WHEN g % 4 IN (0, 2) THEN 'trial' ELSE 'active' END,
                TIMESTAMPTZ '{NOW}' - interval '20 days',
@@ -52,8 +52,8 @@ def build(count: int) -> None:
         FROM generate_series(1, {count}) g
     """)
     sql(
-        "INSERT INTO billing_catalog (account_id, name, required_plan_id, published, unpublished_reason) "
-        "SELECT account_id, 'Catalog ' || account_id, plan_id, true, '' FROM billing_subscription WHERE plan_id > 1"
+        "INSERT INTO accounts_catalog (account_id, name, required_plan_id, published, unpublished_reason) "
+        "SELECT account_id, 'Catalog ' || account_id, plan_id, true, '' FROM accounts_subscription WHERE plan_id > 1"
     )
     sql("VACUUM ANALYZE")
     sql("CHECKPOINT")
@@ -70,8 +70,8 @@ def main() -> None:
     from django.db.models import Exists, OuterRef
     from django.utils.dateparse import parse_datetime
 
-    from billing.models import Catalog, Subscription
-    from billing.services import subscriptions as service
+    from accounts.models import Catalog, Subscription
+    from accounts.services import subscriptions as service
     from notifications.services import notification_enqueue
 
     now = parse_datetime(NOW.replace(" ", "T").replace("+00", "+00:00"))
@@ -113,7 +113,7 @@ def main() -> None:
                 ).update(published=False, unpublished_at=now)
                 notification_enqueue(
                     recipient=sub.account.email,
-                    template="billing/subscription_expired",
+                    template="accounts/subscription_expired",
                     context={"account_name": sub.account.name, "plans": [sub.plan.name], "was_trial": True},
                     dedupe_key=f"subscription-expired:{sub.account_id}:{sub.pk}",
                 )

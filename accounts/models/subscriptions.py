@@ -57,28 +57,28 @@ class Subscription(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~Q(status="trial") | Q(trial_ends_at__isnull=False),
-                name="billing_subscription_trial_has_end",
+                name="accounts_subscription_trial_has_end",
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=["active", "cancelled"]) | Q(current_period_end__isnull=False),
-                name="billing_subscription_paid_has_period_end",
+                name="accounts_subscription_paid_has_period_end",
             ),
             models.CheckConstraint(
                 condition=~Q(status="expired") | Q(expired_at__isnull=False),
-                name="billing_subscription_expired_has_time",
+                name="accounts_subscription_expired_has_time",
             ),
         ]
         indexes = [
             # expire-subscriptions: trials past their end.
-            models.Index(fields=["trial_ends_at"], condition=Q(status="trial"), name="billing_sub_trial_end_idx"),
+            models.Index(fields=["trial_ends_at"], condition=Q(status="trial"), name="accounts_sub_trial_end_idx"),
             # expire-subscriptions: paid periods past their end.
             models.Index(
                 fields=["current_period_end"],
                 condition=Q(status__in=["active", "cancelled"]),
-                name="billing_sub_period_end_idx",
+                name="accounts_sub_period_end_idx",
             ),
             # expire-subscriptions: this run's expiries (notices, catalogs); analytics: churn of a day.
-            models.Index(fields=["expired_at"], condition=Q(status="expired"), name="billing_sub_expired_at_idx"),
+            models.Index(fields=["expired_at"], condition=Q(status="expired"), name="accounts_sub_expired_at_idx"),
         ]
 
     def __str__(self) -> str:
@@ -100,7 +100,7 @@ class Catalog(models.Model):
         indexes = [
             # expire-subscriptions: published catalogs of the accounts that just lost a plan.
             models.Index(
-                fields=["account", "required_plan"], condition=Q(published=True), name="billing_catalog_published_idx"
+                fields=["account", "required_plan"], condition=Q(published=True), name="accounts_catalog_published_idx"
             ),
         ]
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from billing.management.base import BillingJobCommand
-from billing.services.subscriptions import subscriptions_expire
+from accounts.services.subscriptions import subscriptions_expire
+from jobs.command import JobCommand
 
 
-class Command(BillingJobCommand):
+class Command(JobCommand):
     help = "Expire ended trials and paid periods in bulk; unpublish catalogs that needed the plan; notify accounts."
 
     def run_job(self, *, now, dry_run, **options) -> dict:
