@@ -10,7 +10,7 @@ JOB_DEFINITIONS = [
         name="expire-subscriptions",
         command="expire_subscriptions",
         cron_expression="*/5 * * * *",
-        description="Expire ended trials and paid periods; unpublish catalogs that needed the plan.",
+        description="Expire ended trials and paid periods; unpublish or republish catalogs by the plans held.",
         timeout_seconds=240,
         expected_duration_seconds=30,
     ),

@@ -86,21 +86,41 @@ class Subscription(models.Model):
 
 
 class Catalog(models.Model):
-    """A shareable catalog; published only while its account holds the plan it needs."""
+    """A shareable catalog; published while a live plan of its account includes catalogs
+    (``Plan.includes_catalog``; expire-subscriptions keeps that true)."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="catalogs")
     name = models.CharField(max_length=200)
-    required_plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="catalogs")
+    required_plan = models.ForeignKey(
+        Plan,
+        on_delete=models.PROTECT,
+        related_name="catalogs",
+        help_text="The plan it was made under. Publication follows every plan of the account that includes catalogs.",
+    )
     published = models.BooleanField(default=False)
     unpublished_at = models.DateTimeField(null=True, blank=True)
     unpublished_reason = models.CharField(max_length=200, blank=True)
+    republished_at = models.DateTimeField(
+        null=True, blank=True, help_text="When expire-subscriptions last published it again after a renewal."
+    )
 
     class Meta:
         ordering = ("name",)
         indexes = [
             # expire-subscriptions: published catalogs of the accounts that just lost a plan.
+            models.Index(fields=["account"], condition=Q(published=True), name="accounts_catalog_published_idx"),
+            # expire-subscriptions: catalogs the job unpublished (republish candidates, and this
+            # run's unpublished ones for the expiry e-mail).
             models.Index(
-                fields=["account", "required_plan"], condition=Q(published=True), name="accounts_catalog_published_idx"
+                fields=["unpublished_reason", "unpublished_at"],
+                condition=Q(published=False),
+                name="accounts_catalog_unpub_idx",
+            ),
+            # expire-subscriptions: this run's republished catalogs, for the e-mail.
+            models.Index(
+                fields=["republished_at"],
+                condition=Q(republished_at__isnull=False),
+                name="accounts_catalog_republish_idx",
             ),
         ]
 

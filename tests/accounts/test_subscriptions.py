@@ -43,6 +43,7 @@ def test_it_expires_ended_trials_and_periods_and_unpublishes_their_catalogs(buil
         "trials_expired": 2,
         "periods_expired": 2,
         "catalogs_unpublished": 2,
+        "catalogs_republished": 0,
         "notices_queued": 4,
     }
     now_status = statuses()
@@ -55,6 +56,91 @@ def test_it_expires_ended_trials_and_periods_and_unpublishes_their_catalogs(buil
     recipients = sorted(m.recipient for m in queued("accounts/subscription_expired"))
     expected = [trial_over.account.email, paid_over.account.email, cancelled_over.account.email, kept_account.email]
     assert recipients == sorted(expected)
+
+
+def catalog_rows() -> list[tuple]:
+    return list(Catalog.objects.order_by("pk").values_list("pk", "published", "unpublished_at", "republished_at"))
+
+
+def test_it_keeps_a_catalog_published_while_another_plan_of_the_account_includes_catalogs(build):
+    account = build.account()
+    pro, business = build.plan("pro"), build.plan("business", "199.00")
+    build.subscription(account=account, plan=pro, status="active", current_period_end=NOW)
+    build.subscription(account=account, plan=business, status="active", current_period_end=NOW + timedelta(days=20))
+    catalog = build.catalog(account=account, plan=pro)
+
+    summary = run("expire_subscriptions", "--as-of", NOW.isoformat())
+
+    assert (summary["periods_expired"], summary["catalogs_unpublished"], summary["notices_queued"]) == (1, 0, 1)
+    assert catalog_rows() == [(catalog.pk, True, None, None)]
+    [message] = queued("accounts/subscription_expired")
+    assert (message.recipient, message.context["plans"], message.context["catalogs"]) == (account.email, ["Pro"], [])
+
+
+def test_it_unpublishes_when_the_last_plan_with_catalogs_expires_and_links_the_catalog(build, settings):
+    settings.SITE_URL = "https://app.example.com"
+    account = build.account()
+    starter = build.plan("starter", "29.00", catalog=False)
+    build.subscription(account=account, plan=starter, status="active", current_period_end=NOW + timedelta(days=20))
+    build.subscription(account=account, plan=build.plan("pro"), status="trial", trial_ends_at=NOW)
+    catalog = build.catalog(account=account, plan=build.plan("pro"))
+
+    summary = run("expire_subscriptions", "--as-of", NOW.isoformat())
+
+    assert (summary["trials_expired"], summary["catalogs_unpublished"], summary["notices_queued"]) == (1, 1, 1)
+    assert catalog_rows() == [(catalog.pk, False, NOW, None)]
+    [message] = queued("accounts/subscription_expired")
+    assert message.context["catalogs"] == [
+        {"name": catalog.name, "url": f"https://app.example.com/catalogs/{catalog.pk}/"}
+    ]
+    assert message.context["renew_url"] == f"https://app.example.com/account/{account.pk}/subscription/"
+
+
+def test_it_republishes_the_catalog_on_the_run_after_a_renewal_and_then_changes_nothing(build, settings):
+    settings.SITE_URL = "https://app.example.com"
+    account = build.account()
+    pro, business = build.plan("pro"), build.plan("business", "199.00")
+    build.subscription(account=account, plan=pro, status="active", current_period_end=NOW)
+    catalog = build.catalog(account=account, plan=pro)
+    hidden_by_hand = build.catalog(account=account, plan=pro, published=False)
+    run("expire_subscriptions", "--as-of", NOW.isoformat())
+    assert catalog_rows() == [(catalog.pk, False, NOW, None), (hidden_by_hand.pk, False, None, None)]
+
+    # The customer upgrades: a new live subscription to another plan that includes catalogs.
+    build.subscription(account=account, plan=business, status="active", current_period_end=NOW + timedelta(days=30))
+    later = NOW + timedelta(minutes=5)
+    summaries = [
+        run("expire_subscriptions", "--as-of", moment.isoformat())
+        for moment in (later, later, later + timedelta(minutes=5))
+    ]
+
+    assert [s["catalogs_republished"] for s in summaries] == [1, 0, 0]
+    assert [s["notices_queued"] for s in summaries] == [1, 0, 0]
+    assert catalog_rows() == [(catalog.pk, True, None, later), (hidden_by_hand.pk, False, None, None)]
+    [back] = queued("accounts/catalogs_republished")
+    assert back.recipient == account.email
+    assert back.context["catalogs"] == [
+        {"name": catalog.name, "url": f"https://app.example.com/catalogs/{catalog.pk}/"}
+    ]
+    assert len(queued()) == 2  # the expiry e-mail and this one, each once
+
+
+def test_it_forecasts_catalog_changes_on_a_dry_run(build):
+    account = build.account()
+    build.subscription(account=account, plan=build.plan("pro"), status="trial", trial_ends_at=NOW)
+    build.catalog(account=account, plan=build.plan("pro"))
+    returning = build.account()
+    build.subscription(
+        account=returning, plan=build.plan("pro"), status="active", current_period_end=NOW + timedelta(days=3)
+    )
+    back = build.catalog(account=returning, plan=build.plan("pro"), published=False)
+    Catalog.objects.filter(pk=back.pk).update(unpublished_at=NOW, unpublished_reason="The plan it needs expired.")
+    before = catalog_rows()
+
+    summary = run("expire_subscriptions", "--as-of", NOW.isoformat(), "--dry-run")
+
+    assert (summary["catalogs_unpublished"], summary["catalogs_republished"]) == (1, 1)
+    assert catalog_rows() == before and queued() == []
 
 
 def test_it_queues_one_notice_per_account(build):
