@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 
 
@@ -31,3 +32,20 @@ def value_batches(queryset: QuerySet, *fields: str, size: int) -> Iterator[list[
         if len(rows) < size:
             return
         last = rows[-1]["pk"]
+
+
+def delete_in_batches(queryset: QuerySet, *, size: int) -> int:
+    """Delete ``queryset`` ``size`` rows per transaction, oldest keys first; returns rows deleted.
+
+    Each batch commits on its own: a crash keeps what was deleted, and the next run deletes the
+    rest (a delete job is idempotent by nature). Queries grow with batches, never rows.
+    """
+    deleted = 0
+    while True:
+        with transaction.atomic():
+            keys = list(queryset.order_by("pk").values_list("pk", flat=True)[:size])
+            if not keys:
+                return deleted
+            deleted += queryset.model.objects.filter(pk__in=keys).delete()[0]
+        if len(keys) < size:
+            return deleted

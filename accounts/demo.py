@@ -7,6 +7,7 @@ the same rows.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -14,11 +15,37 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Account, Catalog, Plan, Subscription
+from .models import (
+    Account,
+    Affiliate,
+    AffiliateConversion,
+    Catalog,
+    CreditBalance,
+    DeletionRequest,
+    ErrorLog,
+    Invitation,
+    License,
+    Membership,
+    Plan,
+    PushSubscription,
+    Role,
+    Subscription,
+)
 
 DEMO_DOMAIN = "demo.cronhouse.test"
 SIZES = {"small": 12, "medium": 250, "large": 25_000}
-DEMO_JOBS = ["trial-reminders", "expire-subscriptions", "subscription-analytics"]
+# Gated jobs run only where their feature is on (seed_jobs leaves them out otherwise).
+DEMO_JOBS = [
+    "trial-reminders",
+    "expire-subscriptions",
+    "subscription-analytics",
+    "cleanup-invitations",
+    "cleanup-push-subscriptions",
+    "purge-error-logs",
+    "check-license-expiration",
+    "check-low-credits-alerts",
+    "approve-mature-affiliate-conversions",
+]
 CHUNK = 5_000
 STREETS = ["Oak", "Maple", "Cedar", "Elm", "Birch", "Willow", "Aspen", "Harbor", "Mill", "Park", "Lake", "Hill"]
 
@@ -37,6 +64,7 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     rng = random.Random(seed)
     with transaction.atomic():
         _subscriptions(rng, accounts, today)
+        _workspaces(today)
     return {
         "accounts": Account.objects.filter(email__endswith=f"@{DEMO_DOMAIN}").count(),
         "subscriptions": Subscription.objects.count(),
@@ -105,3 +133,83 @@ def _subscriptions(rng: random.Random, count: int, today: date) -> None:
             )
     Subscription.objects.bulk_create(subscriptions, batch_size=CHUNK)
     Catalog.objects.bulk_create(catalogs, batch_size=CHUNK)
+
+
+def _workspaces(today: date) -> None:
+    """A few rows for every other accounts job, so each of them has work on its first run:
+    members and invitations, push subscriptions, licenses, credits, affiliates, deletion
+    requests and error logs, some past their date and some not."""
+    from django.contrib.auth import get_user_model
+
+    now = _at(today, 12)
+    days = lambda n: timedelta(days=n)  # noqa: E731
+    accounts = list(Account.objects.filter(email__endswith=f"@{DEMO_DOMAIN}").order_by("pk")[:6])
+    if len(accounts) < 6:
+        return  # a tiny --count: subscriptions only
+    users = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"demo-member-{i + 1}", email=f"member{i + 1}@{DEMO_DOMAIN}") for i in range(4)]
+    )
+    first = accounts[0]
+    Membership.objects.bulk_create(
+        [Membership(account=first, user=users[0], role=Role.OWNER, joined_at=now - days(90))]
+        + [Membership(account=first, user=u, role=Role.MEMBER, joined_at=now - days(20)) for u in users[1:3]]
+        + [Membership(account=accounts[1], user=users[3], role=Role.OWNER, joined_at=now - days(40))]
+    )
+    Invitation.objects.bulk_create(
+        Invitation(
+            account=first,
+            email=f"invitee{i + 1}@{DEMO_DOMAIN}",
+            token_hash=hashlib.sha256(f"demo-invite-{i}".encode()).hexdigest(),
+            created_at=now - days(10 - i),
+            expires_at=now - days(3 - i * 2),  # the first two have expired
+        )
+        for i in range(4)
+    )
+    PushSubscription.objects.bulk_create(
+        [
+            PushSubscription(
+                account=first,
+                endpoint=f"https://push.example.com/demo/{i}",
+                created_at=now - days(200),
+                last_used_at=used,
+                expires_at=expires,
+            )  # fmt: skip
+            for i, (used, expires) in enumerate(
+                [(None, now - days(1)), (now - days(120), None), (now - days(2), None), (now - days(1), now + days(30))]
+            )
+        ]
+    )
+    ErrorLog.objects.bulk_create(
+        ErrorLog(account=first, created_at=now - days(age), message=f"Import failed: row {age} has no price")
+        for age in (45, 40, 35, 3, 1)
+    )
+    License.objects.bulk_create(
+        License(account=account, key=hashlib.sha256(f"demo-license-{i}".encode()).hexdigest(), expires_at=now + ends)
+        for i, (account, ends) in enumerate(
+            zip(accounts, [days(6.5), days(2.5), days(0.5), -days(1), days(200)], strict=False)
+        )
+    )
+    CreditBalance.objects.bulk_create(
+        CreditBalance(account=account, balance=Decimal(balance), threshold=Decimal("50.00"))
+        for account, balance in zip(accounts, ["12.00", "0.00", "75.00", "500.00"], strict=False)
+    )
+    affiliate = Affiliate.objects.create(
+        name="Harbor Partners", email=f"partners@{DEMO_DOMAIN}", code="harbor", created_at=now - days(120)
+    )
+    AffiliateConversion.objects.bulk_create(
+        AffiliateConversion(
+            affiliate=affiliate, account=account, commission=Decimal("25.00"), created_at=now - days(age)
+        )
+        for account, age in zip(accounts, [75, 45, 31, 10, 2], strict=False)
+    )
+    DeletionRequest.objects.bulk_create(
+        [
+            DeletionRequest(account=accounts[3], account_name=accounts[3].name, requested_at=now - days(5)),
+            DeletionRequest(
+                account=accounts[4],
+                account_name=accounts[4].name,
+                requested_at=now - days(40),
+                cancelled_at=now - days(38),
+            ),  # fmt: skip
+        ]
+    )

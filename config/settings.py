@@ -278,6 +278,9 @@ ACCOUNTS_AFFILIATE_HOLD_DAYS = env.int("ACCOUNTS_AFFILIATE_HOLD_DAYS", default=3
 
 # Links in e-mails are built from this (no trailing slash needed).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Administrators told about critical events (notifications.admins.admins_notify), comma-separated
+# addresses. Empty: the job-alert recipients.
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 # Staff who receive job failure / escalation / recovery e-mails (comma-separated). Empty: every
 # active superuser with an e-mail address receives them (the dashboard and jobs.W005 say so).
 JOBS_ALERT_RECIPIENTS = env.list("JOBS_ALERT_RECIPIENTS", default=[])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -23,11 +24,15 @@ class Plan(models.Model):
 
 
 class Account(models.Model):
-    """A customer of the subscription side (a property manager using the portal)."""
+    """A customer of the subscription side (a property manager using the portal): an
+    organization, whose people are its ``members`` (through ``Membership``, with a role)."""
 
     name = models.CharField(max_length=200)
-    email = models.EmailField()
+    email = models.EmailField(help_text="Where billing and account e-mails go.")
     created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="accounts.Membership", related_name="accounts", blank=True
+    )
 
     class Meta:
         ordering = ("name",)
