@@ -34,13 +34,13 @@ class WorkerKilled(Exception):
 
 
 @contextmanager
-def killed_at(statement: str, occurrence: int):
+def killed_at(statement: str, occurrence: int, *, table: str = ""):
     """The worker dies as it sends the ``occurrence``-th SQL statement that starts with
-    ``statement``: whatever its transaction wrote so far must roll back."""
+    ``statement`` (and names ``table``): whatever its transaction wrote so far must roll back."""
     seen = []
 
     def die(execute, sql, params, many, context):
-        if sql.lstrip().startswith(statement):
+        if sql.lstrip().startswith(statement) and table in sql:
             seen.append(sql)
             if len(seen) == occurrence:
                 raise WorkerKilled(statement)
