@@ -77,4 +77,14 @@ JOB_DEFINITIONS = [
         timeout_seconds=600,
         gate="ACCOUNTS_AFFILIATES_ENABLED",
     ),
+    JobDefinition(
+        name="sync-stripe",
+        command="sync_stripe",
+        cron_expression="0 */4 * * *",
+        description="Reconcile local subscriptions with Stripe; create the ones whose webhook was missed.",
+        timeout_seconds=1800,
+        max_retries=2,
+        retry_backoff_seconds=300,
+        gate="ACCOUNTS_STRIPE_API_KEY",
+    ),
 ]

@@ -270,6 +270,12 @@ ACCOUNTS_LICENSE_WARNING_DAYS = env.list("ACCOUNTS_LICENSE_WARNING_DAYS", cast=i
 # The affiliate programme, and how long a conversion is held before it is approved.
 ACCOUNTS_AFFILIATES_ENABLED = env.bool("ACCOUNTS_AFFILIATES_ENABLED", default=False)
 ACCOUNTS_AFFILIATE_HOLD_DAYS = env.int("ACCOUNTS_AFFILIATE_HOLD_DAYS", default=30)
+# Stripe (sync-stripe, seeded only with a key). The API base is Stripe's unless set (tests point
+# it at a local server); the library retries 5xx answers this many times.
+ACCOUNTS_STRIPE_API_KEY = env.str("ACCOUNTS_STRIPE_API_KEY", default="")
+ACCOUNTS_STRIPE_API_BASE = env.str("ACCOUNTS_STRIPE_API_BASE", default="")
+ACCOUNTS_STRIPE_MAX_RETRIES = env.int("ACCOUNTS_STRIPE_MAX_RETRIES", default=2)
+ACCOUNTS_STRIPE_TIMEOUT_SECONDS = env.float("ACCOUNTS_STRIPE_TIMEOUT_SECONDS", default=30.0)
 # --- End accounts ---------------------------------------------------------------------
 
 # --- Notifications --------------------------------------------------------------------

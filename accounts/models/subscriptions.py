@@ -15,9 +15,15 @@ class Plan(models.Model):
     monthly_price = models.DecimalField(**money_field_kwargs())
     trial_days = models.PositiveSmallIntegerField(default=14)
     includes_catalog = models.BooleanField(default=False, help_text="Subscribers may publish a shareable catalog.")
+    stripe_price_id = models.CharField(
+        max_length=255, null=True, blank=True, help_text="Stripe's price id (price_...), for sync-stripe."
+    )
 
     class Meta:
         ordering = ("monthly_price",)
+        constraints = [
+            models.UniqueConstraint(fields=["stripe_price_id"], name="accounts_plan_unique_stripe_price"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -33,9 +39,15 @@ class Account(models.Model):
     members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="accounts.Membership", related_name="accounts", blank=True
     )
+    stripe_customer_id = models.CharField(
+        max_length=255, null=True, blank=True, help_text="Stripe's customer id (cus_...), for sync-stripe."
+    )
 
     class Meta:
         ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(fields=["stripe_customer_id"], name="accounts_account_unique_stripe_customer"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -56,10 +68,15 @@ class Subscription(models.Model):
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     expired_at = models.DateTimeField(null=True, blank=True)
+    stripe_id = models.CharField(
+        max_length=255, null=True, blank=True, help_text="Stripe's subscription id (sub_...), for sync-stripe."
+    )
 
     class Meta:
         ordering = ("-started_at",)
         constraints = [
+            # Also makes two sync-stripe runs creating the same missed subscription create one.
+            models.UniqueConstraint(fields=["stripe_id"], name="accounts_subscription_unique_stripe_id"),
             models.CheckConstraint(
                 condition=~Q(status="trial") | Q(trial_ends_at__isnull=False),
                 name="accounts_subscription_trial_has_end",

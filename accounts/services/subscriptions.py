@@ -68,17 +68,8 @@ def subscriptions_expire(*, now: datetime, dry_run: bool = False) -> dict:
     trials = trials_ended(now).update(status=Status.EXPIRED, expired_at=now)
     periods = periods_ended(now).update(status=Status.EXPIRED, expired_at=now)
     just_expired = Subscription.objects.filter(status=Status.EXPIRED, expired_at=now)
-    unpublished = (
-        Catalog.objects.filter(published=True)
-        .filter(Exists(just_expired.filter(account=OuterRef("account"))))
-        .exclude(Exists(catalog_plans_held()))
-        .update(published=False, unpublished_at=now, unpublished_reason=UNPUBLISHED_REASON)
-    )
-    republished = (
-        republishable()
-        .filter(Exists(catalog_plans_held()))
-        .update(published=True, unpublished_at=None, unpublished_reason="", republished_at=now)
-    )
+    unpublished = catalogs_unpublish(lost=just_expired, now=now)
+    republished = catalogs_republish(now=now)
     queued = notifications_enqueue_many(messages=_expiry_messages(just_expired, now)) if trials + periods else 0
     if republished:
         queued += notifications_enqueue_many(messages=_republished_messages(now))
@@ -89,6 +80,26 @@ def subscriptions_expire(*, now: datetime, dry_run: bool = False) -> dict:
         "catalogs_republished": republished,
         "notices_queued": queued,
     }
+
+
+def catalogs_unpublish(*, lost: QuerySet, now: datetime) -> int:
+    """Step 2 above for the accounts of the ``lost`` subscriptions (sync-stripe uses it too,
+    for subscriptions Stripe ended). Returns how many catalogs were unpublished."""
+    return (
+        Catalog.objects.filter(published=True)
+        .filter(Exists(lost.filter(account=OuterRef("account"))))
+        .exclude(Exists(catalog_plans_held()))
+        .update(published=False, unpublished_at=now, unpublished_reason=UNPUBLISHED_REASON)
+    )
+
+
+def catalogs_republish(*, now: datetime) -> int:
+    """Step 3 above. Returns how many catalogs were published again."""
+    return (
+        republishable()
+        .filter(Exists(catalog_plans_held()))
+        .update(published=True, unpublished_at=None, unpublished_reason="", republished_at=now)
+    )
 
 
 def _forecast(now: datetime) -> dict:
