@@ -12,7 +12,6 @@ catalogs, whatever changed the subscription (the admin, a payment webhook, sync-
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 from itertools import groupby
@@ -116,20 +115,24 @@ def _forecast(now: datetime) -> dict:
     }
 
 
-def _catalog_links(rows) -> dict[int, list[dict]]:
-    by_account = defaultdict(list)
-    for catalog_id, account_id, name in rows:
-        url = site_link(settings.ACCOUNTS_CATALOG_PATH, catalog_id=catalog_id, account_id=account_id)
-        by_account[account_id].append({"name": name, "url": url})
-    return by_account
+def _catalog_link(catalog_id: int, account_id: int, name: str) -> dict:
+    return {
+        "name": name,
+        "url": site_link(settings.ACCOUNTS_CATALOG_PATH, catalog_id=catalog_id, account_id=account_id),
+    }
 
 
 def _expiry_messages(expired: QuerySet, now: datetime) -> Iterator[dict]:
-    lost = _catalog_links(
+    """Both streams in account order, merged as they are read: memory stays flat however many
+    accounts lost a plan in this run."""
+    lost = (
         Catalog.objects.filter(published=False, unpublished_at=now, unpublished_reason=UNPUBLISHED_REASON)
-        .order_by("id")
+        .order_by("account_id", "id")
         .values_list("id", "account_id", "name")
+        .iterator(chunk_size=2000)
     )
+    lost_groups = groupby(lost, key=lambda row: row[1])
+    pending = next(lost_groups, None)
     rows = (
         expired.order_by("account_id", "id")
         .values_list("id", "account_id", "account__name", "account__email", "plan__name", "trial_ends_at")
@@ -138,6 +141,12 @@ def _expiry_messages(expired: QuerySet, now: datetime) -> Iterator[dict]:
     for account_id, group in groupby(rows, key=lambda row: row[1]):
         group = list(group)
         first = group[0]
+        while pending is not None and pending[0] < account_id:
+            pending = next(lost_groups, None)
+        catalogs = []
+        if pending is not None and pending[0] == account_id:
+            catalogs = [_catalog_link(*row) for row in pending[1]]
+            pending = next(lost_groups, None)
         yield {
             "recipient": first[3],
             "template": "accounts/subscription_expired",
@@ -145,7 +154,7 @@ def _expiry_messages(expired: QuerySet, now: datetime) -> Iterator[dict]:
                 "account_name": first[2],
                 "plans": [row[4] for row in group],
                 "was_trial": any(row[5] is not None for row in group),
-                "catalogs": lost.get(account_id, []),
+                "catalogs": catalogs,
                 "renew_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
             },
             # Each subscription expires once, so its first id names this notice for good.
@@ -168,7 +177,7 @@ def _republished_messages(now: datetime) -> Iterator[dict]:
             "template": "accounts/catalogs_republished",
             "context": {
                 "account_name": first[3],
-                "catalogs": _catalog_links((row[0], row[1], row[2]) for row in group)[account_id],
+                "catalogs": [_catalog_link(row[0], row[1], row[2]) for row in group],
                 "subscription_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
             },
             # One republication of these catalogs at this moment; a later one is a new message.
