@@ -135,6 +135,10 @@ def _subscriptions(rng: random.Random, count: int, today: date) -> None:
     Catalog.objects.bulk_create(catalogs, batch_size=CHUNK)
 
 
+def _days(count: float) -> timedelta:
+    return timedelta(days=count)
+
+
 def _workspaces(today: date) -> None:
     """A few rows for every other accounts job, so each of them has work on its first run:
     members and invitations, push subscriptions, licenses, credits, affiliates, deletion
@@ -142,7 +146,6 @@ def _workspaces(today: date) -> None:
     from django.contrib.auth import get_user_model
 
     now = _at(today, 12)
-    days = lambda n: timedelta(days=n)  # noqa: E731
     accounts = list(Account.objects.filter(email__endswith=f"@{DEMO_DOMAIN}").order_by("pk")[:6])
     if len(accounts) < 6:
         return  # a tiny --count: subscriptions only
@@ -151,17 +154,17 @@ def _workspaces(today: date) -> None:
     )
     first = accounts[0]
     Membership.objects.bulk_create(
-        [Membership(account=first, user=users[0], role=Role.OWNER, joined_at=now - days(90))]
-        + [Membership(account=first, user=u, role=Role.MEMBER, joined_at=now - days(20)) for u in users[1:3]]
-        + [Membership(account=accounts[1], user=users[3], role=Role.OWNER, joined_at=now - days(40))]
+        [Membership(account=first, user=users[0], role=Role.OWNER, joined_at=now - _days(90))]
+        + [Membership(account=first, user=u, role=Role.MEMBER, joined_at=now - _days(20)) for u in users[1:3]]
+        + [Membership(account=accounts[1], user=users[3], role=Role.OWNER, joined_at=now - _days(40))]
     )
     Invitation.objects.bulk_create(
         Invitation(
             account=first,
             email=f"invitee{i + 1}@{DEMO_DOMAIN}",
             token_hash=hashlib.sha256(f"demo-invite-{i}".encode()).hexdigest(),
-            created_at=now - days(10 - i),
-            expires_at=now - days(3 - i * 2),  # the first two have expired
+            created_at=now - _days(10 - i),
+            expires_at=now - _days(3 - i * 2),  # the first two have expired
         )
         for i in range(4)
     )
@@ -170,23 +173,28 @@ def _workspaces(today: date) -> None:
             PushSubscription(
                 account=first,
                 endpoint=f"https://push.example.com/demo/{i}",
-                created_at=now - days(200),
+                created_at=now - _days(200),
                 last_used_at=used,
                 expires_at=expires,
-            )  # fmt: skip
+            )
             for i, (used, expires) in enumerate(
-                [(None, now - days(1)), (now - days(120), None), (now - days(2), None), (now - days(1), now + days(30))]
+                [
+                    (None, now - _days(1)),  # expired
+                    (now - _days(120), None),  # unused for 120 days
+                    (now - _days(2), None),
+                    (now - _days(1), now + _days(30)),
+                ]
             )
         ]
     )
     ErrorLog.objects.bulk_create(
-        ErrorLog(account=first, created_at=now - days(age), message=f"Import failed: row {age} has no price")
+        ErrorLog(account=first, created_at=now - _days(age), message=f"Import failed: row {age} has no price")
         for age in (45, 40, 35, 3, 1)
     )
     License.objects.bulk_create(
         License(account=account, key=hashlib.sha256(f"demo-license-{i}".encode()).hexdigest(), expires_at=now + ends)
         for i, (account, ends) in enumerate(
-            zip(accounts, [days(6.5), days(2.5), days(0.5), -days(1), days(200)], strict=False)
+            zip(accounts, [_days(6.5), _days(2.5), _days(0.5), -_days(1), _days(200)], strict=False)
         )
     )
     CreditBalance.objects.bulk_create(
@@ -194,22 +202,22 @@ def _workspaces(today: date) -> None:
         for account, balance in zip(accounts, ["12.00", "0.00", "75.00", "500.00"], strict=False)
     )
     affiliate = Affiliate.objects.create(
-        name="Harbor Partners", email=f"partners@{DEMO_DOMAIN}", code="harbor", created_at=now - days(120)
+        name="Harbor Partners", email=f"partners@{DEMO_DOMAIN}", code="harbor", created_at=now - _days(120)
     )
     AffiliateConversion.objects.bulk_create(
         AffiliateConversion(
-            affiliate=affiliate, account=account, commission=Decimal("25.00"), created_at=now - days(age)
+            affiliate=affiliate, account=account, commission=Decimal("25.00"), created_at=now - _days(age)
         )
         for account, age in zip(accounts, [75, 45, 31, 10, 2], strict=False)
     )
     DeletionRequest.objects.bulk_create(
         [
-            DeletionRequest(account=accounts[3], account_name=accounts[3].name, requested_at=now - days(5)),
+            DeletionRequest(account=accounts[3], account_name=accounts[3].name, requested_at=now - _days(5)),
             DeletionRequest(
                 account=accounts[4],
                 account_name=accounts[4].name,
-                requested_at=now - days(40),
-                cancelled_at=now - days(38),
-            ),  # fmt: skip
+                requested_at=now - _days(40),
+                cancelled_at=now - _days(38),
+            ),
         ]
     )
