@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from jobs.admin_columns import when
+from jobs.ratelimit import client_address
+
+from .forms import PayoutSettleForm
 from .models import (
     BalanceCorrection,
     BillingNotice,
@@ -27,6 +34,8 @@ from .models import (
     TenantInvoice,
     Unit,
 )
+from .services.payouts import payout_settle
+from .services.statement_emails import statement_send_again
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -168,7 +177,8 @@ class OwnerStatementAdmin(ReadOnlyAdmin):
     # The stored file's own link would point under MEDIA_URL, where statements are never served:
     # the page links to pdf_view instead.
     exclude = ("pdf",)
-    readonly_fields = ("pdf_link",)
+    readonly_fields = ("pdf_link", "deliveries")
+    actions = ["send_again"]
 
     @admin.display(description="period", ordering="period")
     def month(self, obj: OwnerStatement) -> str:
@@ -180,6 +190,40 @@ class OwnerStatementAdmin(ReadOnlyAdmin):
             return "pending"
         url = reverse("admin:billing_ownerstatement_pdf", args=[obj.pk])
         return format_html('<a href="{}">Download</a>', url)
+
+    @admin.display(description="e-mails to the owner")
+    def deliveries(self, obj: OwnerStatement) -> str:
+        rows = obj.deliveries.select_related("notification", "requested_by").order_by("requested_at", "pk")
+        lines = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    when(d.requested_at),
+                    d.get_kind_display() + (f" by {d.requested_by}" if d.requested_by else ""),
+                    d.recipient,
+                    d.status,
+                    when(d.notification.sent_at) if d.notification and d.notification.sent_at else "-",
+                )
+                for d in rows
+            ),
+        )
+        if not lines:
+            return "not e-mailed yet"
+        head = "<tr><th>queued</th><th>kind</th><th>to</th><th>status</th><th>sent</th></tr>"
+        return format_html("<table>{}{}</table>", mark_safe(head), lines)
+
+    def has_send_statement_permission(self, request) -> bool:
+        return request.user.has_perm("billing.send_statement")
+
+    @admin.action(description="Send again to the owner (e-mail with the PDF)", permissions=["send_statement"])
+    def send_again(self, request, queryset):
+        sent, skipped = statements_send_again(
+            statements=queryset.select_related("owner"), actor=request.user, address=client_address(request)
+        )
+        self.message_user(request, f"{sent} statement(s) queued to their owner again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} statement(s) have no PDF yet and were not sent.", messages.WARNING)
 
     def get_urls(self):
         download = path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_ownerstatement_pdf")
@@ -198,11 +242,81 @@ class OwnerStatementAdmin(ReadOnlyAdmin):
         )
 
 
+def statements_send_again(*, statements, actor, address: str = "") -> tuple[int, int]:
+    """The "send again" action without a request: (queued, skipped for want of a PDF)."""
+    sent = skipped = 0
+    for statement in statements:
+        if not statement.pdf:
+            skipped += 1
+            continue
+        statement_send_again(statement=statement, actor=actor, now=timezone.now(), address=address)
+        sent += 1
+    return sent, skipped
+
+
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdmin):
-    list_display = ("period", "owner", "amount", "status", "reason", "created_at")
+    list_display = ("period", "owner", "amount", "status", "reference", "reason", "submitted_at", "paid_at")
     list_filter = ("status", "period")
     list_select_related = ("owner",)
+    search_fields = ("owner__name", "=reference", "=provider_id")
+    actions = ["mark_paid", "mark_failed"]
+
+    def has_settle_permission(self, request) -> bool:
+        return request.user.has_perm("billing.settle_payout")
+
+    @admin.action(description="Mark paid (with the payment's reference)…", permissions=["settle"])
+    def mark_paid(self, request, queryset):
+        return self.settle_view(request, queryset, outcome=Payout.Status.PAID, action="mark_paid")
+
+    @admin.action(description="Mark failed (with the reason)…", permissions=["settle"])
+    def mark_failed(self, request, queryset):
+        return self.settle_view(request, queryset, outcome=Payout.Status.FAILED, action="mark_failed")
+
+    def settle_view(self, request, queryset, *, outcome: str, action: str):
+        """The intermediate page: a form for the reference or reason; on "apply", settle each payout."""
+        form = PayoutSettleForm(request.POST if "apply" in request.POST else None, outcome=outcome)
+        payouts = list(queryset.select_related("owner").order_by("pk"))
+        if form.is_valid():
+            settled = payouts_settle(
+                payouts=payouts,
+                outcome=outcome,
+                reference=form.cleaned_data.get("reference", ""),
+                reason=form.cleaned_data.get("reason", ""),
+                actor=request.user,
+                address=client_address(request),
+            )
+            label = Payout.Status(outcome).label.lower()
+            self.message_user(request, f"{settled} payout(s) marked {label}.", messages.SUCCESS)
+            if settled < len(payouts):
+                self.message_user(
+                    request,
+                    f"{len(payouts) - settled} payout(s) were not changed: their status does not allow it.",
+                    messages.WARNING,
+                )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Mark payouts {Payout.Status(outcome).label.lower()}",
+            "opts": self.model._meta,
+            "form": form,
+            "payouts": payouts,
+            "submitted": sum(p.status == Payout.Status.SUBMITTED for p in payouts),
+            "outcome_label": Payout.Status(outcome).label.lower(),
+            "action": action,
+        }
+        return TemplateResponse(request, "admin/billing/payout/settle.html", context)
+
+
+def payouts_settle(*, payouts, outcome: str, reference: str, reason: str, actor, address: str = "") -> int:
+    """The settle actions without a request: how many payouts changed."""
+    now = timezone.now()
+    return sum(
+        payout_settle(
+            payout=payout, outcome=outcome, reference=reference, reason=reason, actor=actor, now=now, address=address
+        )
+        for payout in payouts
+    )
 
 
 @admin.register(BillingNotice)

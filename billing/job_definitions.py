@@ -97,4 +97,25 @@ JOB_DEFINITIONS = [
         timeout_seconds=900,
         max_retries=2,
     ),
+    JobDefinition(
+        name="submit-payouts",
+        command="submit_payouts",
+        cron_expression="15 * * * *",
+        description=(
+            "Send pending owner payouts to the disbursement provider (idempotency key payout-<id>); "
+            "payouts whose answer was lost are sent again under the same key. Not configured: they stay pending."
+        ),
+        timeout_seconds=1800,
+        max_retries=2,
+        retry_backoff_seconds=300,
+    ),
+    JobDefinition(
+        name="reconcile-payouts",
+        command="reconcile_payouts",
+        cron_expression="30 10 * * *",
+        description="Match the provider's payout confirmations to submitted payouts: paid or failed.",
+        timeout_seconds=1800,
+        max_retries=2,
+        retry_backoff_seconds=600,
+    ),
 ]

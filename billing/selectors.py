@@ -116,7 +116,8 @@ def owner_months(*, owner_ids: list[int], period: date) -> dict[int, OwnerMonth]
     paid_out = (
         Payout.objects.filter(
             owner_id__in=owner_ids,
-            status__in=[Payout.Status.PENDING, Payout.Status.PAID],
+            # Failed and not-payable payouts paid nothing: their money stays in the balance.
+            status__in=[Payout.Status.PENDING, Payout.Status.SUBMITTED, Payout.Status.PAID],
             created_at__date__gte=period,
             created_at__date__lte=end,
         )

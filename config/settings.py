@@ -9,9 +9,11 @@ the code path changes. Every variable is listed with its meaning in ``.env.examp
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -59,6 +61,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Login throttling: failed logins counted per account and per address (see "Logins" below).
+    "axes",
+    # Content-Security-Policy header (its system checks and nonce support).
+    "csp",
     "django_celery_beat",
     "jobs",
     "notifications",
@@ -70,12 +76,18 @@ MIDDLEWARE = [
     # First: before anything reads a request body (the CSRF check reads forms).
     "jobs.slow_clients.client_timeout_middleware",
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware (HTTPS redirect first), before anything that reads a session:
+    # gunicorn serves the admin's CSS and JS itself, no proxy or runserver needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes documents: it turns a login refused for a lockout into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -134,11 +146,128 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
 
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+# Static files are served by WhiteNoise from the web process itself (gunicorn has no static
+# handler and DEBUG is off). Production serves what `manage.py collectstatic` put in STATIC_ROOT,
+# compressed and with content-hashed names cached for a year; collectstatic is a deployment step
+# (docs/operations.md, "Serving") and `check --deploy` says when it was not run (jobs.W010).
+# Development serves straight from the apps' static folders, so a plain checkout needs no step.
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or VAR_DIR / "static")
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing folder
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+# Development looks a file up when it is asked for instead of scanning every static folder each
+# time a request handler starts (every test client starts one).
+WHITENOISE_AUTOREFRESH = not PRODUCTION
+
+# --- HTTPS, cookies and security headers ----------------------------------------------
+# Production defaults are the safe ones: HTTPS only (redirect, HSTS, secure cookies). Behind a
+# proxy that terminates TLS, set SECURE_PROXY_SSL_HEADER, or every request looks like plain HTTP
+# and is redirected forever. Every variable is described in .env.example.
+
+
+def _env_or(cast, name: str, default):
+    """``cast(name)``, where an empty variable (as .env.example lists them) means the default."""
+    return cast(name, default=default) if env.str(name, default="") else default
+
+
+SECURE_SSL_REDIRECT = _env_or(env.bool, "SECURE_SSL_REDIRECT", PRODUCTION)
+# Paths (regular expressions, no leading slash) answered over plain HTTP too: a load balancer's
+# health probe usually speaks HTTP to the web process directly.
+SECURE_REDIRECT_EXEMPT = _env_or(env.list, "SECURE_REDIRECT_EXEMPT", [r"^health/$"])
+# Browsers that saw the header refuse plain HTTP for this long; it cannot be taken back from them,
+# so try HTTPS with a small value (3600) first. Subdomains and the preload list are opt-in: they
+# bind every other host of the domain too.
+SECURE_HSTS_SECONDS = _env_or(env.int, "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_or(env.bool, "SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _env_or(env.bool, "SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header(value: list[str]) -> tuple[str, str] | None:
+    """``HTTP_X_FORWARDED_PROTO,https`` -> Django's (header, value) pair; empty -> None."""
+    if not value:
+        return None
+    if len(value) != 2 or not value[0].startswith("HTTP_") or not value[1]:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be 'HTTP_<HEADER>,<value>', e.g. HTTP_X_FORWARDED_PROTO,https."
+        )
+    return (value[0], value[1])
+
+
+# Only when every request passes a proxy that sets this header itself (a client could send it).
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env.list("SECURE_PROXY_SSL_HEADER", default=[]))
+SESSION_COOKIE_SECURE = _env_or(env.bool, "SESSION_COOKIE_SECURE", PRODUCTION)
+CSRF_COOKIE_SECURE = _env_or(env.bool, "CSRF_COOKIE_SECURE", PRODUCTION)
+
+# Content-Security-Policy (django-csp): scripts only from this site or inline with the request's
+# nonce (templates write nonce="{{ request.csp_nonce }}"), so injected markup cannot run script.
+# Styles may be inline: Django's admin writes an inline <style>, pages and charts use style
+# attributes, and the e-mail preview (an iframe's srcdoc inherits this policy) is inline-styled;
+# CSS cannot run code. No framing (as X-Frame-Options), forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# --- Logins (django-axes) -------------------------------------------------------------
+# Every password check goes through authenticate(request, ...) (the admin login, which is the
+# dashboard's login too, and the dashboard's password re-entry), so axes counts each failure.
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many failed logins within the cool-off the login is refused, even with the right
+# password, until the cool-off has passed since the last failure (each try while locked counts).
+AXES_FAILURE_LIMIT = _env_or(env.int, "LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=_env_or(env.float, "LOGIN_COOLOFF_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    # 0 would lock every login out; no cool-off would lock until a superuser unlocks.
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+
+
+def _lockout_parameters(value: list[str]) -> list[str | list[str]]:
+    """LOGIN_LOCKOUT_BY: comma-separated counters; "username+ip_address" counts the pair."""
+    parameters = [part.split("+") if "+" in part else part for part in value]
+    names = {name for parameter in parameters for name in ([parameter] if isinstance(parameter, str) else parameter)}
+    if not parameters or not names <= {"username", "ip_address"}:
+        raise ImproperlyConfigured(
+            "LOGIN_LOCKOUT_BY takes username, ip_address or username+ip_address, comma-separated."
+        )
+    return parameters
+
+
+# Default "username,ip_address": two counters, one per account (whatever the address, so guessing
+# one password from many addresses stops) and one per address (whatever the account, so trying
+# many accounts from one address stops). The price: anyone can keep an account locked by failing
+# on purpose; "username+ip_address" counts the pair instead, which never locks the owner out from
+# their own address but lets a password be guessed from many addresses.
+AXES_LOCKOUT_PARAMETERS = _lockout_parameters(_env_or(env.list, "LOGIN_LOCKOUT_BY", ["username", "ip_address"]))
+# The address the API's rate limit uses too (TRUSTED_PROXY_HOPS; IPv6 counted per /64).
+AXES_CLIENT_IP_CALLABLE = "jobs.logins.login_client_address"
+# The lockout page (templates/admin/login_locked_out.html), status 429.
+AXES_LOCKOUT_CALLABLE = "jobs.logins.lockout_response"
+# Failed logins are in the audit log (jobs.logins); successful ones need no second table.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner on every command; axes' own log lines mask the username and address.
+AXES_VERBOSE = False
 
 # --- E-mail ---------------------------------------------------------------------------
 
@@ -203,6 +332,11 @@ JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", defau
 JOBS_REDISPATCH_AFTER_SECONDS = env.int("JOBS_REDISPATCH_AFTER_SECONDS", default=120)
 # Bytes of command output kept per run (head and tail).
 JOBS_OUTPUT_LIMIT = env.int("JOBS_OUTPUT_LIMIT", default=64 * 1024)
+# Management commands a job may run besides job definitions and JobCommands (jobs.allowlist).
+JOBS_EXTRA_COMMANDS = env.list("JOBS_EXTRA_COMMANDS", default=[])
+# Celery tasks a beat row no job owns may name in django-celery-beat's admin, besides
+# celery.backend_cleanup (jobs.beat_schedule.schedulable_task_names).
+JOBS_BEAT_EXTRA_TASKS = env.list("JOBS_BEAT_EXTRA_TASKS", default=[])
 # One beat leads (jobs.leader): it holds a lease in the database that it renews every second;
 # other beats are hot standbys that take the lease once it has not been renewed for this long.
 # False: every beat fires (the (job, slot) constraint still makes one run per slot).
@@ -217,7 +351,8 @@ LOGGING = {
     # every line a second time.
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.__stderr__"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes: its INFO lines are per login (clean-ups, successes); failures and lockouts are WARNING.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Billing --------------------------------------------------------------------------
@@ -246,6 +381,18 @@ BILLING_SETTLEMENT_GRACE_DAYS = env.int("BILLING_SETTLEMENT_GRACE_DAYS", default
 BILLING_STATEMENTS_DIR = Path(env.str("BILLING_STATEMENTS_DIR", default="") or VAR_DIR / "statements")
 BILLING_COMPANY_NAME = env.str("BILLING_COMPANY_NAME", default="Cronhouse Property Management")
 BILLING_COMPANY_ADDRESS = env.str("BILLING_COMPANY_ADDRESS", default="1 Main Street, Springfield")
+# Owner statement PDFs as a named storage, so a queued e-mail can attach one by reference.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "billing_statements": {"BACKEND": "billing.models.statements.StatementStorage"},
+}
+# Disbursement provider that pays owner payouts (submit-payouts, reconcile-payouts; the API is in
+# docs/billing.md). Empty URL: payouts stay pending and the runs say so. The key has no default.
+BILLING_PAYOUT_PROVIDER_URL = env.str("BILLING_PAYOUT_PROVIDER_URL", default="")
+BILLING_PAYOUT_PROVIDER_KEY = env.str("BILLING_PAYOUT_PROVIDER_KEY", default="")
+BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS = env.float("BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS", default=20.0)
+BILLING_PAYOUT_CURRENCY = env.str("BILLING_PAYOUT_CURRENCY", default="USD")
 # --- End billing ----------------------------------------------------------------------
 
 # --- Accounts (the SaaS customers) ----------------------------------------------------
@@ -299,6 +446,11 @@ NOTIFICATIONS_BATCH_SIZE = env.int("NOTIFICATIONS_BATCH_SIZE", default=200)
 NOTIFICATIONS_DRAIN_SECONDS = env.float("NOTIFICATIONS_DRAIN_SECONDS", default=25.0)
 # A message (or webhook delivery) left "processing" this long had its sender die: claim it again.
 NOTIFICATIONS_STALE_CLAIM_SECONDS = env.int("NOTIFICATIONS_STALE_CLAIM_SECONDS", default=15 * 60)
+# E-mail attachments (by reference, read at send time): the STORAGES keys they may come from,
+# the largest file attached (a larger one is sent as a signed link), and how long a link works.
+NOTIFICATIONS_ATTACHMENT_STORAGES = ["billing_statements"]
+NOTIFICATIONS_ATTACHMENT_MAX_BYTES = env.int("NOTIFICATIONS_ATTACHMENT_MAX_BYTES", default=5 * 1024 * 1024)
+NOTIFICATIONS_ATTACHMENT_LINK_MAX_AGE = env.int("NOTIFICATIONS_ATTACHMENT_LINK_MAX_AGE", default=14 * 24 * 3600)
 # SMTP socket timeout (seconds), far below the stale-claim age so a slow server is not a resend.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=globals().get("EMAIL_TIMEOUT") or 30)
 # Outgoing webhooks: attempts per delivery, first retry delay (x5 per further attempt),
@@ -414,11 +566,28 @@ JOBS_HEALTH_MAX_LATE_JOBS = env.int("JOBS_HEALTH_MAX_LATE_JOBS", default=-1)
 # Log format of every process: "plain" or "json" (one object per line; run start/end lines
 # carry job, run_id, status, duration_seconds, attempt). Secrets are redacted in both.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
-LOGGING["filters"] = {"redact": {"()": "jobs.runlog.RedactingFilter"}}
-LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["filters"] = {
+    "redact": {"()": "jobs.runlog.RedactingFilter"},
+    # A refused request (4xx) is one line with who and why, not a traceback (jobs/request_log.py).
+    "refusals": {"()": "jobs.request_log.RefusedRequestFilter"},
+}
+LOGGING["handlers"]["console"]["filters"] = ["refusals", "redact"]
+LOGGING["loggers"]["django.request"] = {"filters": ["refusals"]}
 LOGGING["formatters"]["json"] = {"()": "jobs.runlog.JsonFormatter"}
 if LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
 elif LOG_FORMAT != "plain":
     raise ImproperlyConfigured(f"LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}.")
+# --- Sentry ---------------------------------------------------------------------------
+# Errors (unhandled exceptions in views and tasks, and every ERROR log line: failed runs and
+# job-failure alerts among them) go to Sentry when SENTRY_DSN is set; nothing is loaded without
+# it. Events are redacted like log lines (config/sentry.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production" if PRODUCTION else "development")
+SENTRY_RELEASE = env.str("SENTRY_RELEASE", default="")
+if SENTRY_DSN:
+    from config.sentry import sentry_start
+
+    sentry_start(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)
+# --- End Sentry -----------------------------------------------------------------------
 # --- End operations -------------------------------------------------------------------

@@ -4,6 +4,8 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Signed, expiring downloads of e-mail attachments too large to attach.
+    path("notifications/", include("notifications.urls")),
     # Staff dashboard (/dashboard/) and the HTTP trigger API (/api/jobs/run, /api/jobs/status).
     path("", include("jobs.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),

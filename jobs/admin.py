@@ -10,16 +10,15 @@ from django.contrib import admin, messages
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django_celery_beat import admin as beat_admin
-from django_celery_beat.models import PeriodicTask
 
-# `api_keys_admin`, `checks` and `views.guards` are imported for their side effects at start-up
-# (the admin is autodiscovered by every process): the API keys' admin, the jobs.W00x system checks,
-# and the receiver that records password logins for the dashboard's recent-login guard.
-from . import access, api_keys_admin, checks  # noqa: F401
+# `api_keys_admin`, `beat_admin`, `checks` and `views.guards` are imported for their side effects at
+# start-up (the admin is autodiscovered by every process): the API keys' admin, django-celery-beat's
+# admin behind jobs.access, the jobs.W00x system checks, and the receiver that records password
+# logins for the dashboard's recent-login guard.
+from . import access, api_keys_admin, beat_admin, checks  # noqa: F401
+from .admin_audit import AuditedAdmin
 from .admin_columns import one_line_cell, when
-from .audit import audit_record, audit_run, snapshot
-from .beat_schedule import periodic_tasks_set_enabled
+from .audit import audit_record, audit_run
 from .formatting import format_duration
 from .forms import JobAdminForm, WebhookHandlerAdminForm
 from .models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
@@ -89,38 +88,6 @@ def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, l
     return count, refused
 
 
-class AuditedAdmin(admin.ModelAdmin):
-    """Every create, change and delete made here writes an AuditEntry."""
-
-    def audited_fields(self, form) -> list[str]:
-        return getattr(form, "audited_fields", form.changed_data)
-
-    def save_model(self, request, obj, form, change):
-        fields = self.audited_fields(form)
-        before = snapshot(type(obj).objects.get(pk=obj.pk), fields) if change else {}
-        super().save_model(request, obj, form, change)
-        action = "update" if change else "create"
-        audit_record(
-            actor=request.user,
-            action=action,
-            instance=obj,
-            before=before,
-            fields=fields,
-            address=client_address(request),
-        )
-
-    def delete_model(self, request, obj):
-        audit_record(actor=request.user, action="delete", instance=obj)
-        super().delete_model(request, obj)
-
-    def delete_queryset(self, request, queryset):
-        for obj in queryset:
-            audit_record(actor=request.user, action="delete", instance=obj)
-        # One delete() per row so each Job's PeriodicTask goes with it (post_delete signal).
-        for obj in queryset:
-            obj.delete()
-
-
 class LatestRunsFormSet(BaseInlineFormSet):
     """This job's ten newest runs, through the (job, -created_at) index, not a page over every run."""
 
@@ -182,6 +149,8 @@ class JobAdmin(AuditedAdmin):
 
     @admin.display(description="result", ordering="last_run_status")
     def result(self, job: Job) -> str:
+        if job.last_run_status == JobRun.Status.SUCCEEDED and job.last_run_warnings:
+            return "succeeded with warnings"
         return job.last_run_status or "-"
 
     @admin.display(description="duration", ordering="last_duration")
@@ -254,13 +223,13 @@ def _pre(text: str) -> str:
 
 
 # Shown formatted (JSON, <pre>) instead of as raw form fields.
-RUN_TEXT_FIELDS = ("summary", "error", "output")
+RUN_TEXT_FIELDS = ("summary", "error", "output", "warnings")
 
 
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters; the slot, output and the rest are on the run's page.
-    list_display = ("id", "job_name", "status", "trigger", "attempt", "started", "duration_column", "error_line")
+    list_display = ("id", "job_name", "status_column", "trigger", "attempt", "started", "duration_column", "error_line")
     list_filter = ("status", "triggered_by", "job")
     list_select_related = ("job",)
     date_hierarchy = "created_at"
@@ -270,9 +239,14 @@ class JobRunAdmin(admin.ModelAdmin):
     exclude = RUN_TEXT_FIELDS
     readonly_fields = [f.name for f in JobRun._meta.fields if f.name not in RUN_TEXT_FIELDS] + [
         "summary_json",
+        "warnings_text",
         "error_text",
         "output_text",
     ]
+
+    @admin.display(description="status", ordering="status")
+    def status_column(self, run: JobRun) -> str:
+        return run.status_text
 
     @admin.display(description="job", ordering="job__name")
     def job_name(self, run: JobRun) -> str:
@@ -292,11 +266,17 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_line(self, run: JobRun) -> str:
+        if not run.error and run.warnings:
+            return one_line_cell(f"warning: {run.warnings[0]}")
         return one_line_cell(run.error)
 
     @admin.display(description="summary")
     def summary_json(self, run: JobRun) -> str:
         return _pre(json.dumps(run.summary, indent=2, sort_keys=True, default=str))
+
+    @admin.display(description="warnings")
+    def warnings_text(self, run: JobRun) -> str:
+        return _pre("\n".join(run.warnings or []))
 
     @admin.display(description="error")
     def error_text(self, run: JobRun) -> str:
@@ -355,56 +335,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-# --- the raw beat schedule: django-celery-beat's admin, audited --------------------------
-
-admin.site.unregister(PeriodicTask)
-
-
-@admin.register(PeriodicTask)
-class AuditedPeriodicTaskAdmin(AuditedAdmin, beat_admin.PeriodicTaskAdmin):
-    """django-celery-beat's own admin, with audit entries; pause/resume of a job's task goes
-    through the job (the source of truth) instead of desynchronising them. Deleting (one task,
-    or the bulk action) needs a recent login, as unscheduling does on the dashboard; Django's
-    own confirmation page comes first either way."""
-
-    actions = (*beat_admin.PeriodicTaskAdmin.actions, "delete_selected")
-
-    def _reauthenticate(self, request, back: str):
-        from .views.schedule import reauthenticate_redirect
-
-        return reauthenticate_redirect(request, back)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Destructive schedule actions need jobs.manage_schedule on every surface (docs/permissions.md).
-        return access.may_manage_schedule(request.user)
-
-    def delete_view(self, request, object_id, extra_context=None):
-        if not guards.has_recent_login(request):
-            return self._reauthenticate(request, request.get_full_path())
-        return super().delete_view(request, object_id, extra_context)
-
-    @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s")
-    def delete_selected(self, request, queryset):
-        """Django's delete action (confirmation page, then delete), behind the recent login."""
-        from django.contrib.admin.actions import delete_selected
-
-        if not guards.has_recent_login(request):
-            return self._reauthenticate(request, request.path)
-        return delete_selected(self, request, queryset)
-
-    def enable_tasks(self, request, queryset):
-        count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=True, user=request.user)
-        self.message_user(request, f"{count} task(s) enabled.")
-
-    def disable_tasks(self, request, queryset):
-        count = periodic_tasks_set_enabled(tasks=list(queryset), enabled=False, user=request.user)
-        self.message_user(request, f"{count} task(s) disabled.")
-
-    def toggle_tasks(self, request, queryset):
-        tasks = list(queryset)
-        on, off = [t for t in tasks if t.enabled], [t for t in tasks if not t.enabled]
-        count = periodic_tasks_set_enabled(tasks=on, enabled=False, user=request.user)
-        count += periodic_tasks_set_enabled(tasks=off, enabled=True, user=request.user)
-        self.message_user(request, f"{count} task(s) toggled.")

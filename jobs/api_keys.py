@@ -15,6 +15,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .access import BOOTSTRAP
@@ -37,9 +38,19 @@ def new_key() -> str:
 
 @transaction.atomic
 def api_key_create(*, name: str, jobs=(), groups=(), expires_at: datetime | None = None, created_by=None):
-    """Make a key; returns (the row, the key). The key is not kept anywhere: show it once."""
+    """Make a key; returns (the row, the key). The key is not kept anywhere: show it once.
+
+    Without ``created_by`` the key is ownerless (``manage.py create_api_key``); with it, the key
+    works only while that user is active (docs/permissions.md, "API keys and their owner").
+    """
     token = new_key()
-    key = ApiKey.objects.create(name=name, digest=key_digest(token), expires_at=expires_at, created_by=created_by)
+    key = ApiKey.objects.create(
+        name=name,
+        digest=key_digest(token),
+        expires_at=expires_at,
+        created_by=created_by,
+        ownerless=created_by is None,
+    )
     key.jobs.set(jobs)
     key.groups.set(groups)
     return key, token
@@ -73,7 +84,8 @@ def api_key_authenticate(header: str, *, now: datetime | None = None) -> Present
     """Which key a bearer ``header`` carries; see the module doc for why every path does the same work."""
     token = bearer_token(header)
     digest = key_digest(token)
-    found = ApiKey.objects.filter(digest=digest).first()
+    # The owner comes in the same query: whether it is active is part of the key's validity.
+    found = ApiKey.objects.select_related("created_by").filter(digest=digest).first()
     named = hmac.compare_digest(found.digest if found else STAND_IN, digest) and found is not None
     bootstrap = settings.JOBS_SECRET_KEY
     usable = not api_key_problem(bootstrap)
@@ -93,9 +105,10 @@ def api_key_used(*, key: ApiKey, address: str, now: datetime | None = None) -> N
 
 
 def any_usable_key(now: datetime | None = None) -> bool:
-    """Whether the API can be used at all: a valid bootstrap key, or a named key not revoked or expired."""
+    """Whether the API can be used at all: a valid bootstrap key, or a named key not revoked or
+    expired whose owner is active (or that is ownerless)."""
     if not api_key_problem(settings.JOBS_SECRET_KEY):
         return True
     now = now or timezone.now()
-    keys = ApiKey.objects.filter(revoked_at__isnull=True)
+    keys = ApiKey.objects.filter(Q(ownerless=True) | Q(created_by__is_active=True), revoked_at__isnull=True)
     return keys.filter(expires_at__isnull=True).exists() or keys.filter(expires_at__gt=now).exists()

@@ -24,10 +24,11 @@ def curl_line(token: str, job: str = "generate-charges", base: str = "http://127
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "state", "expires_at", "last_used_at", "last_used_from", "created_at")
+    list_display = ("name", "state", "created_by", "expires_at", "last_used_at", "last_used_from", "created_at")
+    list_select_related = ("created_by",)  # the state column asks whether the owner is active
     search_fields = ("name",)
     filter_horizontal = ("jobs", "groups")
-    readonly_fields = ("created_at", "created_by", "revoked_at", "last_used_at", "last_used_from")
+    readonly_fields = ("created_at", "created_by", "ownerless", "revoked_at", "last_used_at", "last_used_from")
     actions = ["revoke"]
 
     @admin.display(description="state")

@@ -79,3 +79,20 @@ def job_actions(job, limit: int = 20) -> list[AuditEntry]:
 
 def snapshot(instance: models.Model, fields) -> dict:
     return {name: _value(instance, name) for name in fields if name not in SECRET_FIELDS}
+
+
+def audit_login_failed(*, username: str, address: str, locked_out: bool, path: str, actor=None) -> AuditEntry:
+    """A refused login: the username tried, from where, on which page, and whether it was refused
+    for a lockout. ``actor`` is the signed-in user re-entering their password, else None (whoever
+    typed a username is not that user). No password is ever passed here."""
+    refused = "locked out: too many failed logins" if locked_out else "wrong username or password"
+    return AuditEntry.objects.create(
+        actor=actor,
+        actor_label=(actor.get_username() if actor is not None else "anonymous")[:150],
+        action=AuditEntry.Action.OTHER,
+        object_type="login",
+        object_repr=username[:200],
+        address=address[:64],
+        refused=refused,
+        changes={"path": [None, path[:200]]},
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -28,12 +28,31 @@ class JobDefinitionError(ValueError):
     """A definition that cannot become a job; the message names it and the field."""
 
 
+class DefinitionsUnreadable(ValueError):
+    """A file that is not a list of job objects; the message says what it is instead."""
+
+
+def importable_fields() -> set[str]:
+    """What a definition may set: the job's own editable values (not its id, what beat and the
+    runner write, or links to other rows: a webhook job is made in the admin)."""
+    return {
+        field.name
+        for field in Job._meta.concrete_fields
+        if field.editable and not field.primary_key and not field.is_relation
+    }
+
+
 def job_from_definition(definition: dict) -> Job:
-    """A validated, unsaved Job from a dict of its fields (as the admin form would check it)."""
-    unknown = set(definition) - {field.name for field in Job._meta.concrete_fields}
-    name = definition.get("name", "?")
+    """A validated, unsaved Job from a dict of its fields, checked as the admin form checks it:
+    the fields' validators (bounds included), the command's place on the allow-list and its
+    config (``Job.clean``)."""
+    name = definition.get("name")
+    name = name if isinstance(name, str) and name else "?"
+    unknown = set(definition) - importable_fields()
     if unknown:
         raise JobDefinitionError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
+    if wrong := [problem for field, value in definition.items() if (problem := _type_problem(field, value))]:
+        raise JobDefinitionError(f"{name}: {'; '.join(wrong)}")
     job = Job(**definition)
     try:
         # Constraints are the database's to enforce at insert (checking them here costs a query
@@ -47,11 +66,46 @@ def job_from_definition(definition: dict) -> Job:
     return job
 
 
+# The JSON type each kind of field takes; null is the field's own business (full_clean).
+JSON_TYPES = (
+    (models.BooleanField, bool, "true or false"),
+    (models.IntegerField, int, "a whole number"),
+    (models.JSONField, object, "any JSON"),
+    (models.Field, str, "text"),
+)
+
+
+def _type_problem(name: str, value) -> str | None:
+    """Why ``value`` is the wrong JSON type for the field ``name`` (true is no number here)."""
+    if value is None:
+        return None
+    field = Job._meta.get_field(name)
+    kind, words = next((kind, words) for model_field, kind, words in JSON_TYPES if isinstance(field, model_field))
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return None
+    return f"{name} must be {words}, not {json.dumps(value)[:40]}"
+
+
 def read_definitions(text: str) -> list[dict]:
-    """A JSON array of job objects, or JSON Lines (one object per line)."""
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """A JSON array of job objects, or JSON Lines (one object per line). Raises
+    DefinitionsUnreadable for anything else: not JSON, nested too deeply to read, not a list of
+    objects (the message names the first item that is not one)."""
+    try:
+        if text.lstrip().startswith("["):
+            definitions = json.loads(text)
+        else:
+            definitions = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise DefinitionsUnreadable(f"not JSON or JSON Lines ({exc})") from None
+    except RecursionError:
+        raise DefinitionsUnreadable("nested too deeply to be job definitions") from None
+    if not isinstance(definitions, list):
+        raise DefinitionsUnreadable("not a list of job objects")
+    for number, definition in enumerate(definitions, 1):
+        if not isinstance(definition, dict):
+            shown = json.dumps(definition)[:60] if not isinstance(definition, list) else "a list"
+            raise DefinitionsUnreadable(f"item {number} is {shown}, not a job object")
+    return definitions
 
 
 @transaction.atomic

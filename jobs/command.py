@@ -4,6 +4,10 @@ A job command implements ``run_job(now=..., dry_run=..., **options)`` and return
 dict. The base class gives it ``--dry-run``, ``--as-of`` (run as if it were then), a progress
 bar when a person watches a terminal, and prints the summary as JSON on the last line of
 stdout. Through ``call_command`` the runner receives the summary as the dict itself.
+
+A command that finishes without doing its work (nothing configured to do it with, a server
+it could not reach) says so with ``self.warn("...")``: the warnings travel in the summary under
+``"warnings"``, and the runner records the run as succeeded with warnings (``JobRun.warnings``).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
 from .progress import ProgressReported, current_run_id
+
+# A run keeps this many warnings of this many characters each: enough to say what was not done.
+MAX_WARNINGS = 10
+WARNING_LENGTH = 500
 
 
 def parse_as_of(value: str | datetime) -> datetime:
@@ -53,6 +61,7 @@ def as_of_argument(value: str) -> datetime:
 
 class JobCommand(BaseCommand):
     summary: dict
+    warnings: list[str]
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Report what would be done; write nothing.")
@@ -71,7 +80,10 @@ class JobCommand(BaseCommand):
         now = parse_as_of(options.pop("as_of")) if options.get("as_of") else timezone.now()
         options.pop("as_of", None)
         dry_run = bool(options.pop("dry_run", False))
+        self.warnings = []
         summary = dict(self.run_job(now=now, dry_run=dry_run, **options) or {})
+        if self.warnings:
+            summary["warnings"] = list(self.warnings)
         if dry_run:
             # The counts keep their names (scripts read them); the words say they are a forecast.
             summary["dry_run"] = True
@@ -79,8 +91,17 @@ class JobCommand(BaseCommand):
         self.summary = summary
         self.stdout.write(json.dumps(summary, sort_keys=True, default=str))
 
+    def warn(self, message: str) -> None:
+        """Record that the run did not do (all of) its work; it still succeeds, with warnings.
+        Written to stderr too, for a person at a terminal."""
+        message = " ".join(str(message).split())[:WARNING_LENGTH]
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+        self.stderr.write(f"Warning: {message}", self.style.WARNING)
+
     def execute(self, *args, **options) -> dict:
         self.summary = {}
+        self.warnings = []
         super().execute(*args, **options)
         return self.summary
 

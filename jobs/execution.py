@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import signal
 import threading
 import traceback
@@ -122,9 +123,21 @@ def text_bounded(text: str, *, hidden: Iterable[str] = ()) -> str:
     return buffer.getvalue()
 
 
-def summary_bounded(summary: dict) -> dict:
-    """The summary, or, when its JSON is over ``JOBS_OUTPUT_LIMIT`` bytes, a small one that says
-    so and names its first keys (a summary is counts and ids, not a data dump)."""
+def summary_redacted(value, *, hidden: Iterable[str] = ()):
+    """``value`` (a summary or a part of it) with every text in it, keys included, redacted."""
+    if isinstance(value, str):
+        return redact(value, extra=hidden)
+    if isinstance(value, dict):
+        return {summary_redacted(str(k), hidden=hidden): summary_redacted(v, hidden=hidden) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [summary_redacted(item, hidden=hidden) for item in value]
+    return value
+
+
+def summary_bounded(summary: dict, *, hidden: Iterable[str] = ()) -> dict:
+    """The summary redacted, or, when its JSON is over ``JOBS_OUTPUT_LIMIT`` bytes, a small one
+    that says so and names its first keys (a summary is counts and ids, not a data dump)."""
+    summary = summary_redacted(summary, hidden=hidden)
     size = len(json.dumps(summary, sort_keys=True, default=str).encode())
     if size <= settings.JOBS_OUTPUT_LIMIT:
         return summary
@@ -144,7 +157,7 @@ def outcome_bounded(
     ``output`` is text, or the BoundedOutput that captured it (bounded as it was written)."""
     return Outcome(
         status,
-        summary=summary_bounded(summary or {}),
+        summary=summary_bounded(summary or {}, hidden=hidden),
         output=output.getvalue() if isinstance(output, BoundedOutput) else text_bounded(output, hidden=hidden),
         error=text_bounded(error, hidden=hidden),
     )
@@ -179,20 +192,36 @@ def is_job_command(name: str) -> bool:
 
 # Options every management command has; not worth listing as a job's options.
 COMMON_OPTIONS = {"settings", "pythonpath", "traceback", "no_color", "force_color", "skip_checks"}
+# Options of Django's own that end the process (help, version) or mean nothing inside a worker
+# (settings, pythonpath: read by manage.py before any command starts).
+REFUSED_FLAGS = {"--help", "--version", "--settings", "--pythonpath"}
+# A config key is an option's long name, with or without its leading "--": never empty, never
+# "--" alone, never a short option or anything else the parser would read as something else.
+OPTION_KEY = re.compile(r"(?:--)?[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+class ConfigRefused(ValueError):
+    """A job's config that no run may use; the message names the option and says why."""
 
 
 def _arg_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def option_flag(key: str) -> str:
+    """The option a config key names: ``dry_run``, ``dry-run`` and ``--dry-run`` are ``--dry-run``."""
+    return "--" + str(key).removeprefix("--").replace("_", "-")
+
+
 def config_argv(config: dict) -> list[str]:
     """A job's config as the command line its command's parser reads: a key is an option's name
     (``dry_run``, ``dry-run`` and ``--dry-run`` all mean ``--dry-run``); ``{"seconds": 5}`` is
-    ``--seconds=5``; ``true`` is the bare switch, ``false`` and ``null`` leave it out; a list
-    gives the option its values in order."""
+    ``--seconds=5`` (one word: a value is never read as an option or an argument); ``true`` is the
+    bare switch, ``false`` and ``null`` leave it out; a list gives a list option its values in
+    order. Only a config ``config_check`` accepts is ever run."""
     argv = []
     for key, value in config.items():
-        flag = "--" + str(key).lstrip("-").replace("_", "-")
+        flag = option_flag(key)
         if value is True:
             argv.append(flag)
         elif isinstance(value, list):
@@ -220,35 +249,99 @@ def command_argv(config: dict, options: dict, slot: datetime | None = None) -> l
 
 
 def config_error(command: str, config) -> str | None:
-    """Why ``config`` would fail every run of ``command`` (None if it would not), as the
-    command's own parser judges the command line the runner builds from it."""
+    """Why ``config`` may not be ``command``'s config (None if it may): see ``config_check``."""
+    try:
+        config_check(command, config)
+    except ConfigRefused as exc:
+        return str(exc)
+    return None
+
+
+def config_check(command: str, config) -> None:
+    """Raise ConfigRefused unless ``config`` sets only options ``command`` declares, each with a
+    value its parser takes; checked on every save and again by the worker before a run.
+
+    1. The config is a JSON object; each key names an option (``OPTION_KEY``), not one of
+       Django's process options (``REFUSED_FLAGS``), that the command's parser declares exactly
+       (no abbreviation: the parser is built with ``allow_abbrev=False``).
+    2. A value is text, a number, true, false or null; a list only for an option that takes a
+       list, and none of its items may start with "-" (it would be read as an option, or "--").
+    3. The command's parser reads the whole command line a run would get (without a slot):
+       what it refuses is refused here, in its words.
+    """
     if not isinstance(config, dict):
-        return "Config must be a JSON object of the command's options, e.g. {}."
+        raise ConfigRefused("Config must be a JSON object of the command's options, e.g. {}.")
     app_name = get_commands().get(command)
     if app_name is None:
-        return None  # the command itself is refused elsewhere
+        return  # the command itself is refused (jobs.allowlist)
     parser = _command_parser(app_name, command)
+    for key, value in config.items():
+        _option_check(parser, command, key, value)
+    _parsed(parser, command, command_argv(config, {}))
+
+
+def _option_check(parser, command: str, key, value) -> None:
+    if not isinstance(key, str) or not OPTION_KEY.fullmatch(key):
+        raise ConfigRefused(f'Config key {key!r} is not an option name: use its long name, e.g. "dry_run".')
+    flag = option_flag(key)
+    if flag in REFUSED_FLAGS or not _declared(parser, flag):
+        raise ConfigRefused(f"Unknown option {key!r} for {command}. {_options_hint(parser)}")
+    if isinstance(value, list):
+        _list_check(parser, command, key, flag, value)
+    elif value is not None and not isinstance(value, str | int | float):
+        raise ConfigRefused(f"Option {key!r}: a value is text, a number, true, false or a list, not {value!r}.")
+
+
+def _declared(parser, flag: str) -> bool:
+    """Whether the parser reads ``flag`` as one of its options: as a switch (bare) or with a value
+    (``--flag=x``). An option it does not know stays among the leftovers; one it knows but whose
+    probe value it refuses raises."""
+    for probe in ([flag], [f"{flag}=x"]):
+        try:
+            _, extras = parser.parse_known_args(probe)
+        except (Exception, SystemExit):  # read as its option, whose value it refused
+            return True
+        if not extras:
+            return True
+    return False
+
+
+def _list_check(parser, command: str, key: str, flag: str, items: list) -> None:
+    """A list goes only to an option that takes every item as its own value (nargs "*", "+" or N):
+    read alone, the items must change that one option, to a list of as many values, and nothing
+    else (no argument, no leftover)."""
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ConfigRefused(f"Option {key!r}: a list holds text or numbers, not {item!r}.")
+        if _arg_text(item).startswith("-"):
+            raise ConfigRefused(f"Option {key!r}: a list item may not start with '-' ({item!r}).")
+    before = vars(_parsed(parser, command, [], known=True)[0])
+    after, extras = _parsed(parser, command, [flag, *map(_arg_text, items)], known=True)
+    changed = [value for dest, value in vars(after).items() if before.get(dest) != value]
+    if extras or len(changed) != 1 or not isinstance(changed[0], list) or len(changed[0]) != len(items):
+        raise ConfigRefused(f"Option {key!r} of {command} takes one value, not a list of {len(items)}.")
+
+
+def _parsed(parser, command: str, argv: list[str], *, known: bool = False):
+    """The parser's reading of ``argv`` (``parse_known_args`` with ``known``); what it refuses
+    becomes ConfigRefused. Outside a terminal Django's parser raises CommandError; SystemExit is
+    an option that ends the process (refused before it gets here, caught all the same)."""
     try:
-        _, extras = parser.parse_known_args(config_argv(config))
-        unknown = [key for key in config if _flag_in(key, extras)]
-        if unknown:
-            return f"Unknown option {unknown[0]!r} for {command}. {_options_hint(parser)}"
-        parser.parse_args(command_argv(config, {}))
-    except CommandError as exc:  # how Django's parser reports bad input outside a terminal
-        return f"{command}: {exc}"
-    return None
+        return parser.parse_known_args(argv) if known else parser.parse_args(argv)
+    except CommandError as exc:
+        raise ConfigRefused(f"{command}: {exc}") from None
+    except SystemExit:
+        raise ConfigRefused(f"{command}: its parser refused {' '.join(argv)!r}.") from None
+    except Exception as exc:  # an option's own type function may raise anything for bad input
+        raise ConfigRefused(f"{command}: {type(exc).__name__}: {exc}") from None
 
 
 @functools.lru_cache(maxsize=64)
 def _command_parser(app_name: str, command: str):
-    """A command's argument parser, built once per process: building one costs more than
-    parsing with it, and importing many jobs checks thousands of configs."""
-    return load_command_class(app_name, command).create_parser("manage.py", command)
-
-
-def _flag_in(key: str, extras: list[str]) -> bool:
-    flag = "--" + key.lstrip("-").replace("_", "-")
-    return any(extra == flag or extra.startswith(f"{flag}=") for extra in extras)
+    """A command's argument parser, without abbreviations (``--dry`` is not ``--dry-run``), built
+    once per process: building one costs more than parsing with it, and importing many jobs
+    checks thousands of configs."""
+    return load_command_class(app_name, command).create_parser("manage.py", command, allow_abbrev=False)
 
 
 def _options_hint(parser) -> str:
@@ -257,6 +350,21 @@ def _options_hint(parser) -> str:
     except CommandError:  # it has required arguments: no list without them
         return "See manage.py help for its options."
     return f"Valid options: {', '.join(names)}." if names else "It takes no options."
+
+
+def run_refusal(*, command: str, config: dict, options: dict) -> str | None:
+    """Why the worker must not run this (None: it may): the command is not on the allow-list, or
+    the config is one no save would have accepted (a restore or raw SQL can hold either), or the
+    run's own options hold a bare "--" that would turn what follows into arguments."""
+    from .allowlist import command_refusal
+
+    if refusal := command_refusal(command):
+        return refusal
+    if error := config_error(command, config):
+        return f"Config refused: {error}"
+    if "--" in [str(arg) for arg in options.get("args", ())]:
+        return "Options refused: a bare '--' is not an option."
+    return None
 
 
 def command_execute(
@@ -282,7 +390,10 @@ def command_execute(
     # Secrets the database holds (webhook credentials and headers), read once for this run.
     hidden = [value for value in stored_secrets() if len(value) >= MIN_LITERAL]
     buffer = BoundedOutput(output_limit, hidden=hidden)
-    # Any management command can be a job; only job commands know what a slot's --as-of means.
+    if refusal := run_refusal(command=command, config=config, options=options):
+        # Checked again here, where it runs: nothing is run, and the run fails with the reason.
+        return outcome_bounded(Status.FAILED, error=f"Not run: {refusal}", hidden=hidden)
+    # Only job commands know what a slot's --as-of means.
     argv = command_argv(config, options, slot if slot is not None and is_job_command(command) else None)
     try:
         with (

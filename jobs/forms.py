@@ -1,4 +1,4 @@
-"""Forms of the admin and the dashboard: a job's handler from a list, cron checked by field,
+"""Forms of the admin and the dashboard: a job's handler from the allow-list, cron checked by field,
 webhook secrets write-only, re-authentication before destructive actions."""
 
 from __future__ import annotations
@@ -6,42 +6,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import authenticate
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import get_commands
 
+from .allowlist import command_choices
 from .crypto import secret_encrypt, secrets_fernet
 from .http_guard import DestinationRefused, resolve_checked, url_check
 from .models import Job, WebhookHandler
 from .redaction import MASK
 from .schedules import cron_syntax_error, timezone_choices
-
-# Django's own commands that make no sense on a schedule (interactive, servers, schema edits).
-NOT_SCHEDULABLE = {
-    "runserver",
-    "shell",
-    "dbshell",
-    "createsuperuser",
-    "changepassword",
-    "makemigrations",
-    "squashmigrations",
-    "startapp",
-    "startproject",
-    "testserver",
-    "test",
-    "up",
-    "runjob",
-    "compilemessages",
-    "makemessages",
-}
-
-
-def command_choices(current: str = "") -> list[tuple[str, str]]:
-    """Every management command that exists, by app; the job's current one even if it vanished."""
-    commands = {name: app for name, app in get_commands().items() if name not in NOT_SCHEDULABLE}
-    choices = [("", "— none: call a webhook handler —")]
-    choices += [(name, f"{name}  ({app.rsplit('.', 1)[-1]})") for name, app in sorted(commands.items())]
-    if current and current not in commands:
-        choices.append((current, f"{current}  (not installed)"))
-    return choices
 
 
 def cron_field_error(value: str) -> str | None:
@@ -60,7 +31,8 @@ def cron_field_error(value: str) -> str | None:
 class JobAdminForm(forms.ModelForm):
     command = forms.ChoiceField(
         required=False,
-        help_text="The management command this job runs. Leave empty to call a webhook handler instead.",
+        help_text="The management command this job runs, from the allow-list (docs/permissions.md). "
+        "Leave empty to call a webhook handler instead.",
     )
     timezone = forms.ChoiceField(choices=timezone_choices, initial="UTC", help_text="The cron is read in this zone.")
 

@@ -1,6 +1,7 @@
 """``GET /health/``: is this Cronhouse able to run its jobs? For load balancers and probes.
 
-    200 {"status": "ok", "checks": {...}}      every check passed
+    200 {"status": "ok", "checks": {...}}                            every check passed
+    200 {"status": "degraded", "degraded": [...], "checks": {...}}   jobs run, but not all is well
     503 {"status": "fail", "failed": [...], "checks": {...}}
 
 Checks: ``database`` (SELECT 1), ``broker`` (a Redis PING, or the filesystem broker's folders,
@@ -8,7 +9,15 @@ when a broker is configured), ``beat`` (the leading beat's heartbeat row is youn
 JOBS_HEALTH_BEAT_MAX_AGE_SECONDS), ``worker`` (some run started or sent a heartbeat within
 JOBS_HEALTH_WORKER_MAX_AGE_SECONDS -- process-jobs runs every minute, so an idle live worker
 passes), ``late_jobs`` (the count; fails only above JOBS_HEALTH_MAX_LATE_JOBS when that is >= 0).
-No authentication: the body names checks and counts, never hosts, URLs or errors' text.
+
+Degraded checks (``"degraded": true``, still ``"ok": true``: a load balancer keeps the node,
+a monitor reading ``status`` sees it): ``warnings`` (jobs whose last run succeeded with
+warnings: the count and the first WARNED_JOBS_SHOWN (5) names), and the checks other
+apps register with ``health_check_register`` (notifications' ``mail``: the last drain could
+not use the mail server). No check here opens a connection to anything but the database and
+the broker.
+
+No authentication: the body names checks, counts and job names, never hosts, URLs or errors' text.
 
 The staff dashboard shows the same checks as text (``dashboard_health``), plus the run queue
 and where job alerts go (``alert_recipients``: JOBS_ALERT_RECIPIENTS, else the superusers).
@@ -17,6 +26,8 @@ and where job alerts go (``alert_recipients``: JOBS_ALERT_RECIPIENTS, else the s
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -33,6 +44,25 @@ from .models import Job, JobRun, ServiceHeartbeat
 from .selectors import LATE, job_rows
 
 BEAT_HEARTBEAT = "beat"
+# Names of warned jobs /health/ and the dashboard list (the count says how many in all).
+WARNED_JOBS_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A check another app adds to /health/ and the dashboard (``jobs`` imports no other app)."""
+
+    label: str
+    check: Callable[[datetime], dict]  # -> {"ok": bool, "degraded": bool, ...counts and times}
+    describe: Callable[[dict], str]  # the dashboard's text for that result
+
+
+_registered: dict[str, HealthCheck] = {}
+
+
+def health_check_register(name: str, *, label: str, check: Callable, describe: Callable) -> None:
+    """Add a check (called from an AppConfig.ready); registering ``name`` again replaces it."""
+    _registered[name] = HealthCheck(label, check, describe)
 
 
 def _age(moment: datetime | None, now: datetime) -> float | None:
@@ -80,9 +110,25 @@ def check_worker(now: datetime) -> dict:
 
 
 def check_late_jobs(now: datetime) -> dict:
-    count = sum(row.status == LATE for row in job_rows(now=now, recent_per_job=0))
+    count = sum(row.status == LATE for row in job_rows(now=now, recent_per_job=0, warnings=False))
     limit = settings.JOBS_HEALTH_MAX_LATE_JOBS
     return {"ok": limit < 0 or count <= limit, "count": count}
+
+
+def check_warnings(now: datetime) -> dict:
+    """Jobs whose last run succeeded with warnings: two reads of the partial index
+    jobs_job_warned (a few names, then the count only when there are more)."""
+    warned = Job.objects.filter(last_run_warnings__gt=0)
+    names = list(warned.order_by("name").values_list("name", flat=True)[:WARNED_JOBS_SHOWN])
+    count = len(names) if len(names) < WARNED_JOBS_SHOWN else warned.count()
+    return {"ok": True, "degraded": bool(count), "count": count, "jobs": names}
+
+
+def _registered_check(name: str, now: datetime) -> dict:
+    try:
+        return _registered[name].check(now)
+    except Exception as exc:  # a broken check is reported as failing, never as a 500
+        return {"ok": False, "error": type(exc).__name__}
 
 
 def health_report(now: datetime | None = None) -> dict:
@@ -94,8 +140,13 @@ def health_report(now: datetime | None = None) -> dict:
         checks["beat"] = check_beat(now)
         checks["worker"] = check_worker(now)
         checks["late_jobs"] = check_late_jobs(now)
+        checks["warnings"] = check_warnings(now)
+        for name in _registered:
+            checks[name] = _registered_check(name, now)
     failed = sorted(name for name, result in checks.items() if not result["ok"])
-    return {"status": "fail" if failed else "ok", "failed": failed, "checks": checks, "at": now.isoformat()}
+    degraded = sorted(name for name, result in checks.items() if result["ok"] and result.get("degraded"))
+    status = "fail" if failed else "degraded" if degraded else "ok"
+    return {"status": status, "failed": failed, "degraded": degraded, "checks": checks, "at": now.isoformat()}
 
 
 def check_queue(now: datetime) -> dict:
@@ -161,7 +212,30 @@ def dashboard_health(now: datetime) -> list[dict]:
         ("queue", "Queued runs", queue["ok"], _queue_text(queue)),
         ("late_jobs", "Late jobs", late["ok"], str(late["count"])),
     ]
-    return [{"name": name, "label": label, "ok": ok, "text": text} for name, label, ok, text in items]
+    shown = [_item(name, label, {"ok": ok}, text) for name, label, ok, text in items]
+    warned = checks.get("warnings")
+    if warned is not None:
+        shown.append(_item("warnings", "Warnings", warned, _warnings_text(warned)))
+    for name, registered in _registered.items():
+        if name in checks:
+            result = checks[name]
+            text = registered.describe(result) if "error" not in result else "check failed"
+            shown.append(_item(name, registered.label, result, text))
+    for item in shown:
+        item["badge"] = "problem" if not item["ok"] else "degraded" if item["degraded"] else "ok"
+        item["state"] = "bad" if not item["ok"] else "warn" if item["degraded"] else "ok"
+    return shown
+
+
+def _item(name: str, label: str, result: dict, text: str) -> dict:
+    return {"name": name, "label": label, "ok": result["ok"], "degraded": bool(result.get("degraded")), "text": text}
+
+
+def _warnings_text(warned: dict) -> str:
+    if not warned["count"]:
+        return "none"
+    more = warned["count"] - len(warned["jobs"])
+    return f"{', '.join(warned['jobs'])}{f' and {more} more' if more > 0 else ''}: succeeded with warnings"
 
 
 def _broker_text(broker: dict) -> str:

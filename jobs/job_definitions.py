@@ -12,7 +12,7 @@ JOB_DEFINITIONS = [
         name="cleanup-sessions",
         command="clearsessions",
         cron_expression="0 2 * * *",
-        description="Django's own clearsessions as a job: any management command can be a job.",
+        description="Django's own clearsessions as a job: on the allow-list through this definition.",
         timeout_seconds=600,
     ),
     JobDefinition(

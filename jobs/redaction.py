@@ -5,6 +5,11 @@ errors, alert e-mails, recorded delivery errors) with one mask, ``[redacted]``.
    *_KEY, ...), the database passwords, the caller's ``extra`` values (whatever their length) and, with
    ``stored=True``, the secrets held in the database: webhook handlers' (decrypted) and those of
    every source another app registers with ``register_secret_source``.
+   Each literal is masked as itself and in the forms a receiver or a command may echo it in
+   (``secret_forms``): base64 (standard and URL-safe, padded or not, also inside a longer
+   base64 text), URL-encoded (``quote``, ``quote_plus``) and hex (lower and upper case). A
+   basic-auth handler's ``user:password`` is a stored secret too, so its ``Basic`` token (the
+   base64 form) is masked.
 2. Patterns: ``Bearer ...`` / ``Basic ...`` / ``Token ...``, ``password=...``, ``token: ...``,
    ``api_key=...``, ``secret=...``, ``Authorization: ...``, URL credentials
    ``scheme://user:pass@host``, and signing secrets shaped like ``whsec_...``.
@@ -15,9 +20,11 @@ returns them (``notifications`` does so in its ``AppConfig.ready``).
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterable
 from functools import cache
+from urllib.parse import quote, quote_plus
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -63,6 +70,36 @@ def register_secret_source(source: Callable[[], Iterable[str]], *, key: str) -> 
     _sources[key] = source
 
 
+def _base64_forms(raw: bytes) -> set[str]:
+    """The secret's base64 forms, whole and as found inside a longer base64 text.
+
+    Inside a longer text the secret's bytes start at any offset modulo 3, and each offset encodes
+    them differently; per offset only the characters made of the secret's bits alone are kept
+    (the first one or two mix in the bytes before it, the last one those after it).
+    """
+    forms = set()
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        forms |= {whole, whole.rstrip("=")}
+        for offset in range(3):
+            text = encode(b"\0" * offset + raw).decode().rstrip("=")
+            start = (0, 2, 3)[offset]  # characters that carry bits of the padding bytes
+            end = len(text) - (1 if (offset + len(raw)) % 3 else 0)  # the last one mixes in what follows
+            forms.add(text[start:end])
+    return forms
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` and its encoded forms (base64, URL-encoded, hex); only forms at least
+    ``MIN_LITERAL`` long, since a shorter one would match ordinary text."""
+    raw = value.encode("utf-8", "surrogatepass")  # bytes: a lone surrogate must not fail the redaction
+    forms = {value, quote(raw), quote(raw, safe=""), quote_plus(raw), raw.hex(), raw.hex().upper()}
+    # Encoders differ in the case of %xx escapes.
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), form) for form in set(forms) if "%" in form}
+    forms |= _base64_forms(raw)
+    return {form for form in forms if len(form) >= MIN_LITERAL}
+
+
 @cache
 def _setting_values() -> frozenset[str]:
     """Read once per process (every log line is redacted); tests that change a setting send
@@ -76,9 +113,15 @@ def _setting_values() -> frozenset[str]:
     return frozenset(values)
 
 
+@cache
+def _setting_forms() -> frozenset[str]:
+    return frozenset(form for value in _setting_values() if len(value) >= MIN_LITERAL for form in secret_forms(value))
+
+
 @receiver(setting_changed, dispatch_uid="jobs.redaction.forget_setting_values")
 def _forget_setting_values(**kwargs) -> None:
     _setting_values.cache_clear()
+    _setting_forms.cache_clear()
 
 
 def _handler_secrets() -> set[str]:
@@ -86,13 +129,17 @@ def _handler_secrets() -> set[str]:
     from .models import WebhookHandler
 
     values = set()
-    for stored in WebhookHandler.objects.exclude(secret="").values_list("secret", flat=True):
+    rows = WebhookHandler.objects.exclude(secret="").values_list("secret", "auth", "auth_username")
+    for stored, auth, username in rows:
         try:
-            values.add(secret_decrypt(stored))
+            secret = secret_decrypt(stored)
         # A secret nobody can decrypt (wrong or missing JOBS_SECRETS_ENCRYPTION_KEY) cannot be
         # sent, so cannot leak; redacting must never fail the text it protects.
         except (SecretUnavailable, ImproperlyConfigured):
-            pass
+            continue
+        values.add(secret)
+        if auth == WebhookHandler.Auth.BASIC:
+            values.add(f"{username}:{secret}")  # its base64 form is the Authorization: Basic token
     return values
 
 
@@ -105,15 +152,20 @@ def stored_secrets() -> set[str]:
 
 
 def redact(text: str, *, extra: Iterable[str] = (), stored: bool = False) -> str:
-    """``text`` with secrets masked. ``stored=True`` also masks the database's secrets (queries)."""
+    """``text`` with secrets masked. ``stored=True`` also masks the database's secrets (queries).
+
+    The forms of every secret are worked out once per call (those of the settings once per
+    process), then each is replaced in the whole text.
+    """
     if not text:
         return text
-    literals = set(_setting_values())
-    if stored:
-        literals |= stored_secrets()
-    # The caller's own secrets are masked whatever their length; longest first, so that a secret
-    # containing another is masked whole.
-    literals = {v for v in literals if len(v) >= MIN_LITERAL} | {v for v in extra if v}
+    secrets = set(extra) | (stored_secrets() if stored else set())
+    # The caller's own secrets are masked whatever their length (their encoded forms only from
+    # MIN_LITERAL up); longest first, so that a secret containing another is masked whole.
+    literals = set(_setting_forms()) | {v for v in extra if v}
+    for value in secrets:
+        if len(value) >= MIN_LITERAL:
+            literals |= secret_forms(value)
     for value in sorted(literals, key=len, reverse=True):
         text = text.replace(value, MASK)
     for pattern, replacement in PATTERNS:

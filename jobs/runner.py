@@ -29,10 +29,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .command import MAX_WARNINGS, WARNING_LENGTH
 from .db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
 from .execution import Outcome, command_execute
 from .heartbeat import run_heartbeat
 from .models import Job, JobRun
+from .redaction import redact
+from .selectors import one_line
 from .signals import run_finished
 
 logger = logging.getLogger(__name__)
@@ -371,13 +374,16 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
     tries again rather than leave the run to the reaper, which would retry the work.
     """
     now = timezone.now()
+    warnings = run_warnings(outcome)
     ending = dict(
         status=outcome.status,
         finished_at=now,
         duration=now - run.started_at,
-        summary=outcome.summary,
+        # The summary's own copy of the warnings is the redacted one too (the run page shows it).
+        summary={**outcome.summary, "warnings": warnings} if warnings else outcome.summary,
         output=outcome.output,
         error=outcome.error,
+        warnings=warnings,
     )
     expected = run.job.expected_duration_seconds
     if expected is not None and ending["duration"] > timedelta(seconds=expected):
@@ -393,7 +399,27 @@ def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) ->
         run.refresh_from_db()
         return run
     _log_finished(run)
+    if run.status in JobRun.FAILURE_STATUSES:
+        # ERROR: what error trackers (Sentry's logging integration) and log alerting pick up.
+        # The error was redacted when the outcome was built (jobs.execution).
+        logger.error(
+            "run failed job=%s run=%s status=%s attempt=%s error=%s",
+            run.job.name,
+            run.pk,
+            run.status,
+            run.attempt,
+            one_line(run.error or ""),
+        )
     return run
+
+
+def run_warnings(outcome: Outcome) -> list[str]:
+    """The warnings a succeeded command reported in its summary (``JobCommand.warn``), redacted
+    (the database's secrets too) and bounded; none for any other outcome."""
+    reported = outcome.summary.get("warnings") if outcome.status == Status.SUCCEEDED else None
+    if not reported or not isinstance(reported, list):
+        return []
+    return [redact(str(text), stored=True)[:WARNING_LENGTH] for text in reported[:MAX_WARNINGS]]
 
 
 def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
@@ -402,7 +428,7 @@ def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
     ending = dict(status=Status.ABANDONED, finished_at=now, duration=now - (run.started_at or now), error=reason)
     if not _run_end(run, ending, now=now, dispatch_retry=True):
         return None
-    logger.warning("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
+    logger.error("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
     return run
 
 
@@ -430,15 +456,17 @@ def _log_finished(run: JobRun) -> None:
         "duration_seconds": round(duration, 3),
         "attempt": run.attempt,
         "slow": run.slow,
+        "warnings": len(run.warnings or []),
     }
     logger.info(
-        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s%s",
+        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s%s%s",
         run.job.name,
         run.pk,
         run.status,
         duration,
         run.attempt,
         " slow=true" if run.slow else "",
+        f" warnings={len(run.warnings)}" if run.warnings else "",
         extra={"run_log": fields},
     )
 
@@ -481,7 +509,12 @@ def _record_statistics(run: JobRun, *, final: bool) -> None:
     counts as one (the run itself, marked dry, stays in the history)."""
     if (run.options or {}).get("dry_run"):
         return
-    values = {"last_run_at": run.started_at, "last_run_status": run.status, "last_duration": run.duration}
+    values = {
+        "last_run_at": run.started_at,
+        "last_run_status": run.status,
+        "last_duration": run.duration,
+        "last_run_warnings": len(run.warnings or []),
+    }
     if run.status == Status.SUCCEEDED:
         values.update(last_success_at=run.finished_at, consecutive_failures=0)
     elif final:

@@ -54,6 +54,9 @@ UTC = ZoneInfo("UTC")
 # wall time whose real instant could lie on the other side of it.
 DST_WINDOW = timedelta(hours=3)
 MINUTE = timedelta(minutes=1)
+# The longest interval a job may have (one year). A longer one stored anyway (a restore, raw SQL)
+# never fires and says why: its slots would be centuries apart, past what a datetime holds.
+MAX_INTERVAL_SECONDS = 365 * 86400
 # One term of a field as Debian's cron reads it: a value (number or name), or ``*`` or a range,
 # each optionally with a step. cronsim also reads Quartz-style ``L``, ``W``, ``#`` and ``5/10``.
 VALUE = r"(?:\d+|[A-Za-z]{3})"
@@ -115,9 +118,19 @@ def _never_fires(value: str) -> bool:
     return not next_run_times(value, "UTC", datetime.now(UTC), count=1)
 
 
+def interval_problem(interval_seconds: int | None) -> str | None:
+    """Why a stored interval never fires: outside 1 .. MAX_INTERVAL_SECONDS (None: it fires, or
+    there is no interval)."""
+    if interval_seconds is None or 1 <= interval_seconds <= MAX_INTERVAL_SECONDS:
+        return None
+    return f"interval out of range: {interval_seconds:,} s (1 to {MAX_INTERVAL_SECONDS:,}, a year)"
+
+
 def schedule_problem(cron_expression: str, interval_seconds: int | None) -> str | None:
     """Why a stored schedule never fires (a restore or raw SQL can hold what forms refuse), in the
     words the form would have used; None for a schedule that fires."""
+    if interval_seconds is not None and (problem := interval_problem(interval_seconds)):
+        return problem
     if interval_seconds or not cron_expression:
         return None
     try:
@@ -142,6 +155,8 @@ def timezone_choices() -> list[tuple[str, str]]:
 
 
 def describe_schedule(cron_expression: str, interval_seconds: int | None, timezone: str = "UTC") -> str:
+    if interval_seconds and interval_problem(interval_seconds):
+        return f"interval out of range ({interval_seconds:,} s)"
     if interval_seconds:
         return describe_interval(interval_seconds)
     if not cron_expression:
@@ -301,15 +316,16 @@ def previous_run_time(cron_expression: str, timezone: str, at: datetime) -> date
 
 
 def interval_slot(interval_seconds: int, at: datetime) -> datetime:
-    """Interval schedules are aligned to the Unix epoch so every beat names the same slot."""
+    """Interval schedules are aligned to the Unix epoch so every beat names the same slot (callers
+    check ``interval_problem`` first: an interval out of range has no slots)."""
     epoch_seconds = int(at.timestamp())
     return datetime.fromtimestamp(epoch_seconds - epoch_seconds % interval_seconds, tz=UTC)
 
 
 def last_slot(cron_expression: str, interval_seconds: int | None, timezone: str, at: datetime) -> datetime | None:
-    """The latest fire time at or before ``at`` (None without a schedule)."""
+    """The latest fire time at or before ``at`` (None without a schedule, or one that never fires)."""
     if interval_seconds:
-        return interval_slot(interval_seconds, at)
+        return None if interval_problem(interval_seconds) else interval_slot(interval_seconds, at)
     if cron_expression:
         return previous_run_time(cron_expression, timezone, at)
     return None
@@ -333,6 +349,8 @@ def recent_slots(
 def upcoming_runs(
     cron_expression: str, interval_seconds: int | None, timezone: str, after: datetime, count: int = 5
 ) -> list[datetime]:
+    if interval_seconds and interval_problem(interval_seconds):
+        return []
     if interval_seconds:
         first = interval_slot(interval_seconds, after) + timedelta(seconds=interval_seconds)
         return [first + timedelta(seconds=interval_seconds * i) for i in range(count)]
@@ -369,7 +387,8 @@ def next_fire(
     if not times:
         return NextFire(None, None)
     if grace_seconds is not None:
-        grace = timedelta(seconds=grace_seconds)
+        # Clamped: a grace stored out of range (raw SQL) must not overflow the date it is added to.
+        grace = timedelta(seconds=min(max(grace_seconds, 0), MAX_INTERVAL_SECONDS))
     elif len(times) == 2:
         grace = min(max((times[1] - times[0]) * GRACE_FRACTION, MIN_GRACE), MAX_DEFAULT_GRACE)
     else:

@@ -6,6 +6,7 @@ jobs only per ``RECENT_CHUNK`` jobs).
     jobs                     1 query  (Job table, with its denormalised last-run statistics)
     active runs              1 query  (partial index jobs_jobrun_active)
     late jobs                1 query  (jobs.lateness.late_jobs, index jobs_job_late)
+    last runs' warnings      1 query per RECENT_CHUNK jobs whose last run warned (none otherwise)
     recent runs of each job  1 query per RECENT_CHUNK jobs: UNION ALL of one LIMITed index scan
                                       of jobs_jobrun_job_created per job (none with recent_per_job=0)
     totals of the last 24 h  1 query  (the dashboard only)
@@ -39,6 +40,7 @@ RECENT_FIELDS = (
     "error",
     "slow",
     "options",  # a dry run is marked in lists and is never the job's last failure
+    "warnings",  # "succeeded with warnings" in the history
 )
 LATE = "late"
 
@@ -50,6 +52,13 @@ class JobRow:
     next_run: datetime | None
     active_run_id: int | None
     recent: list[JobRun] = field(default_factory=list)  # newest first
+    warnings: list[str] = field(default_factory=list)  # the job's last run's, when it succeeded with them
+
+    @property
+    def last_run_text(self) -> str:
+        """The last run's status as lists show it: "succeeded with warnings" when it warned."""
+        status = self.job.last_run_status
+        return "succeeded with warnings" if status == JobRun.Status.SUCCEEDED and self.warnings else status
 
     @property
     def schedule_problem(self) -> str | None:
@@ -128,9 +137,29 @@ def recent_runs_by_job(job_ids: list[int], per_job: int = RECENT_PER_JOB) -> dic
     return found
 
 
-def job_rows(*, now: datetime, jobs: list[Job] | None = None, recent_per_job: int = RECENT_PER_JOB) -> list[JobRow]:
+def last_run_warnings(jobs: list[Job]) -> dict[int, list[str]]:
+    """The warnings of each job's last run, for the jobs whose last run warned (the count is on
+    the Job row, so a fleet without warnings costs no query). A run is found by its job and
+    start time (``Job.last_run_at``), on the index jobs_jobrun_job_created's job prefix."""
+    warned = [job for job in jobs if job.last_run_warnings and job.last_run_at]
+    found: dict[int, list[str]] = {}
+    for start in range(0, len(warned), RECENT_CHUNK):
+        runs = Q()
+        for job in warned[start : start + RECENT_CHUNK]:
+            runs |= Q(job_id=job.pk, started_at=job.last_run_at)
+        for job_id, warnings in JobRun.objects.filter(runs, status=JobRun.Status.SUCCEEDED).values_list(
+            "job_id", "warnings"
+        ):
+            if warnings:
+                found[job_id] = list(warnings)
+    return found
+
+
+def job_rows(
+    *, now: datetime, jobs: list[Job] | None = None, recent_per_job: int = RECENT_PER_JOB, warnings: bool = True
+) -> list[JobRow]:
     """Every job (or ``jobs``) with its status -- disabled / running / late / failed / idle --
-    next run, active run and newest runs."""
+    next run, active run, newest runs and (``warnings``) its last run's warnings."""
     jobs = list(Job.objects.select_related("webhook_handler").order_by("name")) if jobs is None else jobs
     active = dict(
         JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES, job__in=[j.pk for j in jobs]).values_list(
@@ -139,6 +168,7 @@ def job_rows(*, now: datetime, jobs: list[Job] | None = None, recent_per_job: in
     )
     late = late_jobs(now, [job for job in jobs if job.pk not in active])
     recent = recent_runs_by_job([job.pk for job in jobs], recent_per_job) if recent_per_job else {}
+    warned = last_run_warnings(jobs) if warnings else {}
     rows = []
     for job in jobs:
         status = job.status(job.pk in active)
@@ -146,7 +176,7 @@ def job_rows(*, now: datetime, jobs: list[Job] | None = None, recent_per_job: in
             status = LATE
         upcoming = job_next_runs(job, now, count=1)
         next_run = upcoming[0] if upcoming else None
-        rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, [])))
+        rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, []), warned.get(job.pk, [])))
     return rows
 
 
@@ -190,7 +220,9 @@ def job_row_json(row: JobRow) -> dict:
         "last_run": {
             "at": iso(job.last_run_at),
             "status": job.last_run_status or None,
+            "status_text": row.last_run_text or None,
             "duration_seconds": seconds(job.last_duration),
+            "warnings": row.warnings,
         },
         "next_run": iso(row.next_run),
         "schedule_problem": row.schedule_problem,
@@ -209,6 +241,8 @@ def run_json(run: JobRun, *, full: bool = True) -> dict:
         "id": run.pk,
         "job": run.job.name,
         "status": run.status,
+        "status_text": run.status_text,
+        "warnings": run.warnings,
         "triggered_by": run.triggered_by,
         "attempt": run.attempt,
         "scheduled_for": iso(run.scheduled_for),

@@ -22,8 +22,8 @@ from .webhooks import webhook_deliveries_retry, webhook_endpoint_ping
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters; the context and the rendered message are on its page.
-    list_display = ("recipient", "template", "status", "tries", "sent_or_due", "error_excerpt")
-    list_filter = ("status", "template")
+    list_display = ("recipient", "message", "status", "tries", "sent_or_due", "error_excerpt")
+    list_filter = ("status", "kind", "template")
     search_fields = ("recipient", "dedupe_key")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
@@ -38,6 +38,11 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None  # list and actions, but no editing of a queued message
+
+    @admin.display(description="message", ordering="template")
+    def message(self, notification: Notification) -> str:
+        """The template's name; a raw e-mail's subject (``send_email``)."""
+        return notification.template or one_line_cell(notification.subject)
 
     @admin.display(description="tries", ordering="attempts")
     def tries(self, notification: Notification) -> int:

@@ -23,6 +23,7 @@ from jobs.health import alert_recipients
 from jobs.logs import system_log
 from jobs.models import Job, JobRun
 from jobs.redaction import redact
+from jobs.selectors import one_line
 from jobs.signals import job_lateness_changed, run_slow
 
 from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
@@ -85,6 +86,8 @@ def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
         Job.objects.filter(pk=job.pk).update(alert_state=state, alert_state_changed_at=timezone.now())
     if kind is None or (kind == "recovered" and not job.notify_on_failure):
         return None
+    if kind != "recovered":
+        _log_failure_alert(kind, job, run)
     recipients, _ = alert_recipients()  # JOBS_ALERT_RECIPIENTS, else the superusers
     if not recipients:
         logger.warning("job %s: %s alert not sent: no JOBS_ALERT_RECIPIENTS and no superuser e-mail", job.name, kind)
@@ -109,6 +112,22 @@ def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
         data={"run_id": run.pk, "consecutive_failures": job.consecutive_failures},
     )
     return kind
+
+
+def _log_failure_alert(kind: str, job: Job, run: JobRun) -> None:
+    """Every failure alert is an ERROR log line too: it reaches whoever reads the logs (and Sentry,
+    when SENTRY_DSN is set) while the mail server is down. Redacted here, stored secrets included:
+    a handler on another logger would see the text before the console's redacting filter."""
+    error = redact(one_line(run.error or ""), stored=True)
+    logger.error(
+        "job alert: %s job=%s run=%s status=%s failures=%s error=%s",
+        kind,
+        job.name,
+        run.pk,
+        run.status,
+        job.consecutive_failures,
+        error,
+    )
 
 
 def alert_context(job: Job, run: JobRun) -> dict:

@@ -6,15 +6,18 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
+        from jobs.health import health_check_register
         from jobs.logs import purge_logs_requested
         from jobs.redaction import register_secret_source
         from jobs.signals import run_finished
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .alerts import on_run_finished
+        from .mail_health import mail_health, mail_health_text
         from .retention import on_purge_logs_requested
         from .webhooks import endpoint_secrets
 
         run_finished.connect(on_run_finished, dispatch_uid="notifications.alerts")
         purge_logs_requested.connect(on_purge_logs_requested, dispatch_uid="notifications.retention")
         register_secret_source(endpoint_secrets, key="notifications.endpoints")
+        health_check_register("mail", label="Mail", check=mail_health, describe=mail_health_text)

@@ -21,4 +21,12 @@ def notifications_settings_check(app_configs=None, **kwargs) -> list[checks.Chec
     production = getattr(settings, "PRODUCTION", False)
     if production and getattr(settings, "JOBS_HTTP_GUARD_ALLOW_LOOPBACK", False):
         errors.append(checks.Error("JOBS_HTTP_GUARD_ALLOW_LOOPBACK is for tests only.", id="notifications.E002"))
+    for alias in getattr(settings, "NOTIFICATIONS_ATTACHMENT_STORAGES", []):
+        if alias not in settings.STORAGES:
+            errors.append(
+                checks.Error(
+                    f"NOTIFICATIONS_ATTACHMENT_STORAGES names {alias!r}, which is not a key of STORAGES.",
+                    id="notifications.E003",
+                )
+            )
     return errors

@@ -9,7 +9,8 @@ Per batch:
 2. Send, after that commit: render each message and hand it to Django's e-mail backend
    (``EMAIL_URL``), one connection per batch. A server that cannot be reached, or a connection
    lost mid-batch, fails this attempt of every message not yet sent (each gets its backoff)
-   and ends the drain for this run: the run succeeds and its summary names the cause.
+   and ends the drain for this run: the run succeeds with a warning, its summary names the
+   cause, and /health/'s ``mail`` component is degraded until a drain sends again.
 3. Record: one UPDATE marks the sent ones ``sent``; each failure gets its own backoff
    (1 -> 3 -> 9 -> 15 min, capped) or becomes ``dead`` after NOTIFICATIONS_MAX_ATTEMPTS. Every
    write is conditional on the claim token, so a drain whose batch was reclaimed writes nothing.
@@ -36,6 +37,7 @@ from django.utils import timezone
 
 from jobs.redaction import redact
 
+from .mail_health import mail_failure_record, mail_success_record
 from .models import Notification
 from .rendering import message_build
 
@@ -59,6 +61,11 @@ class DrainResult:
     batches: int = 0
     errors: list[str] = field(default_factory=list)
     unreachable: str = ""  # why the drain stopped early: the mail server could not be used
+
+    @property
+    def deferred(self) -> int:
+        """Messages that failed this drain and wait for their retry (the rest are dead)."""
+        return self.failed - self.dead
 
     def summary(self) -> dict:
         summary = {
@@ -249,6 +256,9 @@ def notifications_process(
         _log_dead(failed)
     if result.unreachable:
         logger.warning("notifications drain stopped early: %s", result.unreachable)
+        mail_failure_record(now=clock(), deferred=result.deferred, error=result.unreachable)
+    elif result.sent:
+        mail_success_record(now=clock())
     logger.info("notifications drained %s", result.summary())
     return result
 

@@ -1,7 +1,8 @@
 """The notification queue and outgoing webhooks.
 
 A ``Notification`` is one e-mail to one recipient, rendered from a template triple when it
-is sent. A ``WebhookEndpoint`` subscribes a URL to events; a ``WebhookDelivery`` is one event
+is sent, or (``kind="raw"``) a subject, sanitised HTML and text given by another app
+(``services.send_email``). A ``WebhookEndpoint`` subscribes a URL to events; a ``WebhookDelivery`` is one event
 sent (or to be sent) to one endpoint, with the result of its last attempt.
 """
 
@@ -31,6 +32,10 @@ class Notification(models.Model):
         DEAD = "dead", "Dead (gave up)"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Kind(models.TextChoices):
+        TEMPLATE = "template", "Template"
+        RAW = "raw", "Subject and HTML given"
+
     # Statuses a drain may claim once send_after has passed.
     WAITING_STATUSES = (Status.QUEUED, Status.RETRYING)
     FINISHED_STATUSES = (Status.SENT, Status.DEAD, Status.CANCELLED)
@@ -39,9 +44,17 @@ class Notification(models.Model):
     # Not indexed: nothing looks a message up by it, and every index costs each status change.
     uuid = models.UUIDField(default=uuid.uuid4, editable=False)
     recipient = models.CharField(max_length=254, help_text="E-mail address.")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.TEMPLATE)
     template = models.CharField(
-        max_length=200, help_text="Template folder under templates/emails/, e.g. billing/rent_reminder."
+        max_length=200,
+        blank=True,
+        help_text="Template folder under templates/emails/, e.g. billing/rent_reminder (template e-mails).",
     )
+    # A raw e-mail's parts, stored as they will be sent: the HTML sanitised, the text given or
+    # read from that HTML (notifications.html_email). Empty for template e-mails.
+    subject = models.CharField(max_length=255, blank=True)
+    html = models.TextField(blank=True)
+    text = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     language = models.CharField(
         max_length=16, blank=True, help_text="Language code to render in; empty means LANGUAGE_CODE."
@@ -52,6 +65,11 @@ class Notification(models.Model):
         blank=True,
         help_text="Enqueueing the same key again is a no-op: one message per key, ever.",
     )  # unique through NotificationKey, not an index here (see there)
+    attachments = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Files by reference (storage and name), read when the message is sent.",
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     send_after = models.DateTimeField(help_text="Not sent before this time (also the next retry time).")
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Send attempts started so far.")
@@ -68,6 +86,11 @@ class Notification(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="processing") | Q(claimed_at__isnull=False),
                 name="notifications_notification_processing_is_claimed",
+            ),
+            # A template e-mail names its template; a raw one carries its subject and text.
+            models.CheckConstraint(
+                condition=Q(kind="template", template__gt="") | Q(kind="raw", subject__gt="", text__gt=""),
+                name="notifications_notification_kind_has_content",
             ),
         ]
         indexes = [
@@ -92,7 +115,28 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template} to {self.recipient} ({self.status})"
+        return f"{self.template or self.subject[:60]} to {self.recipient} ({self.status})"
+
+
+class MailServerState(models.Model):
+    """What the drains last learned about the mail server, for /health/ (which connects to
+    nothing itself). One row: a drain that could not use the server sets ``failing_since``
+    (kept from the first failure of an outage), and the next drain that sends clears it."""
+
+    name = models.CharField(max_length=20, primary_key=True, default="default")
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="Set while the mail server is unusable.")
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    deferred = models.PositiveIntegerField(default=0, help_text="Messages the last failing drain deferred.")
+    last_error = models.TextField(blank=True, help_text="Why the last failing drain stopped (redacted).")
+    recovered_at = models.DateTimeField(null=True, blank=True, help_text="When a drain last ended an outage.")
+
+    class Meta:
+        verbose_name = "mail server state"
+
+    def __str__(self) -> str:
+        if self.failing_since is None:
+            return "mail server ok"
+        return f"mail server failing since {self.failing_since:%Y-%m-%d %H:%M}"
 
 
 class NotificationKey(models.Model):

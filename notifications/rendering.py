@@ -13,6 +13,9 @@ Each renders with the message's context plus ``site_url``, ``recipient`` and
 ``{% trans %}`` strings come out in the recipient's language where a translation exists, in
 English otherwise. ``.txt`` parts render without autoescaping, ``.html`` with it.
 
+Files named in ``notification.attachments`` are read from their storage here, when the message
+is built; one too large to attach is a link in ``attachment_links`` (``attachments.py``).
+
 ``body.html`` is the message's content only: the HTML part is ``emails/layout.html``, which
 includes it (``{% include body_template %}``) and shows the subject as its title.
 """
@@ -25,8 +28,9 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template import TemplateDoesNotExist, engines
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
+from .attachments import attachment_read, attachments_split
 from .jinja import localize_floats
 from .models import Notification
 
@@ -68,14 +72,24 @@ def message_language(notification: Notification) -> str:
     return notification.language or settings.LANGUAGE_CODE
 
 
-def message_render(notification: Notification) -> tuple[str, str, str | None]:
-    """(subject, text body, html body or None) for one notification, in its language."""
+def message_render(notification: Notification, *, links: list[dict] | None = None) -> tuple[str, str, str | None]:
+    """(subject, text body, html body or None) for one notification, in its language.
+
+    ``links``: download links of attachments too large to attach (``attachment_links`` in the
+    templates); None works them out here (the admin's preview). A raw e-mail (``send_email``)
+    was made safe when it was queued: its parts go out as stored.
+    """
+    if notification.kind == Notification.Kind.RAW:
+        return notification.subject, notification.text, notification.html or None
     name, language = notification.template, message_language(notification)
+    if links is None:
+        links = attachments_split(notification.attachments or [], now=timezone.now())[1]
     context = {
         **localize_floats(notification.context or {}),
         "site_url": settings.SITE_URL.rstrip("/"),
         "recipient": notification.recipient,
         "notification_id": str(notification.uuid),
+        "attachment_links": links,
         "LANGUAGE_CODE": language,
     }
     with translation.override(language):
@@ -89,8 +103,10 @@ def message_render(notification: Notification) -> tuple[str, str, str | None]:
 
 
 def message_build(notification: Notification) -> EmailMultiAlternatives:
-    """The e-mail for one notification; its Message-ID is stable, so a receiver can spot a resend."""
-    subject, text, html = message_render(notification)
+    """The e-mail for one notification; its Message-ID is stable, so a receiver can spot a resend.
+    Attached files are read now, from their storage."""
+    attached, links = attachments_split(notification.attachments or [], now=timezone.now())
+    subject, text, html = message_render(notification, links=links)
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -99,4 +115,6 @@ def message_build(notification: Notification) -> EmailMultiAlternatives:
     )
     if html is not None:
         message.attach_alternative(html, "text/html")
+    for attachment in attached:
+        message.attach(*attachment_read(attachment))
     return message

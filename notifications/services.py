@@ -18,13 +18,15 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .attachments import attachment_check
+from .html_email import html_sanitise, html_to_text
 from .models import Notification, NotificationKey, WebhookDelivery, WebhookEndpoint
 from .rendering import template_check
 
 logger = logging.getLogger(__name__)
 
 ENQUEUE_BATCH = 1000
-MESSAGE_KEYS = {"recipient", "template", "context", "dedupe_key", "send_after", "language"}
+MESSAGE_KEYS = {"recipient", "template", "context", "dedupe_key", "send_after", "language", "attachments"}
 Status = Notification.Status
 
 
@@ -36,6 +38,7 @@ def _notification_build(
     dedupe_key: str | None = None,
     send_after: datetime | None = None,
     language: str | None = None,
+    attachments: list[dict] | None = None,
     now: datetime,
 ) -> Notification:
     try:
@@ -52,6 +55,7 @@ def _notification_build(
         dedupe_key=dedupe_key,
         send_after=send_after or now,
         language=language or "",
+        attachments=[attachment_check(a) for a in attachments or []],
     )
 
 
@@ -64,10 +68,12 @@ def notification_enqueue(
     dedupe_key: str | None = None,
     send_after: datetime | None = None,
     language: str | None = None,
+    attachments: list[dict] | None = None,
 ) -> Notification | None:
     """Queue one e-mail. Returns None when ``dedupe_key`` was queued before (nothing is written).
 
-    Raises ValueError for a bad address or a template without subject.txt / body.txt.
+    ``attachments``: files by reference, read when the message is sent (``attachments.py``).
+    Raises ValueError for a bad address, attachment, or a template without subject.txt / body.txt.
     """
     notification = _notification_build(
         recipient=recipient,
@@ -76,6 +82,7 @@ def notification_enqueue(
         dedupe_key=dedupe_key,
         send_after=send_after,
         language=language,
+        attachments=attachments,
         now=timezone.now(),
     )
     try:
@@ -101,9 +108,21 @@ def notifications_enqueue_many(*, messages: Iterable[dict]) -> int:
     messages whose key was taken (by an earlier message, a concurrent caller or an earlier
     row of the same call), so no other transaction ever sees those.
     """
+    return _enqueue(messages)[0]
+
+
+@transaction.atomic
+def notifications_enqueue_keyed(*, messages: Iterable[dict]) -> dict[str, int]:
+    """As ``notifications_enqueue_many`` for messages that all have a dedupe key: returns
+    {dedupe key: notification id} of the messages queued now, so a caller can keep a reference."""
+    return _enqueue(messages)[1]
+
+
+def _enqueue(messages: Iterable[dict]) -> tuple[int, dict[str, int]]:
     now = timezone.now()
     iterator = iter(messages)
     created = 0
+    queued: dict[str, int] = {}
     while batch := list(islice(iterator, ENQUEUE_BATCH)):
         rows = []
         for message in batch:
@@ -117,12 +136,74 @@ def notifications_enqueue_many(*, messages: Iterable[dict]) -> int:
         created += len(rows) - len(keyed)
         if keyed:
             NotificationKey.objects.bulk_create(keys, ignore_conflicts=True)
-            ours = NotificationKey.objects.filter(notification_id__in=keyed)
-            kept = set(ours.values_list("notification_id", flat=True))
-            created += len(kept)
-            if taken := [pk for pk in keyed if pk not in kept]:
+            ours = dict(NotificationKey.objects.filter(notification_id__in=keyed).values_list("notification_id", "key"))
+            created += len(ours)
+            queued.update({key: pk for pk, key in ours.items()})
+            if taken := [pk for pk in keyed if pk not in ours]:
                 Notification.objects.filter(pk__in=taken).delete()
-    return created
+    return created, queued
+
+
+@transaction.atomic
+def send_email(
+    to: str | Iterable[str],
+    subject: str,
+    html: str,
+    text: str | None = None,
+    *,
+    dedupe_key: str | None = None,
+    send_after: datetime | None = None,
+) -> int:
+    """Queue one e-mail given as a subject and HTML, to each address in ``to``; how many were new.
+
+    Any job (or view) may call it inside its transaction. The HTML is sanitised now (nh3) and,
+    when ``text`` is None, the plain-text part is read from it (``notifications.html_email``);
+    process-notifications sends it like every queued message, with the same backoff.
+    ``dedupe_key`` makes a repeat a no-op, per recipient (``<key>:<address>``).
+    """
+    recipients = [to] if isinstance(to, str) else list(to)
+    subject = " ".join(str(subject).split())[:255]
+    if not recipients or not subject:
+        raise ValueError("send_email needs at least one address and a subject.")
+    clean = html_sanitise(html or "")
+    plain = text if text is not None else html_to_text(clean)
+    if not plain.strip():
+        raise ValueError("send_email needs some text: the HTML has none, and no text was given.")
+    now = timezone.now()
+    queued = 0
+    for recipient in recipients:
+        try:
+            validate_email(recipient)
+        except ValidationError:
+            raise ValueError(f"Not an e-mail address: {recipient!r}") from None
+        key = f"{dedupe_key}:{recipient}" if dedupe_key is not None else None
+        if key is not None and not (0 < len(key) <= 200):
+            raise ValueError("dedupe_key plus the address must be 1 to 200 characters.")
+        row = Notification(
+            kind=Notification.Kind.RAW,
+            recipient=recipient,
+            subject=subject,
+            html=clean,
+            text=plain,
+            dedupe_key=key,
+            send_after=send_after or now,
+        )
+        queued += _raw_save(row, key)
+    return queued
+
+
+def _raw_save(notification: Notification, key: str | None) -> int:
+    """Insert one message (and its key) in a savepoint: 0 when the key was queued before."""
+    try:
+        with transaction.atomic():
+            notification.save(force_insert=True)
+            if key is not None:
+                NotificationKey.objects.create(key=key, notification=notification)
+    except IntegrityError:
+        if key is not None and NotificationKey.objects.filter(key=key).exists():
+            return 0
+        raise
+    return 1
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
 Their tables stay where they are: the four models are created in this app's migration state
 only (``SeparateDatabaseAndState``), on the tables billing created, and billing's
-``0003_subscriptions_move_to_accounts`` (which runs after this one: ``run_before``) deletes
+``0004_subscriptions_move_to_accounts`` (which runs after this one: ``run_before``) deletes
 them from billing's state only. ``0002_subscriptions_tables_rename`` then renames the tables,
 indexes and constraints to this app's names, on both databases.
 
@@ -44,12 +44,12 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("billing", "0002_lease_fillfactor"),
+        ("billing", "0003_payout_lifecycle_and_statement_deliveries"),
         ("notifications", "0002_dedupe_key_table"),
     ]
     # billing drops its copies (trial-reminder notices, subscription columns of its snapshot)
     # and the moved models from its state only after this migration has copied them.
-    run_before = [("billing", "0003_subscriptions_move_to_accounts")]
+    run_before = [("billing", "0004_subscriptions_move_to_accounts")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

@@ -1,6 +1,6 @@
 """The moved tables, indexes and constraints take this app's names (``accounts_...``).
 
-After billing's ``0003_subscriptions_move_to_accounts``, so no billing table refers to them
+After billing's ``0004_subscriptions_move_to_accounts``, so no billing table refers to them
 any more; renames keep every row (PostgreSQL renames in place, SQLite as Django documents).
 """
 
@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0001_move_subscriptions_from_billing"),
-        ("billing", "0003_subscriptions_move_to_accounts"),
+        ("billing", "0004_subscriptions_move_to_accounts"),
     ]
 
     operations = [

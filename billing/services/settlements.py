@@ -15,12 +15,15 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import islice
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils.dateparse import parse_date
+
+from jobs.http_guard import DestinationRefused, guarded_request
 
 from ..batching import batch_size as resolve_batch_size
 from ..batching import statistics_refresh, value_batches
@@ -29,6 +32,9 @@ from ..money import cents
 from ..periods import local_date
 
 Outcome = SettlementMatch.Outcome
+CONNECT_TIMEOUT = 5.0
+# A page of settlement records; a bigger answer is refused rather than read without bound.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
 
 
 class ProcessorError(Exception):
@@ -39,28 +45,54 @@ def processor_records(*, day: date) -> Iterator[dict]:
     """GET {base}/settlements?date=YYYY-MM-DD, following ``next_cursor`` pages.
 
     Expected JSON: {"settlements": [{"reference", "amount", "settled_on"}], "next_cursor": str|null}.
+    Every page goes through the outbound-HTTP guard (``jobs.http_guard``): no loopback, private or
+    metadata address, and no redirect to another origin, so the API key is sent only to the
+    processor's own host.
     """
     base = settings.BILLING_PROCESSOR_BASE_URL.rstrip("/")
     headers = {"Authorization": f"Bearer {settings.BILLING_PROCESSOR_API_KEY}", "Accept": "application/json"}
     params = {"date": day.isoformat()}
-    with requests.Session() as session:
-        while True:
-            try:
-                response = session.get(
-                    f"{base}/settlements",
-                    params=params,
-                    headers=headers,
-                    timeout=settings.BILLING_PROCESSOR_TIMEOUT_SECONDS,
-                )
-                response.raise_for_status()
-                body = response.json()
-            except (requests.RequestException, ValueError) as exc:
-                raise ProcessorError(f"Settlement API {base}: {exc}") from exc
-            yield from body.get("settlements", [])
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return
-            params = {"date": day.isoformat(), "cursor": cursor}
+    while True:
+        body = _processor_page(f"{base}/settlements?{urlencode(params)}", base=base, headers=headers)
+        yield from body.get("settlements", [])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return
+        params = {"date": day.isoformat(), "cursor": cursor}
+
+
+def _processor_page(url: str, *, base: str, headers: dict) -> dict:
+    """One page of the settlement API as JSON; ProcessorError for anything else."""
+    timeout = settings.BILLING_PROCESSOR_TIMEOUT_SECONDS
+    try:
+        response = guarded_request(
+            "GET",
+            url,
+            headers=headers,
+            connect_timeout=min(CONNECT_TIMEOUT, timeout),
+            read_timeout=timeout,
+            cross_origin_redirects=False,
+            max_body_bytes=MAX_PAGE_BYTES + 1,
+        )
+    except DestinationRefused as exc:
+        raise ProcessorError(f"Settlement API {base}: refused by the outbound-HTTP guard: {exc}") from exc
+    except requests.RequestException as exc:
+        raise ProcessorError(f"Settlement API {base}: {exc}") from exc
+    if response.is_redirect:  # only a redirect to another origin comes back unfollowed
+        raise ProcessorError(
+            f"Settlement API {base}: HTTP {response.status_code} redirects to another origin; not followed "
+            "(the API key goes only to BILLING_PROCESSOR_BASE_URL's host). Set it to the final address."
+        )
+    if len(response.content) > MAX_PAGE_BYTES:
+        raise ProcessorError(f"Settlement API {base}: a page over {MAX_PAGE_BYTES} bytes.")
+    try:
+        response.raise_for_status()
+        body = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise ProcessorError(f"Settlement API {base}: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ProcessorError(f"Settlement API {base}: the answer is not a JSON object.")
+    return body
 
 
 def csv_records(lines: Iterable[str]) -> Iterator[dict]:

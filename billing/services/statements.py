@@ -6,8 +6,9 @@ from datetime import date, datetime
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
 
-from notifications.services import notifications_enqueue_many, webhook_event_send
+from notifications.services import webhook_event_send
 
 from ..batching import batch_size as resolve_batch_size
 from ..batching import statistics_refresh, value_batches
@@ -16,6 +17,7 @@ from ..money import ZERO
 from ..pdf import statement_pdf
 from ..periods import local_date, month_label, previous_month
 from ..selectors import OwnerMonth, owner_months
+from .statement_emails import statements_deliver
 
 FIGURES = (
     "opening_balance",
@@ -84,24 +86,8 @@ def statements_render(*, period: date, size: int) -> int:
 @transaction.atomic
 def _statements_attach(*, statements: list[OwnerStatement], months: dict[int, OwnerMonth]) -> None:
     OwnerStatement.objects.bulk_update(statements, ["pdf"])
-    notifications_enqueue_many(
-        messages=(
-            {
-                "recipient": months[s.owner_id].email,
-                "template": "billing/statement_ready",
-                "context": {
-                    "owner_name": months[s.owner_id].name,
-                    "period_label": month_label(s.period),
-                    "net": str(s.net),
-                    "closing_balance": str(s.closing_balance),
-                    "statement_id": s.pk,
-                },
-                # Once per statement: a --force re-render does not mail the owner again.
-                "dedupe_key": f"statement-ready:{s.owner_id}:{s.period:%Y-%m}",
-            }
-            for s in statements
-        )
-    )
+    owners = {owner_id: (m.name, m.email) for owner_id, m in months.items()}
+    statements_deliver(statements=statements, owners=owners, now=timezone.now())
 
 
 def _bytes_file(content: bytes):

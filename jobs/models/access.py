@@ -51,8 +51,23 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Refused from then on. Empty: never.")
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The owner: a key made in the admin works only while the user who made it is active. SET_NULL
+    # keeps the key's row (and the audit entries naming it) when the user is deleted; the key is
+    # then refused, since only an ``ownerless`` key may have no owner.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="owner",
+        help_text="The key works only while this user is active.",
+    )
+    ownerless = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Made with manage.py create_api_key by someone with shell access: it has no owner to lose.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_used_from = models.CharField(max_length=64, blank=True, editable=False)
@@ -74,4 +89,8 @@ class ApiKey(models.Model):
             return "key revoked"
         if self.expires_at is not None and self.expires_at <= now:
             return "key expired"
+        if not self.ownerless and self.created_by_id is None:
+            return "key owner deleted"
+        if not self.ownerless and not self.created_by.is_active:
+            return "key owner deactivated"
         return ""

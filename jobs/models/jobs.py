@@ -5,13 +5,47 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..schedules import describe_schedule, next_fire, validate_cron_expression, validate_timezone
+from ..schedules import (
+    MAX_INTERVAL_SECONDS,
+    describe_schedule,
+    next_fire,
+    validate_cron_expression,
+    validate_timezone,
+)
 
 DEFAULT_CATCH_UP_LIMIT = 10
+# Bounds of a job's numbers, in forms (the model's validators) and in the database (the
+# jobs_job_*_range constraints): every value a form accepts must fit every date computed from
+# it, on every page, and mean something for a job.
+WEEK = 7 * 86400
+MAX_TIMEOUT_SECONDS = WEEK
+MAX_RETRIES = 25
+MAX_RETRY_BACKOFF_SECONDS = 86400
+# The wait before a retry doubles per attempt up to this (25 doublings of a day would be 90,000 years).
+MAX_RETRY_DELAY_SECONDS = WEEK
+MAX_EXPECTED_DURATION_SECONDS = WEEK
+MAX_GRACE_SECONDS = MAX_INTERVAL_SECONDS
+MAX_CATCH_UP_LIMIT = 1000
+MAX_ESCALATE_AFTER_FAILURES = 1000
+
+
+def between(low: int, high: int, what: str = "") -> list:
+    """The validators of a bounded number; ``what`` replaces the "at most" message."""
+    upper = MaxValueValidator(high, message=what) if what else MaxValueValidator(high)
+    return [MinValueValidator(low), upper]
+
+
+def in_range(field: str, low: int, high: int, *, nullable: bool = False) -> models.CheckConstraint:
+    """The database's copy of ``between``: ``jobs_job_<field>_range``."""
+    condition = Q(**{f"{field}__gte": low, f"{field}__lte": high})
+    if nullable:
+        condition |= Q(**{f"{field}__isnull": True})
+    return models.CheckConstraint(condition=condition, name=f"jobs_job_{field}_range")
 
 
 class WebhookHandler(models.Model):
@@ -97,22 +131,42 @@ class Job(models.Model):
         max_length=63, default="UTC", validators=[validate_timezone], help_text="The cron is read in this zone."
     )
     interval_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Run every N seconds instead of on a cron schedule."
+        null=True,
+        blank=True,
+        validators=between(
+            1,
+            MAX_INTERVAL_SECONDS,
+            f"An interval of more than a year ({MAX_INTERVAL_SECONDS:,} s) is not supported: "
+            "use a cron expression for a job that runs more rarely.",
+        ),
+        help_text=f"Run every N seconds (1 to {MAX_INTERVAL_SECONDS:,}, a year) instead of on a cron schedule.",
     )
     config = models.JSONField(default=dict, blank=True, help_text="Options passed to the command.")
     enabled = models.BooleanField(default=True)
-    timeout_seconds = models.PositiveIntegerField(default=3600, help_text="A run is stopped after this long.")
-    max_retries = models.PositiveSmallIntegerField(default=0, help_text="Extra attempts after a failure.")
+    timeout_seconds = models.PositiveIntegerField(
+        default=3600,
+        validators=between(1, MAX_TIMEOUT_SECONDS),
+        help_text="A run is stopped after this long (at most a week).",
+    )
+    max_retries = models.PositiveSmallIntegerField(
+        default=0, validators=between(0, MAX_RETRIES), help_text=f"Extra attempts after a failure (0 to {MAX_RETRIES})."
+    )
     retry_backoff_seconds = models.PositiveIntegerField(
-        default=60, help_text="Wait before the first retry; doubles for each further attempt."
+        default=60,
+        validators=between(0, MAX_RETRY_BACKOFF_SECONDS),
+        help_text="Wait before the first retry (at most a day); doubles for each further attempt, up to a week.",
     )
     expected_duration_seconds = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Runs longer than this are flagged as slow."
+        null=True,
+        blank=True,
+        validators=between(1, MAX_EXPECTED_DURATION_SECONDS),
+        help_text="Runs longer than this are flagged as slow (at most a week).",
     )
     notify_on_failure = models.BooleanField(default=True)
     grace_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=between(0, MAX_GRACE_SECONDS),
         help_text="A slot with no run this long after it is due makes the job late. "
         "Empty: a tenth of the schedule's period, at least 60 s and at most an hour.",
     )
@@ -129,10 +183,12 @@ class Job(models.Model):
         default=DEFAULT_CATCH_UP_LIMIT,
         null=True,
         blank=True,
+        validators=between(1, MAX_CATCH_UP_LIMIT),
         help_text="With 'run every missed slot': at most this many of the most recent missed slots. Empty: 10.",
     )
     escalate_after_failures = models.PositiveSmallIntegerField(
         default=3,
+        validators=between(1, MAX_ESCALATE_AFTER_FAILURES),
         help_text="Send one escalation e-mail after this many consecutive failed runs (with notify on failure).",
     )
 
@@ -159,6 +215,8 @@ class Job(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_duration = models.DurationField(null=True, blank=True)
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Warnings of the last run (0: none): "succeeded with warnings" on every list and /health/.
+    last_run_warnings = models.PositiveSmallIntegerField(default=0, editable=False)
 
     # What seed_jobs last wrote, so it can tell an admin's edit from its own old default.
     seed_defaults = models.JSONField(default=dict, blank=True, editable=False)
@@ -183,6 +241,8 @@ class Job(models.Model):
             models.Index(fields=["next_fire_at"], condition=Q(enabled=True), name="jobs_job_due"),
             # "Which jobs are late?" (late_at <= now): one range scan, however many jobs exist.
             models.Index(fields=["late_at"], condition=Q(enabled=True), name="jobs_job_late"),
+            # /health/'s "which jobs' last run warned?": a few names and a count, never a scan.
+            models.Index(fields=["name"], condition=Q(last_run_warnings__gt=0), name="jobs_job_warned"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -195,18 +255,14 @@ class Job(models.Model):
                 | (~Q(command="") & Q(webhook_handler__isnull=True)),
                 name="jobs_job_exactly_one_handler",
             ),
-            models.CheckConstraint(condition=Q(timeout_seconds__gte=1), name="jobs_job_timeout_positive"),
-            models.CheckConstraint(
-                condition=Q(interval_seconds__isnull=True) | Q(interval_seconds__gte=1),
-                name="jobs_job_interval_positive",
-            ),
-            models.CheckConstraint(
-                condition=Q(escalate_after_failures__gte=1), name="jobs_job_escalate_after_positive"
-            ),
-            models.CheckConstraint(
-                condition=Q(catch_up_limit__isnull=True) | Q(catch_up_limit__gte=1),
-                name="jobs_job_catch_up_limit_positive",
-            ),
+            in_range("interval_seconds", 1, MAX_INTERVAL_SECONDS, nullable=True),
+            in_range("timeout_seconds", 1, MAX_TIMEOUT_SECONDS),
+            in_range("max_retries", 0, MAX_RETRIES),
+            in_range("retry_backoff_seconds", 0, MAX_RETRY_BACKOFF_SECONDS),
+            in_range("expected_duration_seconds", 1, MAX_EXPECTED_DURATION_SECONDS, nullable=True),
+            in_range("grace_seconds", 0, MAX_GRACE_SECONDS, nullable=True),
+            in_range("catch_up_limit", 1, MAX_CATCH_UP_LIMIT, nullable=True),
+            in_range("escalate_after_failures", 1, MAX_ESCALATE_AFTER_FAILURES),
         ]
 
     SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone", "grace_seconds")
@@ -276,10 +332,13 @@ class Job(models.Model):
         if bool(self.command) == bool(self.webhook_handler_id):
             errors["command"] = "Choose either a management command or a webhook handler."
         elif self.command:
+            from ..allowlist import command_refusal
             from ..execution import config_error
 
-            # Checked as every run would check it, so a config no run could accept is refused here.
-            if error := config_error(self.command, {} if self.config is None else self.config):
+            # The worker checks both again before every run (jobs.execution.run_refusal).
+            if refusal := command_refusal(self.command):
+                errors["command"] = refusal
+            elif error := config_error(self.command, {} if self.config is None else self.config):
                 errors["config"] = error
         if errors:
             raise ValidationError(errors)
@@ -293,8 +352,10 @@ class Job(models.Model):
         return describe_schedule(self.cron_expression, self.interval_seconds, self.timezone)
 
     def backoff_for_attempt(self, attempt: int) -> timedelta:
-        """Wait before attempt ``attempt + 1``: backoff, 2x backoff, 4x backoff, ..."""
-        return timedelta(seconds=self.retry_backoff_seconds * 2 ** max(attempt - 1, 0))
+        """Wait before attempt ``attempt + 1``: backoff, 2x backoff, 4x backoff, ... up to a week."""
+        # Integers first: the doubled wait of a late attempt would not fit a timedelta.
+        seconds = self.retry_backoff_seconds * 2 ** min(max(attempt - 1, 0), 64)
+        return timedelta(seconds=min(seconds, MAX_RETRY_DELAY_SECONDS))
 
     def status(self, active_run_exists: bool) -> str:
         if not self.enabled:
@@ -378,6 +439,10 @@ class JobRun(models.Model):
     # Written by JobCommand.progress at most about once a second while the run is running.
     progress_done = models.PositiveBigIntegerField(null=True, blank=True, help_text="Items done so far.")
     progress_total = models.PositiveBigIntegerField(null=True, blank=True, help_text="Items to do, when known.")
+    # What a succeeded run did not do (JobCommand.warn): redacted, at most MAX_WARNINGS texts.
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="Why a succeeded run did not do all its work (redacted)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -432,3 +497,10 @@ class JobRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def status_text(self) -> str:
+        """The status as lists show it: "succeeded with warnings" for a run that warned."""
+        if self.status == self.Status.SUCCEEDED and self.warnings:
+            return "succeeded with warnings"
+        return self.status

@@ -53,9 +53,11 @@ def run_duration(run: JobRun | None, now: datetime | None = None) -> str:
 
 @register.filter
 def run_note(run: JobRun | None) -> str:
-    """Why a run was skipped, or the first line of its error."""
+    """Why a run was skipped, the first line of its error, or its first warning."""
     if run is None:
         return ""
+    if not run.skip_reason and not run.error and run.warnings:
+        return one_line(f"warning: {run.warnings[0]}", limit=160)
     return run.skip_reason or one_line(run.error, limit=160)
 
 

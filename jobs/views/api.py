@@ -4,10 +4,12 @@
     GET  /api/jobs/status                                        -> every job
     GET  /api/runs/<id>                                          -> one run
 
-Statuses: 401 token (wrong, revoked or expired key), 400 body, 403 a job outside the caller's
-reach (a key's scope, a user's permissions; audited), 404 job/run (or one the caller may not
-see), 409 disabled or already active (with the active run's id), 413 body over 16 KiB, 429 rate
-limit (Retry-After), 503 no API key configured. Every trigger, allowed or refused, is audited.
+Statuses: 401 token (wrong, revoked or expired key, or a key whose owner is deactivated or
+deleted), 400 body (a field named twice included), 403 a job outside the caller's reach (a key's
+scope, a user's permissions; audited) -- the same answer, naming nothing, whether that job
+exists or not --, 404 no such job for a caller who may trigger every job, or a run the caller may
+not see, 409 disabled or already active (with the active run's id), 413 body over 16 KiB, 429
+rate limit (Retry-After), 503 no API key configured. Every trigger, allowed or refused, is audited.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from ..access import RUN, VIEW, allowed_jobs, job_allows, refusal_reason
+from ..access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs, job_allows, refusal_reason
 from ..audit import audit_record, audit_run
-from ..models import AuditEntry, Job, JobRun
+from ..models import ApiKey, AuditEntry, Job, JobRun
 from ..ratelimit import client_address
 from ..runner import JobDisabled, run_trigger
 from ..selectors import job_row_json, job_rows, run_json
@@ -44,7 +46,7 @@ def _job_key(body: dict) -> dict | JsonResponse:
     job_id = body["job_id"]
     if isinstance(job_id, bool) or not isinstance(job_id, int):
         return error(400, '"job_id" must be an integer')
-    return {"pk": job_id} if 0 < job_id <= MAX_ID else error(404, "no such job")
+    return {"pk": job_id if 0 < job_id <= MAX_ID else 0}  # no job has the id 0
 
 
 @authorize
@@ -54,15 +56,10 @@ def jobs_run(request):
     if isinstance(key, JsonResponse):
         return key
     who = request.api_who
-    # Any job by name: a job outside the caller's reach is a 403 (audited), not a silent 404.
     job = Job.objects.filter(**key).first()
-    if job is None:
-        return error(404, "no such job")
     address = client_address(request)
-    if not job_allows(who, RUN, job):
-        reason = refusal_reason(who, RUN)
-        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason)
-        return error(403, f"not allowed: {reason}", job=job.name)
+    if job is None or not job_allows(who, RUN, job):
+        return _out_of_reach(who, job, key, address)
     try:
         result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, user=request.api_user)
     except JobDisabled:
@@ -83,6 +80,43 @@ def jobs_run(request):
     response = JsonResponse({"run_id": run.pk, "job": job.name, "status": run.status, "url": url}, status=202)
     response["Location"] = url
     return response
+
+
+def _out_of_reach(who, job: Job | None, lookup: dict, address: str) -> JsonResponse:
+    """The answer to a trigger of a job the caller may not run or that does not exist (audited).
+
+    A caller who may run every job gets 404 for a missing one. Anyone else gets the same 403 for
+    both, whose words depend only on the caller: a scoped key learns neither a job's name nor
+    whether the name or id it tried exists.
+    """
+    unlimited = _reaches_every_job(who)
+    if job is not None:
+        audit_record(
+            actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=refusal_reason(who, RUN)
+        )
+    elif not unlimited:  # probing for jobs outside one's reach is worth a line too
+        refused = f"no job {next(iter(lookup.values()))!r} within reach"[:200]
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused)
+    if job is None and unlimited:
+        return error(404, "no such job")
+    return error(403, f"not allowed: {_reach(who)}")
+
+
+def _reaches_every_job(who) -> bool:
+    if who == BOOTSTRAP:
+        return True
+    if isinstance(who, ApiKey):
+        return not who.jobs.exists() and not who.groups.exists()
+    return bool(who.is_active and who.is_staff and who.is_superuser)
+
+
+def _reach(who) -> str:
+    """What the caller may trigger, in words that name no job."""
+    if isinstance(who, ApiKey):
+        return "this API key may trigger only the jobs of its scope; no job of its scope has that name or id"
+    if who.has_perm(PERMISSIONS[RUN]):
+        return "no job you may run has that name or id"
+    return f"missing permission {PERMISSIONS[RUN]}"
 
 
 @authorize

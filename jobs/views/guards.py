@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
-from ..access import MANAGE_SCHEDULE, may_manage_schedule
+from ..access import BOOTSTRAP, MANAGE_SCHEDULE, may_manage_schedule
 from ..api_keys import Presented, any_usable_key, api_key_authenticate, api_key_used
 from ..audit import audit_record
 from ..models import ApiKey, AuditEntry
@@ -88,7 +88,9 @@ def schedule_manager_required(view):
 
 
 def error(status: int, message: str, **extra) -> JsonResponse:
-    return JsonResponse({"error": message, **extra}, status=status)
+    response = JsonResponse({"error": message, **extra}, status=status)
+    response.refusal = message  # for the request's log line (``authorize``)
+    return response
 
 
 RATE_GROUP = "jobs.api"
@@ -120,58 +122,92 @@ def _csrf_refused(request, view) -> bool:
 
 def authorize(view):
     """Guard an API view: who is asking, the rate limit for them, then the answer to a wrong,
-    revoked or expired key, or a staff session's CSRF check.
+    revoked or expired key (or one whose owner is deactivated or deleted), or a staff session's
+    CSRF check.
 
     The key holder is counted per key, a staff session per user, anyone else per address
     (jobs/ratelimit.py). Sets ``request.api_user`` (the staff user, or None for a key),
     ``request.api_who`` (who asks, for ``jobs.access``: the user, the ApiKey or BOOTSTRAP) and,
-    for POST, parses ``request.json`` (an object, at most 16 KiB).
+    for POST, parses ``request.json`` (an object, at most 16 KiB). A refusal's reason and who
+    asked are left on the request as ``refusal`` and ``caller`` for its one log line
+    (``jobs.request_log``).
     """
 
     @csrf_exempt
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        header = request.META.get("HTTP_AUTHORIZATION")
-        presented = api_key_authenticate(header) if header is not None else Presented(None)
-        staff = request.user if header is None and request.user.is_staff else None
-        identity = client_identity(request, key=presented.token or None, user=staff)
-        if limited := rate_limited(request, identity):
-            return limited
-        if presented.refused:
-            # A known key used after its end: worth a line in the audit log (which key, from where).
-            action = AuditEntry.Action.RUN if request.method == "POST" else AuditEntry.Action.OTHER
-            audit_record(
-                actor=presented.holder,
-                action=action,
-                instance=presented.holder,
-                address=client_address(request),
-                refused=presented.refused,
-            )
-            return _unauthorized(f"API key refused: {presented.refused}")
-        if presented.holder is None and staff is None:
-            if not any_usable_key():
-                return error(503, "the API is disabled: no API key is configured (manage.py create_api_key)")
-            return _unauthorized("missing or wrong bearer token")
-        if staff is not None and _csrf_refused(request, view):
-            return error(403, "CSRF check failed (a staff session must send the CSRF token)")
-        if isinstance(presented.holder, ApiKey):
-            api_key_used(key=presented.holder, address=client_address(request))
-        request.api_user = staff
-        request.api_who = staff or presented.holder
-        if request.method == "POST":
-            body = _read_body(request)
-            if isinstance(body, JsonResponse):
-                return body
-            request.json = body
-        return view(request, *args, **kwargs)
+        response = _authorized(view, request, *args, **kwargs)
+        if response.status_code >= 400 and hasattr(response, "refusal"):
+            request.refusal = response.refusal
+        return response
 
     return wrapper
+
+
+def _caller(presented: Presented, staff, header: str | None) -> str:
+    """Who asks, as a log line names them: a key by its name, never the key itself."""
+    if isinstance(presented.holder, ApiKey):
+        return f"API key {presented.holder.name}"
+    if presented.holder == BOOTSTRAP:
+        return "API key JOBS_SECRET_KEY"
+    if staff is not None:
+        return staff.get_username()
+    return "a wrong key" if header is not None else "anonymous"
+
+
+def _authorized(view, request, *args, **kwargs):
+    header = request.META.get("HTTP_AUTHORIZATION")
+    presented = api_key_authenticate(header) if header is not None else Presented(None)
+    staff = request.user if header is None and request.user.is_staff else None
+    request.caller = _caller(presented, staff, header)
+    identity = client_identity(request, key=presented.token or None, user=staff)
+    if limited := rate_limited(request, identity):
+        return limited
+    if presented.refused:
+        # A known key used after its end: worth a line in the audit log (which key, from where).
+        action = AuditEntry.Action.RUN if request.method == "POST" else AuditEntry.Action.OTHER
+        audit_record(
+            actor=presented.holder,
+            action=action,
+            instance=presented.holder,
+            address=client_address(request),
+            refused=presented.refused,
+        )
+        return _unauthorized(f"API key refused: {presented.refused}")
+    if presented.holder is None and staff is None:
+        if not any_usable_key():
+            return error(503, "the API is disabled: no API key is configured (manage.py create_api_key)")
+        return _unauthorized("missing or wrong bearer token")
+    if staff is not None and _csrf_refused(request, view):
+        return error(403, "CSRF check failed (a staff session must send the CSRF token)")
+    if isinstance(presented.holder, ApiKey):
+        api_key_used(key=presented.holder, address=client_address(request))
+    request.api_user = staff
+    request.api_who = staff or presented.holder
+    if request.method == "POST":
+        body = _read_body(request)
+        if isinstance(body, JsonResponse):
+            return body
+        request.json = body
+    return view(request, *args, **kwargs)
 
 
 def _unauthorized(message: str) -> JsonResponse:
     response = error(401, message)
     response["WWW-Authenticate"] = 'Bearer realm="cronhouse"'
     return response
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names the same key twice."""
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        seen = set()
+        raise DuplicateKey(next(key for key, _ in pairs if key in seen or seen.add(key)))
+    return body
 
 
 def _read_body(request) -> dict | JsonResponse:
@@ -193,7 +229,10 @@ def _read_body(request) -> dict | JsonResponse:
     if len(raw) > MAX_BODY_BYTES:
         return error(413, f"request body over {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw or b"null")
+        body = json.loads(raw or b"null", object_pairs_hook=_object_without_duplicates)
+    except DuplicateKey as exc:
+        # {"job": "a", "job": "b"}: JSON parsers disagree on which one counts, so neither does.
+        return error(400, f"the body names {json.dumps(exc.args[0])[:100]} twice; give each field once")
     except (ValueError, RecursionError):
         # ValueError covers bad UTF-8 and over-long integers; RecursionError deep nesting ([[[...]]]).
         return error(400, "the body is not valid JSON")

@@ -26,7 +26,8 @@ from ..beat_schedule import (
     periodic_tasks_set_enabled,
 )
 from ..forms import ReauthenticateForm
-from ..schedules import describe_schedule
+from ..ratelimit import client_address
+from ..schedules import describe_schedule, schedule_problem
 from ..selectors import job_next_runs
 from ..sync import RUN_TASK, orphan_periodic_tasks
 from .guards import has_recent_login, mark_password_entered, recent_login_required, schedule_manager_required
@@ -61,6 +62,8 @@ def schedule(request):
                 "orphan": task.task == RUN_TASK and job is None,
                 "schedule": _schedule_words(task),
                 "next_runs": job_next_runs(job, now, count=NEXT_RUNS_SHOWN) if job else [],
+                # A job whose stored schedule never fires (raw SQL, a restore) says why on its row.
+                "problem": schedule_problem(job.cron_expression, job.interval_seconds) if job else None,
             }
         )
     # A job the user may not see has no row here either.
@@ -79,7 +82,13 @@ def schedule(request):
 @require_POST
 def schedule_set_enabled(request, pk: int, enabled: bool):
     task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
-    changed = periodic_tasks_set_enabled(tasks=[task], enabled=enabled, user=request.user)
+    try:
+        changed = periodic_tasks_set_enabled(
+            tasks=[task], enabled=enabled, user=request.user, address=client_address(request)
+        )
+    except ScheduleActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("jobs:schedule")
     verb = "resumed" if enabled else "paused"
     messages.success(request, f"{task.name} {verb}." if changed else f"{task.name} was already {verb}.")
     return redirect("jobs:schedule")

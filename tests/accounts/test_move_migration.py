@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("billing", "0002_lease_fillfactor"), ("accounts", None)]
+BEFORE = [("billing", "0003_payout_lifecycle_and_statement_deliveries"), ("accounts", None)]
 T = datetime(2025, 3, 1, 12, tzinfo=UTC)
 
 

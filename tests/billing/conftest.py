@@ -139,3 +139,33 @@ def build(db) -> Builder:
 @pytest.fixture(autouse=True)
 def _statements_dir(settings, tmp_path):
     settings.BILLING_STATEMENTS_DIR = tmp_path / "statements"
+
+
+@pytest.fixture
+def provider(settings):
+    """A disbursement provider on 127.0.0.1, configured, and the guard's test-only loopback switch on."""
+    from .provider_server import KEY, Provider
+
+    server = Provider()
+    settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True
+    settings.BILLING_PAYOUT_PROVIDER_URL = server.url
+    settings.BILLING_PAYOUT_PROVIDER_KEY = KEY
+    settings.BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS = 2.0
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def outbox(settings):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    return mail.outbox
+
+
+def drain() -> None:
+    """process-notifications, as its job would run it."""
+    from notifications.mailer import notifications_process
+
+    notifications_process(max_seconds=10)

@@ -48,6 +48,8 @@ def test_it_registers_the_eleven_billing_jobs_with_their_schedules():
         "rent-reminders": ("rent_reminders", "0 15 * * *"),
         "overdue-notices": ("overdue_notices", "0 16 * * *"),
         "generate-analytics": ("generate_analytics", "0 1 * * *"),
+        "submit-payouts": ("submit_payouts", "15 * * * *"),
+        "reconcile-payouts": ("reconcile_payouts", "30 10 * * *"),
     }
 
 
@@ -57,7 +59,7 @@ def test_it_seeds_the_jobs_through_seed_jobs():
     call_command("seed_jobs", verbosity=0)
     names = {d.name for d in JOB_DEFINITIONS}
     jobs = Job.objects.filter(name__in=names)
-    assert jobs.count() == 11
+    assert jobs.count() == len(JOB_DEFINITIONS) == 13
     assert jobs.get(name="generate-charges").cron_expression == "0 6 1 * *"
 
 

@@ -12,6 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import Payment, RecurringExpense, SettlementRecord
+from billing.models.leases import Owner
+from billing.models.statements import Payout
 
 from .conftest import at
 
@@ -105,3 +107,38 @@ def test_it_turns_jit_off_for_the_job_and_back_on_after(build):
     with jit_disabled():
         assert jit() == "off"
     assert jit() == before
+
+
+def pending_payouts(count: int, period: date) -> list[Payout]:
+    owners = Owner.objects.bulk_create(Owner(name=f"O{period}-{i}", email=f"o{i}@example.com") for i in range(count))
+    return Payout.objects.bulk_create(
+        Payout(
+            owner=owner,
+            period=period,
+            rent_collected=Decimal("100.00"),
+            other_income=Decimal("0.00"),
+            expenses=Decimal("0.00"),
+            management_fee=Decimal("0.00"),
+            amount=Decimal("100.00"),
+            status="pending",
+            created_at=at("2025-02-02"),
+        )
+        for owner in owners
+    )
+
+
+def test_it_submits_and_reconciles_payouts_in_constant_queries(build, provider):
+    provider.page_size = 5000
+
+    def queries(count: int, period: date) -> tuple[int, int]:
+        payouts = pending_payouts(count, period)
+        n_submit, summary = count_queries("submit_payouts", "--as-of", "2025-03-02T11:15:00")
+        assert summary["accepted"] == count
+        for payout in payouts:
+            provider.settle(f"payout-{payout.pk}", "paid")
+        with CaptureQueriesContext(connection) as captured:
+            summary = call_command("reconcile_payouts", "--as-of", "2025-03-03T10:30:00", stdout=io.StringIO())
+        assert summary["paid"] == count
+        return n_submit, len(captured)
+
+    assert queries(10, date(2025, 1, 1)) == queries(200, date(2025, 2, 1))

@@ -106,6 +106,7 @@ def test_it_fetches_the_day_from_the_processor_api_page_by_page(payments, settin
     threading.Thread(target=server.serve_forever, daemon=True).start()
     settings.BILLING_PROCESSOR_BASE_URL = f"http://127.0.0.1:{server.server_port}/v1"
     settings.BILLING_PROCESSOR_API_KEY = "sk_test"
+    settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True  # the test's processor listens on loopback
     try:
         summary = run("financial_reconciliation", "--as-of", "2025-02-10T11:00:00")
     finally:
@@ -118,6 +119,7 @@ def test_it_fetches_the_day_from_the_processor_api_page_by_page(payments, settin
 
 def test_it_fails_clearly_when_the_processor_is_down(payments, settings):
     settings.BILLING_PROCESSOR_BASE_URL = "http://127.0.0.1:9/v1"  # discard port: connection refused
+    settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True
     with pytest.raises(CommandError, match="Settlement API"):
         run("financial_reconciliation", "--as-of", "2025-02-10")
     assert SettlementMatch.objects.count() == 0

@@ -175,16 +175,6 @@ def test_it_audits_create_change_and_delete_of_jobs_and_schedules(staff_client, 
     ) == ["update", "delete"]
 
 
-def test_it_pauses_a_jobs_beat_task_through_the_job(staff_client, make_job):
-    job = make_job("nightly")
-    staff_client.post(
-        "/admin/django_celery_beat/periodictask/",
-        {"action": "disable_tasks", "_selected_action": [job.periodic_task_id]},
-    )
-    job.refresh_from_db()
-    assert not job.enabled and not job.periodic_task.enabled
-
-
 @pytest.mark.parametrize(
     ("command", "config", "shown"),
     [

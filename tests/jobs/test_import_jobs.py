@@ -68,3 +68,53 @@ def test_it_says_what_is_wrong_with_a_file_that_is_not_json(tmp_path):
         call_command("import_jobs", str(path))
     with pytest.raises(CommandError, match="cannot read"):
         call_command("import_jobs", str(tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.parametrize(
+    ("definition", "shown"),
+    [
+        ({"command": "shell", "config": {"command": "open('/tmp/pwned', 'w')"}}, "not on the allow-list"),
+        ({"command": "flush", "config": {"no_input": True}}, "not on the allow-list"),
+        ({"command": "test_job", "config": {"": ["x"]}}, "is not an option name"),
+        ({"command": "test_job", "config": {"--": "x"}}, "is not an option name"),
+        ({"command": "test_job", "config": {"bogus": 1}}, "Unknown option 'bogus'"),
+        ({"command": "test_job", "interval_seconds": 99_999_999_999, "cron_expression": ""}, "more than a year"),
+        ({"command": "test_job", "timeout_seconds": 10**12}, "timeout_seconds"),
+        ({"command": "test_job", "interval_seconds": True, "cron_expression": ""}, "must be a whole number"),
+        ({"command": "test_job", "enabled": "yes"}, "enabled must be true or false"),
+        ({"command": ["test_job"]}, "command must be text"),
+        ({"command": "test_job", "webhook_handler": 1}, "unknown field(s) webhook_handler"),
+        ({"command": "test_job", "alert_state": "ok"}, "unknown field(s) alert_state"),
+    ],
+)
+def test_it_refuses_a_definition_the_admin_form_would_refuse_and_runs_nothing(tmp_path, definition, shown):
+    definitions = [
+        {"name": "good", "command": "test_job", "cron_expression": "0 * * * *"},
+        {"name": "bad", "cron_expression": "0 * * * *", **definition},
+    ]
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", write(tmp_path, definitions))
+    message = str(error.value)
+    assert "1 invalid definition(s), nothing imported" in message and "bad: " in message and shown in message
+    assert not Job.objects.exists() and not JobRun.objects.exists()
+    assert not (tmp_path.parent / "pwned").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ('[1, 2, "x", null]', "item 1 is 1, not a job object"),
+        ('[{"name": "a", "command": "test_job", "cron_expression": "0 * * * *"}, null]', "item 2 is null"),
+        ('{"name": "a"}\n[1]\n', "item 2 is a list, not a job object"),
+        ('"jobs"', 'item 1 is "jobs"'),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"name": "a", "config": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ],
+)
+def test_it_says_what_is_wrong_with_a_file_that_is_not_a_list_of_job_objects(tmp_path, text, shown):
+    path = tmp_path / "jobs.json"
+    path.write_text(text)
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", str(path))
+    assert shown in str(error.value)
+    assert not Job.objects.exists()

@@ -121,7 +121,9 @@ def test_it_fails_a_run_whose_command_raises_and_keeps_the_error(make_job):
 
 
 def test_it_fails_a_run_whose_command_does_not_exist(make_job):
-    job = make_job(command="no_such_command")
+    job = make_job()
+    Job.objects.filter(pk=job.pk).update(command="no_such_command")  # no form would save it
+    job.refresh_from_db()
     run = run_execute(trigger(job).run.pk)
     assert run.status == Status.FAILED
     assert "Unknown command" in run.error

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,16 @@ def worker(processes, broker_emptied):
     log = processes.log_dir / "worker.log"
     wait_for(lambda: log.exists() and " ready." in log.read_text(errors="replace"), timeout=60, message="worker ready")
     return processes
+
+
+def wait_until(page, expression: str, timeout: float = 30.0) -> None:
+    """Poll ``expression`` (page.evaluate's argument) until it is truthy. Not page.wait_for_function:
+    Playwright runs its predicate through eval(), which the pages' Content-Security-Policy refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        page.wait_for_timeout(100)
 
 
 def log_in(page, live_server, username: str, password: str, next_url: str = "/dashboard/") -> None:

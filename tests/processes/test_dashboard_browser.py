@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs.models import JobRun
-from tests.processes.conftest import BROWSER_PASSWORD, log_in
+from tests.processes.conftest import BROWSER_PASSWORD, log_in, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_refresh")]
 PASSWORD = BROWSER_PASSWORD
@@ -56,7 +56,7 @@ def test_it_keeps_the_scroll_position_and_is_keyboard_and_phone_friendly(page, l
     log_in(page, live_server, "ops", PASSWORD)
     page.evaluate("window.scrollTo(0, 900)")
     before = page.evaluate("document.body.dataset.refreshed || ''")
-    page.wait_for_function(f"(document.body.dataset.refreshed || '') !== {before!r}", timeout=10_000)
+    wait_until(page, f"(document.body.dataset.refreshed || '') !== {before!r}", timeout=10)
     assert page.evaluate("window.scrollY") == 900
 
     # Keyboard: the first Tab reaches the skip link, and Enter on a focused Run-now button runs it.

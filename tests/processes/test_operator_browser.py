@@ -17,7 +17,7 @@ from billing.models import LedgerEntry
 from jobs.models import Job, JobRun
 from jobs.runner import run_execute, run_trigger
 from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
-from tests.processes.conftest import BROWSER_PASSWORD, log_in
+from tests.processes.conftest import BROWSER_PASSWORD, log_in, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_refresh")]
 PASSWORD = BROWSER_PASSWORD
@@ -41,7 +41,7 @@ def ran(job) -> JobRun:
 def refreshed(page) -> None:
     """Wait for the page's next refresh from its JSON."""
     before = page.evaluate("document.body.dataset.refreshed || ''")
-    page.wait_for_function(f"(document.body.dataset.refreshed || '') !== {before!r}", timeout=10_000)
+    wait_until(page, f"(document.body.dataset.refreshed || '') !== {before!r}", timeout=10)
 
 
 def fits(page) -> bool:
@@ -194,11 +194,9 @@ def test_it_moves_a_progress_bar_on_the_job_page_while_2000_items_are_worked_thr
     top = actions.evaluate("node => node.getBoundingClientRect().top")
     assert page.evaluate("window.scrollY") > 0
 
-    page.wait_for_function(
-        "() => { const v = document.querySelector('#latest progress').value; return v > 0 && v < 2000; }"
-    )
+    wait_until(page, "() => { const v = document.querySelector('#latest progress').value; return v > 0 && v < 2000; }")
     first = bar.evaluate("node => node.value")
-    page.wait_for_function(f"() => document.querySelector('#latest progress').value > {first}")
+    wait_until(page, f"() => document.querySelector('#latest progress').value > {first}")
     second = bar.evaluate("node => node.value")
     expect(page.locator('#latest [data-field="progress_text"]')).to_contain_text(" of 2,000 (")
     page.screenshot(path=str(artifacts / "operator-job-running.png"), full_page=True)

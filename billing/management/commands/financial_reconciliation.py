@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.utils.dateparse import parse_date
 
@@ -32,6 +33,9 @@ class Command(BillingJobCommand):
                     return settlements_reconcile(
                         now=now, dry_run=dry_run, day=day, csv_lines=lines, batch_size=batch_size
                     )
+            if not settings.BILLING_PROCESSOR_BASE_URL:
+                # A job not configured to do its work succeeds with a warning, never a plain success.
+                self.warn("no payment processor configured; nothing was reconciled")
             return settlements_reconcile(now=now, dry_run=dry_run, day=day, batch_size=batch_size)
         except ProcessorError as exc:
             raise CommandError(str(exc)) from exc

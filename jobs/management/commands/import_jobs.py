@@ -4,15 +4,23 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from jobs.bulk import BATCH, JobDefinitionError, job_from_definition, jobs_create_many, read_definitions
+from jobs.bulk import (
+    BATCH,
+    DefinitionsUnreadable,
+    JobDefinitionError,
+    job_from_definition,
+    jobs_create_many,
+    read_definitions,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Create jobs from a file: a JSON array of objects, or JSON Lines, with Job fields "
         '(e.g. {"name": "nightly", "command": "clearsessions", "cron_expression": "0 2 * * *"}). '
-        "Every definition is checked first; nothing is written if one is invalid. Jobs whose name "
-        "exists are left as they are."
+        "Every definition is checked first, as the admin form checks it (the command must be on the "
+        "allow-list, its config only the options it declares); nothing is written if one is invalid. "
+        "Jobs whose name exists are left as they are."
     )
 
     def add_arguments(self, parser) -> None:
@@ -22,14 +30,16 @@ class Command(BaseCommand):
         text = sys.stdin.read() if path == "-" else self._read(path)
         try:
             definitions = read_definitions(text)
-        except ValueError as exc:
-            raise CommandError(f"{path}: not JSON or JSON Lines ({exc})") from exc
+        except DefinitionsUnreadable as exc:
+            raise CommandError(f"{path}: {exc}") from None
         jobs, errors = [], []
         for definition in tqdm(definitions, desc="checking", file=sys.stderr, disable=not sys.stderr.isatty()):
             try:
                 jobs.append(job_from_definition(definition))
-            except (JobDefinitionError, TypeError) as exc:
+            except JobDefinitionError as exc:
                 errors.append(str(exc))
+            except (TypeError, ValueError, RecursionError) as exc:  # a value Job() cannot take
+                errors.append(f"{definition.get('name', '?')}: {type(exc).__name__}: {str(exc)[:200]}")
         seen: set[str] = set()
         errors += [f"{job.name}: named twice in the file" for job in jobs if job.name in seen or seen.add(job.name)]
         if errors:

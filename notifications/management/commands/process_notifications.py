@@ -35,4 +35,7 @@ class Command(JobCommand):
             batch_size=batch_size,
             max_seconds=float("inf") if until_empty else max_seconds,
         )
+        if result.unreachable:
+            # Not a failure (each message backs off and is retried), but not a success either.
+            self.warn(f"mail server refused/unreachable: {result.deferred} messages deferred ({result.unreachable})")
         return result.summary()

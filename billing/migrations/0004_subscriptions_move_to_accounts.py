@@ -16,7 +16,7 @@ def trial_notices_delete(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0002_lease_fillfactor"),
+        ("billing", "0003_payout_lifecycle_and_statement_deliveries"),
     ]
 
     operations = [
