@@ -19,18 +19,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .models import (
-    Account,
-    Catalog,
     Expense,
     Lease,
     LedgerEntry,
     Owner,
     Payment,
-    Plan,
     Property,
     RecurringExpense,
     SettlementRecord,
-    Subscription,
     Tenant,
     Unit,
 )
@@ -53,8 +49,6 @@ DEMO_JOBS = [
     "overdue-notices",
     "autopay-reminders",
     "lease-expiration",
-    "trial-reminders",
-    "expire-subscriptions",
     "generate-statements",
     "generate-payouts",
     "generate-analytics",
@@ -81,7 +75,6 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     with transaction.atomic():
         lease_ids = _people_and_leases(rng, leases, today)
         _expense_templates(rng, today)
-        _subscriptions(rng, max(12, leases // 4), today)
     months = [previous_month(previous_month(today)), previous_month(today), month_start(today)]
     _analyze()
     for period in months:
@@ -101,7 +94,6 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     return {
         "leases": len(lease_ids),
         "owners": Owner.objects.filter(email__endswith=f"@{DEMO_DOMAIN}").count(),
-        "subscriptions": Subscription.objects.count(),
         "ledger_entries": LedgerEntry.objects.count(),
     }
 
@@ -342,67 +334,3 @@ def _balances(lease_ids: list[int]) -> None:
         Lease.objects.filter(pk__in=lease_ids[start : start + CHUNK]).update(balance=summed)
     for pk in lease_ids[3:5]:
         Lease.objects.filter(pk=pk).update(balance=summed + Decimal("25.00"))
-
-
-def _subscriptions(rng: random.Random, count: int, today: date) -> None:
-    now = _at(today, 12)
-    plans = [
-        Plan.objects.get_or_create(code="starter", defaults={"name": "Starter", "monthly_price": Decimal("29.00")})[0],
-        Plan.objects.get_or_create(
-            code="pro", defaults={"name": "Pro", "monthly_price": Decimal("79.00"), "includes_catalog": True}
-        )[0],
-        Plan.objects.get_or_create(
-            code="business",
-            defaults={"name": "Business", "monthly_price": Decimal("199.00"), "includes_catalog": True},
-        )[0],
-    ]
-    accounts = Account.objects.bulk_create(
-        [
-            Account(name=f"{rng.choice(STREETS)} Realty {i + 1}", email=f"account{i + 1}@{DEMO_DOMAIN}")
-            for i in range(count)
-        ],
-        batch_size=CHUNK,
-    )
-    subscriptions, catalogs = [], []
-    states = [
-        "trial_7",
-        "trial_1",
-        "trial_over",
-        "active",
-        "active",
-        "active",
-        "active_over",
-        "cancelled",
-        "cancelled_over",
-        "expired",
-    ]
-    for i, account in enumerate(accounts):
-        plan = plans[i % 3]
-        state = states[i % len(states)]
-        started = now - timedelta(days=rng.randint(20, 400))
-        sub = Subscription(account=account, plan=plan, started_at=started)
-        if state.startswith("trial"):
-            ends = {"trial_7": 6.5, "trial_1": 0.5, "trial_over": -1}[state]
-            sub.status, sub.trial_ends_at = Subscription.Status.TRIAL, now + timedelta(days=ends)
-            sub.started_at = sub.trial_ends_at - timedelta(days=plan.trial_days)
-        elif state == "expired":
-            sub.status, sub.expired_at = Subscription.Status.EXPIRED, now - timedelta(days=rng.randint(2, 60))
-            sub.current_period_end = sub.expired_at
-        else:
-            sub.status = Subscription.Status.CANCELLED if state.startswith("cancelled") else Subscription.Status.ACTIVE
-            over = state.endswith("_over")
-            sub.current_period_end = now + timedelta(days=-1 if over else rng.randint(2, 28))
-            if sub.status == Subscription.Status.CANCELLED:
-                sub.cancelled_at = now - timedelta(days=rng.randint(1, 20))
-        subscriptions.append(sub)
-        if plan.includes_catalog:
-            catalogs.append(
-                Catalog(
-                    account=account,
-                    name=f"{account.name} listings",
-                    required_plan=plan,
-                    published=sub.status != Subscription.Status.EXPIRED,
-                )
-            )
-    Subscription.objects.bulk_create(subscriptions, batch_size=CHUNK)
-    Catalog.objects.bulk_create(catalogs, batch_size=CHUNK)

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "jobs",
     "notifications",
     "billing",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -368,8 +369,6 @@ BILLING_AUTOPAY_REMINDER_DAYS = env.int("BILLING_AUTOPAY_REMINDER_DAYS", default
 BILLING_OVERDUE_TIERS = env.list("BILLING_OVERDUE_TIERS", cast=int, default=[1, 5, 15, 30])
 # Days before a lease ends at which expiry alerts go out, each tier once per lease.
 BILLING_LEASE_EXPIRY_TIERS = env.list("BILLING_LEASE_EXPIRY_TIERS", cast=int, default=[90, 60, 30, 14, 7])
-# Days before a trial ends at which trial reminders go out, each tier once per subscription.
-BILLING_TRIAL_REMINDER_TIERS = env.list("BILLING_TRIAL_REMINDER_TIERS", cast=int, default=[7, 1])
 # Payment processor settlement API (financial-reconciliation). Empty URL: only --file imports.
 BILLING_PROCESSOR_BASE_URL = env.str("BILLING_PROCESSOR_BASE_URL", default="")
 BILLING_PROCESSOR_API_KEY = env.str("BILLING_PROCESSOR_API_KEY", default="")
@@ -396,12 +395,45 @@ BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS = env.float("BILLING_PAYOUT_PROVIDER_TIM
 BILLING_PAYOUT_CURRENCY = env.str("BILLING_PAYOUT_CURRENCY", default="USD")
 # --- End billing ----------------------------------------------------------------------
 
+# --- Accounts (the SaaS customers) ----------------------------------------------------
+# Every variable is described in .env.example.
+
+ACCOUNTS_BATCH_SIZE = env.int("ACCOUNTS_BATCH_SIZE", default=10_000)
+# Days before a trial ends at which trial reminders go out, each tier once per subscription.
+ACCOUNTS_TRIAL_REMINDER_TIERS = env.list("ACCOUNTS_TRIAL_REMINDER_TIERS", cast=int, default=[7, 1])
+# Paths on SITE_URL that customer e-mails link to.
+ACCOUNTS_SUBSCRIPTION_PATH = env.str("ACCOUNTS_SUBSCRIPTION_PATH", default="/account/{account_id}/subscription/")
+ACCOUNTS_CATALOG_PATH = env.str("ACCOUNTS_CATALOG_PATH", default="/catalogs/{catalog_id}/")
+# Web Push subscriptions unused this many days are removed (cleanup-push-subscriptions).
+ACCOUNTS_PUSH_UNUSED_DAYS = env.int("ACCOUNTS_PUSH_UNUSED_DAYS", default=90)
+# Error logging, and how long its rows are kept (purge-error-logs runs only while it is on).
+ACCOUNTS_ERROR_LOGGING_ENABLED = env.bool("ACCOUNTS_ERROR_LOGGING_ENABLED", default=False)
+ACCOUNTS_ERROR_LOG_RETENTION_DAYS = env.int("ACCOUNTS_ERROR_LOG_RETENTION_DAYS", default=30)
+# How customers pay: subscription, license or hybrid; licenses (check-license-expiration) exist
+# only in the last two.
+ACCOUNTS_BILLING_MODEL = env.str("ACCOUNTS_BILLING_MODEL", default="subscription")
+ACCOUNTS_LICENSES_ENABLED = ACCOUNTS_BILLING_MODEL in ("license", "hybrid")
+ACCOUNTS_LICENSE_WARNING_DAYS = env.list("ACCOUNTS_LICENSE_WARNING_DAYS", cast=int, default=[7, 3, 1])
+# The affiliate programme, and how long a conversion is held before it is approved.
+ACCOUNTS_AFFILIATES_ENABLED = env.bool("ACCOUNTS_AFFILIATES_ENABLED", default=False)
+ACCOUNTS_AFFILIATE_HOLD_DAYS = env.int("ACCOUNTS_AFFILIATE_HOLD_DAYS", default=30)
+# Stripe (sync-stripe, seeded only with a key). The API base is Stripe's unless set (tests point
+# it at a local server); the library retries 5xx answers this many times.
+ACCOUNTS_STRIPE_API_KEY = env.str("ACCOUNTS_STRIPE_API_KEY", default="")
+ACCOUNTS_STRIPE_API_BASE = env.str("ACCOUNTS_STRIPE_API_BASE", default="")
+ACCOUNTS_STRIPE_MAX_RETRIES = env.int("ACCOUNTS_STRIPE_MAX_RETRIES", default=2)
+ACCOUNTS_STRIPE_TIMEOUT_SECONDS = env.float("ACCOUNTS_STRIPE_TIMEOUT_SECONDS", default=30.0)
+# --- End accounts ---------------------------------------------------------------------
+
 # --- Notifications --------------------------------------------------------------------
 # Settings of the notifications app, the job alerts and log retention. Every
 # variable is described in .env.example.
 
 # Links in e-mails are built from this (no trailing slash needed).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Administrators told about critical events (notifications.admins.admins_notify), comma-separated
+# addresses. Empty: the job-alert recipients.
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 # Staff who receive job failure / escalation / recovery e-mails (comma-separated). Empty: every
 # active superuser with an e-mail address receives them (the dashboard and jobs.W005 say so).
 JOBS_ALERT_RECIPIENTS = env.list("JOBS_ALERT_RECIPIENTS", default=[])
