@@ -424,4 +424,6 @@ INTERCOM_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("INTERCOM_MAX_RATE_LIMIT_WAIT_S
 INTERCOM_MAX_ATTEMPTS = env.int("INTERCOM_MAX_ATTEMPTS", default=5)
 INTERCOM_RETRY_BASE_SECONDS = env.float("INTERCOM_RETRY_BASE_SECONDS", default=1.0)
 INTERCOM_TIMEOUT_SECONDS = env.float("INTERCOM_TIMEOUT_SECONDS", default=20.0)
+# httpx (python-intercom's HTTP library) logs every request at INFO: one line per contact call.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 # --- End directory --------------------------------------------------------------------

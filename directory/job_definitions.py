@@ -37,4 +37,14 @@ JOB_DEFINITIONS = [
         retry_backoff_seconds=300,
         expected_duration_seconds=90,
     ),
+    JobDefinition(
+        name="intercom-sync",
+        command="intercom_sync",
+        cron_expression="0 8 * * *",
+        description="Active and Retired members pushed to Intercom as contacts (changed ones only).",
+        timeout_seconds=3600,
+        max_retries=1,
+        retry_backoff_seconds=900,
+        expected_duration_seconds=600,
+    ),
 ]
