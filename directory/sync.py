@@ -227,16 +227,13 @@ def source_batches(entity: Entity, *, since: datetime | None, size: int) -> Iter
 # --- writing ours -----------------------------------------------------------------------------
 
 
-def batch_apply(entity: Entity, values: list[dict], *, now: datetime, dry_run: bool, counts: SyncCounts) -> None:
+def batch_apply(
+    entity: Entity, values: list[dict], *, now: datetime, dry_run: bool, counts: SyncCounts, ours_empty: bool = False
+) -> None:
     """Upsert one converted batch (``values`` carry ``source_updated_at``): only new or changed
-    rows are written, in one statement inside the caller's transaction."""
-    keys = [v[entity.key] for v in values]
-    ours = {
-        row[entity.key]: row
-        for row in entity.target.objects.filter(**{f"{entity.key}__in": keys}).values(
-            entity.key, "is_active", *entity.fields
-        )
-    }
+    rows are written, in one statement inside the caller's transaction. ``ours_empty``: our
+    table was empty when the run began (a first sync), so there are no copies to read."""
+    ours = {} if ours_empty else ours_read(entity, [v[entity.key] for v in values])
     changed = []
     for v in values:
         old = ours.get(v[entity.key])
@@ -255,6 +252,11 @@ def batch_apply(entity: Entity, values: list[dict], *, now: datetime, dry_run: b
             unique_fields=[entity.key],
             update_fields=[*entity.fields, "is_active", "source_updated_at", "synced_at"],
         )
+
+
+def ours_read(entity: Entity, keys: list) -> dict:
+    rows = entity.target.objects.filter(**{f"{entity.key}__in": keys}).values(entity.key, "is_active", *entity.fields)
+    return {row[entity.key]: row for row in rows}
 
 
 def missing_deactivate(entity: Entity, seen: set, *, now: datetime, dry_run: bool, size: int) -> int:
@@ -302,6 +304,8 @@ def entity_sync(
     full = full or full_sync_due(cursor, now=now)
     since = None if full else cursor.source_updated_at - timedelta(seconds=settings.DIRECTORY_SYNC_OVERLAP_SECONDS)
     counts, seen, newest = SyncCounts(), set(), None
+    # Source keys are unique, so on a first sync no batch can meet a copy an earlier one wrote.
+    ours_empty = not entity.target.objects.exists()
     convert = entity.converter()
     for batch in source_batches(entity, since=since, size=size):
         counts.read += len(batch)
@@ -316,7 +320,7 @@ def entity_sync(
                 converted["source_updated_at"] = row["updated_at"]
                 values.append(converted)
                 seen.add(converted[entity.key])
-            batch_apply(entity, values, now=now, dry_run=dry_run, counts=counts)
+            batch_apply(entity, values, now=now, dry_run=dry_run, counts=counts, ours_empty=ours_empty)
         if progress is not None:
             progress(len(batch))
     if full:
