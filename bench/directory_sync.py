@@ -20,7 +20,7 @@ import os
 import random
 import sys
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -141,20 +141,22 @@ def baseline(*, since: datetime | None = None):
     )  # fmt: skip
     from directory.statuses import member_status
 
+    synced = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+
     def run() -> dict:
         rows = 0
         changed = {} if since is None else {"updated_at__gte": since}
         if since is None:
             for r in SourceRegion.objects.iterator():
                 Region.objects.update_or_create(
-                    code=r.code, defaults={"name": r.name, "source_updated_at": r.updated_at, "synced_at": T0}
+                    code=r.code, defaults={"name": r.name, "source_updated_at": r.updated_at, "synced_at": synced}
                 )
             regions = dict(Region.objects.values_list("code", "pk"))
             for f in SourceFacility.objects.iterator():
                 Facility.objects.update_or_create(
                     code=f.code,
                     defaults={"name": f.name, "region_id": regions.get(f.region_code), "city": f.city or "",
-                              "state": (f.state or "").upper(), "source_updated_at": f.updated_at, "synced_at": T0},
+                              "state": (f.state or "").upper(), "source_updated_at": f.updated_at, "synced_at": synced},
                 )  # fmt: skip
         facilities = dict(Facility.objects.values_list("code", "pk"))
         for m in SourceMember.objects.filter(**changed).iterator(chunk_size=2000):
@@ -164,7 +166,7 @@ def baseline(*, since: datetime | None = None):
                 defaults={"first_name": m.first_name or "", "last_name": m.last_name or "", "email": m.email or "",
                           "phone": m.phone or "", "status": member_status(m.status), "source_status": m.status or "",
                           "facility_id": facilities.get(m.facility_code), "hired_on": m.hired_on,
-                          "source_updated_at": m.updated_at, "synced_at": T0},
+                          "source_updated_at": m.updated_at, "synced_at": synced},
             )  # fmt: skip
         for p in SourcePosition.objects.filter(**changed).iterator(chunk_size=2000):
             rows += 1
@@ -173,7 +175,7 @@ def baseline(*, since: datetime | None = None):
                 source_id=p.id,
                 defaults={"member": member, "facility_id": facilities[p.facility_code], "title": p.title,
                           "starts_on": p.starts_on, "ends_on": p.ends_on, "is_primary": p.is_primary,
-                          "source_updated_at": p.updated_at, "synced_at": T0},
+                          "source_updated_at": p.updated_at, "synced_at": synced},
             )  # fmt: skip
         return {"rows": rows}
 
