@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "notifications",
     "billing",
     "accounts",
+    "directory",
 ]
 
 MIDDLEWARE = [
@@ -591,3 +592,39 @@ if SENTRY_DSN:
     sentry_start(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)
 # --- End Sentry -----------------------------------------------------------------------
 # --- End operations -------------------------------------------------------------------
+
+# --- Directory ------------------------------------------------------------------------
+# The member directory's source: a second, read-only database (docs/directory.md). Unset, it is
+# the embedded demo source, an SQLite file in the var dir that `seed_demo` fills. Every variable
+# is described in .env.example.
+from directory.source_settings import source_database  # noqa: E402  (plain data, no models)
+
+DIRECTORY_SOURCE_URL = env.str("DIRECTORY_SOURCE_URL", default="")
+DIRECTORY_SOURCE_SQLITE_PATH = VAR_DIR / "directory-source.sqlite3"
+DATABASES["legacy"] = source_database(
+    env.db_url_config(DIRECTORY_SOURCE_URL) if DIRECTORY_SOURCE_URL else None,
+    sqlite_path=DIRECTORY_SOURCE_SQLITE_PATH,
+    time_zone=env.str("DIRECTORY_SOURCE_TIME_ZONE", default="UTC"),
+)
+DATABASE_ROUTERS = ["directory.routers.SourceDatabaseRouter"]
+# Source rows per transaction in the sync jobs: a crash loses at most one batch, and the query
+# count grows only with the number of batches.
+DIRECTORY_BATCH_SIZE = env.int("DIRECTORY_BATCH_SIZE", default=5000)
+# An incremental sync re-reads rows this many seconds older than its cursor: a source transaction
+# that committed late with an earlier updated_at is still picked up (re-read rows are "unchanged").
+DIRECTORY_SYNC_OVERLAP_SECONDS = env.int("DIRECTORY_SYNC_OVERLAP_SECONDS", default=300)
+# members-sync and positions-sync run a full sync (which finds rows deleted at the source) when
+# the last one is older than this; otherwise they read only rows changed since their cursor.
+DIRECTORY_FULL_SYNC_DAYS = env.int("DIRECTORY_FULL_SYNC_DAYS", default=7)
+# intercom-sync: Intercom's access token (secret: never logged) and API base URL; how long one
+# rate-limited (429) call may wait for X-RateLimit-Reset; attempts per contact and the first
+# back-off after a 5xx or network error (doubled per attempt).
+INTERCOM_ACCESS_TOKEN = env.str("INTERCOM_ACCESS_TOKEN", default="")
+INTERCOM_API_BASE = env.str("INTERCOM_API_BASE", default="https://api.intercom.io")
+INTERCOM_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("INTERCOM_MAX_RATE_LIMIT_WAIT_SECONDS", default=60.0)
+INTERCOM_MAX_ATTEMPTS = env.int("INTERCOM_MAX_ATTEMPTS", default=5)
+INTERCOM_RETRY_BASE_SECONDS = env.float("INTERCOM_RETRY_BASE_SECONDS", default=1.0)
+INTERCOM_TIMEOUT_SECONDS = env.float("INTERCOM_TIMEOUT_SECONDS", default=20.0)
+# httpx (python-intercom's HTTP library) logs every request at INFO: one line per contact call.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+# --- End directory --------------------------------------------------------------------
