@@ -19,6 +19,7 @@ import ctypes
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -90,7 +91,14 @@ def descendants_end(*, pid: int | None = None, spare: Iterable[int] = (), grace:
 @contextmanager
 def processes_owned(*, grace: float = TERMINATE_GRACE_SECONDS) -> Iterator[None]:
     """Run the block as a process tree: every process it started that is still there when it
-    ends (however it ends) is ended with it. Processes older than the block are spared."""
+    ends (however it ends) is ended with it. Processes older than the block are spared.
+
+    Only on the main thread (a prefork pool process, ``runjob``): where threads run several
+    runs side by side in one process, nothing tells one run's processes from another's, so
+    none is ended here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     subreaper_become()
     before = {process.pid for process in descendants()}
     try:
