@@ -34,7 +34,10 @@ from .redaction import MIN_LITERAL, redact, stored_secrets
 # then dropped: a secret (shorter than this) that the cut splits is masked whole or not kept.
 REDACTION_MARGIN = 4096
 SUMMARY_KEYS_SHOWN = 20
-STOPPED_BECAUSE = "the process running it was shut down before the run ended, after its grace"
+STOPPED_ERROR = (
+    "Stopped before it ended: its worker shut down and the run outlasted JOBS_STOP_GRACE_SECONDS, "
+    "or the process running it was told to stop (SIGTERM)."
+)
 
 
 class RunTimeout(Exception):
@@ -433,8 +436,7 @@ def command_execute(
         ):
             result = call_command(command, *argv, stdout=buffer, stderr=buffer)
     except RunStopped:
-        error = f"Stopped: {STOPPED_BECAUSE} (JOBS_STOP_GRACE_SECONDS)."
-        return outcome_bounded(Status.ABANDONED, output=buffer, error=error, hidden=hidden)
+        return outcome_bounded(Status.ABANDONED, output=buffer, error=STOPPED_ERROR, hidden=hidden)
     except (RunTimeout, SoftTimeLimitExceeded):
         return outcome_bounded(Status.TIMED_OUT, output=buffer, error=f"Timed out after {timeout} s.", hidden=hidden)
     except CommandError as exc:

@@ -87,7 +87,7 @@ def test_it_stops_a_run_in_flight_and_its_processes_when_the_worker_stops(
 
     run = fresh(run)
     assert run.status == JobRun.Status.ABANDONED
-    assert run.error.startswith("Stopped: ")
+    assert run.error.startswith("Stopped before it ended")
     wait_for(lambda: not any(pid_alive(pid) for pid in tree), timeout=5, message=f"{tree} to exit")
     # Its beat gave the lease up on the way out: the next start leads at once.
     assert lease_holder() == ""
@@ -145,7 +145,7 @@ def test_it_leaves_nothing_running_after_ctrl_c_on_up_during_a_run(embedded_brok
         # The run in flight ended with what happened to it; nothing else was abandoned, nothing
         # is booked once up is gone, and the lease is free: the next start leads at once.
         run = fresh(run)
-        assert run.status == JobRun.Status.ABANDONED and run.error.startswith("Stopped: ")
+        assert run.status == JobRun.Status.ABANDONED and run.error.startswith("Stopped before it ended")
         others = JobRun.objects.exclude(pk=run.pk)
         assert not others.filter(status=JobRun.Status.ABANDONED).exists()
         assert lease_holder() == ""

@@ -151,12 +151,13 @@ class Command(BaseCommand):
         and the run's own processes at once, with no grace. A second Ctrl-C skips the wait.
         """
         live = [proc for proc in procs if proc.poll() is None]
-        if not live:
-            return
-        self.stdout.write(f"Stopping (runs in flight get {settings.JOBS_STOP_GRACE_SECONDS:g} s; Ctrl-C again: now)")
-        self.stdout.flush()
+        if live:
+            grace = settings.JOBS_STOP_GRACE_SECONDS
+            self.stdout.write(f"Stopping (runs in flight get {grace:g} s; Ctrl-C again: now)")
+            self.stdout.flush()
         for proc in live:
-            os.kill(proc.pid, signal.SIGTERM)
+            with suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + settings.JOBS_STOP_GRACE_SECONDS + STOP_TIMEOUT_SECONDS
         try:
             for proc in live:
@@ -166,7 +167,7 @@ class Command(BaseCommand):
                     pass
         except (KeyboardInterrupt, SystemExit):
             pass
-        for proc in live:
+        for proc in procs:  # one that exited on its own may have left its group behind
             self.kill_tree(proc)
 
     def kill_tree(self, proc: subprocess.Popen) -> None:
