@@ -13,6 +13,8 @@ from . import runner
 from .process_tree import descendants, processes_end
 
 logger = logging.getLogger(__name__)
+# Seconds a pool process told to stop has to record its run's outcome before SIGKILL.
+STOP_RECORD_SECONDS = 10.0
 # The worker this process runs (celeryd_after_setup), for its embedded beat at shutdown.
 this_worker: list = []
 
@@ -41,7 +43,7 @@ def worker_children_stop() -> None:
     children = descendants()
     if children:
         logger.warning("worker: stop grace over; ending %d process(es) still running", len(children))
-        processes_end(children)
+        processes_end(children, grace=STOP_RECORD_SECONDS)
 
 
 @celeryd_after_setup.connect(dispatch_uid="jobs.tasks.worker_remember")
