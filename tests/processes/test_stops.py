@@ -68,6 +68,22 @@ def test_it_ends_the_processes_a_timed_out_run_started(processes, embedded_broke
     assert not pid_alive(sleeper)
 
 
+def test_it_ends_a_process_whose_parent_left_when_the_run_succeeds(
+    processes, embedded_broker, seeded_fixtures, tmp_path
+):
+    pid_file = tmp_path / "child.pid"
+    job = sleep_job_with_child(seeded_fixtures, pid_file, seconds=2)
+    job.config["orphan_child"] = True  # started by a shell that exits at once
+    job.save()
+    processes.worker("worker")
+    run = run_now(job)
+    sleeper = child_pid(pid_file)
+
+    run = ended(run, timeout=STARTUP_TIMEOUT)
+    assert run.status == JobRun.Status.SUCCEEDED, run.error
+    assert not pid_alive(sleeper)
+
+
 def test_it_stops_a_run_in_flight_and_its_processes_when_the_worker_stops(
     processes, embedded_broker, seeded_fixtures, tmp_path
 ):
