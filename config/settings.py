@@ -326,6 +326,9 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # Seconds a run may exceed its timeout before the reaper declares it abandoned.
 JOBS_REAPER_GRACE_SECONDS = env.int("JOBS_REAPER_GRACE_SECONDS", default=60)
+# Seconds a run in flight is given to end when its worker is stopped (SIGTERM, Ctrl-C on `up`);
+# then it is stopped, its processes ended, and it ends `abandoned` (docs/operations.md "Stopping").
+JOBS_STOP_GRACE_SECONDS = env.float("JOBS_STOP_GRACE_SECONDS", default=20.0)
 # A running run writes a heartbeat this often; one silent for the timeout is abandoned.
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=5.0)
 JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", default=30)
