@@ -166,12 +166,13 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
             close_old_connections()
             reading = clock_read()
             self.clock_offset = reading.offset
+            if housekeeping:
+                self._next_maintenance = clock + settings.JOBS_BEAT_HEARTBEAT_SECONDS
+                beat_heartbeat_write(now=reading.db, offset=reading.offset)
             if clock >= self._next_sweep:
                 swept = runs_sweep(now=reading.db, stop_on_dispatch_failure=True)
                 self._next_sweep = clock + self.sweep_backoff.after(failed=bool(swept["dispatch_failed"]))
             if housekeeping:
-                self._next_maintenance = clock + settings.JOBS_BEAT_HEARTBEAT_SECONDS
-                beat_heartbeat_write(now=reading.db, offset=reading.offset)
                 catch_up_backlog(now=reading.db)
             if clock >= self._next_lateness_check:
                 # Here as well as in process-jobs: an alert then follows a slot's grace expiry
