@@ -271,10 +271,11 @@ def _behind_unpublished(refused, fired, blockers, rows, requests, now: datetime)
         and (request.job.pk, request.scheduled_for) not in fired
         and _unpublished(blockers.get(request.job.pk))
     ]
-    waiting = {request.job.pk for request in candidates if request.job.catch_up == Job.CatchUp.ALL}
+    policy = {request.job.pk: request.job.catch_up or Job.CatchUp.LATEST for request in candidates}
+    waiting = {request.job.pk for request in candidates if policy[request.job.pk] == Job.CatchUp.ALL}
     again = []
     for request in candidates:
-        if request.job.catch_up == Job.CatchUp.LATEST and _supersede(blockers[request.job.pk], request, now):
+        if policy[request.job.pk] == Job.CatchUp.LATEST and _supersede(blockers[request.job.pk], request, now):
             again.append(row_of[id(request)])
     runs_record(again, now=now)
     return waiting
@@ -285,7 +286,9 @@ def _supersede(older: JobRun, request: TriggerRequest, now: datetime) -> bool:
     unsent = JobRun.objects.filter(pk=older.pk, status=Status.QUEUED, dispatched_at__isnull=True)
     if not unsent.update(status=Status.SKIPPED, skip_reason=reason[:200], finished_at=now):
         return False
-    logger.info("run superseded job=%s run=%s by slot=%s", request.job.name, older.pk, request.scheduled_for)
+    # Logged once committed, as every trigger is (runs_trigger).
+    line = ("run superseded job=%s run=%s by slot=%s", request.job.name, older.pk, request.scheduled_for)
+    transaction.on_commit(partial(logger.info, *line))
     return True
 
 
