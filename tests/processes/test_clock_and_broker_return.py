@@ -68,7 +68,9 @@ def test_it_fires_on_the_databases_clock_from_beats_20_s_ahead_and_behind(proces
     _wait_until(timezone.now() + timedelta(seconds=INTERVAL + 1), "an interval slot")
     assert not JobRun.objects.exists()
     assert not LeaderLease.objects.filter(holder__gt="").exists()
-    processes.kill(refused, signal.SIGTERM)
+    # SIGKILL: what is tested here is firing, not a clean stop (a process under libfaketime
+    # does not always finish its SIGTERM shutdown within the group's 30 s).
+    processes.kill(refused)
 
     # -- allowed to lead, 20 s ahead and then 20 s behind: every slot on time -----------------
     for skew in (20, -20):
@@ -78,7 +80,7 @@ def test_it_fires_on_the_databases_clock_from_beats_20_s_ahead_and_behind(proces
         since = timezone.now()
         _wait_until(since + timedelta(seconds=3 * INTERVAL + 1), "three interval slots")
         beat_health = client.get("/health/").json()["checks"]["beat"]
-        processes.kill(beat, signal.SIGTERM)
+        processes.kill(beat)  # the next beat takes the lease once it expires
 
         assert beat_health["clock_offset_seconds"] == pytest.approx(skew, abs=1.5), beat_health
         assert beat_health["age_seconds"] >= 0
