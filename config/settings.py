@@ -346,6 +346,10 @@ JOBS_BEAT_EXTRA_TASKS = env.list("JOBS_BEAT_EXTRA_TASKS", default=[])
 # False: every beat fires (the (job, slot) constraint still makes one run per slot).
 JOBS_BEAT_LEADER_LEASE = env.bool("JOBS_BEAT_LEADER_LEASE", default=True)
 JOBS_BEAT_LEASE_SECONDS = env.float("JOBS_BEAT_LEASE_SECONDS", default=6.0)
+# The database is the clock (jobs.clock). A process whose clock is off from it by more than the
+# first (seconds) logs a WARNING; a beat off by more than the second refuses to lead.
+JOBS_CLOCK_SKEW_WARN_SECONDS = env.float("JOBS_CLOCK_SKEW_WARN_SECONDS", default=2.0)
+JOBS_CLOCK_SKEW_MAX_SECONDS = env.float("JOBS_CLOCK_SKEW_MAX_SECONDS", default=10.0)
 
 LOGGING = {
     "version": 1,
