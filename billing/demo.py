@@ -8,6 +8,7 @@ demo's numbers add up exactly as the jobs compute them.
 
 from __future__ import annotations
 
+import logging
 import random
 import zlib
 from datetime import date, datetime, time, timedelta
@@ -40,6 +41,8 @@ from .services.charges import charges_generate
 from .services.expenses import expenses_copy
 from .services.payments import open_charges
 from .services.statements import payouts_generate, statements_generate
+
+logger = logging.getLogger(__name__)  # a line per step and batch: seeding 100,000 leases takes minutes
 
 DEMO_DOMAIN = "demo.cronhouse.test"
 SIZES = {"small": 40, "medium": 1_000, "large": 100_000}
@@ -85,7 +88,8 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     months = [previous_month(previous_month(today)), previous_month(today), month_start(today)]
     _analyze()
     for period in months:
-        charges_generate(now=_at(period))
+        logger.info("seed_demo: history of %s", period.isoformat())
+        charges_generate(now=_at(period), progress=_batch_logger(f"charges {period:%Y-%m}"))
         expenses_copy(now=_at(period, 7))
         _analyze()
         _payments(rng, period, today)
@@ -104,6 +108,17 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
         "subscriptions": Subscription.objects.count(),
         "ledger_entries": LedgerEntry.objects.count(),
     }
+
+
+def _batch_logger(step: str):
+    done = 0
+
+    def log(count: int) -> None:
+        nonlocal done
+        done += count
+        logger.info("seed_demo: %s, %d leases", step, done)
+
+    return log
 
 
 def _analyze() -> None:
@@ -156,8 +171,13 @@ def _people_and_leases(rng: random.Random, count: int, today: date) -> list[int]
         batch_size=CHUNK,
     )
     leases = [_lease(rng, units[i], tenants[i], today, i) for i in range(count)]
-    Lease.objects.bulk_create(leases, batch_size=CHUNK)
-    return list(Lease.objects.filter(tenant__email__endswith=f"@{DEMO_DOMAIN}").values_list("pk", flat=True))
+    # bulk_create sets the primary keys (RETURNING, on both databases): no query back by the
+    # tenants' e-mail, a join PostgreSQL would plan as a nested loop over the unanalyzed tables.
+    created = [lease.pk for lease in Lease.objects.bulk_create(leases, batch_size=CHUNK)]
+    logger.info(
+        "seed_demo: %d owners, %d properties, %d units, %d leases", len(owners), len(properties), len(units), count
+    )
+    return created
 
 
 def _lease(rng: random.Random, unit: Unit, tenant: Tenant, today: date, i: int) -> Lease:
@@ -190,6 +210,9 @@ def _lease(rng: random.Random, unit: Unit, tenant: Tenant, today: date, i: int) 
 
 
 def _expense_templates(rng: random.Random, today: date) -> None:
+    # Statistics of the rows this transaction just wrote (ANALYZE counts them): planned from an
+    # empty table's, the joins below over owners and tenants ran as nested loops for many minutes.
+    _analyze()
     start = previous_month(previous_month(today))
     templates = []
     for prop in Property.objects.filter(owner__email__endswith=f"@{DEMO_DOMAIN}").order_by("pk").iterator():
@@ -254,9 +277,11 @@ def _payments(rng: random.Random, period: date, today: date) -> None:
         "lease__tenant__autopay_enrolled",
         "lease__tenant__email",
     )
-    last = 0
+    last = paid = 0
     while batch := list(rows.filter(pk__gt=last)[:CHUNK]):
         last = batch[-1][0]
+        paid += len(batch)
+        logger.info("seed_demo: payments %s, %d charges", f"{period:%Y-%m}", paid)
         plans = [_payment_plan(rng, row, today) for row in batch]
         plans = [p for p in plans if p is not None]
         payments = Payment.objects.bulk_create([p[0] for p in plans], batch_size=CHUNK)
@@ -335,6 +360,7 @@ def _balances(lease_ids: list[int]) -> None:
     )
     for start in range(0, len(lease_ids), CHUNK):
         Lease.objects.filter(pk__in=lease_ids[start : start + CHUNK]).update(balance=summed)
+        logger.info("seed_demo: balances, %d leases", min(start + CHUNK, len(lease_ids)))
     for pk in lease_ids[3:5]:
         Lease.objects.filter(pk=pk).update(balance=summed + Decimal("25.00"))
 

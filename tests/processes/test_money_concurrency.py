@@ -128,3 +128,19 @@ def test_it_fixes_each_drifted_balance_once_when_two_reconciliations_overlap(pro
     assert sorted(BalanceCorrection.objects.values_list("lease_id", flat=True)) == sorted(drifted)
     assert sum(s["corrected"] for s in summaries) == len(drifted)
     assert_balances_match_ledger()
+
+
+def test_it_queues_each_overdue_notice_once_when_two_runs_overlap(processes, leases):
+    from django.apps import apps
+
+    from billing.models import BillingNotice
+
+    run_twice_at_once(processes, "generate_charges", "--as-of", AS_OF)
+    run_twice_at_once(processes, "overdue_notices", "--as-of", "2026-03-25")
+
+    notices = BillingNotice.objects.filter(kind="overdue")
+    assert notices.count() == LEASES  # every March charge is unpaid and past due: one notice each
+    assert notices.values("charge").distinct().count() == LEASES
+    emails = apps.get_model("notifications", "Notification").objects.filter(template="billing/overdue_notice")
+    assert emails.count() == LEASES
+    assert sorted(emails.values_list("dedupe_key", flat=True)) == sorted(notices.values_list("dedupe_key", flat=True))
