@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 from ..batching import batch_size as resolve_batch_size
 from ..models import BalanceCorrection, Lease, LedgerEntry
 from ..money import ZERO, cents
-from .charges import leases_lock
+from .charges import MOVE_SLICE, leases_lock
 
 REPORTED_CORRECTIONS = 20  # corrections listed in the job summary; all are in the table
 
@@ -86,10 +86,14 @@ def balances_batch_reconcile(*, after: int, limit: int, now: datetime) -> Balanc
     with connection.cursor() as cursor:
         cursor.execute(CORRECTION_INSERT_SQL, {"after": after, "last": last, "now": corrected_at})
         ids = [row[0] for row in cursor.fetchall()]
-        if ids:
-            cursor.execute(CORRECTION_MOVE_SQL.format(ids=", ".join(["%s"] * len(ids))), ids)
-    fixed = BalanceCorrection.objects.filter(id__in=ids).order_by("lease_id").values_list("lease_id", "before", "after")
-    return BalanceBatch(last, len(leases), list(fixed) if ids else [])
+        for start in range(0, len(ids), MOVE_SLICE):  # SQLite's limit on parameters per statement
+            part = ids[start : start + MOVE_SLICE]
+            cursor.execute(CORRECTION_MOVE_SQL.format(ids=", ".join(["%s"] * len(part))), part)
+    if not ids:
+        return BalanceBatch(last, len(leases))
+    # Ours: the leases are locked by this transaction, so no other run corrected them meanwhile.
+    fixed = BalanceCorrection.objects.filter(id__gte=min(ids), id__lte=max(ids), lease_id__gt=after, lease_id__lte=last)
+    return BalanceBatch(last, len(leases), list(fixed.order_by("lease_id").values_list("lease_id", "before", "after")))
 
 
 def balances_reconcile(*, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> dict:

@@ -76,6 +76,7 @@ RETURNING id
 # bulk_create), summed per lease in integer cents as one join. UPDATE ... FROM is SQL both
 # databases accept (SQLite since 3.33); the ORM's form of it, a correlated subquery per lease,
 # took longer than the INSERT itself.
+MOVE_SLICE = 10_000
 BALANCE_MOVE_SQL = """
 UPDATE "billing_lease"
    SET balance = billing_lease.balance + moved.cents / 100.0
@@ -139,19 +140,20 @@ def charge_rows_insert(*, period: date, after: int, last: int, now: datetime) ->
 
 def balances_move(*, entry_ids: list[int]) -> None:
     """Move each lease balance by the ledger rows ``entry_ids`` (the ones a batch inserted)."""
-    if not entry_ids:
-        return
     with connection.cursor() as cursor:
-        cursor.execute(BALANCE_MOVE_SQL.format(ids=", ".join(["%s"] * len(entry_ids))), entry_ids)
+        # In slices: SQLite takes at most 32,766 parameters per statement, and --batch-size is free.
+        for start in range(0, len(entry_ids), MOVE_SLICE):
+            ids = entry_ids[start : start + MOVE_SLICE]
+            cursor.execute(BALANCE_MOVE_SQL.format(ids=", ".join(["%s"] * len(ids))), ids)
 
 
 def leases_lock(leases: QuerySet, *, limit: int) -> list[tuple[int, Decimal]]:
     """Lock the first ``limit`` of ``leases`` in id order for the rest of the transaction;
     returns their (id, monthly rent).
 
-    Every money job locks the leases it will move before it writes, always in id order, so two
-    runs (or a run and a payment) wait for each other instead of deadlocking; the second then
-    reads what the first committed. FOR NO KEY UPDATE leaves inserts that reference the lease
+    The money jobs lock the leases they will move before they write, always in id order, so two
+    runs wait for each other instead of deadlocking; the second then reads what the first
+    committed. FOR NO KEY UPDATE leaves inserts that reference the lease
     free; SQLite, which has one writer at a time, ignores the clause."""
     return list(leases.order_by("id").select_for_update(no_key=True).values_list("id", "monthly_rent")[:limit])
 

@@ -31,13 +31,12 @@ def expenses_batch_copy(*, templates: list[dict], period: date, now: datetime) -
     what this one committed; 1. the month's expenses (ignore_conflicts: a copy already there
     stays); 2. an invoice for each billable copy that has none; 3. a ledger charge for each
     invoice that has none, and the lease balances moved by exactly the charges inserted here."""
-    locked = list(
+    list(
         RecurringExpense.objects.filter(pk__in=[t["pk"] for t in templates])
         .order_by("pk")
         .select_for_update(no_key=True)
         .values_list("pk", flat=True)
     )
-    templates = [t for t in templates if t["pk"] in set(locked)]
     Expense.objects.bulk_create(
         [
             Expense(
