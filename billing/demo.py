@@ -19,6 +19,7 @@ from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .batching import value_batches
 from .models import (
     Account,
     Catalog,
@@ -97,6 +98,7 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
             # The month after: statements on the 1st, payouts on the 2nd (as the jobs would).
             nxt = month_start(period + timedelta(days=32))
             if nxt < month_start(today):
+                logger.info("seed_demo: statements and payouts of %s", f"{period:%Y-%m}")
                 statements_generate(now=_at(nxt, 8))
                 payouts_generate(now=_at(nxt + timedelta(days=1), 10))
     _settlements(rng, today)
@@ -330,15 +332,20 @@ def _payment_plan(rng: random.Random, row, today: date):
 def _settlements(rng: random.Random, today: date) -> None:
     """The processor settled most card/ACH payments of the last month, one with another amount,
     and reports one reference nobody here knows; a few recent ones are still missing."""
-    payments = Payment.objects.filter(processor_reference__isnull=False).order_by("pk")
-    records = []
-    for i, (reference, amount, day) in enumerate(payments.values_list("processor_reference", "amount", "received_on")):
-        if i % 17 == 5 and day >= today - timedelta(days=10):
-            continue  # missing at the processor
-        settled = amount + (Decimal("1.00") if i % 29 == 7 else ZERO)
-        records.append(_record(reference, settled, day + timedelta(days=1)))
-    records.append(_record("unknown-ref-1", Decimal("99.00"), today - timedelta(days=2)))
-    SettlementRecord.objects.bulk_create(records, batch_size=CHUNK, ignore_conflicts=True)
+    payments = Payment.objects.filter(processor_reference__isnull=False)
+    i = 0  # position among all payments: which are missing or differ does not depend on CHUNK
+    for page in value_batches(payments, "processor_reference", "amount", "received_on", size=CHUNK):
+        records = []
+        for row in page:
+            reference, amount, day = row["processor_reference"], row["amount"], row["received_on"]
+            if not (i % 17 == 5 and day >= today - timedelta(days=10)):  # else missing at the processor
+                settled = amount + (Decimal("1.00") if i % 29 == 7 else ZERO)
+                records.append(_record(reference, settled, day + timedelta(days=1)))
+            i += 1
+        SettlementRecord.objects.bulk_create(records, ignore_conflicts=True)  # one page, one commit
+        logger.info("seed_demo: settlements, %d payments", i)
+    unknown = _record("unknown-ref-1", Decimal("99.00"), today - timedelta(days=2))
+    SettlementRecord.objects.bulk_create([unknown], ignore_conflicts=True)
 
 
 def _record(reference: str, amount: Decimal, day: date) -> SettlementRecord:
