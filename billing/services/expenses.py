@@ -10,9 +10,9 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from ..batching import batch_size as resolve_batch_size
 from ..batching import statistics_refresh, value_batches
-from ..models import Expense, LedgerEntry, RecurringExpense, TenantInvoice
+from ..models import Expense, Lease, LedgerEntry, RecurringExpense, TenantInvoice
 from ..periods import due_date, local_date, month_end, month_label, month_start
-from .charges import balances_move
+from .charges import balances_move, leases_lock
 
 INVOICE_DUE_DAYS = 14  # a tenant pays a passed-on expense within two weeks of it
 
@@ -73,6 +73,8 @@ def expenses_batch_copy(*, templates: list[dict], period: date, now: datetime) -
         .exclude(Exists(LedgerEntry.objects.filter(invoice=OuterRef("pk"), kind=LedgerEntry.Kind.CHARGE)))
         .order_by("pk")
     )
+    if invoices:  # the leases too, in id order: two runs moving one lease's balance never deadlock
+        leases_lock(Lease.objects.filter(pk__in={i.lease_id for i in invoices}), limit=len(invoices))
     # No ignore_conflicts: the template locks make these rows ours alone, and a plain insert
     # returns their primary keys, so the balances move by what this batch wrote and no more.
     charges = LedgerEntry.objects.bulk_create(
