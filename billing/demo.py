@@ -8,6 +8,7 @@ demo's numbers add up exactly as the jobs compute them.
 
 from __future__ import annotations
 
+import logging
 import random
 import zlib
 from datetime import date, datetime, time, timedelta
@@ -18,6 +19,7 @@ from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from .batching import value_batches
 from .models import (
     Expense,
     Lease,
@@ -36,6 +38,8 @@ from .services.charges import charges_generate
 from .services.expenses import expenses_copy
 from .services.payments import open_charges
 from .services.statements import payouts_generate, statements_generate
+
+logger = logging.getLogger(__name__)  # a line per step and batch: seeding 100,000 leases takes minutes
 
 DEMO_DOMAIN = "demo.cronhouse.test"
 SIZES = {"small": 40, "medium": 1_000, "large": 100_000}
@@ -78,7 +82,8 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     months = [previous_month(previous_month(today)), previous_month(today), month_start(today)]
     _analyze()
     for period in months:
-        charges_generate(now=_at(period))
+        logger.info("seed_demo: history of %s", period.isoformat())
+        charges_generate(now=_at(period), progress=_batch_logger(f"charges {period:%Y-%m}"))
         expenses_copy(now=_at(period, 7))
         _analyze()
         _payments(rng, period, today)
@@ -86,6 +91,7 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
             # The month after: statements on the 1st, payouts on the 2nd (as the jobs would).
             nxt = month_start(period + timedelta(days=32))
             if nxt < month_start(today):
+                logger.info("seed_demo: statements and payouts of %s", f"{period:%Y-%m}")
                 statements_generate(now=_at(nxt, 8))
                 payouts_generate(now=_at(nxt + timedelta(days=1), 10))
     _settlements(rng, today)
@@ -96,6 +102,17 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
         "owners": Owner.objects.filter(email__endswith=f"@{DEMO_DOMAIN}").count(),
         "ledger_entries": LedgerEntry.objects.count(),
     }
+
+
+def _batch_logger(step: str):
+    done = 0
+
+    def log(count: int) -> None:
+        nonlocal done
+        done += count
+        logger.info("seed_demo: %s, %d leases", step, done)
+
+    return log
 
 
 def _analyze() -> None:
@@ -148,8 +165,13 @@ def _people_and_leases(rng: random.Random, count: int, today: date) -> list[int]
         batch_size=CHUNK,
     )
     leases = [_lease(rng, units[i], tenants[i], today, i) for i in range(count)]
-    Lease.objects.bulk_create(leases, batch_size=CHUNK)
-    return list(Lease.objects.filter(tenant__email__endswith=f"@{DEMO_DOMAIN}").values_list("pk", flat=True))
+    # bulk_create sets the primary keys (RETURNING, on both databases): no query back by the
+    # tenants' e-mail, a join PostgreSQL would plan as a nested loop over the unanalyzed tables.
+    created = [lease.pk for lease in Lease.objects.bulk_create(leases, batch_size=CHUNK)]
+    logger.info(
+        "seed_demo: %d owners, %d properties, %d units, %d leases", len(owners), len(properties), len(units), count
+    )
+    return created
 
 
 def _lease(rng: random.Random, unit: Unit, tenant: Tenant, today: date, i: int) -> Lease:
@@ -182,6 +204,9 @@ def _lease(rng: random.Random, unit: Unit, tenant: Tenant, today: date, i: int) 
 
 
 def _expense_templates(rng: random.Random, today: date) -> None:
+    # Statistics of the rows this transaction just wrote (ANALYZE counts them): planned from an
+    # empty table's, the joins below over owners and tenants ran as nested loops for many minutes.
+    _analyze()
     start = previous_month(previous_month(today))
     templates = []
     for prop in Property.objects.filter(owner__email__endswith=f"@{DEMO_DOMAIN}").order_by("pk").iterator():
@@ -249,9 +274,11 @@ def _payments(rng: random.Random, period: date, today: date) -> None:
     # Each charge draws from its own generator, seeded by what the charge is rather than its id
     # or its place in the list: the order the database inserted the charges in may differ.
     base = rng.getrandbits(64)
-    last = 0
+    last = paid = 0
     while batch := list(rows.filter(pk__gt=last)[:CHUNK]):
         last = batch[-1][0]
+        paid += len(batch)
+        logger.info("seed_demo: payments %s, %d charges", f"{period:%Y-%m}", paid)
         plans = [
             _payment_plan(random.Random(f"{base}:{row[7]}:{row[3]}:{row[4]}:{row[5]}"), row, today) for row in batch
         ]
@@ -302,15 +329,20 @@ def _payment_plan(rng: random.Random, row, today: date):
 def _settlements(rng: random.Random, today: date) -> None:
     """The processor settled most card/ACH payments of the last month, one with another amount,
     and reports one reference nobody here knows; a few recent ones are still missing."""
-    payments = Payment.objects.filter(processor_reference__isnull=False).order_by("pk")
-    records = []
-    for i, (reference, amount, day) in enumerate(payments.values_list("processor_reference", "amount", "received_on")):
-        if i % 17 == 5 and day >= today - timedelta(days=10):
-            continue  # missing at the processor
-        settled = amount + (Decimal("1.00") if i % 29 == 7 else ZERO)
-        records.append(_record(reference, settled, day + timedelta(days=1)))
-    records.append(_record("unknown-ref-1", Decimal("99.00"), today - timedelta(days=2)))
-    SettlementRecord.objects.bulk_create(records, batch_size=CHUNK, ignore_conflicts=True)
+    payments = Payment.objects.filter(processor_reference__isnull=False)
+    i = 0  # position among all payments: which are missing or differ does not depend on CHUNK
+    for page in value_batches(payments, "processor_reference", "amount", "received_on", size=CHUNK):
+        records = []
+        for row in page:
+            reference, amount, day = row["processor_reference"], row["amount"], row["received_on"]
+            if not (i % 17 == 5 and day >= today - timedelta(days=10)):  # else missing at the processor
+                settled = amount + (Decimal("1.00") if i % 29 == 7 else ZERO)
+                records.append(_record(reference, settled, day + timedelta(days=1)))
+            i += 1
+        SettlementRecord.objects.bulk_create(records, ignore_conflicts=True)  # one page, one commit
+        logger.info("seed_demo: settlements, %d payments", i)
+    unknown = _record("unknown-ref-1", Decimal("99.00"), today - timedelta(days=2))
+    SettlementRecord.objects.bulk_create([unknown], ignore_conflicts=True)
 
 
 def _record(reference: str, amount: Decimal, day: date) -> SettlementRecord:
@@ -332,5 +364,6 @@ def _balances(lease_ids: list[int]) -> None:
     )
     for start in range(0, len(lease_ids), CHUNK):
         Lease.objects.filter(pk__in=lease_ids[start : start + CHUNK]).update(balance=summed)
+        logger.info("seed_demo: balances, %d leases", min(start + CHUNK, len(lease_ids)))
     for pk in lease_ids[3:5]:
         Lease.objects.filter(pk=pk).update(balance=summed + Decimal("25.00"))
