@@ -19,7 +19,9 @@ from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .batching import value_batches
+from core.batching import value_batches
+from core.money import ZERO
+
 from .models import (
     Expense,
     Lease,
@@ -32,7 +34,6 @@ from .models import (
     Tenant,
     Unit,
 )
-from .money import ZERO
 from .periods import month_start, previous_month
 from .services.charges import charges_generate
 from .services.expenses import expenses_copy

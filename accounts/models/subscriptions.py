@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from ..money import money_field_kwargs
+from core.money import money_field_kwargs
 
 
 class Plan(models.Model):

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from core.money import ZERO, cents
+
 from ..models import Subscription, SubscriptionSnapshot
-from ..money import ZERO, cents
 
 Status = Subscription.Status
 

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from core.batching import delete_in_batches
+
 from ..batching import batch_size as resolve_batch_size
-from ..batching import delete_in_batches
 from ..models import ErrorLog, Invitation, PushSubscription
 
 

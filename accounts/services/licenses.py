@@ -16,10 +16,10 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
+from core.batching import value_batches
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
 from ..links import site_link
 from ..models import License, LicenseWarning
 

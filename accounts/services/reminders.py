@@ -16,13 +16,13 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.batching import value_batches
+from core.money import cents
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
 from ..links import site_link
 from ..models import Subscription, SubscriptionNotice
-from ..money import cents
 
 FIELDS = ("trial_ends_at", "account_id", "account__name", "account__email", "plan__name", "plan__monthly_price")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from ..money import money_field_kwargs
+from core.money import money_field_kwargs
 
 
 class DailySnapshot(models.Model):

@@ -8,8 +8,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 
+from core.money import ZERO, cents
+
 from ..models import DailySnapshot, Lease, LedgerEntry, Unit
-from ..money import ZERO, cents
 from ..periods import local_date, month_start
 
 

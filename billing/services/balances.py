@@ -17,9 +17,10 @@ from django.db import connection, transaction
 from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.money import ZERO, cents
+
 from ..batching import batch_size as resolve_batch_size
 from ..models import BalanceCorrection, Lease, LedgerEntry
-from ..money import ZERO, cents
 from .charges import MOVE_SLICE, leases_lock
 
 REPORTED_CORRECTIONS = 20  # corrections listed in the job summary; all are in the table

@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from core.batching import statistics_refresh, value_batches
+
 from ..batching import batch_size as resolve_batch_size
-from ..batching import statistics_refresh, value_batches
 from ..models import Expense, Lease, LedgerEntry, RecurringExpense, TenantInvoice
 from ..periods import due_date, local_date, month_end, month_label, month_start
 from .charges import balances_move, leases_lock

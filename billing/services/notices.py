@@ -21,12 +21,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from core.batching import statistics_refresh, value_batches
+from core.money import cents
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import statistics_refresh, value_batches
 from ..models import BillingNotice, Lease, LedgerEntry, Tenant
-from ..money import cents
 from ..periods import due_date, local_date, month_label, month_start, next_month
 from .payments import open_charges
 

@@ -1,4 +1,5 @@
-"""Money is Decimal with two places, rounded half up, as in billing (each app owns its helpers)."""
+"""Money is Decimal with two places, rounded half up (away from zero), as PostgreSQL's round(),
+in every app."""
 
 from __future__ import annotations
 
