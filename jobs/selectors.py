@@ -179,10 +179,7 @@ def job_rows(
 
 
 def job_next_run(job: Job, now: datetime) -> datetime | None:
-    """The job's next slot: the stored one beat owes when it is still ahead (no cron arithmetic),
-    else (a late job's missed slot) the schedule's first slot after ``now``."""
-    if job.enabled and job.next_fire_at is not None and job.next_fire_at > now:
-        return job.next_fire_at
+    """The job's next slot after ``now`` (lists call it only for the rows they show)."""
     upcoming = job_next_runs(job, now, count=1)
     return upcoming[0] if upcoming else None
 
