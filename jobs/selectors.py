@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import Count, Q
@@ -47,10 +48,15 @@ LATE = "late"
 class JobRow:
     job: Job
     status: str
-    next_run: datetime | None
+    now: datetime  # the moment the row describes: its next run is the first slot after it
     active_run_id: int | None
     recent: list[JobRun] = field(default_factory=list)  # newest first
     warnings: list[str] = field(default_factory=list)  # the job's last run's, when it succeeded with them
+
+    @cached_property
+    def next_run(self) -> datetime | None:
+        """Computed from the schedule only when shown: a count over many rows does no cron work."""
+        return job_next_run(self.job, self.now)
 
     @property
     def last_run_text(self) -> str:
@@ -173,8 +179,7 @@ def job_rows(
         status = job.status(job.pk in active)
         if status in (Job.Status.IDLE, Job.Status.FAILED) and job.pk in late:
             status = LATE
-        next_run = job_next_run(job, now)
-        rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, []), warned.get(job.pk, [])))
+        rows.append(JobRow(job, status, now, active.get(job.pk), recent.get(job.pk, []), warned.get(job.pk, [])))
     return rows
 
 

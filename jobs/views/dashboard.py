@@ -141,10 +141,11 @@ def failures(request):
 @require_GET
 def dashboard_data(request):
     """The dashboard's refresh: the counts and the rows of the page the address names (same
-    filters, sort and page), never the whole fleet."""
+    filters, sort and page), never the whole fleet; with ``rows=html`` also the table's rows."""
     now = timezone.now()
     data = dashboard_page(request, now)
-    rows_html = render_to_string("jobs/dashboard_rows.html", data, request=request)
+    # The rows as the page draws them, only when the script asks (the page's jobs changed).
+    rows_html = render_to_string("jobs/dashboard_rows.html", data, request=request) if "rows" in request.GET else None
     return JsonResponse(dashboard_json(data, rows_html=rows_html, generated_at=now))
 
 

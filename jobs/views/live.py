@@ -31,7 +31,7 @@ def job_row_page_json(row: JobRow) -> dict:
     }
 
 
-def dashboard_json(data: dict, *, rows_html: str, generated_at: datetime) -> dict:
+def dashboard_json(data: dict, *, rows_html: str | None, generated_at: datetime) -> dict:
     """The dashboard's refresh from ``dashboard_page``'s data: counts, the page's rows (as JSON,
     and as the table's rows drawn by the page's own template, for when the page's jobs changed)."""
     page = data["page"]
@@ -43,7 +43,7 @@ def dashboard_json(data: dict, *, rows_html: str, generated_at: datetime) -> dic
         "totals": data["totals"],
         "page": {"number": page.number, "pages": page.paginator.num_pages, "jobs": page.paginator.count},
         "jobs": [{**job_row_page_json(row), "can_run": row.job.pk in runnable} for row in data["rows"]],
-        "rows_html": rows_html,
+        **({"rows_html": rows_html} if rows_html is not None else {}),
         "health": data["health"],
         "alerts": data["alerts"],
     }
