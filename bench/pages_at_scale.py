@@ -48,14 +48,15 @@ SELECT 'job-' || lpad(n::text, 6, '0'), 'bulk job ' || n, 'test_job',
 FROM generate_series(1, %(jobs)s) AS n
 """
 
-# Runs of job ((n - 1) % jobs) + 1 in id order, one a minute back in time per job.
+# Runs of job ((n - 1) % jobs) + 1 in id order, one every 15 minutes back in time per job.
 RUNS_SQL = """
 INSERT INTO jobs_jobrun (job_id, status, triggered_by, attempt, options, skip_reason, created_at,
     started_at, finished_at, duration, summary, error, output, worker_host, celery_task_id, slow, warnings)
 SELECT first_id + (n - 1) %% %(jobs)s,
     CASE WHEN n %% 10 = 0 THEN 'failed' ELSE 'succeeded' END, 'schedule', 1, '{}', '',
-    now() - make_interval(mins => (n / %(jobs)s)::int + 1),
-    now() - make_interval(mins => (n / %(jobs)s)::int + 1), now() - make_interval(mins => (n / %(jobs)s)::int),
+    now() - make_interval(mins => 15 * (n / %(jobs)s)::int + 1),
+    now() - make_interval(mins => 15 * (n / %(jobs)s)::int + 1),
+    now() - make_interval(mins => 15 * (n / %(jobs)s)::int),
     make_interval(secs => n %% 60), '{}', CASE WHEN n %% 10 = 0 THEN 'boom: it broke' ELSE '' END, '', 'bench',
     '', false, '[]'
 FROM generate_series(%(start)s, %(stop)s) AS n, (SELECT min(id) AS first_id FROM jobs_job) AS first
@@ -122,6 +123,9 @@ def fill(jobs: int, runs: int, seconds: float, batch: int) -> int:
         cursor.execute(ACTIVE_SQL)
         cursor.execute("ANALYZE jobs_job")
         cursor.execute("ANALYZE jobs_jobrun")
+    from django.core.cache import cache
+
+    cache.clear()  # no totals of the previous fleet
     return done
 
 
@@ -175,7 +179,9 @@ def measure(jobs: int, repeat: int) -> dict[str, tuple[float, int, int]]:
 
     results = {}
     for label, target in pages(jobs):
-        fetch(target)  # warm
+        started = time.perf_counter()
+        fetch(target)  # warm (also fills the dashboard's 30-second totals cache)
+        cold = time.perf_counter() - started
         times, size, queries = [], 0, 0
         for _ in range(repeat):
             with CaptureQueriesContext(connection) as captured:
@@ -183,21 +189,21 @@ def measure(jobs: int, repeat: int) -> dict[str, tuple[float, int, int]]:
                 size = fetch(target)
                 times.append(time.perf_counter() - started)
             queries = len(captured)
-        results[label] = (statistics.median(times), size, queries)
-        print(f"  {label}: {results[label][0]:.3f} s, {size:,} B, {queries} queries", flush=True)
+        results[label] = (statistics.median(times), size, queries, cold)
+        print(f"  {label}: {results[label][0]:.3f} s (first {cold:.3f} s), {size:,} B, {queries} queries", flush=True)
     return results
 
 
 def report(args, base: dict, base_runs: int, big: dict, big_runs: int) -> None:
     print(f"\nbaseline: {args.baseline_jobs:,} jobs, {base_runs:,} runs; fleet: {args.jobs:,} jobs, {big_runs:,} runs")
     print(f"medians of {args.repeat}, warm; goal < {GOAL_SECONDS:.0f} s and < {GOAL_BYTES / 1e6:.0f} MB per page\n")
-    print(f"| page | baseline s | KB | queries | fleet s | KB | queries | goal |\n|{'---|' * 8}")
-    for label, (seconds, size, queries) in big.items():
-        b_seconds, b_size, b_queries = base[label]
+    print(f"| page | baseline s | KB | queries | fleet s (first) | KB | queries | goal |\n|{'---|' * 8}")
+    for label, (seconds, size, queries, cold) in big.items():
+        b_seconds, b_size, b_queries, _ = base[label]
         met = "met" if seconds < GOAL_SECONDS and size < GOAL_BYTES else "missed"
         print(
             f"| {label} | {b_seconds:.3f} | {b_size / 1000:.0f} | {b_queries} "
-            f"| {seconds:.3f} | {size / 1000:.0f} | {queries} | {met} |"
+            f"| {seconds:.3f} ({cold:.3f}) | {size / 1000:.0f} | {queries} | {met} |"
         )
 
 
