@@ -38,7 +38,6 @@ from .live import dashboard_json, job_page_json, run_page_json, updated_text
 HISTORY_PAGE_SIZE = 50
 PAGE_SIZE = 50  # jobs per dashboard page
 TOTALS_KEY = "jobs:dashboard:totals"
-TOTALS_SECONDS = 30
 NEXT_RUNS_SHOWN = 5
 
 
@@ -67,9 +66,13 @@ def dashboard_page(request, now) -> dict:
     by status over every visible job, and one page of job rows (the only per-job work)."""
     visible = access.allowed_jobs(request.user, access.VIEW)
     filters = JobFilters.from_query(request.GET)
-    listed = jobs_filtered(visible.select_related("webhook_handler"), filters, now)
-    page = Paginator(listed, PAGE_SIZE).get_page(request.GET.get("page"))
-    jobs = list(page.object_list)
+    # The order is found on ids only (a narrow sort however many jobs match), then the page's
+    # jobs are read whole.
+    ids = jobs_filtered(visible, filters, now).values_list("pk", flat=True)
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    by_id = visible.select_related("webhook_handler").in_bulk(shown)
+    jobs = [by_id[pk] for pk in shown if pk in by_id]
     rows = job_rows(now=now, jobs=jobs)
     runnable = access.allowed_jobs(request.user, access.RUN).filter(pk__in=[job.pk for job in jobs])
     return {
@@ -85,17 +88,19 @@ def dashboard_page(request, now) -> dict:
 
 
 def totals_of_the_day(now) -> dict:
-    """The last 24 hours' run totals, shared by every reader for ``TOTALS_SECONDS``: counting a
-    day of runs reads every run of the day, too much for each 5-second refresh of each reader.
-    Without the cache (Redis down) they are counted for each request."""
+    """The last 24 hours' run totals, shared by every reader for JOBS_DASHBOARD_TOTALS_SECONDS:
+    counting a day of runs reads every run of the day, too much for each 5-second refresh of
+    each reader. Without the cache (Redis down) they are counted for each request."""
+    seconds = settings.JOBS_DASHBOARD_TOTALS_SECONDS
     try:
-        totals = cache.get(TOTALS_KEY)
+        totals = cache.get(TOTALS_KEY) if seconds > 0 else None
     except Exception:  # the cache is an optimisation: never a failed page
         totals = None
     if totals is None:
         totals = totals_since(now - timedelta(hours=24))
         try:
-            cache.set(TOTALS_KEY, totals, TOTALS_SECONDS)
+            if seconds > 0:
+                cache.set(TOTALS_KEY, totals, seconds)
         except Exception:
             pass
     return totals

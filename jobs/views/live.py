@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..formatting import format_datetime, format_duration, format_json, format_time_of_day
-from ..job_list import STATUSES
 from ..models import JobRun
 from ..selectors import JobRow, job_row_json, run_json
 from ..templatetags.jobs_dashboard import output_tail, progress_text, row_sparkline, run_duration, run_note, run_worker
@@ -23,7 +22,6 @@ def job_row_page_json(row: JobRow) -> dict:
     job = row.job
     return {
         **job_row_json(row),
-        "status_rank": STATUSES.index(row.status) if row.status in STATUSES else len(STATUSES),
         "sparkline_svg": str(row_sparkline(row)),
         "last_duration": format_duration(job.last_duration),
         "last_run_text": format_datetime(job.last_run_at) if job.last_run_at else "",
