@@ -83,13 +83,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--database", default="cronhouse_bench_pages")
     parser.add_argument("--keep", action="store_true", help="keep the database (to look at plans)")
+    parser.add_argument(
+        "--measure-only", action="store_true", help="time the pages of a database kept by --keep (migrated first)"
+    )
     return parser.parse_args()
 
 
 def setup_django(args) -> None:
     from bench.runner_overhead import recreate_database
 
-    recreate_database(args.pg, args.database)
+    if not args.measure_only:
+        recreate_database(args.pg, args.database)
     url = f"{args.pg}/{args.database}"
     env = {**os.environ, "DATABASE_URL": url, "CRONHOUSE_VAR_DIR": "/tmp/cronhouse-bench-pages"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=BASE_DIR, env=env, check=True)
@@ -214,6 +218,11 @@ def main() -> None:
     import logging
 
     logging.disable(logging.WARNING)
+    if args.measure_only:
+        from jobs.models import Job
+
+        measure(Job.objects.count(), args.repeat)
+        return
     print(f"baseline: {args.baseline_jobs:,} jobs, {args.baseline_runs:,} runs", flush=True)
     base_runs = fill(args.baseline_jobs, args.baseline_runs, float("inf"), args.batch)
     base = measure(args.baseline_jobs, args.repeat)
