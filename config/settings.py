@@ -530,6 +530,9 @@ RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
 JOBS_LATENESS_CHECK_SECONDS = env.float("JOBS_LATENESS_CHECK_SECONDS", default=20.0)
 # How often the dashboard re-reads its data (seconds).
 JOBS_DASHBOARD_REFRESH_SECONDS = env.int("JOBS_DASHBOARD_REFRESH_SECONDS", default=5)
+# How long the dashboard's "last 24 hours" run totals are shared between requests (seconds; 0:
+# counted for every request). Counting a day of runs reads every run of the day.
+JOBS_DASHBOARD_TOTALS_SECONDS = env.int("JOBS_DASHBOARD_TOTALS_SECONDS", default=30)
 
 # The cache holds the API's rate-limit counters. CACHE_URL wins; else the Redis broker's
 # server when there is one (shared by every web process); else a per-process memory cache:

@@ -42,8 +42,8 @@ from django.views.decorators.http import require_GET
 
 from .clock import db_now, offset_text
 from .formatting import format_duration
+from .job_list import late_count
 from .models import Job, JobRun, ServiceHeartbeat
-from .selectors import LATE, job_rows
 
 BEAT_HEARTBEAT = "beat"
 # Names of warned jobs /health/ and the dashboard list (the count says how many in all).
@@ -130,7 +130,7 @@ def check_worker(now: datetime) -> dict:
 
 
 def check_late_jobs(now: datetime) -> dict:
-    count = sum(row.status == LATE for row in job_rows(now=now, recent_per_job=0, warnings=False))
+    count = late_count(now)
     limit = settings.JOBS_HEALTH_MAX_LATE_JOBS
     return {"ok": limit < 0 or count <= limit, "count": count}
 

@@ -489,6 +489,13 @@ class JobRun(models.Model):
                 name="jobs_jobrun_user",
             ),
             models.Index(fields=["blocked_by"], condition=Q(blocked_by__isnull=False), name="jobs_jobrun_blocked_by"),
+            # The failures page (jobs.failures.failed_runs): runs that ended badly or wait for
+            # their retry, newest first, a page at a time; its condition is that query's filter.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(status__in=["failed", "timed_out", "abandoned"]) | Q(status="queued", triggered_by="retry"),
+                name="jobs_jobrun_failures",
+            ),
         ]
 
     def __str__(self) -> str:
