@@ -475,6 +475,18 @@ class JobRun(models.Model):
         indexes = [
             # Run history of one job, newest first (job page, `manage.py jobs`).
             models.Index(fields=["job", "-created_at"], name="jobs_jobrun_job_created"),
+            # Every run, newest first (ORDER BY created_at DESC, id DESC LIMIT n): the admin's run
+            # list and its bounded counts; also purge-logs' and the metrics' created_at ranges.
+            models.Index(fields=["created_at", "id"], name="jobs_jobrun_created"),
+            # The failures page (jobs.failures.failed_runs: ended badly or waiting to be retried,
+            # newest first) and the admin's filter on a failure status. Partial: failures are few.
+            models.Index(
+                fields=["created_at", "id"],
+                condition=Q(status__in=["failed", "timed_out", "abandoned"]) | Q(status="queued", triggered_by="retry"),
+                name="jobs_jobrun_failures",
+            ),
+            # The admin's search for a Celery task id (exact), as a worker's log names it.
+            models.Index(fields=["celery_task_id"], name="jobs_jobrun_task"),
             # process-jobs: queued runs to dispatch and running runs to reap.
             models.Index(
                 fields=["status", "created_at"],
