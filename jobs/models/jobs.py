@@ -243,6 +243,12 @@ class Job(models.Model):
             models.Index(fields=["late_at"], condition=Q(enabled=True), name="jobs_job_late"),
             # /health/'s "which jobs' last run warned?": a few names and a count, never a scan.
             models.Index(fields=["name"], condition=Q(last_run_warnings__gt=0), name="jobs_job_warned"),
+            # /metrics' failing jobs (last run failed, timed out or abandoned): a few names and a count.
+            models.Index(
+                fields=["name"],
+                condition=Q(last_run_status__in=["failed", "timed_out", "abandoned"]),
+                name="jobs_job_failing",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
