@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import OuterRef, Q, Subquery
 from django.dispatch import Signal
 
 from .models import AuditEntry, Job, JobRun, SystemLog
@@ -76,14 +76,16 @@ def audit_logs_cleanup(*, now: datetime, days: int | None = None, batch_size: in
 def runs_to_purge(*, cutoff: datetime, keep: int) -> models.QuerySet:
     """Finished runs created before ``cutoff`` that are not among their job's ``keep`` newest,
     oldest first: a range of jobs_jobrun_created. A run is past its job's ``keep`` newest when a
-    ``keep``-th newer run of that job exists (``EXISTS (... OFFSET keep - 1)``, a few entries of
-    jobs_jobrun_job_created each), so no per-job query and no job is read whole."""
+    ``keep``-th newer run of that job exists (a subquery with OFFSET keep - 1 reading a few
+    entries of jobs_jobrun_job_created), so no per-job query and no job is read whole."""
     old = JobRun.objects.filter(created_at__lt=cutoff).exclude(status__in=JobRun.ACTIVE_STATUSES)
     if keep > 0:
         newer = JobRun.objects.filter(job_id=OuterRef("job_id"), created_at__gte=OuterRef("created_at")).filter(
             Q(created_at__gt=OuterRef("created_at")) | Q(pk__gt=OuterRef("pk"))
         )
-        old = old.filter(Exists(newer[keep - 1 : keep]))
+        # Ordered like the index, so each lookup reads the job's newest entries and stops.
+        kth_newer = newer.order_by("-created_at", "-id").values("pk")[keep - 1 : keep]
+        old = old.alias(kth_newer=Subquery(kth_newer)).filter(kth_newer__isnull=False)
     return old.order_by("created_at", "pk")
 
 
