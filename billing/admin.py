@@ -16,10 +16,8 @@ from jobs.ratelimit import client_address
 
 from .forms import PayoutSettleForm
 from .models import (
-    Account,
     BalanceCorrection,
     BillingNotice,
-    Catalog,
     DailySnapshot,
     Expense,
     Lease,
@@ -28,12 +26,10 @@ from .models import (
     OwnerStatement,
     Payment,
     Payout,
-    Plan,
     Property,
     RecurringExpense,
     SettlementMatch,
     SettlementRecord,
-    Subscription,
     Tenant,
     TenantInvoice,
     Unit,
@@ -323,32 +319,6 @@ def payouts_settle(*, payouts, outcome: str, reference: str, reason: str, actor,
     )
 
 
-@admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "code", "monthly_price", "trial_days", "includes_catalog")
-
-
-@admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "created_at")
-    search_fields = ("name", "email")
-
-
-@admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("account", "plan", "status", "trial_ends_at", "current_period_end", "expired_at")
-    list_filter = ("status", "plan")
-    list_select_related = ("account", "plan")
-    search_fields = ("account__name", "account__email")
-
-
-@admin.register(Catalog)
-class CatalogAdmin(admin.ModelAdmin):
-    list_display = ("name", "account", "required_plan", "published", "unpublished_at", "unpublished_reason")
-    list_filter = ("published",)
-    list_select_related = ("account", "required_plan")
-
-
 @admin.register(BillingNotice)
 class BillingNoticeAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "kind", "tier", "period", "dedupe_key", "sent_on")
@@ -360,11 +330,6 @@ class BillingNoticeAdmin(ReadOnlyAdmin):
 class DailySnapshotAdmin(ReadOnlyAdmin):
     list_display = (
         "day",
-        "mrr",
-        "active_subscriptions",
-        "trial_subscriptions",
-        "new_subscriptions",
-        "churned_subscriptions",
         "rent_billed_mtd",
         "rent_collected_mtd",
         "occupancy_percent",

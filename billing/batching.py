@@ -1,48 +1,11 @@
-"""Walking big tables in fixed-size batches, each written in its own transaction.
-
-A batch is the unit of work and of failure: a crash rolls back the batch in flight and
-leaves every committed batch complete, and the next run carries on (every job skips what
-is already done). The queries a job issues grow with the number of batches, never with rows.
-"""
+"""billing's batch size (``BILLING_BATCH_SIZE``); the batching itself is ``core.batching``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from django.conf import settings
-from django.db import connection
-from django.db.models import QuerySet
+
+from core.batching import batch_size_checked
 
 
 def batch_size(value: int | None = None) -> int:
-    size = value or settings.BILLING_BATCH_SIZE
-    if size < 1:
-        raise ValueError("batch size must be at least 1")
-    return size
-
-
-def value_batches(queryset: QuerySet, *fields: str, size: int) -> Iterator[list[dict]]:
-    """``queryset.values(*fields)`` in primary-key order, ``size`` rows per list (keyset paging:
-    each page is one indexed query however deep into the table it is)."""
-    last = None
-    while True:
-        page = queryset if last is None else queryset.filter(pk__gt=last)
-        rows = list(page.order_by("pk").values("pk", *fields)[:size])
-        if not rows:
-            return
-        yield rows
-        if len(rows) < size:
-            return
-        last = rows[-1]["pk"]
-
-
-def statistics_refresh(model) -> None:
-    """ANALYZE a table a job is filling, between its batches (both databases accept the statement).
-
-    The jobs pick their next batch with NOT EXISTS against the table they write. Planned from
-    statistics taken while that table was nearly empty, PostgreSQL's anti-join becomes a nested
-    loop over every row written so far, which grows with the square of the rows. ANALYZE samples
-    a bounded number of rows on PostgreSQL; on SQLite, the embedded mode's small tables, it reads them.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(f'ANALYZE "{model._meta.db_table}"')
+    return batch_size_checked(value or settings.BILLING_BATCH_SIZE)

@@ -8,6 +8,7 @@ demo's numbers add up exactly as the jobs compute them.
 
 from __future__ import annotations
 
+import logging
 import random
 import zlib
 from datetime import date, datetime, time, timedelta
@@ -18,28 +19,28 @@ from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.batching import value_batches
+from core.money import ZERO
+
 from .models import (
-    Account,
-    Catalog,
     Expense,
     Lease,
     LedgerEntry,
     Owner,
     Payment,
-    Plan,
     Property,
     RecurringExpense,
     SettlementRecord,
-    Subscription,
     Tenant,
     Unit,
 )
-from .money import ZERO
 from .periods import month_start, previous_month
 from .services.charges import charges_generate
 from .services.expenses import expenses_copy
 from .services.payments import open_charges
 from .services.statements import payouts_generate, statements_generate
+
+logger = logging.getLogger(__name__)  # a line per step and batch: seeding 100,000 leases takes minutes
 
 DEMO_DOMAIN = "demo.cronhouse.test"
 SIZES = {"small": 40, "medium": 1_000, "large": 100_000}
@@ -53,8 +54,6 @@ DEMO_JOBS = [
     "overdue-notices",
     "autopay-reminders",
     "lease-expiration",
-    "trial-reminders",
-    "expire-subscriptions",
     "generate-statements",
     "generate-payouts",
     "generate-analytics",
@@ -81,11 +80,11 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     with transaction.atomic():
         lease_ids = _people_and_leases(rng, leases, today)
         _expense_templates(rng, today)
-        _subscriptions(rng, max(12, leases // 4), today)
     months = [previous_month(previous_month(today)), previous_month(today), month_start(today)]
     _analyze()
     for period in months:
-        charges_generate(now=_at(period))
+        logger.info("seed_demo: history of %s", period.isoformat())
+        charges_generate(now=_at(period), progress=_batch_logger(f"charges {period:%Y-%m}"))
         expenses_copy(now=_at(period, 7))
         _analyze()
         _payments(rng, period, today)
@@ -93,6 +92,7 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
             # The month after: statements on the 1st, payouts on the 2nd (as the jobs would).
             nxt = month_start(period + timedelta(days=32))
             if nxt < month_start(today):
+                logger.info("seed_demo: statements and payouts of %s", f"{period:%Y-%m}")
                 statements_generate(now=_at(nxt, 8))
                 payouts_generate(now=_at(nxt + timedelta(days=1), 10))
     _settlements(rng, today)
@@ -101,9 +101,19 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
     return {
         "leases": len(lease_ids),
         "owners": Owner.objects.filter(email__endswith=f"@{DEMO_DOMAIN}").count(),
-        "subscriptions": Subscription.objects.count(),
         "ledger_entries": LedgerEntry.objects.count(),
     }
+
+
+def _batch_logger(step: str):
+    done = 0
+
+    def log(count: int) -> None:
+        nonlocal done
+        done += count
+        logger.info("seed_demo: %s, %d leases", step, done)
+
+    return log
 
 
 def _analyze() -> None:
@@ -156,8 +166,13 @@ def _people_and_leases(rng: random.Random, count: int, today: date) -> list[int]
         batch_size=CHUNK,
     )
     leases = [_lease(rng, units[i], tenants[i], today, i) for i in range(count)]
-    Lease.objects.bulk_create(leases, batch_size=CHUNK)
-    return list(Lease.objects.filter(tenant__email__endswith=f"@{DEMO_DOMAIN}").values_list("pk", flat=True))
+    # bulk_create sets the primary keys (RETURNING, on both databases): no query back by the
+    # tenants' e-mail, a join PostgreSQL would plan as a nested loop over the unanalyzed tables.
+    created = [lease.pk for lease in Lease.objects.bulk_create(leases, batch_size=CHUNK)]
+    logger.info(
+        "seed_demo: %d owners, %d properties, %d units, %d leases", len(owners), len(properties), len(units), count
+    )
+    return created
 
 
 def _lease(rng: random.Random, unit: Unit, tenant: Tenant, today: date, i: int) -> Lease:
@@ -190,6 +205,9 @@ def _lease(rng: random.Random, unit: Unit, tenant: Tenant, today: date, i: int) 
 
 
 def _expense_templates(rng: random.Random, today: date) -> None:
+    # Statistics of the rows this transaction just wrote (ANALYZE counts them): planned from an
+    # empty table's, the joins below over owners and tenants ran as nested loops for many minutes.
+    _analyze()
     start = previous_month(previous_month(today))
     templates = []
     for prop in Property.objects.filter(owner__email__endswith=f"@{DEMO_DOMAIN}").order_by("pk").iterator():
@@ -254,10 +272,17 @@ def _payments(rng: random.Random, period: date, today: date) -> None:
         "lease__tenant__autopay_enrolled",
         "lease__tenant__email",
     )
-    last = 0
+    # Each charge draws from its own generator, seeded by what the charge is rather than its id
+    # or its place in the list: the order the database inserted the charges in may differ.
+    base = rng.getrandbits(64)
+    last = paid = 0
     while batch := list(rows.filter(pk__gt=last)[:CHUNK]):
         last = batch[-1][0]
-        plans = [_payment_plan(rng, row, today) for row in batch]
+        paid += len(batch)
+        logger.info("seed_demo: payments %s, %d charges", f"{period:%Y-%m}", paid)
+        plans = [
+            _payment_plan(random.Random(f"{base}:{row[7]}:{row[3]}:{row[4]}:{row[5]}"), row, today) for row in batch
+        ]
         plans = [p for p in plans if p is not None]
         payments = Payment.objects.bulk_create([p[0] for p in plans], batch_size=CHUNK)
         LedgerEntry.objects.bulk_create(
@@ -305,15 +330,20 @@ def _payment_plan(rng: random.Random, row, today: date):
 def _settlements(rng: random.Random, today: date) -> None:
     """The processor settled most card/ACH payments of the last month, one with another amount,
     and reports one reference nobody here knows; a few recent ones are still missing."""
-    payments = Payment.objects.filter(processor_reference__isnull=False).order_by("pk")
-    records = []
-    for i, (reference, amount, day) in enumerate(payments.values_list("processor_reference", "amount", "received_on")):
-        if i % 17 == 5 and day >= today - timedelta(days=10):
-            continue  # missing at the processor
-        settled = amount + (Decimal("1.00") if i % 29 == 7 else ZERO)
-        records.append(_record(reference, settled, day + timedelta(days=1)))
-    records.append(_record("unknown-ref-1", Decimal("99.00"), today - timedelta(days=2)))
-    SettlementRecord.objects.bulk_create(records, batch_size=CHUNK, ignore_conflicts=True)
+    payments = Payment.objects.filter(processor_reference__isnull=False)
+    i = 0  # position among all payments: which are missing or differ does not depend on CHUNK
+    for page in value_batches(payments, "processor_reference", "amount", "received_on", size=CHUNK):
+        records = []
+        for row in page:
+            reference, amount, day = row["processor_reference"], row["amount"], row["received_on"]
+            if not (i % 17 == 5 and day >= today - timedelta(days=10)):  # else missing at the processor
+                settled = amount + (Decimal("1.00") if i % 29 == 7 else ZERO)
+                records.append(_record(reference, settled, day + timedelta(days=1)))
+            i += 1
+        SettlementRecord.objects.bulk_create(records, ignore_conflicts=True)  # one page, one commit
+        logger.info("seed_demo: settlements, %d payments", i)
+    unknown = _record("unknown-ref-1", Decimal("99.00"), today - timedelta(days=2))
+    SettlementRecord.objects.bulk_create([unknown], ignore_conflicts=True)
 
 
 def _record(reference: str, amount: Decimal, day: date) -> SettlementRecord:
@@ -335,69 +365,6 @@ def _balances(lease_ids: list[int]) -> None:
     )
     for start in range(0, len(lease_ids), CHUNK):
         Lease.objects.filter(pk__in=lease_ids[start : start + CHUNK]).update(balance=summed)
+        logger.info("seed_demo: balances, %d leases", min(start + CHUNK, len(lease_ids)))
     for pk in lease_ids[3:5]:
         Lease.objects.filter(pk=pk).update(balance=summed + Decimal("25.00"))
-
-
-def _subscriptions(rng: random.Random, count: int, today: date) -> None:
-    now = _at(today, 12)
-    plans = [
-        Plan.objects.get_or_create(code="starter", defaults={"name": "Starter", "monthly_price": Decimal("29.00")})[0],
-        Plan.objects.get_or_create(
-            code="pro", defaults={"name": "Pro", "monthly_price": Decimal("79.00"), "includes_catalog": True}
-        )[0],
-        Plan.objects.get_or_create(
-            code="business",
-            defaults={"name": "Business", "monthly_price": Decimal("199.00"), "includes_catalog": True},
-        )[0],
-    ]
-    accounts = Account.objects.bulk_create(
-        [
-            Account(name=f"{rng.choice(STREETS)} Realty {i + 1}", email=f"account{i + 1}@{DEMO_DOMAIN}")
-            for i in range(count)
-        ],
-        batch_size=CHUNK,
-    )
-    subscriptions, catalogs = [], []
-    states = [
-        "trial_7",
-        "trial_1",
-        "trial_over",
-        "active",
-        "active",
-        "active",
-        "active_over",
-        "cancelled",
-        "cancelled_over",
-        "expired",
-    ]
-    for i, account in enumerate(accounts):
-        plan = plans[i % 3]
-        state = states[i % len(states)]
-        started = now - timedelta(days=rng.randint(20, 400))
-        sub = Subscription(account=account, plan=plan, started_at=started)
-        if state.startswith("trial"):
-            ends = {"trial_7": 6.5, "trial_1": 0.5, "trial_over": -1}[state]
-            sub.status, sub.trial_ends_at = Subscription.Status.TRIAL, now + timedelta(days=ends)
-            sub.started_at = sub.trial_ends_at - timedelta(days=plan.trial_days)
-        elif state == "expired":
-            sub.status, sub.expired_at = Subscription.Status.EXPIRED, now - timedelta(days=rng.randint(2, 60))
-            sub.current_period_end = sub.expired_at
-        else:
-            sub.status = Subscription.Status.CANCELLED if state.startswith("cancelled") else Subscription.Status.ACTIVE
-            over = state.endswith("_over")
-            sub.current_period_end = now + timedelta(days=-1 if over else rng.randint(2, 28))
-            if sub.status == Subscription.Status.CANCELLED:
-                sub.cancelled_at = now - timedelta(days=rng.randint(1, 20))
-        subscriptions.append(sub)
-        if plan.includes_catalog:
-            catalogs.append(
-                Catalog(
-                    account=account,
-                    name=f"{account.name} listings",
-                    required_plan=plan,
-                    published=sub.status != Subscription.Status.EXPIRED,
-                )
-            )
-    Subscription.objects.bulk_create(subscriptions, batch_size=CHUNK)
-    Catalog.objects.bulk_create(catalogs, batch_size=CHUNK)

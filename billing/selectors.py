@@ -8,8 +8,9 @@ from decimal import Decimal
 
 from django.db.models import Count, Sum
 
+from core.money import ZERO, cents
+
 from .models import Expense, LedgerEntry, Owner, OwnerStatement, Payout, Property
-from .money import ZERO, cents
 from .periods import month_end, previous_month
 
 

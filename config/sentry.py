@@ -9,6 +9,8 @@ the mail server is down). What leaves is what the rest of Cronhouse lets out:
   may hold a credential no pattern knows). ``data_collection`` is sentry-sdk's documented
   successor of ``send_default_pii=False`` (deprecated in the pinned release, and ignored when
   ``data_collection`` is given), and says each category explicitly;
+* no trace headers on outgoing HTTP (``trace_propagation_targets=[]``): a webhook receiver or
+  a processor sees only what the job sends;
 * ``before_send`` runs every string of the event (message, exception values, breadcrumbs, request
   headers, contexts) through ``jobs.redaction.redact``, the database's stored secrets included.
 
@@ -69,4 +71,7 @@ def sentry_start(*, dsn: str, environment: str, release: str | None = None) -> N
             "stack_frame_variables": False,
         },
         before_send=event_redact,
+        # No sentry-trace / baggage headers on outgoing requests: webhook receivers and payment
+        # processors are third parties, and a run's HTTP call must carry only what its job sends.
+        trace_propagation_targets=[],
     )

@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "jobs",
     "notifications",
     "billing",
+    "accounts",
+    "directory",
 ]
 
 MIDDLEWARE = [
@@ -324,6 +326,9 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # Seconds a run may exceed its timeout before the reaper declares it abandoned.
 JOBS_REAPER_GRACE_SECONDS = env.int("JOBS_REAPER_GRACE_SECONDS", default=60)
+# Seconds a run in flight is given to end when its worker is stopped (SIGTERM, Ctrl-C on `up`);
+# then it is stopped, its processes ended, and it ends `abandoned` (docs/operations.md "Stopping").
+JOBS_STOP_GRACE_SECONDS = env.float("JOBS_STOP_GRACE_SECONDS", default=20.0)
 # A running run writes a heartbeat this often; one silent for the timeout is abandoned.
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=5.0)
 JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", default=30)
@@ -341,6 +346,10 @@ JOBS_BEAT_EXTRA_TASKS = env.list("JOBS_BEAT_EXTRA_TASKS", default=[])
 # False: every beat fires (the (job, slot) constraint still makes one run per slot).
 JOBS_BEAT_LEADER_LEASE = env.bool("JOBS_BEAT_LEADER_LEASE", default=True)
 JOBS_BEAT_LEASE_SECONDS = env.float("JOBS_BEAT_LEASE_SECONDS", default=6.0)
+# The database is the clock (jobs.clock). A process whose clock is off from it by more than the
+# first (seconds) logs a WARNING; a beat off by more than the second refuses to lead.
+JOBS_CLOCK_SKEW_WARN_SECONDS = env.float("JOBS_CLOCK_SKEW_WARN_SECONDS", default=2.0)
+JOBS_CLOCK_SKEW_MAX_SECONDS = env.float("JOBS_CLOCK_SKEW_MAX_SECONDS", default=10.0)
 
 LOGGING = {
     "version": 1,
@@ -368,8 +377,6 @@ BILLING_AUTOPAY_REMINDER_DAYS = env.int("BILLING_AUTOPAY_REMINDER_DAYS", default
 BILLING_OVERDUE_TIERS = env.list("BILLING_OVERDUE_TIERS", cast=int, default=[1, 5, 15, 30])
 # Days before a lease ends at which expiry alerts go out, each tier once per lease.
 BILLING_LEASE_EXPIRY_TIERS = env.list("BILLING_LEASE_EXPIRY_TIERS", cast=int, default=[90, 60, 30, 14, 7])
-# Days before a trial ends at which trial reminders go out, each tier once per subscription.
-BILLING_TRIAL_REMINDER_TIERS = env.list("BILLING_TRIAL_REMINDER_TIERS", cast=int, default=[7, 1])
 # Payment processor settlement API (financial-reconciliation). Empty URL: only --file imports.
 BILLING_PROCESSOR_BASE_URL = env.str("BILLING_PROCESSOR_BASE_URL", default="")
 BILLING_PROCESSOR_API_KEY = env.str("BILLING_PROCESSOR_API_KEY", default="")
@@ -396,12 +403,45 @@ BILLING_PAYOUT_PROVIDER_TIMEOUT_SECONDS = env.float("BILLING_PAYOUT_PROVIDER_TIM
 BILLING_PAYOUT_CURRENCY = env.str("BILLING_PAYOUT_CURRENCY", default="USD")
 # --- End billing ----------------------------------------------------------------------
 
+# --- Accounts (the SaaS customers) ----------------------------------------------------
+# Every variable is described in .env.example.
+
+ACCOUNTS_BATCH_SIZE = env.int("ACCOUNTS_BATCH_SIZE", default=10_000)
+# Days before a trial ends at which trial reminders go out, each tier once per subscription.
+ACCOUNTS_TRIAL_REMINDER_TIERS = env.list("ACCOUNTS_TRIAL_REMINDER_TIERS", cast=int, default=[7, 1])
+# Paths on SITE_URL that customer e-mails link to.
+ACCOUNTS_SUBSCRIPTION_PATH = env.str("ACCOUNTS_SUBSCRIPTION_PATH", default="/account/{account_id}/subscription/")
+ACCOUNTS_CATALOG_PATH = env.str("ACCOUNTS_CATALOG_PATH", default="/catalogs/{catalog_id}/")
+# Web Push subscriptions unused this many days are removed (cleanup-push-subscriptions).
+ACCOUNTS_PUSH_UNUSED_DAYS = env.int("ACCOUNTS_PUSH_UNUSED_DAYS", default=90)
+# Error logging, and how long its rows are kept (purge-error-logs runs only while it is on).
+ACCOUNTS_ERROR_LOGGING_ENABLED = env.bool("ACCOUNTS_ERROR_LOGGING_ENABLED", default=False)
+ACCOUNTS_ERROR_LOG_RETENTION_DAYS = env.int("ACCOUNTS_ERROR_LOG_RETENTION_DAYS", default=30)
+# How customers pay: subscription, license or hybrid; licenses (check-license-expiration) exist
+# only in the last two.
+ACCOUNTS_BILLING_MODEL = env.str("ACCOUNTS_BILLING_MODEL", default="subscription")
+ACCOUNTS_LICENSES_ENABLED = ACCOUNTS_BILLING_MODEL in ("license", "hybrid")
+ACCOUNTS_LICENSE_WARNING_DAYS = env.list("ACCOUNTS_LICENSE_WARNING_DAYS", cast=int, default=[7, 3, 1])
+# The affiliate programme, and how long a conversion is held before it is approved.
+ACCOUNTS_AFFILIATES_ENABLED = env.bool("ACCOUNTS_AFFILIATES_ENABLED", default=False)
+ACCOUNTS_AFFILIATE_HOLD_DAYS = env.int("ACCOUNTS_AFFILIATE_HOLD_DAYS", default=30)
+# Stripe (sync-stripe, seeded only with a key). The API base is Stripe's unless set (tests point
+# it at a local server); the library retries 5xx answers this many times.
+ACCOUNTS_STRIPE_API_KEY = env.str("ACCOUNTS_STRIPE_API_KEY", default="")
+ACCOUNTS_STRIPE_API_BASE = env.str("ACCOUNTS_STRIPE_API_BASE", default="")
+ACCOUNTS_STRIPE_MAX_RETRIES = env.int("ACCOUNTS_STRIPE_MAX_RETRIES", default=2)
+ACCOUNTS_STRIPE_TIMEOUT_SECONDS = env.float("ACCOUNTS_STRIPE_TIMEOUT_SECONDS", default=30.0)
+# --- End accounts ---------------------------------------------------------------------
+
 # --- Notifications --------------------------------------------------------------------
 # Settings of the notifications app, the job alerts and log retention. Every
 # variable is described in .env.example.
 
 # Links in e-mails are built from this (no trailing slash needed).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Administrators told about critical events (notifications.admins.admins_notify), comma-separated
+# addresses. Empty: the job-alert recipients.
+ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 # Staff who receive job failure / escalation / recovery e-mails (comma-separated). Empty: every
 # active superuser with an e-mail address receives them (the dashboard and jobs.W005 say so).
 JOBS_ALERT_RECIPIENTS = env.list("JOBS_ALERT_RECIPIENTS", default=[])
@@ -490,6 +530,9 @@ RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
 JOBS_LATENESS_CHECK_SECONDS = env.float("JOBS_LATENESS_CHECK_SECONDS", default=20.0)
 # How often the dashboard re-reads its data (seconds).
 JOBS_DASHBOARD_REFRESH_SECONDS = env.int("JOBS_DASHBOARD_REFRESH_SECONDS", default=5)
+# How long the dashboard's "last 24 hours" run totals are shared between requests (seconds; 0:
+# counted for every request). Counting a day of runs reads every run of the day.
+JOBS_DASHBOARD_TOTALS_SECONDS = env.int("JOBS_DASHBOARD_TOTALS_SECONDS", default=30)
 
 # The cache holds the API's rate-limit counters. CACHE_URL wins; else the Redis broker's
 # server when there is one (shared by every web process); else a per-process memory cache:
@@ -564,3 +607,39 @@ if SENTRY_DSN:
     sentry_start(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE)
 # --- End Sentry -----------------------------------------------------------------------
 # --- End operations -------------------------------------------------------------------
+
+# --- Directory ------------------------------------------------------------------------
+# The member directory's source: a second, read-only database (docs/directory.md). Unset, it is
+# the embedded demo source, an SQLite file in the var dir that `seed_demo` fills. Every variable
+# is described in .env.example.
+from directory.source_settings import source_database  # noqa: E402  (plain data, no models)
+
+DIRECTORY_SOURCE_URL = env.str("DIRECTORY_SOURCE_URL", default="")
+DIRECTORY_SOURCE_SQLITE_PATH = VAR_DIR / "directory-source.sqlite3"
+DATABASES["legacy"] = source_database(
+    env.db_url_config(DIRECTORY_SOURCE_URL) if DIRECTORY_SOURCE_URL else None,
+    sqlite_path=DIRECTORY_SOURCE_SQLITE_PATH,
+    time_zone=env.str("DIRECTORY_SOURCE_TIME_ZONE", default="UTC"),
+)
+DATABASE_ROUTERS = ["directory.routers.SourceDatabaseRouter"]
+# Source rows per transaction in the sync jobs: a crash loses at most one batch, and the query
+# count grows only with the number of batches.
+DIRECTORY_BATCH_SIZE = env.int("DIRECTORY_BATCH_SIZE", default=5000)
+# An incremental sync re-reads rows this many seconds older than its cursor: a source transaction
+# that committed late with an earlier updated_at is still picked up (re-read rows are "unchanged").
+DIRECTORY_SYNC_OVERLAP_SECONDS = env.int("DIRECTORY_SYNC_OVERLAP_SECONDS", default=300)
+# members-sync and positions-sync run a full sync (which finds rows deleted at the source) when
+# the last one is older than this; otherwise they read only rows changed since their cursor.
+DIRECTORY_FULL_SYNC_DAYS = env.int("DIRECTORY_FULL_SYNC_DAYS", default=7)
+# intercom-sync: Intercom's access token (secret: never logged) and API base URL; how long one
+# rate-limited (429) call may wait for X-RateLimit-Reset; attempts per contact and the first
+# back-off after a 5xx or network error (doubled per attempt).
+INTERCOM_ACCESS_TOKEN = env.str("INTERCOM_ACCESS_TOKEN", default="")
+INTERCOM_API_BASE = env.str("INTERCOM_API_BASE", default="https://api.intercom.io")
+INTERCOM_MAX_RATE_LIMIT_WAIT_SECONDS = env.float("INTERCOM_MAX_RATE_LIMIT_WAIT_SECONDS", default=60.0)
+INTERCOM_MAX_ATTEMPTS = env.int("INTERCOM_MAX_ATTEMPTS", default=5)
+INTERCOM_RETRY_BASE_SECONDS = env.float("INTERCOM_RETRY_BASE_SECONDS", default=1.0)
+INTERCOM_TIMEOUT_SECONDS = env.float("INTERCOM_TIMEOUT_SECONDS", default=20.0)
+# httpx (python-intercom's HTTP library) logs every request at INFO: one line per contact call.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
+# --- End directory --------------------------------------------------------------------

@@ -5,6 +5,8 @@
 * Cronhouse's jobs fired from their stored next slot (``jobs.firing``): every due slot is
   recorded durably, set-based, in the transaction that moves the job past it, and sent to a
   worker after the commit; the catch-up policies apply to slots missed while beat was away;
+* the database as the clock (``jobs.clock``): the lease, due slots, lateness and the heartbeat
+  use its time; this beat's offset from it is measured every tick, and corrects its sleep;
 * the leader's housekeeping: a heartbeat row (``ServiceHeartbeat "beat"``) for ``/health/``, the
   reap / re-send sweep of process-jobs (its own run can lose its message or worker, and nothing
   else would re-send or reap it), the ``all`` catch-up backlog and late episodes.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from celery.schedules import schedstate
 from django.conf import settings
@@ -29,9 +32,10 @@ from django.db import DatabaseError, InterfaceError, close_old_connections, tran
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
+from .clock import clock_read
 from .firing import due_jobs_fire, next_due_at
 from .leader import Leadership, fence_transaction
-from .maintenance import lateness_process, runs_sweep
+from .maintenance import DispatchBackoff, lateness_process, runs_sweep
 from .sync import RUN_TASK
 from .ticks import beat_heartbeat_write, catch_up_backlog
 
@@ -40,7 +44,6 @@ STANDBY_POLL_SECONDS = 1.0
 # The longest beat sleeps: a new or edited job's first slot is seen within this, and the lease
 # is renewed at least this often.
 MAX_SLEEP_SECONDS = 1.0
-SWEEP_BACKOFF_SECONDS = 60.0
 # How long beat waits before asking again about an entry whose schedule never occurs.
 NEVER_DUE_RECHECK_SECONDS = 3600.0
 
@@ -79,6 +82,9 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
     def __init__(self, *args, **kwargs) -> None:
         self.leadership = Leadership() if settings.JOBS_BEAT_LEADER_LEASE else None
         self.leading = self.leadership is None
+        self.clock_offset: float | None = None  # this beat's clock minus the database's (s)
+        self.sweep_backoff = DispatchBackoff()
+        self._next_maintenance = self._next_sweep = self._next_lateness_check = 0.0
         super().__init__(*args, **kwargs)
 
     def enabled_models_qs(self):
@@ -109,14 +115,16 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         return min(delay, self._until_next_slot(), MAX_SLEEP_SECONDS)
 
     def _lead(self) -> bool:
-        """Take or keep the lease; a standby that becomes leader reloads its entries first."""
+        """Take or keep the lease (by the database's clock, refused when this beat's clock is too
+        far off); a standby that becomes leader reloads its entries first."""
         if self.leadership is None:
             return True
         try:
             close_old_connections()
             with transaction.atomic():
                 fence_transaction()  # a standby never waits long on a hung leader's lock
-                holds = self.leadership.renew(timezone.now())
+                holds = self.leadership.lead()
+            self.clock_offset = self.leadership.offset
         except (DatabaseError, InterfaceError) as exc:
             # Also what a standby sees while a hung leader still holds the lease row's lock.
             logger.warning("beat: could not reach the leader lease: %s", type(exc).__name__)
@@ -133,35 +141,44 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         return holds
 
     def _until_next_slot(self) -> float:
+        """Seconds until the next slot, on the database's clock: this beat's own clock corrected
+        by its measured offset."""
         try:
             first = next_due_at()
         except (DatabaseError, InterfaceError):
             return STANDBY_POLL_SECONDS
         if first is None:
             return MAX_SLEEP_SECONDS
-        return max((first - timezone.now()).total_seconds(), 0.0)
+        database_now = timezone.now() - timedelta(seconds=self.clock_offset or 0.0)
+        return max((first - database_now).total_seconds(), 0.0)
 
     def _maintain(self) -> None:
-        """Leader's housekeeping between ticks, every JOBS_BEAT_HEARTBEAT_SECONDS: heartbeat,
-        reap and re-send (``runs_sweep``, so process-jobs cannot wedge itself), catch-up backlog,
-        late episodes."""
+        """Leader's housekeeping between ticks, by the database's clock (read once here): every
+        JOBS_BEAT_HEARTBEAT_SECONDS the heartbeat (with this beat's clock offset), catch-up
+        backlog and late episodes; the reap / re-send sweep (``runs_sweep``, so process-jobs
+        cannot wedge itself) as often, or after 1, 2, 4, 5, 5 ... s while the broker is away
+        (``DispatchBackoff``), so queued runs go out within seconds of its return."""
         clock = time.monotonic()
-        if clock < getattr(self, "_next_maintenance", 0.0):
+        housekeeping = clock >= self._next_maintenance
+        if not housekeeping and clock < self._next_sweep:
             return
-        self._next_maintenance = clock + settings.JOBS_BEAT_HEARTBEAT_SECONDS
         try:
             close_old_connections()
-            beat_heartbeat_write(now=timezone.now())
-            if clock >= getattr(self, "_next_sweep", 0.0):
-                swept = runs_sweep(now=timezone.now(), stop_on_dispatch_failure=True)
-                # Broker away: stop paying its connection timeout every few seconds.
-                self._next_sweep = clock + (SWEEP_BACKOFF_SECONDS if swept["dispatch_failed"] else 0)
-            catch_up_backlog(now=timezone.now())
-            if clock >= getattr(self, "_next_lateness_check", 0.0):
+            reading = clock_read()
+            self.clock_offset = reading.offset
+            if housekeeping:
+                self._next_maintenance = clock + settings.JOBS_BEAT_HEARTBEAT_SECONDS
+                beat_heartbeat_write(now=reading.db, offset=reading.offset)
+            if clock >= self._next_sweep:
+                swept = runs_sweep(now=reading.db, stop_on_dispatch_failure=True)
+                self._next_sweep = clock + self.sweep_backoff.after(failed=bool(swept["dispatch_failed"]))
+            if housekeeping:
+                catch_up_backlog(now=reading.db)
+            if clock >= self._next_lateness_check:
                 # Here as well as in process-jobs: an alert then follows a slot's grace expiry
                 # within one check period instead of up to a minute (process-jobs' period).
                 self._next_lateness_check = clock + settings.JOBS_LATENESS_CHECK_SECONDS
-                lateness_process(now=timezone.now())
+                lateness_process(now=reading.db)
         except (DatabaseError, InterfaceError) as exc:
             logger.error("beat: housekeeping failed: %s", type(exc).__name__)
             close_old_connections()

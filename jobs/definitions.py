@@ -44,11 +44,14 @@ class JobDefinition:
     retry_backoff_seconds: int = 60
     expected_duration_seconds: int | None = None
     fixture: bool = False
+    # A setting that must be truthy for seed_jobs to create the job (a feature switch), or "".
+    gate: str = ""
 
     def defaults(self) -> dict:
         values = asdict(self)
         values.pop("name")
         values.pop("fixture")
+        values.pop("gate")
         return values
 
 

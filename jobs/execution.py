@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.management import call_command, get_commands, load_command_class
 from django.core.management.base import CommandError
 
+from .process_tree import processes_owned
 from .progress import run_context
 from .redaction import MIN_LITERAL, redact, stored_secrets
 
@@ -33,10 +34,20 @@ from .redaction import MIN_LITERAL, redact, stored_secrets
 # then dropped: a secret (shorter than this) that the cut splits is masked whole or not kept.
 REDACTION_MARGIN = 4096
 SUMMARY_KEYS_SHOWN = 20
+STOPPED_ERROR = (
+    "Stopped before it ended: its worker shut down and the run outlasted JOBS_STOP_GRACE_SECONDS, "
+    "or the process running it was told to stop (SIGTERM)."
+)
 
 
 class RunTimeout(Exception):
     """The run went past its job's timeout."""
+
+
+class RunStopped(BaseException):
+    """The process running the run was told to stop (SIGTERM: a worker shutdown's grace ran
+    out, or ``runjob`` was stopped). A BaseException, like KeyboardInterrupt: a command's own
+    ``except Exception`` does not swallow it."""
 
 
 @dataclass
@@ -180,6 +191,24 @@ def alarm_after(seconds: int):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def stop_on_sigterm():
+    """SIGTERM ends the run (RunStopped) rather than the process, so the run's processes are
+    ended and its outcome recorded (main thread only; elsewhere signals are not ours)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _stopped(signum, frame):
+        raise RunStopped()
+
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def is_job_command(name: str) -> bool:
@@ -397,12 +426,17 @@ def command_execute(
     argv = command_argv(config, options, slot if slot is not None and is_job_command(command) else None)
     try:
         with (
+            # Outermost: its end (the run's processes ended) runs after the alarm is off.
+            processes_owned(),
+            stop_on_sigterm(),
             alarm_after(timeout) if enforce_timeout else nullcontext(),
             redirect_stdout(buffer),
             redirect_stderr(buffer),
             run_context(run_id),
         ):
             result = call_command(command, *argv, stdout=buffer, stderr=buffer)
+    except RunStopped:
+        return outcome_bounded(Status.ABANDONED, output=buffer, error=STOPPED_ERROR, hidden=hidden)
     except (RunTimeout, SoftTimeLimitExceeded):
         return outcome_bounded(Status.TIMED_OUT, output=buffer, error=f"Timed out after {timeout} s.", hidden=hidden)
     except CommandError as exc:

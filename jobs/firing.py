@@ -20,6 +20,9 @@ was away), follows the job's policy (``Job.catch_up``):
 * ``all`` runs the missed slots one after another, oldest first, at most ``catch_up_limit`` of
   the most recent ones (``jobs.ticks.catch_up_next``; the leader moves the backlog on).
 
+"Now" is the database's clock (``jobs.clock.db_now``), read in the transaction that records the
+slots: no slot fires before its time however far this beat's host clock is off.
+
 A slot on time is recorded even when later ones are also due (a 5-second job on a beat held up
 for 12 s records each of its slots, most as skips behind the first).
 """
@@ -34,8 +37,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
-from django.utils import timezone
 
+from .clock import db_now
 from .leader import Leadership, fence_transaction
 from .models import Job, JobRun
 from .runner import TriggerRequest, runs_publish, runs_trigger
@@ -53,6 +56,7 @@ class FireReport:
     queued: int = 0
     skipped: int = 0
     duplicates: int = 0
+    waiting: int = 0  # slots that wait behind a run held up by the broker (policy ``all``)
     lost_leadership: bool = False
     outgoing: list[JobRun] = field(default_factory=list)  # queued runs, published once all are recorded
 
@@ -61,6 +65,8 @@ class FireReport:
             self.queued += 1
         elif outcome == "skipped":
             self.skipped += 1
+        elif outcome == "waiting":
+            self.waiting += 1
         else:
             self.duplicates += 1
 
@@ -68,7 +74,7 @@ class FireReport:
 def due_jobs_fire(
     *, leadership: Leadership | None = None, now: datetime | None = None, batch: int = FIRE_BATCH
 ) -> FireReport:
-    """Record every slot due by ``now`` (the clock, read afresh for each batch, when None),
+    """Record every slot due by ``now`` (the database's clock, read afresh for each batch, when None),
     ``batch`` jobs per transaction (see the module docstring). ``leadership``: this beat's
     lease, renewed first in every transaction (None: no lease, as when every beat fires)."""
     report = FireReport()
@@ -89,14 +95,14 @@ def _publish(runs: list[JobRun], leadership: Leadership | None) -> None:
     for start in range(0, len(runs), FIRE_BATCH):
         runs_publish(runs[start : start + FIRE_BATCH])
         if leadership is not None:
-            leadership.renew(timezone.now())
+            leadership.renew(db_now())
 
 
 def _record_due(report: FireReport, leadership: Leadership | None, pinned: datetime | None, batch: int) -> None:
     while True:
         with transaction.atomic():
             fence_transaction()
-            now = pinned or timezone.now()
+            now = pinned or db_now()
             if leadership is not None and not leadership.renew(now):
                 report.lost_leadership = True
                 return

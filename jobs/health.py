@@ -6,7 +6,8 @@
 
 Checks: ``database`` (SELECT 1), ``broker`` (a Redis PING, or the filesystem broker's folders,
 when a broker is configured), ``beat`` (the leading beat's heartbeat row is younger than
-JOBS_HEALTH_BEAT_MAX_AGE_SECONDS), ``worker`` (some run started or sent a heartbeat within
+JOBS_HEALTH_BEAT_MAX_AGE_SECONDS on the database's clock; ``clock_offset_seconds`` is the
+leader's clock minus the database's), ``worker`` (some run started or sent a heartbeat within
 JOBS_HEALTH_WORKER_MAX_AGE_SECONDS -- process-jobs runs every minute, so an idle live worker
 passes), ``late_jobs`` (the count; fails only above JOBS_HEALTH_MAX_LATE_JOBS when that is >= 0).
 
@@ -32,14 +33,16 @@ from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connection
-from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db import DatabaseError, InterfaceError, connection
+from django.db.models import Count, Max, Min, Q
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .clock import db_now, offset_text
 from .formatting import format_duration
+from .job_list import late_count
 from .models import Job, JobRun, ServiceHeartbeat
 
 BEAT_HEARTBEAT = "beat"
@@ -68,6 +71,13 @@ def _age(moment: datetime | None, now: datetime) -> float | None:
     return round((now - moment).total_seconds(), 1) if moment else None
 
 
+def _now() -> datetime:
+    try:
+        return db_now()
+    except (DatabaseError, InterfaceError):  # the database check reports it; the rest are not run
+        return timezone.now()
+
+
 def check_database() -> dict:
     try:
         with connection.cursor() as cursor:
@@ -94,9 +104,20 @@ def check_broker() -> dict:
 
 
 def check_beat(now: datetime) -> dict:
-    seen = ServiceHeartbeat.objects.filter(name=BEAT_HEARTBEAT).values_list("seen_at", flat=True).first()
-    age = _age(seen, now)
-    return {"ok": age is not None and age <= settings.JOBS_HEALTH_BEAT_MAX_AGE_SECONDS, "age_seconds": age}
+    """The leader's heartbeat: its age on the database's clock, in which the leader wrote it
+    (never negative, whatever this web process's clock says), and the leader's clock offset."""
+    row = ServiceHeartbeat.objects.filter(name=BEAT_HEARTBEAT).values("seen_at", "clock_offset_seconds").first()
+    if row is None:
+        return {"ok": False, "age_seconds": None, "clock_offset_seconds": None}
+    age = max(_age(row["seen_at"], db_now()), 0.0)
+    offset = row["clock_offset_seconds"]
+    return {
+        "ok": age <= settings.JOBS_HEALTH_BEAT_MAX_AGE_SECONDS,
+        # Degraded: slots still fire on the database's clock, but that host's clock needs fixing.
+        "degraded": offset is not None and abs(offset) > settings.JOBS_CLOCK_SKEW_WARN_SECONDS,
+        "age_seconds": age,
+        "clock_offset_seconds": offset,
+    }
 
 
 def check_worker(now: datetime) -> dict:
@@ -108,16 +129,8 @@ def check_worker(now: datetime) -> dict:
     return {"ok": age is not None and age <= settings.JOBS_HEALTH_WORKER_MAX_AGE_SECONDS, "age_seconds": age}
 
 
-def late_idle_jobs(now: datetime) -> QuerySet[Job]:
-    """Jobs late right now and not running (a running job shows as running): jobs_job_late's
-    range scan, each candidate checked against the active-run index."""
-    active = JobRun.objects.filter(job=OuterRef("pk"), status__in=JobRun.ACTIVE_STATUSES)
-    return Job.objects.filter(enabled=True, late_at__lte=now).exclude(Exists(active))
-
-
 def check_late_jobs(now: datetime) -> dict:
-    """Late jobs as the dashboard counts them (jobs.lateness), in one COUNT, however many jobs exist."""
-    count = late_idle_jobs(now).count()
+    count = late_count(now)
     limit = settings.JOBS_HEALTH_MAX_LATE_JOBS
     return {"ok": limit < 0 or count <= limit, "count": count}
 
@@ -139,7 +152,8 @@ def _registered_check(name: str, now: datetime) -> dict:
 
 
 def health_report(now: datetime | None = None) -> dict:
-    now = now or timezone.now()
+    """Every check, by the database's clock when it answers (``jobs.clock``)."""
+    now = now or _now()
     checks = {"database": check_database()}
     if settings.CELERY_BROKER_URL:
         checks["broker"] = check_broker()
@@ -208,7 +222,7 @@ def dashboard_health(now: datetime) -> list[dict]:
     queue = checks["queue"]
     items = [
         ("database", "Database", checks["database"]["ok"], "reachable" if checks["database"]["ok"] else "unreachable"),
-        ("beat", "Beat", beat["ok"], "unknown" if beat is unknown else _ago(beat["age_seconds"], "no heartbeat")),
+        ("beat", "Beat", beat["ok"], "unknown" if beat is unknown else _beat_text(beat)),
         (
             "workers",
             "Workers",
@@ -219,7 +233,10 @@ def dashboard_health(now: datetime) -> list[dict]:
         ("queue", "Queued runs", queue["ok"], _queue_text(queue)),
         ("late_jobs", "Late jobs", late["ok"], str(late["count"])),
     ]
-    shown = [_item(name, label, {"ok": ok}, text) for name, label, ok, text in items]
+    shown = [
+        _item(name, label, checks.get(name, {"ok": ok}) if name == "beat" else {"ok": ok}, text)
+        for name, label, ok, text in items
+    ]
     warned = checks.get("warnings")
     if warned is not None:
         shown.append(_item("warnings", "Warnings", warned, _warnings_text(warned)))
@@ -243,6 +260,13 @@ def _warnings_text(warned: dict) -> str:
         return "none"
     more = warned["count"] - len(warned["jobs"])
     return f"{', '.join(warned['jobs'])}{f' and {more} more' if more > 0 else ''}: succeeded with warnings"
+
+
+def _beat_text(beat: dict) -> str:
+    seen = _ago(beat["age_seconds"], "no heartbeat")
+    if beat["age_seconds"] is None:
+        return seen
+    return f"{seen}; leader's clock offset {offset_text(beat.get('clock_offset_seconds'))}"
 
 
 def _broker_text(broker: dict) -> str:

@@ -23,7 +23,8 @@ reach the cloud metadata service or internal services from our network (SSRF). T
 ``settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True`` lets 127.0.0.0/8 and ::1 through. It exists
 for tests that run a receiver on loopback and is not read from the environment.
 
-Use ``guarded_request(...)``; it raises ``DestinationRefused`` (no request made) or a
+Use ``guarded_request(...)`` (or ``guarded_httpx_client`` for a library that takes an httpx
+client); it raises ``DestinationRefused`` (no request made) or a
 ``requests`` exception for network failures.
 
 Step 3 overrides urllib3's ``HTTPConnection._new_conn`` (reading ``_dns_host``): urllib3 has no
@@ -38,6 +39,8 @@ import ipaddress
 import socket
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
+import httpx
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
@@ -285,3 +288,106 @@ def guarded_request(
             response.close()
         response._content = body  # read (bounded) and released: .text / .json() work as usual
         return response
+
+
+# --- httpx (clients that bring their own, as python-intercom does) ---------------------------
+# The same guard for httpx, through public interfaces only: httpx's ``BaseTransport`` and
+# httpcore's ``NetworkBackend``. TLS still verifies the certificate for the host name (httpcore
+# passes it as the server name); redirects are not followed (each hop would need its check).
+HTTPX_MAX_BODY_BYTES = 1 << 20
+# What a guarded httpx client raises for a network failure (callers catch it without importing httpx).
+HttpxTransportError = httpx.TransportError
+
+
+class GuardedNetworkBackend(httpcore.NetworkBackend):
+    """httpcore's documented network interface: resolve with ``resolve_checked`` (every address
+    allowed, or nothing is sent) and connect to the checked address itself."""
+
+    def __init__(self) -> None:
+        self.inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        try:
+            infos = resolve_checked(host, port)
+        except socket.gaierror as exc:
+            raise httpcore.ConnectError(f"{host}: {exc}") from exc
+        error: Exception | None = None
+        for *_, sockaddr in infos:
+            try:
+                return self.inner.connect_tcp(
+                    sockaddr[0],
+                    sockaddr[1],
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+        raise error or httpcore.ConnectError(f"{host}: no address")
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise DestinationRefused("Refused: the outbound-HTTP guard does not connect to Unix sockets.")
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """An httpx transport whose every request passes ``url_check`` and whose every connection is
+    made by ``GuardedNetworkBackend``; the body is read up to ``HTTPX_MAX_BODY_BYTES``."""
+
+    def __init__(self) -> None:
+        self.pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=GuardedNetworkBackend()
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url_check(str(request.url))
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            response = self.pool.handle_request(core_request)
+            try:
+                body = httpx_bounded_read(response)
+            finally:
+                response.close()
+        except httpcore.TimeoutException as exc:
+            raise httpx.TimeoutException(str(exc), request=request) from exc
+        except httpcore.ConnectError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise httpx.TransportError(str(exc), request=request) from exc
+        return httpx.Response(status_code=response.status, headers=response.headers, content=body, request=request)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def httpx_bounded_read(response: httpcore.Response) -> bytes:
+    chunks, size = [], 0
+    for chunk in response.iter_stream():
+        chunks.append(chunk[: HTTPX_MAX_BODY_BYTES - size])
+        size += len(chunks[-1])
+        if size >= HTTPX_MAX_BODY_BYTES:
+            break
+    return b"".join(chunks)
+
+
+def guarded_httpx_client(*, timeout: float) -> httpx.Client:
+    """An ``httpx.Client`` on the guarded transport: no proxies, no redirects, bounded waits."""
+    return httpx.Client(
+        transport=GuardedTransport(),
+        trust_env=False,
+        follow_redirects=False,
+        timeout=httpx.Timeout(timeout, connect=5.0),
+    )

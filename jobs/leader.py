@@ -10,8 +10,11 @@ Fencing: ``renew`` is the first statement of every transaction that records slot
 (``jobs.firing``). It takes the lease row's lock until commit, so a takeover waits for that
 commit, and a leader that lost the lease while hung records nothing when it resumes.
 
-Clocks: expiry is compared with the beats' own clocks; hosts running beats must keep their
-clocks in step (NTP) to well within the lease's length.
+Clocks: expiry is written and compared in the database's time (``jobs.clock``), read in the
+transaction that renews, so a beat whose host clock is off neither takes a live leader's lease
+early nor waits too long for a dead one's. ``lead`` also measures this beat's offset from that
+clock; a beat off by more than JOBS_CLOCK_SKEW_MAX_SECONDS refuses to lead (and gives the lease
+up if it held it).
 
 On PostgreSQL each of those transactions sets ``idle_in_transaction_session_timeout``, so a
 leader hung in the middle of one loses its session, and with it the row locks a standby would
@@ -30,6 +33,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
+from .clock import ClockWatch, clock_read
 from .models import LeaderLease
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ class Leadership:
         self.holder = f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self.leading = False
         self.row_exists = False
+        self.clock = ClockWatch()
 
     @property
     def length(self) -> timedelta:
@@ -68,6 +73,22 @@ class Leadership:
             logger.info("beat: %s the leader lease (%s)", "took" if holds else "lost", self.holder)
         self.leading = holds
         return holds
+
+    @property
+    def offset(self) -> float | None:
+        """This beat's offset from the database clock at its last ``lead`` (seconds)."""
+        return self.clock.offset
+
+    def lead(self) -> bool:
+        """Measure this beat's clock against the database's, then take or keep the lease by the
+        database's time (``renew``); a beat too far off gives it up instead. Inside a transaction."""
+        reading = clock_read()
+        if not self.clock.observe(reading):
+            if self.leading:
+                self.release()
+                logger.info("beat: gave up the leader lease (%s): clock too far off", self.holder)
+            return False
+        return self.renew(reading.db)
 
     def release(self) -> None:
         """Give the lease up at once (a clean shutdown), so a standby need not wait for expiry."""

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
 
+from .clock import db_now
 from .lateness import late_jobs
 from .models import Job, JobRun
 from .runner import run_abandon, run_dispatch
@@ -18,6 +18,28 @@ Status = JobRun.Status
 SWEEP_BATCH = 500
 # A run committed this recently may still have its on-commit publish in flight.
 FRESH_RUN_SECONDS = 5
+# The leader's re-send sweep while the broker is away: after 1, 2, 4, then every 5 s.
+DISPATCH_RETRY_FIRST_SECONDS = 1.0
+DISPATCH_RETRY_MAX_SECONDS = 5.0
+
+
+class DispatchBackoff:
+    """How long the leader waits before its next sweep. While publishing fails (the broker is
+    away) it retries soon, doubling from DISPATCH_RETRY_FIRST_SECONDS to at most
+    DISPATCH_RETRY_MAX_SECONDS: queued runs go out within seconds of the broker's return, and a
+    broker that stays away costs one failed publish (``stop_on_dispatch_failure``) every few
+    seconds. Once a sweep publishes again it is back to the housekeeping period."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+
+    def after(self, *, failed: bool) -> float:
+        if not failed:
+            self.failures = 0
+            return settings.JOBS_BEAT_HEARTBEAT_SECONDS
+        delay = min(DISPATCH_RETRY_FIRST_SECONDS * 2**self.failures, DISPATCH_RETRY_MAX_SECONDS)
+        self.failures += 1
+        return delay
 
 
 def runs_to_dispatch(now: datetime):
@@ -57,8 +79,9 @@ def _reap_reason(run: JobRun, now: datetime) -> str:
 
 
 def jobs_process(*, now: datetime | None = None) -> dict:
-    """Reap and dispatch (``runs_sweep``), then late episodes and slow runs."""
-    now = now or timezone.now()
+    """Reap and dispatch (``runs_sweep``), then late episodes and slow runs, by the database's
+    clock (``jobs.clock``) unless ``now`` is given."""
+    now = now or db_now()
     swept = runs_sweep(now=now)
     late = lateness_process(now=now)
     slow = slow_runs_process(now=now)

@@ -36,7 +36,7 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 
 from .access import PERMISSIONS, VIEW
 from .api_keys import api_key_authenticate
-from .health import late_idle_jobs
+from .job_list import active_job_ids
 from .models import Job, JobRun
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
@@ -127,7 +127,8 @@ def _failing_families():
 
 def _late_families(now: datetime):
     shown = settings.JOBS_METRICS_MAX_JOB_SERIES
-    late = late_idle_jobs(now)
+    # Late and not running, as the dashboard and /health/ count them (jobs.job_list.late_count).
+    late = Job.objects.filter(enabled=True, late_at__lte=now).exclude(pk__in=active_job_ids())
     names = list(late.order_by("late_at", "pk").values_list("name", flat=True)[:shown])
     count = len(names) if len(names) < shown else late.count()
     yield GaugeMetricFamily("cronhouse_jobs_late", "Jobs late right now.", value=count)

@@ -35,6 +35,11 @@ MASK = "[redacted]"
 SECRET_SETTING_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL|_KEY$)", re.I)
 # Shorter literal values are left to the patterns: they would match ordinary words.
 MIN_LITERAL = 6
+# Settings whose names match SECRET_SETTING_NAME but hold names or known-bad values, not
+# secrets (masking "password", django-axes' form field name, would mangle ordinary text).
+NOT_SECRET_SETTINGS = frozenset(
+    {"AXES_PASSWORD_FORM_FIELD", "AUTH_PASSWORD_VALIDATORS", "PASSWORD_HASHERS", "INSECURE_SECRET_KEYS"}
+)
 _NOT_MASKED = rf"(?!{re.escape(MASK)})"
 _SCHEMES = r"(?:bearer|basic|token)"
 
@@ -106,10 +111,12 @@ def _setting_values() -> frozenset[str]:
     ``setting_changed``, which forgets them."""
     values = {database.get("PASSWORD") or "" for database in settings.DATABASES.values()}
     for name in dir(settings):
-        if name.isupper() and SECRET_SETTING_NAME.search(name):
+        if name.isupper() and SECRET_SETTING_NAME.search(name) and name not in NOT_SECRET_SETTINGS:
             value = getattr(settings, name, None)
-            if isinstance(value, str):
-                values.add(value)
+            # A list holds rotated keys (SECRET_KEY_FALLBACKS, JOBS_SECRETS_ENCRYPTION_KEY).
+            values.update(
+                item for item in (value if isinstance(value, list | tuple) else [value]) if isinstance(item, str)
+            )
     return frozenset(values)
 
 

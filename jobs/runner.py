@@ -52,7 +52,9 @@ class JobDisabled(Exception):
 @dataclass
 class TriggerResult:
     run: JobRun | None
-    outcome: str  # "queued", "skipped" (recorded), or "duplicate" (this slot already has its run)
+    # "queued", "skipped" (recorded), "duplicate" (this slot already has its run), or "waiting"
+    # (nothing recorded yet: the slot waits behind a run held up by the broker, policy ``all``)
+    outcome: str
 
     @property
     def queued(self) -> bool:
@@ -142,6 +144,7 @@ def runs_trigger(
     refused = [request for request, row in zip(requests, rows, strict=True) if row is not None and row.pk is None]
     fired = _slots_with_runs(refused)
     blockers = _active_runs({request.job.pk for request in refused})
+    waiting = _behind_unpublished(refused, fired, blockers, rows, requests, now)
     results: list[TriggerResult | None] = []
     skips: list[JobRun] = []
     for request, row in zip(requests, rows, strict=True):
@@ -149,6 +152,8 @@ def runs_trigger(
             results.append(TriggerResult(row, "queued"))
         elif row is not None and (request.job.pk, request.scheduled_for) in fired:
             results.append(TriggerResult(None, "duplicate"))
+        elif row is not None and request.job.pk in waiting:
+            results.append(TriggerResult(None, "waiting"))
         else:
             active = blockers.get(request.job.pk) if row is not None else None
             reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is disabled"
@@ -228,6 +233,65 @@ def _slots_with_runs(requests: list[TriggerRequest]) -> set[tuple[int, datetime]
     return set(rows.values_list("job_id", "scheduled_for"))
 
 
+# --- a slot that meets a run held up only by the broker -----------------------------------
+
+
+def _unpublished(run: JobRun | None) -> bool:
+    """An earlier slot's run, queued and never sent (its publish failed: the broker was away):
+    a run that waits only for the broker, not for a worker. Not a retry waiting for its time,
+    and never a run a person asked for (``runjob`` runs its own in-process, unsent)."""
+    return (
+        run is not None
+        and run.triggered_by == Trigger.SCHEDULE
+        and run.status == Status.QUEUED
+        and run.dispatched_at is None
+        and run.not_before is None
+    )
+
+
+def _behind_unpublished(refused, fired, blockers, rows, requests, now: datetime) -> set[int]:
+    """Scheduled slots refused only because the job's earlier run never reached the broker are
+    not skipped for it (docs/operations.md, "When the broker returns"), by the job's catch-up
+    policy:
+
+    * ``latest``: the new slot supersedes the older run, which is recorded skipped (a
+      conditional UPDATE: only while it is still queued and unsent), and the new slot's row is
+      inserted again; it is then queued, or refused as before if a worker got the older first;
+    * ``all``: nothing is recorded now; the slot has no row, so the ``all`` backlog
+      (``jobs.ticks``) runs it once the older run ends. Returned: those jobs' ids.
+
+    ``skip`` jobs record the slot skipped, as that policy does with any slot it cannot run.
+    """
+    row_of = {id(request): row for request, row in zip(requests, rows, strict=True)}
+    candidates = [
+        request
+        for request in refused
+        if request.scheduled_for is not None
+        and request.triggered_by == Trigger.SCHEDULE
+        and (request.job.pk, request.scheduled_for) not in fired
+        and _unpublished(blockers.get(request.job.pk))
+    ]
+    policy = {request.job.pk: request.job.catch_up or Job.CatchUp.LATEST for request in candidates}
+    waiting = {request.job.pk for request in candidates if policy[request.job.pk] == Job.CatchUp.ALL}
+    again = []
+    for request in candidates:
+        if policy[request.job.pk] == Job.CatchUp.LATEST and _supersede(blockers[request.job.pk], request, now):
+            again.append(row_of[id(request)])
+    runs_record(again, now=now)
+    return waiting
+
+
+def _supersede(older: JobRun, request: TriggerRequest, now: datetime) -> bool:
+    reason = f"superseded by slot {request.scheduled_for:%Y-%m-%d %H:%M:%S}: never sent (broker away); policy latest"
+    unsent = JobRun.objects.filter(pk=older.pk, status=Status.QUEUED, dispatched_at__isnull=True)
+    if not unsent.update(status=Status.SKIPPED, skip_reason=reason[:200], finished_at=now):
+        return False
+    # Logged once committed, as every trigger is (runs_trigger).
+    line = ("run superseded job=%s run=%s by slot=%s", request.job.name, older.pk, request.scheduled_for)
+    transaction.on_commit(partial(logger.info, *line))
+    return True
+
+
 def _active_runs(job_ids: set[int]) -> dict[int, JobRun]:
     if not job_ids:
         return {}
@@ -251,6 +315,12 @@ def _log_triggers(results: list[TriggerResult], requests: list[TriggerRequest]) 
             )
         elif run is not None:
             logger.info("run skipped job=%s run=%s reason=%s", request.job.name, run.pk, run.skip_reason)
+        elif result.outcome == "waiting":
+            logger.info(
+                "slot waits job=%s slot=%s: an earlier run waits for the broker (policy all)",
+                request.job.name,
+                request.scheduled_for,
+            )
         else:
             logger.info("slot already fired job=%s slot=%s", request.job.name, request.scheduled_for)
 

@@ -154,6 +154,9 @@ def timezone_choices() -> list[tuple[str, str]]:
 # -- words -----------------------------------------------------------------------------------
 
 
+# Lists show many jobs that share a handful of expressions: cron-descriptor's words are made
+# once per (expression, interval, zone), not once per row.
+@functools.lru_cache(maxsize=4096)
 def describe_schedule(cron_expression: str, interval_seconds: int | None, timezone: str = "UTC") -> str:
     if interval_seconds and interval_problem(interval_seconds):
         return f"interval out of range ({interval_seconds:,} s)"

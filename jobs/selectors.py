@@ -1,11 +1,10 @@
-"""The job-status list: what the dashboard, ``/api/jobs/status``, ``manage.py jobs``,
-``/health/`` and ``/metrics`` show about every job, from one function (``job_rows``), in a
-number of queries that does not grow with the number of runs (and grows with the number of
-jobs only per ``RECENT_CHUNK`` jobs).
+"""The job-status rows: what the dashboard, ``/api/jobs/status``, ``manage.py jobs``,
+``/health/`` and ``/metrics`` show about a job, from one function (``job_rows``), in a number
+of queries that does not grow with the number of runs (and grows with the number of jobs only
+per ``RECENT_CHUNK`` jobs). The pages call it for one page of jobs (``jobs.job_list``).
 
     jobs                     1 query  (Job table, with its denormalised last-run statistics)
     active runs              1 query  (partial index jobs_jobrun_active)
-    late jobs                1 query  (jobs.lateness.late_jobs, index jobs_job_late)
     last runs' warnings      1 query per RECENT_CHUNK jobs whose last run warned (none otherwise)
     recent runs of each job  1 query per RECENT_CHUNK jobs: UNION ALL of one LIMITed index scan
                                       of jobs_jobrun_job_created per job (none with recent_per_job=0)
@@ -16,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .lateness import late_jobs
 from .models import Job, JobRun
 from .progress import progress_json
 from .schedules import schedule_problem, upcoming_runs
@@ -49,10 +48,15 @@ LATE = "late"
 class JobRow:
     job: Job
     status: str
-    next_run: datetime | None
+    now: datetime  # the moment the row describes: its next run is the first slot after it
     active_run_id: int | None
     recent: list[JobRun] = field(default_factory=list)  # newest first
     warnings: list[str] = field(default_factory=list)  # the job's last run's, when it succeeded with them
+
+    @cached_property
+    def next_run(self) -> datetime | None:
+        """Computed from the schedule only when shown: a count over many rows does no cron work."""
+        return job_next_run(self.job, self.now)
 
     @property
     def last_run_text(self) -> str:
@@ -166,7 +170,8 @@ def job_rows(
             "job_id", "id"
         )
     )
-    late = late_jobs(now, [job for job in jobs if job.pk not in active])
+    # late_at is on the job row (jobs.lateness): no query, the same rule as late_jobs().
+    late = {job.pk for job in jobs if job.enabled and job.late_at is not None and job.late_at <= now}
     recent = recent_runs_by_job([job.pk for job in jobs], recent_per_job) if recent_per_job else {}
     warned = last_run_warnings(jobs) if warnings else {}
     rows = []
@@ -174,10 +179,14 @@ def job_rows(
         status = job.status(job.pk in active)
         if status in (Job.Status.IDLE, Job.Status.FAILED) and job.pk in late:
             status = LATE
-        upcoming = job_next_runs(job, now, count=1)
-        next_run = upcoming[0] if upcoming else None
-        rows.append(JobRow(job, status, next_run, active.get(job.pk), recent.get(job.pk, []), warned.get(job.pk, [])))
+        rows.append(JobRow(job, status, now, active.get(job.pk), recent.get(job.pk, []), warned.get(job.pk, [])))
     return rows
+
+
+def job_next_run(job: Job, now: datetime) -> datetime | None:
+    """The job's next slot after ``now`` (lists call it only for the rows they show)."""
+    upcoming = job_next_runs(job, now, count=1)
+    return upcoming[0] if upcoming else None
 
 
 def job_next_runs(job: Job, now: datetime, count: int) -> list[datetime]:

@@ -1,10 +1,22 @@
-"""Celery adapters: take ids, call the runner."""
+"""Celery adapters: take ids, call the runner; and the worker's stop (its grace for runs)."""
 
 from __future__ import annotations
 
+import logging
+import threading
+
 from celery import shared_task
+from celery.signals import celeryd_after_setup, worker_shutting_down
+from django.conf import settings
 
 from . import runner
+from .process_tree import descendants, processes_end
+
+logger = logging.getLogger(__name__)
+# Seconds a pool process told to stop has to record its run's outcome before SIGKILL.
+STOP_RECORD_SECONDS = 10.0
+# The worker this process runs (celeryd_after_setup), for its embedded beat at shutdown.
+this_worker: list = []
 
 
 @shared_task(name=runner.EXECUTE_TASK, ignore_result=True)
@@ -20,3 +32,41 @@ def trigger_scheduled_job(job_id: int, fired_at: str | None = None) -> None:
     from .firing import due_jobs_fire
 
     due_jobs_fire()
+
+
+def worker_children_stop() -> None:
+    """End every process the worker started (pool processes, embedded beat, what runs started).
+
+    A pool process running a run takes SIGTERM as the end of its run: it ends the run's own
+    processes and records the run ``abandoned`` (jobs.execution), then exits.
+    """
+    children = descendants()
+    if children:
+        logger.warning("worker: stop grace over; ending %d process(es) still running", len(children))
+        processes_end(children, grace=STOP_RECORD_SECONDS)
+
+
+@celeryd_after_setup.connect(dispatch_uid="jobs.tasks.worker_remember")
+def worker_remember(sender=None, instance=None, **kwargs) -> None:
+    this_worker[:] = [instance]
+
+
+def embedded_beat_stop() -> None:
+    """Stop ``worker --beat``'s beat now. Celery stops it only once the pool has drained, and
+    meanwhile it would book runs this worker no longer takes. Stopped, it gives up the leader
+    lease (jobs.beat), so another beat, or the next start, leads at once."""
+    beat = getattr(this_worker[0], "beat", None) if this_worker else None
+    if beat is not None:
+        beat.stop()
+
+
+@worker_shutting_down.connect(dispatch_uid="jobs.tasks.stop_grace")
+def stop_grace_start(sender=None, sig=None, how=None, exitcode=None, **kwargs) -> None:
+    """Celery's warm shutdown (SIGTERM, Ctrl-C) waits for running tasks however long they take;
+    a run is given JOBS_STOP_GRACE_SECONDS, then stopped, so a stop always ends."""
+    grace = settings.JOBS_STOP_GRACE_SECONDS
+    logger.info("worker: stopping (%s); runs in flight have %s s to end", sig, grace)
+    embedded_beat_stop()
+    timer = threading.Timer(grace, worker_children_stop)
+    timer.daemon = True
+    timer.start()

@@ -21,9 +21,17 @@ Trigger = JobRun.Trigger
 CatchUp = Job.CatchUp
 
 
-def beat_heartbeat_write(*, now: datetime) -> None:
+def beat_heartbeat_write(*, now: datetime, offset: float | None = None) -> None:
+    """The leader's heartbeat: ``now`` is the database's time, ``offset`` the leader's clock
+    minus it (seconds), which /health/ and the dashboard show."""
     ServiceHeartbeat.objects.update_or_create(
-        name=BEAT_HEARTBEAT, defaults={"seen_at": now, "host": socket.gethostname()[:200], "pid": os.getpid()}
+        name=BEAT_HEARTBEAT,
+        defaults={
+            "seen_at": now,
+            "host": socket.gethostname()[:200],
+            "pid": os.getpid(),
+            "clock_offset_seconds": offset,
+        },
     )
 
 

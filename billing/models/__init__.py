@@ -7,13 +7,10 @@ from .ledger import BalanceCorrection, LedgerEntry
 from .notices import BillingNotice
 from .payments import Payment, SettlementMatch, SettlementRecord
 from .statements import OwnerStatement, Payout
-from .subscriptions import Account, Catalog, Plan, Subscription
 
 __all__ = [
-    "Account",
     "BalanceCorrection",
     "BillingNotice",
-    "Catalog",
     "DailySnapshot",
     "Expense",
     "LedgerEntry",
@@ -22,12 +19,10 @@ __all__ = [
     "OwnerStatement",
     "Payment",
     "Payout",
-    "Plan",
     "Property",
     "RecurringExpense",
     "SettlementMatch",
     "SettlementRecord",
-    "Subscription",
     "Tenant",
     "TenantInvoice",
     "Unit",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from ..money import money_field_kwargs
+from core.money import money_field_kwargs
 
 
 class RecurringExpense(models.Model):

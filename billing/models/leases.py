@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from ..money import money_field_kwargs
+from core.money import money_field_kwargs
 
 
 def default_management_fee_percent() -> Decimal:

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..money import money_field_kwargs
+from core.money import money_field_kwargs
 
 
 class AppendOnlyQuerySet(models.QuerySet):

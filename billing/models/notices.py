@@ -1,7 +1,7 @@
 """The "once" facts of the reminder and notice jobs.
 
 The notifications app dedupes messages by key as well; these rows are billing's own record
-of what was sent for which lease, charge or subscription, and their unique constraints are
+of what was sent for which lease or charge, and their unique constraints are
 what makes a second run of a job send nothing twice.
 """
 
@@ -18,7 +18,6 @@ class BillingNotice(models.Model):
         LEASE_EXPIRY = "lease_expiry", "Lease expiry alert"
         AUTOPAY_PRECHARGE = "autopay_precharge", "Autopay pre-charge notice"
         AUTOPAY_ENROLLMENT = "autopay_enrollment", "Autopay enrollment reminder"
-        TRIAL_REMINDER = "trial_reminder", "Trial ending reminder"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     tier = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Days (before or overdue).")
@@ -26,9 +25,6 @@ class BillingNotice(models.Model):
     lease = models.ForeignKey("billing.Lease", on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     tenant = models.ForeignKey("billing.Tenant", on_delete=models.PROTECT, null=True, blank=True, db_index=False)
     charge = models.ForeignKey("billing.LedgerEntry", on_delete=models.PROTECT, null=True, blank=True, db_index=False)
-    subscription = models.ForeignKey(
-        "billing.Subscription", on_delete=models.PROTECT, null=True, blank=True, db_index=False
-    )
     dedupe_key = models.CharField(max_length=200, help_text="The key the notification was queued under.")
     sent_on = models.DateField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -63,11 +59,6 @@ class BillingNotice(models.Model):
                 fields=["tenant", "period"],
                 condition=Q(kind="autopay_enrollment"),
                 name="billing_notice_enrollment_once_per_tenant_and_month",
-            ),
-            models.UniqueConstraint(
-                fields=["subscription", "tier"],
-                condition=Q(kind="trial_reminder"),
-                name="billing_notice_trial_tier_once_per_subscription",
             ),
         ]
 

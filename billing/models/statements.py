@@ -9,7 +9,7 @@ from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
 
-from ..money import money_field_kwargs
+from core.money import money_field_kwargs
 
 
 class StatementStorage(FileSystemStorage):

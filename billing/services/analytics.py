@@ -1,4 +1,4 @@
-"""generate-analytics: the day's snapshot of subscriptions, rent and occupancy."""
+"""generate-analytics: the day's snapshot of rent and occupancy (subscriptions: accounts' own job)."""
 
 from __future__ import annotations
 
@@ -6,25 +6,16 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 
-from ..models import DailySnapshot, Lease, LedgerEntry, Subscription, Unit
-from ..money import ZERO, cents
-from ..periods import day_bounds, local_date, month_start
+from core.money import ZERO, cents
 
-Status = Subscription.Status
+from ..models import DailySnapshot, Lease, LedgerEntry, Unit
+from ..periods import local_date, month_start
 
 
 def snapshot_figures(*, day, now: datetime) -> dict:
-    """Eight aggregate queries, whatever the size of the tables."""
-    start, end = day_bounds(day)
-    subs = Subscription.objects.aggregate(
-        active=Count("id", filter=Q(status=Status.ACTIVE)),
-        trial=Count("id", filter=Q(status=Status.TRIAL)),
-        new=Count("id", filter=Q(started_at__gte=start, started_at__lt=end)),
-        churned=Count("id", filter=Q(status=Status.EXPIRED, expired_at__gte=start, expired_at__lt=end)),
-    )
-    mrr = Subscription.objects.filter(status=Status.ACTIVE).aggregate(total=Sum("plan__monthly_price"))["total"]
+    """Four aggregate queries, whatever the size of the tables."""
     period = month_start(day)
     billed = LedgerEntry.objects.filter(
         kind=LedgerEntry.Kind.CHARGE, category=LedgerEntry.Category.RENT, period=period, posted_on__lte=day
@@ -42,11 +33,6 @@ def snapshot_figures(*, day, now: datetime) -> dict:
     )
     return {
         # Aggregates come back from SQLite without their two places: quantize here.
-        "mrr": cents(mrr or ZERO),
-        "active_subscriptions": subs["active"],
-        "trial_subscriptions": subs["trial"],
-        "new_subscriptions": subs["new"],
-        "churned_subscriptions": subs["churned"],
         "rent_billed_mtd": cents(billed or ZERO),
         "rent_collected_mtd": cents(-(collected or ZERO)),
         "units_total": units,

@@ -14,12 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, DecimalField, Exists, F, Max, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+
+from core.money import ZERO, cents
 
 from ..batching import batch_size as resolve_batch_size
 from ..models import BalanceCorrection, Lease, LedgerEntry
-from ..money import ZERO, cents
+from .charges import MOVE_SLICE, leases_lock
 
 REPORTED_CORRECTIONS = 20  # corrections listed in the job summary; all are in the table
 
@@ -37,6 +39,16 @@ FROM (
     WHERE l.id > %(after)s AND l.id <= %(last)s
 ) sums
 WHERE sums.before_cents <> sums.after_cents
+ORDER BY sums.id
+RETURNING id
+"""
+
+# Each balance moved by the correction this batch recorded for it (ids from RETURNING).
+CORRECTION_MOVE_SQL = """
+UPDATE "billing_lease"
+   SET balance = billing_lease.balance + fix.difference
+  FROM (SELECT lease_id, difference FROM billing_balancecorrection WHERE id IN ({ids})) AS fix
+ WHERE billing_lease.id = fix.lease_id
 """
 
 
@@ -62,23 +74,27 @@ def drifted_leases() -> QuerySet:
 def balances_batch_reconcile(*, after: int, limit: int, now: datetime) -> BalanceBatch:
     """Check the next ``limit`` leases with id > ``after``; one transaction.
 
-    1. Find the batch's last lease id. 2. Note the newest correction id. 3. Record a correction
-    for each lease that drifted. 4. Move those balances by the recorded difference.
+    1. Lock the batch's leases in id order: a concurrent reconciliation (or charge run) waits
+    here and then compares against what this one committed, so a drift is fixed once. 2. Record
+    a correction for each lease that drifted, returning their ids. 3. Move those balances by
+    exactly the corrections recorded here.
     """
-    batch = Lease.objects.filter(id__gt=after).order_by("id")[:limit].aggregate(last=Max("id"), checked=Count("id"))
-    if not batch["checked"]:
+    leases = leases_lock(Lease.objects.filter(id__gt=after), limit=limit)
+    if not leases:
         return BalanceBatch(None, 0)
-    newest = BalanceCorrection.objects.aggregate(newest=Max("id"))["newest"] or 0
+    last = leases[-1][0]
     corrected_at = BalanceCorrection._meta.get_field("corrected_at").get_db_prep_value(now, connection)
     with connection.cursor() as cursor:
-        cursor.execute(CORRECTION_INSERT_SQL, {"after": after, "last": batch["last"], "now": corrected_at})
-    corrections = BalanceCorrection.objects.filter(id__gt=newest)
-    this_fix = corrections.filter(lease=OuterRef("pk")).values("difference")[:1]
-    Lease.objects.filter(pk__gt=after, pk__lte=batch["last"]).filter(Exists(this_fix)).update(
-        balance=F("balance") + Subquery(this_fix)
-    )
-    fixed = corrections.order_by("lease_id").values_list("lease_id", "before", "after")
-    return BalanceBatch(batch["last"], batch["checked"], list(fixed))
+        cursor.execute(CORRECTION_INSERT_SQL, {"after": after, "last": last, "now": corrected_at})
+        ids = [row[0] for row in cursor.fetchall()]
+        for start in range(0, len(ids), MOVE_SLICE):  # SQLite's limit on parameters per statement
+            part = ids[start : start + MOVE_SLICE]
+            cursor.execute(CORRECTION_MOVE_SQL.format(ids=", ".join(["%s"] * len(part))), part)
+    if not ids:
+        return BalanceBatch(last, len(leases))
+    # Ours: the leases are locked by this transaction, so no other run corrected them meanwhile.
+    fixed = BalanceCorrection.objects.filter(id__gte=min(ids), id__lte=max(ids), lease_id__gt=after, lease_id__lte=last)
+    return BalanceBatch(last, len(leases), list(fixed.order_by("lease_id").values_list("lease_id", "before", "after")))
 
 
 def balances_reconcile(*, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> dict:

@@ -6,18 +6,20 @@ Proration: ``round(monthly_rent * days_in_lease_this_month / days_in_month, 2)``
 The due date is the lease's due day in the month (clamped to its last day), or the lease's
 first day if that is later.
 
-Each batch is one transaction, the same on either database: one ``INSERT ... SELECT ... ON
-CONFLICT DO NOTHING`` writes its charges (the rows never reach Python), one ``UPDATE`` moves
-each lease balance by the charge the batch inserted.
+Each batch is one transaction, the same on either database: it locks its leases in id order,
+one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING`` writes its charges and reports
+the rows it inserted, and one ``UPDATE`` moves each balance by exactly those rows. Two runs at
+once, whatever their batch sizes, move every balance once (docs/billing.md, "Concurrency").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from ..batching import batch_size as resolve_batch_size
 from ..models import Lease, LedgerEntry
@@ -33,8 +35,8 @@ Category = LedgerEntry.Category
 # floating point, whose ROUND() can take a half cent down; integer division rounds the same way
 # on both. A lease charged already is skipped by ON CONFLICT (one unique-index probe, whatever
 # the planner's statistics say). The conflict target names the constraint's condition in the
-# order of its index, as SQLite matches it as written; the statement starts with INSERT, not
-# WITH, so that Python's sqlite3 reports its row count.
+# order of its index, as SQLite matches it as written. RETURNING (SQLite 3.35+) names the rows
+# this statement inserted and no other: not a concurrent run's, nor an earlier run's.
 CHARGE_INSERT_SQL = """
 INSERT INTO billing_ledgerentry
     (lease_id, kind, category, description, amount, period, due_date, posted_on, created_at)
@@ -64,20 +66,23 @@ FROM (
     ) dated
 ) priced
 WHERE priced.amount_cents > 0
+ORDER BY priced.id
 ON CONFLICT (lease_id, period) WHERE category = 'rent' AND kind = 'charge' DO NOTHING
+RETURNING id
 """
 
 
-# Each lease's balance moved by the charge this batch inserted, as one join. UPDATE ... FROM is
-# SQL both databases accept (SQLite since 3.33); the ORM's form of it, a correlated subquery
-# per lease, took longer than the INSERT itself.
+# Each lease's balance moved by the ledger rows a batch inserted (their ids, from RETURNING or
+# bulk_create), summed per lease in integer cents as one join. UPDATE ... FROM is SQL both
+# databases accept (SQLite since 3.33); the ORM's form of it, a correlated subquery per lease,
+# took longer than the INSERT itself.
+MOVE_SLICE = 10_000
 BALANCE_MOVE_SQL = """
 UPDATE "billing_lease"
-   SET balance = billing_lease.balance + charged.amount
-  FROM (SELECT lease_id, amount FROM billing_ledgerentry
-         WHERE id > %(newest)s AND kind = 'charge' AND category = 'rent' AND period = %(period)s
-           AND created_at = %(now)s AND lease_id > %(after)s AND lease_id <= %(last)s) AS charged
- WHERE billing_lease.id = charged.lease_id
+   SET balance = billing_lease.balance + moved.cents / 100.0
+  FROM (SELECT lease_id, SUM(CAST(ROUND(amount * 100) AS BIGINT)) AS cents FROM billing_ledgerentry
+         WHERE id IN ({ids}) GROUP BY lease_id) AS moved
+ WHERE billing_lease.id = moved.lease_id
 """
 
 
@@ -106,9 +111,9 @@ def rent_charges(period: date) -> QuerySet:
     return LedgerEntry.objects.filter(kind=Kind.CHARGE, category=Category.RENT, period=period)
 
 
-def charge_rows_insert(*, period: date, after: int, last: int, now: datetime) -> int:
+def charge_rows_insert(*, period: date, after: int, last: int, now: datetime) -> list[int]:
     """Insert the missing rent charges of the billable leases with ``after < id <= last``;
-    returns how many were inserted."""
+    returns the ids of the ledger rows inserted."""
     dim = days_in_month(period)
     as_date = LedgerEntry._meta.get_field("period")
     as_time = LedgerEntry._meta.get_field("created_at")
@@ -130,54 +135,51 @@ def charge_rows_insert(*, period: date, after: int, last: int, now: datetime) ->
     calendar = ", ".join(f"(%({name})s, {n})" for n, name in enumerate(days, start=1))
     with connection.cursor() as cursor:
         cursor.execute(CHARGE_INSERT_SQL.format(calendar=calendar), params)
-        return cursor.rowcount
+        return [row[0] for row in cursor.fetchall()]
 
 
-def balances_move(*, period: date, after: int, last: int, newest: int, now: datetime) -> None:
-    """Move the balance of each lease with ``after < id <= last`` by the rent charge of ``period``
-    written at ``now`` with a ledger id above ``newest`` (the ones this batch inserted)."""
-    as_date = LedgerEntry._meta.get_field("period")
-    as_time = LedgerEntry._meta.get_field("created_at")
-    params = {
-        "newest": newest,
-        "period": as_date.get_db_prep_value(period, connection),
-        "now": as_time.get_db_prep_value(now, connection),
-        "after": after,
-        "last": last,
-    }
+def balances_move(*, entry_ids: list[int]) -> None:
+    """Move each lease balance by the ledger rows ``entry_ids`` (the ones a batch inserted)."""
     with connection.cursor() as cursor:
-        cursor.execute(BALANCE_MOVE_SQL, params)
+        # In slices: SQLite takes at most 32,766 parameters per statement, and --batch-size is free.
+        for start in range(0, len(entry_ids), MOVE_SLICE):
+            ids = entry_ids[start : start + MOVE_SLICE]
+            cursor.execute(BALANCE_MOVE_SQL.format(ids=", ".join(["%s"] * len(ids))), ids)
+
+
+def leases_lock(leases: QuerySet, *, limit: int) -> list[tuple[int, Decimal]]:
+    """Lock the first ``limit`` of ``leases`` in id order for the rest of the transaction;
+    returns their (id, monthly rent).
+
+    The money jobs lock the leases they will move before they write, always in id order, so two
+    runs wait for each other instead of deadlocking; the second then reads what the first
+    committed. FOR NO KEY UPDATE leaves inserts that reference the lease
+    free; SQLite, which has one writer at a time, ignores the clause."""
+    return list(leases.order_by("id").select_for_update(no_key=True).values_list("id", "monthly_rent")[:limit])
 
 
 @transaction.atomic
 def charges_batch_create(*, period: date, after: int, limit: int, now: datetime) -> BatchResult:
     """Charge the next ``limit`` billable leases with id > ``after``; one transaction.
 
-    1. Find the batch's last lease id. 2. Note the newest ledger id. 3. Insert the charges.
-    4. Move each balance by the charge found in the ledger above that id and written at
-       ``now``: not by one an earlier run wrote (a retry, whose batches may fall differently),
-       nor by one that a concurrent run at another ``now`` inserted first (ON CONFLICT skipped
-       it here). Two runs at the same ``now`` at once are what the job platform's one active
-       run per job prevents.
+    1. Lock the batch's leases (id order). 2. Insert the charges missing, returning their ids.
+    3. Move each balance by exactly those rows. A concurrent run that charged a lease first
+    made step 1 wait; step 2 then skips that lease (ON CONFLICT), so neither run moves a
+    balance by a charge the other inserted, whatever the batch sizes or start times.
     """
-    batch = (
-        billable_leases(period)
-        .filter(id__gt=after)
-        .order_by("id")[:limit]
-        .aggregate(last=Max("id"), leases=Count("id"), unpriced=Count("id", filter=Q(monthly_rent__lte=0)))
-    )
-    if not batch["leases"]:
+    leases = leases_lock(billable_leases(period).filter(id__gt=after), limit=limit)
+    if not leases:
         return BatchResult(last_lease_id=None, processed=0, created=0, already_present=0)
-    newest = LedgerEntry.objects.aggregate(newest=Max("id"))["newest"] or 0
-    created = charge_rows_insert(period=period, after=after, last=batch["last"], now=now)
-    if created:
-        balances_move(period=period, after=after, last=batch["last"], newest=newest, now=now)
+    last = leases[-1][0]
+    unpriced = sum(1 for _, rent in leases if rent <= 0)
+    created = charge_rows_insert(period=period, after=after, last=last, now=now)
+    balances_move(entry_ids=created)
     return BatchResult(
-        last_lease_id=batch["last"],
-        processed=batch["leases"],
-        created=created,
-        already_present=batch["leases"] - created - batch["unpriced"],
-        errors=batch["unpriced"],
+        last_lease_id=last,
+        processed=len(leases),
+        created=len(created),
+        already_present=len(leases) - len(created) - unpriced,
+        errors=unpriced,
     )
 
 

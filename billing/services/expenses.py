@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from core.batching import statistics_refresh, value_batches
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import statistics_refresh, value_batches
 from ..models import Expense, Lease, LedgerEntry, RecurringExpense, TenantInvoice
 from ..periods import due_date, local_date, month_end, month_label, month_start
+from .charges import balances_move, leases_lock
 
 INVOICE_DUE_DAYS = 14  # a tenant pays a passed-on expense within two weeks of it
 
@@ -26,9 +28,16 @@ def templates_due(period: date) -> QuerySet:
 
 @transaction.atomic
 def expenses_batch_copy(*, templates: list[dict], period: date, now: datetime) -> dict:
-    """1. the month's expenses (ignore_conflicts: a concurrent run's copy wins);
-    2. an invoice for each billable copy that has none; 3. a ledger charge for each invoice
-    that has none, and the lease balances moved by it. Six queries per batch."""
+    """0. lock the batch's templates (id order), so a concurrent run waits here and then reads
+    what this one committed; 1. the month's expenses (ignore_conflicts: a copy already there
+    stays); 2. an invoice for each billable copy that has none; 3. a ledger charge for each
+    invoice that has none, and the lease balances moved by exactly the charges inserted here."""
+    list(
+        RecurringExpense.objects.filter(pk__in=[t["pk"] for t in templates])
+        .order_by("pk")
+        .select_for_update(no_key=True)
+        .values_list("pk", flat=True)
+    )
     Expense.objects.bulk_create(
         [
             Expense(
@@ -45,7 +54,7 @@ def expenses_batch_copy(*, templates: list[dict], period: date, now: datetime) -
         ignore_conflicts=True,
     )
     lease_of = {t["pk"]: t["lease_id"] for t in templates if t["tenant_billable"]}
-    billable = Expense.objects.filter(template_id__in=lease_of, period=period, invoice__isnull=True)
+    billable = Expense.objects.filter(template_id__in=lease_of, period=period, invoice__isnull=True).order_by("pk")
     TenantInvoice.objects.bulk_create(
         [
             TenantInvoice(
@@ -61,11 +70,15 @@ def expenses_batch_copy(*, templates: list[dict], period: date, now: datetime) -
         ignore_conflicts=True,
     )
     invoices = list(
-        TenantInvoice.objects.filter(expense__template_id__in=lease_of, expense__period=period).exclude(
-            Exists(LedgerEntry.objects.filter(invoice=OuterRef("pk"), kind=LedgerEntry.Kind.CHARGE))
-        )
+        TenantInvoice.objects.filter(expense__template_id__in=lease_of, expense__period=period)
+        .exclude(Exists(LedgerEntry.objects.filter(invoice=OuterRef("pk"), kind=LedgerEntry.Kind.CHARGE)))
+        .order_by("pk")
     )
-    LedgerEntry.objects.bulk_create(
+    if invoices:  # the leases too, in id order: two runs moving one lease's balance never deadlock
+        leases_lock(Lease.objects.filter(pk__in={i.lease_id for i in invoices}), limit=len(invoices))
+    # No ignore_conflicts: the template locks make these rows ours alone, and a plain insert
+    # returns their primary keys, so the balances move by what this batch wrote and no more.
+    charges = LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(
                 lease_id=i.lease_id,
@@ -80,20 +93,9 @@ def expenses_batch_copy(*, templates: list[dict], period: date, now: datetime) -
                 created_at=now,
             )
             for i in invoices
-        ],
-        ignore_conflicts=True,
+        ]
     )
-    if invoices:
-        charged = (
-            LedgerEntry.objects.filter(lease=OuterRef("pk"), invoice__in=invoices, created_at=now)
-            .order_by()
-            .values("lease")
-            .annotate(total=Sum("amount"))
-            .values("total")
-        )
-        Lease.objects.filter(pk__in={i.lease_id for i in invoices}).filter(Exists(charged)).update(
-            balance=F("balance") + Subquery(charged)
-        )
+    balances_move(entry_ids=[charge.pk for charge in charges])
     return {"expenses": len(templates), "invoices": len(invoices)}
 
 

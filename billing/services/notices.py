@@ -1,5 +1,5 @@
 """The reminder and notice jobs: rent-reminders, overdue-notices, lease-expiration,
-autopay-reminders and trial-reminders.
+and autopay-reminders.
 
 Each job picks what is still to send with an anti-join (NOT EXISTS a BillingNotice), walks it
 in batches, and per batch, in one transaction, records the BillingNotice rows (the "once"
@@ -21,12 +21,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from core.batching import statistics_refresh, value_batches
+from core.money import cents
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import statistics_refresh, value_batches
-from ..models import BillingNotice, Lease, LedgerEntry, Subscription, Tenant
-from ..money import cents
+from ..models import BillingNotice, Lease, LedgerEntry, Tenant
 from ..periods import due_date, local_date, month_label, month_start, next_month
 from .payments import open_charges
 
@@ -223,44 +223,6 @@ def _expiry_builder(tier: int, today: date) -> Callable[[dict], Outgoing]:
         ]
         notice = BillingNotice(kind=Kind.LEASE_EXPIRY, tier=tier, lease_id=row["pk"], dedupe_key=key, sent_on=today)
         return Outgoing(notice, messages)
-
-    return build
-
-
-# --- trial-reminders --------------------------------------------------------------------
-
-SUBSCRIPTION_FIELDS = ("trial_ends_at", "account__name", "account__email", "plan__name", "plan__monthly_price")
-
-
-def trial_reminders_send(*, now: datetime, dry_run: bool = False, batch_size: int | None = None) -> dict:
-    """Trials ending within 7 days and within 1 day: each reminder once per subscription."""
-    jobs = []
-    for tier in sorted(settings.BILLING_TRIAL_REMINDER_TIERS):
-        candidates = Subscription.objects.filter(
-            status=Subscription.Status.TRIAL, trial_ends_at__gt=now, trial_ends_at__lte=now + timedelta(days=tier)
-        ).exclude(_sent(Kind.TRIAL_REMINDER, subscription=OuterRef("pk"), tier__lte=tier))
-        jobs.append((candidates, SUBSCRIPTION_FIELDS, _trial_builder(tier, now)))
-    return _run(jobs, dry_run=dry_run, batch_size=batch_size)
-
-
-def _trial_builder(tier: int, now: datetime) -> Callable[[dict], Outgoing]:
-    today = local_date(now)
-
-    def build(row: dict) -> Outgoing:
-        key = f"trial-reminder:{row['pk']}:tier{tier}"
-        context = {
-            "account_name": row["account__name"],
-            "plan": row["plan__name"],
-            "price": str(cents(row["plan__monthly_price"])),
-            "trial_ends_at": row["trial_ends_at"].isoformat(),
-            "days_left": max((row["trial_ends_at"] - now).days, 0),
-            "tier": tier,
-        }
-        message = {"recipient": row["account__email"], "template": "billing/trial_reminder", "context": context}
-        notice = BillingNotice(
-            kind=Kind.TRIAL_REMINDER, tier=tier, subscription_id=row["pk"], dedupe_key=key, sent_on=today
-        )
-        return Outgoing(notice, [{**message, "dedupe_key": key}])
 
     return build
 

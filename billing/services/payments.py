@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
+from core.money import ZERO, cents
+
 from ..models import Lease, LedgerEntry, Payment
-from ..money import ZERO, cents
 from ..periods import month_start
 
 Kind = LedgerEntry.Kind

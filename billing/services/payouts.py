@@ -19,11 +19,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Min, Q, QuerySet
 
+from core.batching import value_batches
 from jobs.audit import audit_record, snapshot
 from jobs.models import AuditEntry
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import value_batches
 from ..models.statements import Payout
 from .disbursements import PayoutProvider, ProviderError, ProviderPayout, ProviderRejected, payout_provider
 

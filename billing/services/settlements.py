@@ -23,12 +23,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils.dateparse import parse_date
 
+from core.batching import statistics_refresh, value_batches
+from core.money import cents
 from jobs.http_guard import DestinationRefused, guarded_request
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import statistics_refresh, value_batches
 from ..models import Payment, SettlementMatch, SettlementRecord
-from ..money import cents
 from ..periods import local_date
 
 Outcome = SettlementMatch.Outcome

@@ -8,12 +8,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
+from core.batching import statistics_refresh, value_batches
+from core.money import ZERO
 from notifications.services import webhook_event_send
 
 from ..batching import batch_size as resolve_batch_size
-from ..batching import statistics_refresh, value_batches
 from ..models import Owner, OwnerStatement, Payout, Property
-from ..money import ZERO
 from ..pdf import statement_pdf
 from ..periods import local_date, month_label, previous_month
 from ..selectors import OwnerMonth, owner_months

@@ -484,13 +484,6 @@ class JobRun(models.Model):
             # Every run, newest first (ORDER BY created_at DESC, id DESC LIMIT n): the admin's run
             # list and its bounded counts; also purge-logs' and the metrics' created_at ranges.
             models.Index(fields=["created_at", "id"], name="jobs_jobrun_created"),
-            # The failures page (jobs.failures.failed_runs: ended badly or waiting to be retried,
-            # newest first) and the admin's filter on a failure status. Partial: failures are few.
-            models.Index(
-                fields=["created_at", "id"],
-                condition=Q(status__in=["failed", "timed_out", "abandoned"]) | Q(status="queued", triggered_by="retry"),
-                name="jobs_jobrun_failures",
-            ),
             # The admin's search for a Celery task id (exact), as a worker's log names it.
             models.Index(fields=["celery_task_id"], name="jobs_jobrun_task"),
             # process-jobs: queued runs to dispatch and running runs to reap.
@@ -507,6 +500,13 @@ class JobRun(models.Model):
                 name="jobs_jobrun_user",
             ),
             models.Index(fields=["blocked_by"], condition=Q(blocked_by__isnull=False), name="jobs_jobrun_blocked_by"),
+            # The failures page (jobs.failures.failed_runs): runs that ended badly or wait for
+            # their retry, newest first, a page at a time; its condition is that query's filter.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(status__in=["failed", "timed_out", "abandoned"]) | Q(status="queued", triggered_by="retry"),
+                name="jobs_jobrun_failures",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -95,6 +95,12 @@ class ServiceHeartbeat(models.Model):
     seen_at = models.DateTimeField()
     host = models.CharField(max_length=200, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
+    clock_offset_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        verbose_name="clock offset (s)",
+        help_text="The process's clock minus the database's when it last wrote this row.",
+    )
 
     def __str__(self) -> str:
         return f"{self.name} {self.seen_at:%Y-%m-%d %H:%M:%S}"

@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from ..charts import runs_chart_svg
-from ..failures import status_rank
 from ..formatting import format_datetime, format_duration, format_json
 from ..models import JobRun
 from ..progress import progress_json
@@ -90,9 +89,6 @@ def run_progress(run: JobRun | None) -> str:
 def output_tail(output: str, lines: int = OUTPUT_TAIL_LINES) -> str:
     """The last ``lines`` lines a run printed."""
     return "\n".join(output.rstrip("\n").splitlines()[-lines:])
-
-
-register.filter("status_rank", status_rank)
 
 
 def row_sparkline(row: JobRow) -> SafeString:

@@ -1,7 +1,7 @@
 """The HTTP trigger API for external schedulers (system cron, Kubernetes CronJob, pg_cron).
 
     POST /api/jobs/run     {"job": "<name>"} or {"job_id": N}   -> 202 {run_id, status, ...}
-    GET  /api/jobs/status                                        -> every job
+    GET  /api/jobs/status?status=&app=&group=&q=&limit=&cursor=  -> a page of jobs, counts by status
     GET  /api/runs/<id>                                          -> one run
 
 Statuses: 401 token (wrong, revoked or expired key, or a key whose owner is deactivated or
@@ -14,6 +14,8 @@ rate limit (Retry-After), 503 no API key configured. Every trigger, allowed or r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs, job_allows, refusal_reason
 from ..audit import audit_record, audit_run
+from ..job_list import STATUSES, JobFilters, cursor_decode, cursor_encode, jobs_filtered, status_counts
 from ..models import ApiKey, AuditEntry, Job, JobRun
 from ..ratelimit import client_address
 from ..runner import JobDisabled, run_trigger
@@ -30,6 +33,9 @@ from .guards import authorize, error
 # Largest value of a bigint primary key: a bigger id cannot name a job (and would not fit
 # the query's parameter).
 MAX_ID = 2**63 - 1
+# /api/jobs/status: jobs per page unless ?limit= says otherwise, and the most it may say.
+STATUS_LIMIT_DEFAULT = 100
+STATUS_LIMIT_MAX = 500
 
 
 def _job_key(body: dict) -> dict | JsonResponse:
@@ -122,11 +128,42 @@ def _reach(who) -> str:
 @authorize
 @require_GET
 def jobs_status(request):
+    """One page of the jobs the caller may see, by name, after the cursor; filtered like the
+    dashboard (status, app, group, q); with the counts by status over every job it may see."""
+    limit = _limit(request.GET.get("limit", ""))
+    if limit is None:
+        return error(400, f"limit must be a whole number from 1 to {STATUS_LIMIT_MAX}")
+    if request.GET.get("status", "") not in ("", *STATUSES):
+        return error(400, f"status must be one of {', '.join(STATUSES)}")
+    after = None
+    if cursor := request.GET.get("cursor", ""):
+        after = cursor_decode(cursor)
+        if after is None:
+            return error(400, "cursor is not one this API returned")
     now = timezone.now()
-    jobs = list(allowed_jobs(request.api_who, VIEW).select_related("webhook_handler").order_by("name"))
+    visible = allowed_jobs(request.api_who, VIEW)
+    filters = replace(JobFilters.from_query(request.GET), sort="name", order="ascending")
+    listed = jobs_filtered(visible.select_related("webhook_handler"), filters, now)
+    if after is not None:
+        listed = listed.filter(name__gt=after)
+    jobs = list(listed[: limit + 1])
+    page = job_rows(now=now, jobs=jobs[:limit])
     return JsonResponse(
-        {"generated_at": now.isoformat(), "jobs": [job_row_json(row) for row in job_rows(now=now, jobs=jobs)]}
+        {
+            "generated_at": now.isoformat(),
+            "totals": status_counts(visible, now),
+            "jobs": [job_row_json(row) for row in page],
+            "next_cursor": cursor_encode(jobs[limit - 1].name) if len(jobs) > limit else None,
+        }
     )
+
+
+def _limit(raw: str) -> int | None:
+    if not raw:
+        return STATUS_LIMIT_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= STATUS_LIMIT_MAX:
+        return None
+    return int(raw)
 
 
 @authorize

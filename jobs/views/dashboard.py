@@ -12,26 +12,32 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import access
 from ..admin import jobs_run_now
 from ..audit import job_actions
 from ..charts import runs_chart_svg
-from ..failures import STATUS_ORDER, apps_of, failed_runs, rows_filtered
+from ..failures import failed_runs
 from ..health import alert_routing_text, dashboard_health
+from ..job_list import SORTS, STATUSES, JobFilters, apps_among, group_names, jobs_filtered, status_counts
 from ..models import Job, JobRun
 from ..ratelimit import client_address
 from ..selectors import job_next_runs, job_rows, one_line, runs_page, totals_since
-from .live import job_page_json, job_row_page_json, run_page_json, updated_text
+from .live import dashboard_json, job_page_json, run_page_json, updated_text
 
 HISTORY_PAGE_SIZE = 50
+PAGE_SIZE = 50  # jobs per dashboard page
+TOTALS_KEY = "jobs:dashboard:totals"
 NEXT_RUNS_SHOWN = 5
 
 
@@ -55,17 +61,69 @@ def health_context(now) -> dict:
     return {"health": dashboard_health(now), "alerts": {"text": alerts, "nowhere": nowhere}}
 
 
-def _dashboard_data(user, now) -> dict:
-    rows = job_rows(now=now, jobs=list(visible_jobs(user)))
-    runnable = access.allowed_ids(user, access.RUN)
-    jobs = [{**job_row_page_json(row), "can_run": row.job.pk in runnable} for row in rows]
+def dashboard_page(request, now) -> dict:
+    """What the dashboard and its ``data.json`` show for the address's filters and page: counts
+    by status over every visible job, and one page of job rows (the only per-job work)."""
+    visible = access.allowed_jobs(request.user, access.VIEW)
+    filters = JobFilters.from_query(request.GET)
+    # The order is found on ids only (a narrow sort however many jobs match), then the page's
+    # jobs are read whole.
+    ids = jobs_filtered(visible, filters, now).values_list("pk", flat=True)
+    page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    by_id = visible.select_related("webhook_handler").in_bulk(shown)
+    jobs = [by_id[pk] for pk in shown if pk in by_id]
+    rows = job_rows(now=now, jobs=jobs)
+    runnable = access.allowed_jobs(request.user, access.RUN).filter(pk__in=[job.pk for job in jobs])
     return {
-        "generated_at": now.isoformat(),
+        "filters": filters,
+        "page": page,
+        "rows": rows,
+        "runnable": set(runnable.values_list("pk", flat=True)),
+        "counts": status_counts(visible, now),
+        "totals": totals_of_the_day(now),
         "updated": updated_text(now),
-        "totals": totals_since(now - timedelta(hours=24)),
-        "jobs": jobs,
         **health_context(now),
     }
+
+
+def totals_of_the_day(now) -> dict:
+    """The last 24 hours' run totals, shared by every reader for JOBS_DASHBOARD_TOTALS_SECONDS:
+    counting a day of runs reads every run of the day, too much for each 5-second refresh of
+    each reader. Without the cache (Redis down) they are counted for each request."""
+    seconds = settings.JOBS_DASHBOARD_TOTALS_SECONDS
+    try:
+        totals = cache.get(TOTALS_KEY) if seconds > 0 else None
+    except Exception:  # the cache is an optimisation: never a failed page
+        totals = None
+    if totals is None:
+        totals = totals_since(now - timedelta(hours=24))
+        try:
+            if seconds > 0:
+                cache.set(TOTALS_KEY, totals, seconds)
+        except Exception:
+            pass
+    return totals
+
+
+def page_links(filters: JobFilters, page) -> dict:
+    """The addresses of the first, previous, next and last pages, keeping the filters and sort."""
+    links = {}
+    if page.has_previous():
+        links.update(first=filters.query(page=1), previous=filters.query(page=page.previous_page_number()))
+    if page.has_next():
+        last = page.paginator.num_pages
+        links.update(next=filters.query(page=page.next_page_number()), last=filters.query(page=last))
+    return {name: "?" + urlencode(query) for name, query in links.items()}
+
+
+def sort_links(filters: JobFilters) -> dict:
+    """Each sortable column's address: ascending, or descending when it is already ascending."""
+    links = {}
+    for key in SORTS:
+        order = "descending" if filters.sort == key and filters.order == "ascending" else "ascending"
+        links[key] = "?" + urlencode(JobFilters(**{**filters.__dict__, "sort": key, "order": order}).query())
+    return links
 
 
 @staff_member_required
@@ -73,20 +131,16 @@ def _dashboard_data(user, now) -> dict:
 @require_GET
 def dashboard(request):
     now = timezone.now()
-    rows = job_rows(now=now, jobs=list(visible_jobs(request.user)))
-    filters = {name: request.GET.get(name, "")[:100] for name in ("status", "app", "q")}
-    shown = rows_filtered(rows, status=filters["status"], app=filters["app"], text=filters["q"])
+    data = dashboard_page(request, now)
+    visible = access.allowed_jobs(request.user, access.VIEW)
     context = {
-        "rows": shown,
-        "job_count": len(rows),
-        "filters": filters,
-        "statuses": list(STATUS_ORDER),
-        "apps": apps_of(rows),
-        "totals": totals_since(now - timedelta(hours=24)),
-        "updated": updated_text(now),
-        **health_context(now),
+        **data,
+        "statuses": STATUSES,
+        "apps": apps_among(visible),
+        "groups": group_names(),
+        "page_links": page_links(data["filters"], data["page"]),
+        "sort_links": sort_links(data["filters"]),
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
-        "runnable": access.allowed_ids(request.user, access.RUN),
     }
     return render(request, "jobs/dashboard.html", context)
 
@@ -111,7 +165,13 @@ def failures(request):
 @view_required
 @require_GET
 def dashboard_data(request):
-    return JsonResponse(_dashboard_data(request.user, timezone.now()))
+    """The dashboard's refresh: the counts and the rows of the page the address names (same
+    filters, sort and page), never the whole fleet; with ``rows=html`` also the table's rows."""
+    now = timezone.now()
+    data = dashboard_page(request, now)
+    # The rows as the page draws them, only when the script asks (the page's jobs changed).
+    rows_html = render_to_string("jobs/dashboard_rows.html", data, request=request) if "rows" in request.GET else None
+    return JsonResponse(dashboard_json(data, rows_html=rows_html, generated_at=now))
 
 
 @staff_member_required

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..failures import status_rank
 from ..formatting import format_datetime, format_duration, format_json, format_time_of_day
 from ..models import JobRun
 from ..selectors import JobRow, job_row_json, run_json
@@ -23,11 +22,28 @@ def job_row_page_json(row: JobRow) -> dict:
     job = row.job
     return {
         **job_row_json(row),
-        "status_rank": status_rank(row.status),
         "sparkline_svg": str(row_sparkline(row)),
         "last_duration": format_duration(job.last_duration),
         "last_run_text": format_datetime(job.last_run_at) if job.last_run_at else "",
         "next_run_text": _next_run_text(row),
+    }
+
+
+def dashboard_json(data: dict, *, rows_html: str | None, generated_at: datetime) -> dict:
+    """The dashboard's refresh from ``dashboard_page``'s data: counts, the page's rows (as JSON,
+    and as the table's rows drawn by the page's own template, for when the page's jobs changed)."""
+    page = data["page"]
+    runnable = data["runnable"]
+    return {
+        "generated_at": generated_at.isoformat(),
+        "updated": data["updated"],
+        "counts": data["counts"],
+        "totals": data["totals"],
+        "page": {"number": page.number, "pages": page.paginator.num_pages, "jobs": page.paginator.count},
+        "jobs": [{**job_row_page_json(row), "can_run": row.job.pk in runnable} for row in data["rows"]],
+        **({"rows_html": rows_html} if rows_html is not None else {}),
+        "health": data["health"],
+        "alerts": data["alerts"],
     }
 
 

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from billing.models import Account, Catalog, Lease, Owner, Plan, Property, Subscription, Tenant, Unit
+from billing.models import Lease, Owner, Property, Tenant, Unit
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -128,24 +128,6 @@ class Builder:
                 )
                 for u, t in zip(units, tenants, strict=True)
             ]
-        )
-
-    def plan(self, code: str = "pro", price: str = "79.00", catalog: bool = True) -> Plan:
-        return Plan.objects.get_or_create(
-            code=code, defaults={"name": code.title(), "monthly_price": Decimal(price), "includes_catalog": catalog}
-        )[0]
-
-    def account(self) -> Account:
-        n = self._n()
-        return Account.objects.create(name=f"Account {n}", email=f"account{n}@example.com")
-
-    def subscription(self, *, account: Account | None = None, plan: Plan | None = None, **fields) -> Subscription:
-        fields.setdefault("started_at", at("2025-01-01"))
-        return Subscription.objects.create(account=account or self.account(), plan=plan or self.plan(), **fields)
-
-    def catalog(self, *, account: Account, plan: Plan, published: bool = True) -> Catalog:
-        return Catalog.objects.create(
-            account=account, name=f"Catalog {self._n()}", required_plan=plan, published=published
         )
 
 

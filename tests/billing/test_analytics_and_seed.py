@@ -7,23 +7,16 @@ import pytest
 from django.core.management import call_command
 
 from billing.job_definitions import JOB_DEFINITIONS
-from billing.models import DailySnapshot, Lease, LedgerEntry, Owner, OwnerStatement, Subscription
+from billing.models import DailySnapshot, Lease, LedgerEntry, Owner, OwnerStatement
 from billing.services.payments import payment_record
 
-from .conftest import at, run
+from .conftest import run
 
 pytestmark = pytest.mark.django_db
 D = Decimal
 
 
 def test_it_snapshots_the_day_once(build):
-    pro, starter = build.plan("pro", "79.00"), build.plan("starter", "29.00", catalog=False)
-    build.subscription(plan=pro, status="active", current_period_end=at("2025-03-01"))
-    build.subscription(
-        plan=starter, status="active", current_period_end=at("2025-03-01"), started_at=at("2025-02-09", 8)
-    )
-    build.subscription(plan=pro, status="trial", trial_ends_at=at("2025-02-20"))
-    build.subscription(plan=pro, status="expired", expired_at=at("2025-02-09", 17))
     lease = build.lease(rent="1000.00", unit=build.unit())
     build.unit()  # vacant
     run("generate_charges", "--as-of", "2025-02-01")
@@ -34,8 +27,6 @@ def test_it_snapshots_the_day_once(build):
 
     snapshot = DailySnapshot.objects.get()
     assert snapshot.day == date(2025, 2, 9) and summary["created"] == 1
-    assert (snapshot.mrr, snapshot.active_subscriptions, snapshot.trial_subscriptions) == (D("108.00"), 2, 1)
-    assert (snapshot.new_subscriptions, snapshot.churned_subscriptions) == (1, 1)
     assert (snapshot.rent_billed_mtd, snapshot.rent_collected_mtd) == (D("1000.00"), D("600.00"))
     assert (snapshot.units_total, snapshot.units_occupied, snapshot.occupancy_percent) == (2, 1, D("50.00"))
     assert run("generate_analytics", "--as-of", "2025-02-10T02:00:00")["created"] == 0
@@ -43,7 +34,7 @@ def test_it_snapshots_the_day_once(build):
     assert DailySnapshot.objects.count() == 1
 
 
-def test_it_registers_the_thirteen_billing_jobs_with_their_schedules():
+def test_it_registers_the_eleven_billing_jobs_with_their_schedules():
     schedules = {d.name: (d.command, d.cron_expression) for d in JOB_DEFINITIONS}
     assert schedules == {
         "generate-charges": ("generate_charges", "0 6 1 * *"),
@@ -56,8 +47,6 @@ def test_it_registers_the_thirteen_billing_jobs_with_their_schedules():
         "autopay-reminders": ("autopay_reminders", "0 14 * * *"),
         "rent-reminders": ("rent_reminders", "0 15 * * *"),
         "overdue-notices": ("overdue_notices", "0 16 * * *"),
-        "expire-subscriptions": ("expire_subscriptions", "*/5 * * * *"),
-        "trial-reminders": ("trial_reminders", "0 9 * * *"),
         "generate-analytics": ("generate_analytics", "0 1 * * *"),
         "submit-payouts": ("submit_payouts", "15 * * * *"),
         "reconcile-payouts": ("reconcile_payouts", "30 10 * * *"),
@@ -70,8 +59,8 @@ def test_it_seeds_the_jobs_through_seed_jobs():
     call_command("seed_jobs", verbosity=0)
     names = {d.name for d in JOB_DEFINITIONS}
     jobs = Job.objects.filter(name__in=names)
-    assert jobs.count() == len(JOB_DEFINITIONS) == 15
-    assert jobs.get(name="expire-subscriptions").cron_expression == "*/5 * * * *"
+    assert jobs.count() == len(JOB_DEFINITIONS) == 13
+    assert jobs.get(name="generate-charges").cron_expression == "0 6 1 * *"
 
 
 def demo_fingerprint() -> tuple:
@@ -81,7 +70,6 @@ def demo_fingerprint() -> tuple:
     return (
         list(leases),
         sum(LedgerEntry.objects.values_list("amount", flat=True)),
-        sorted(Subscription.objects.values_list("account__email", "status")),
     )
 
 
@@ -99,9 +87,10 @@ def test_it_seeds_a_deterministic_demo_once_and_runs_every_job_on_it(capsys):
     leases = first[0]
     assert len(leases) == 40
     assert {lease[5] for lease in leases} == {"active", "ended", "draft"}
-    assert {status for _, status in first[2]} == {"trial", "active", "cancelled", "expired"}
-    runs = dict(JobRun.objects.values_list("job__name", "status"))
-    assert len(runs) == 13 and set(runs.values()) == {"succeeded"}, runs
+    runs = dict(
+        JobRun.objects.filter(job__name__in={d.name for d in JOB_DEFINITIONS}).values_list("job__name", "status")
+    )
+    assert len(runs) == 11 and set(runs.values()) == {"succeeded"}, runs
     statement = OwnerStatement.objects.filter(period=date(2025, 2, 1)).first()
     assert statement is not None and statement.pdf.read().startswith(b"%PDF-")
 

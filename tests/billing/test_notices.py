@@ -127,25 +127,6 @@ def test_it_tells_autopay_tenants_what_will_be_charged_and_reminds_others_to_enr
     assert [m.recipient for m in queued("billing/autopay_enrollment")] == [manual.tenant.email] * 2
 
 
-def test_it_reminds_trials_7_days_and_1_day_before_they_end_each_once(build):
-    sub = build.subscription(status="trial", trial_ends_at=at("2025-02-08", 12))
-    build.subscription(status="active", current_period_end=at("2025-02-08", 12))
-    results = [
-        run("trial_reminders", "--as-of", moment)["notices"]
-        for moment in [
-            "2025-01-31T09:00:00",
-            "2025-02-01T12:00:00",
-            "2025-02-02T09:00:00",
-            "2025-02-07T13:00:00",
-            "2025-02-07T14:00:00",
-        ]
-    ]
-    assert results == [0, 1, 0, 1, 0]
-    messages = queued("billing/trial_reminder")
-    assert [m.context["tier"] for m in messages] == [7, 1]
-    assert {m.recipient for m in messages} == {sub.account.email}
-
-
 def test_it_renders_every_billing_message_it_queued(build):
     """Each template exists and renders with the context its job gives it."""
     from notifications.rendering import message_render
@@ -153,9 +134,8 @@ def test_it_renders_every_billing_message_it_queued(build):
     build.lease(due_day=1, start="2024-05-03", end="2025-05-02")
     build.lease(due_day=5, autopay=True)
     build.lease(due_day=3)
-    build.subscription(status="trial", trial_ends_at=at("2025-02-03", 12))
     charge()
-    for command in ["rent_reminders", "overdue_notices", "lease_expiration", "autopay_reminders", "trial_reminders"]:
+    for command in ["rent_reminders", "overdue_notices", "lease_expiration", "autopay_reminders"]:
         run(command, "--as-of", "2025-02-02T12:00:00")
     run("overdue_notices", "--as-of", "2025-02-10")
     templates = set()
@@ -169,7 +149,6 @@ def test_it_renders_every_billing_message_it_queued(build):
         "billing/lease_expiry_owner",
         "billing/autopay_precharge",
         "billing/autopay_enrollment",
-        "billing/trial_reminder",
         "billing/rent_reminder",
     }
 

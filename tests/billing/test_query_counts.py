@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import Account, Payment, RecurringExpense, SettlementRecord, Subscription
+from billing.models import Payment, RecurringExpense, SettlementRecord
 from billing.models.leases import Owner
 from billing.models.statements import Payout
 
@@ -82,24 +82,6 @@ def test_it_matches_settlements_in_constant_queries(build):
         return n
 
     assert queries(10, date(2025, 2, 1)) == queries(1000, date(2025, 3, 1))
-
-
-def test_it_reminds_trials_in_constant_queries(build):
-    plan = build.plan()
-
-    def queries(count: int, moment) -> int:
-        accounts = Account.objects.bulk_create(Account(name=f"A{i}", email=f"a{i}@example.com") for i in range(count))
-        Subscription.objects.bulk_create(
-            Subscription(
-                account=a, plan=plan, status="trial", trial_ends_at=moment + timedelta(days=5), started_at=moment
-            )
-            for a in accounts
-        )
-        n, summary = count_queries("trial_reminders", "--as-of", moment.isoformat())
-        assert summary["notices"] == count
-        return n
-
-    assert queries(10, at("2025-02-01")) == queries(900, at("2025-03-01"))
 
 
 def test_it_snapshots_analytics_in_constant_queries(build):

@@ -135,8 +135,7 @@ def capture_on_commit(django_capture_on_commit_callbacks):
 def test_it_fails_a_run_of_a_command_stored_off_the_allow_list_and_runs_nothing(
     make_job, django_user_model, client, capture_on_commit
 ):
-    django_user_model.objects.create_user("someone", "someone@example.com", PASSWORD)
-    client.login(username="someone", password=PASSWORD)
+    client.force_login(django_user_model.objects.create_user("someone", "someone@example.com", PASSWORD))
     job = make_job("nightly")
     Job.objects.filter(pk=job.pk).update(command="flush", config={"no_input": True})
     job.refresh_from_db()

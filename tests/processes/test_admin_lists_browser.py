@@ -59,7 +59,7 @@ def operator_rows(make_job):
     for recipient, status in [(LONG_ADDRESS, "retrying"), ("owner1@example.com", "sent"), ("t@example.com", "dead")]:
         Notification.objects.create(
             recipient=recipient,
-            template="billing/subscription_expired",
+            template="accounts/subscription_expired",
             status=status,
             send_after=now,
             attempts=3,

@@ -5,7 +5,7 @@ from billing.services.analytics import analytics_snapshot_create
 
 
 class Command(BillingJobCommand):
-    help = "Yesterday's snapshot: MRR, subscriptions (active/trial/new/churned), rent billed and collected, occupancy."
+    help = "Yesterday's snapshot: rent billed and collected, occupancy (MRR: subscription-analytics)."
 
     def add_job_arguments(self, parser) -> None:
         parser.add_argument("--force", action="store_true", help="Recompute a snapshot that already exists.")

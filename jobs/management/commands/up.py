@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from django.conf import settings
@@ -22,8 +23,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.process_tree import descendants, processes_end
+
 ADMIN_USERNAME = "admin"
 STARTUP_TIMEOUT_SECONDS = 120
+# Beyond the run grace: the worker records the stopped run and exits.
 STOP_TIMEOUT_SECONDS = 15
 
 
@@ -138,13 +142,44 @@ class Command(BaseCommand):
         return password if valid else None
 
     def stop(self, procs: list[subprocess.Popen]) -> None:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        """Stop the web server and the worker with every process below them (docs/operations.md
+        "Stopping"): SIGTERM, the worker's grace for runs in flight, then SIGKILL for what is left.
+
+        The worker's main process alone gets SIGTERM: Celery's warm shutdown stops its beat
+        (which gives up the leader lease) and lets a running run finish within
+        JOBS_STOP_GRACE_SECONDS (jobs.tasks). Its whole group would also hit the pool process
+        and the run's own processes at once, with no grace. A second Ctrl-C skips the wait.
+        """
+        live = [proc for proc in procs if proc.poll() is None]
+        if live:
+            grace = settings.JOBS_STOP_GRACE_SECONDS
+            self.stdout.write(f"Stopping (runs in flight get {grace:g} s; Ctrl-C again: now)")
+            self.stdout.flush()
+        for proc in live:
+            with suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + settings.JOBS_STOP_GRACE_SECONDS + STOP_TIMEOUT_SECONDS
+        try:
+            for proc in live:
+                try:
+                    proc.wait(timeout=max(deadline - time.monotonic(), 0))
+                except subprocess.TimeoutExpired:
+                    pass
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        for proc in procs:  # one that exited on its own may have left its group behind
+            self.kill_tree(proc)
+
+    def kill_tree(self, proc: subprocess.Popen) -> None:
+        """SIGKILL the process, its process group and every process below it by parent chain
+        (one that left the group with setsid too), then reap it."""
+        below = descendants(proc.pid)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: the group's id is its PID
+        processes_end(below, grace=0)
+        with suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
 
     def run_step(self, log: Path, *argv: str) -> None:
         with log.open("ab") as out:
