@@ -574,6 +574,11 @@ JOBS_BEAT_HEARTBEAT_SECONDS = env.float("JOBS_BEAT_HEARTBEAT_SECONDS", default=5
 JOBS_HEALTH_BEAT_MAX_AGE_SECONDS = env.int("JOBS_HEALTH_BEAT_MAX_AGE_SECONDS", default=120)
 JOBS_HEALTH_WORKER_MAX_AGE_SECONDS = env.int("JOBS_HEALTH_WORKER_MAX_AGE_SECONDS", default=300)
 JOBS_HEALTH_MAX_LATE_JOBS = env.int("JOBS_HEALTH_MAX_LATE_JOBS", default=-1)
+# /metrics: runs by status and their durations cover runs created in the last this many seconds
+# (an index range, never the whole history); per-job series (failing, late, running jobs) name
+# at most this many jobs each, the counts say how many in all.
+JOBS_METRICS_WINDOW_SECONDS = env.int("JOBS_METRICS_WINDOW_SECONDS", default=3600)
+JOBS_METRICS_MAX_JOB_SERIES = env.int("JOBS_METRICS_MAX_JOB_SERIES", default=500)
 # Log format of every process: "plain" or "json" (one object per line; run start/end lines
 # carry job, run_id, status, duration_seconds, attempt). Secrets are redacted in both.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

@@ -5,8 +5,11 @@ an audit entry for every create, change and delete."""
 from __future__ import annotations
 
 import json
+import re
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR
+from django.db.models.functions import Left
 from django.forms.models import BaseInlineFormSet
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -17,9 +20,10 @@ from django.utils.html import format_html, format_html_join
 # logins for the dashboard's recent-login guard.
 from . import access, api_keys_admin, beat_admin, checks  # noqa: F401
 from .admin_audit import AuditedAdmin
-from .admin_columns import one_line_cell, when
+from .admin_columns import TITLE_LIMIT, one_line_cell, when
+from .admin_paging import EstimatedCountPaginator
 from .audit import audit_record, audit_run
-from .formatting import format_duration
+from .formatting import format_datetime, format_duration
 from .forms import JobAdminForm, WebhookHandlerAdminForm
 from .models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from .ratelimit import client_address
@@ -224,25 +228,109 @@ def _pre(text: str) -> str:
 
 # Shown formatted (JSON, <pre>) instead of as raw form fields.
 RUN_TEXT_FIELDS = ("summary", "error", "output", "warnings")
+# Parameters of the run list that choose how it is shown, not which runs.
+LIST_DISPLAY_PARAMS = {PAGE_VAR, ORDER_VAR, ALL_VAR, ERROR_FLAG, IS_POPUP_VAR, "_changelist_filters"}
+
+
+# Moments and durations of a run's page, shown in the one format of every page (jobs.formatting).
+RUN_MOMENT_FIELDS = (
+    "created_at",
+    "scheduled_for",
+    "not_before",
+    "dispatched_at",
+    "started_at",
+    "heartbeat_at",
+    "finished_at",
+)
+# Left out of the list's query: a run's output and texts can be long, and a page holds 100 runs.
+RUN_LIST_DEFERRED = ("summary", "error", "output", "options")
+# A search term of this shape is a Celery task id.
+TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Jobs a name-prefix search matches at most; a longer prefix narrows it.
+SEARCH_JOBS_LIMIT = 500
+
+
+def _moment_column(name: str):
+    @admin.display(description=JobRun._meta.get_field(name).verbose_name)
+    def column(run: JobRun) -> str:
+        return format_datetime(getattr(run, name))
+
+    column.__name__ = f"{name}_text"
+    return column
+
+
+def runs_search(queryset, term: str):
+    """What the run list's search box finds, each through an index: a run id (digits), a Celery
+    task id (exact), or runs of the jobs whose name starts with ``term`` (at most
+    SEARCH_JOBS_LIMIT jobs, looked up in the job table first)."""
+    term = term.strip()
+    if not term:
+        return queryset
+    if term.isdigit():
+        return queryset.filter(pk=int(term))
+    if TASK_ID.match(term):
+        return queryset.filter(celery_task_id=term)
+    job_ids = list(
+        Job.objects.filter(name__startswith=term).order_by("name").values_list("pk", flat=True)[:SEARCH_JOBS_LIMIT]
+    )
+    return queryset.filter(job_id__in=job_ids)
 
 
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters; the slot, output and the rest are on the run's page.
     list_display = ("id", "job_name", "status_column", "trigger", "attempt", "started", "duration_column", "error_line")
-    list_filter = ("status", "triggered_by", "job")
+    # Each served by an index (jobs_jobrun_failures, jobs_jobrun_active, or the newest-first
+    # jobs_jobrun_created for the common values). A job's runs: ?job__id__exact=<id> (the job's
+    # page links it) or a search for its name; a sidebar listing every job would not fit 100,000.
+    list_filter = ("status", "triggered_by")
     list_select_related = ("job",)
-    date_hierarchy = "created_at"
-    search_fields = ("job__name", "celery_task_id", "error")
-    # A second COUNT(*) over every run buys nothing on a table of millions.
+    # Newest first through jobs_jobrun_created; no date_hierarchy (its per-date queries read
+    # every run), no full COUNT(*) (EstimatedCountPaginator, and no second count below).
+    ordering = ("-created_at", "-id")
+    search_fields = ("job__name",)  # shows the search box; runs_search decides what it matches
+    search_help_text = "A run id, a Celery task id, or the start of a job's name."
     show_full_result_count = False
-    exclude = RUN_TEXT_FIELDS
-    readonly_fields = [f.name for f in JobRun._meta.fields if f.name not in RUN_TEXT_FIELDS] + [
-        "summary_json",
-        "warnings_text",
-        "error_text",
-        "output_text",
-    ]
+    exclude = (*RUN_TEXT_FIELDS, *RUN_MOMENT_FIELDS, "duration")
+    readonly_fields = (
+        [
+            f.name
+            for f in JobRun._meta.fields
+            if f.name not in RUN_TEXT_FIELDS and f.name not in RUN_MOMENT_FIELDS and f.name != "duration"
+        ]
+        + [_moment_column(name) for name in RUN_MOMENT_FIELDS]
+        + [
+            "duration_column",
+            "summary_json",
+            "warnings_text",
+            "error_text",
+            "output_text",
+        ]
+    )
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        filtered = any(
+            key not in LIST_DISPLAY_PARAMS and (value or key != SEARCH_VAR) for key, value in request.GET.items()
+        )
+        try:
+            page = max(1, int(request.GET.get(PAGE_VAR, 1)))
+        except ValueError:
+            page = 1
+        return EstimatedCountPaginator(
+            queryset,
+            per_page,
+            orphans=orphans,
+            allow_empty_first_page=allow_empty_first_page,
+            unfiltered=not filtered and not self._limited(request),
+            page=page,
+        )
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        # One job's runs (jobs_jobrun_job_created), without a filter listing every job.
+        return lookup in ("job__id__exact", "job") or super().lookup_allowed(lookup, value, request)
+
+    def get_search_results(self, request, queryset, search_term):
+        return runs_search(queryset, search_term), False
 
     @admin.display(description="status", ordering="status")
     def status_column(self, run: JobRun) -> str:
@@ -266,9 +354,10 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_line(self, run: JobRun) -> str:
-        if not run.error and run.warnings:
+        error = run.error_start if hasattr(run, "error_start") else run.error
+        if not error and run.warnings:
             return one_line_cell(f"warning: {run.warnings[0]}")
-        return one_line_cell(run.error)
+        return one_line_cell(error)
 
     @admin.display(description="summary")
     def summary_json(self, run: JobRun) -> str:
@@ -286,8 +375,19 @@ class JobRunAdmin(admin.ModelAdmin):
     def output_text(self, run: JobRun) -> str:
         return _pre(run.output)
 
+    def _limited(self, request) -> bool:
+        """Whether this user sees only some jobs' runs (jobs.access)."""
+        return not request.user.is_superuser
+
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(job__in=access.allowed_jobs(request.user, access.VIEW))
+        runs = super().get_queryset(request)
+        if self._limited(request):
+            runs = runs.filter(job__in=access.allowed_jobs(request.user, access.VIEW))
+        match = request.resolver_match
+        if match is not None and match.url_name == "jobs_jobrun_changelist":
+            # The list shows the first line of the error: its head, not a whole traceback.
+            runs = runs.defer(*RUN_LIST_DEFERRED).annotate(error_start=Left("error", TITLE_LIMIT + 1))
+        return runs
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.dispatch import Signal
 
 from .models import AuditEntry, Job, JobRun, SystemLog
@@ -73,20 +73,47 @@ def audit_logs_cleanup(*, now: datetime, days: int | None = None, batch_size: in
     return summary
 
 
-def runs_to_purge(job: Job, *, cutoff: datetime, keep: int) -> models.QuerySet:
-    """The job's finished runs older than ``cutoff``, except its ``keep`` newest runs.
+def runs_to_purge(*, cutoff: datetime, keep: int) -> models.QuerySet:
+    """Finished runs created before ``cutoff`` that are not among their job's ``keep`` newest,
+    oldest first: a range of jobs_jobrun_created. A run is past its job's ``keep`` newest when a
+    ``keep``-th newer run of that job exists (a subquery with OFFSET keep - 1 reading a few
+    entries of jobs_jobrun_job_created), so no per-job query and no job is read whole."""
+    old = JobRun.objects.filter(created_at__lt=cutoff).exclude(status__in=JobRun.ACTIVE_STATUSES)
+    if keep > 0:
+        newer = JobRun.objects.filter(job_id=OuterRef("job_id"), created_at__gte=OuterRef("created_at")).filter(
+            Q(created_at__gt=OuterRef("created_at")) | Q(pk__gt=OuterRef("pk"))
+        )
+        # Ordered like the index, so each lookup reads the job's newest entries and stops.
+        kth_newer = newer.order_by("-created_at", "-id").values("pk")[keep - 1 : keep]
+        old = old.alias(kth_newer=Subquery(kth_newer)).filter(kth_newer__isnull=False)
+    return old.order_by("created_at", "pk")
 
-    Two queries per job (the boundary, then batches), served by jobs_jobrun_job_created.
+
+def runs_purge(*, cutoff: datetime, keep: int, batch_size: int) -> int:
+    """Delete ``runs_to_purge`` in batches, oldest first.
+
+    1. Read the next ``batch_size`` ids after the last batch's (created_at, id): the scan resumes
+       where it stopped instead of re-reading the kept runs before it.
+    2. Delete them by id in a transaction of their own (``id__in``: only those rows are locked,
+       so a worker recording runs meanwhile never waits for more than one batch). A run that
+       became active in between is left alone.
     """
-    old = JobRun.objects.filter(job=job, created_at__lt=cutoff).exclude(status__in=JobRun.ACTIVE_STATUSES)
-    if keep <= 0:
-        return old
-    boundary = JobRun.objects.filter(job=job).order_by("-created_at", "-id").values("created_at", "id")[keep - 1 : keep]
-    boundary = next(iter(boundary), None)
-    if boundary is None:  # fewer than ``keep`` runs: keep them all
-        return JobRun.objects.none()
-    older = Q(created_at__lt=boundary["created_at"]) | Q(created_at=boundary["created_at"], id__lt=boundary["id"])
-    return old.filter(older)
+    deleted, after = 0, None
+    while True:
+        batch = runs_to_purge(cutoff=cutoff, keep=keep)
+        if after is not None:
+            batch = batch.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], pk__gt=after[1]))
+        rows = list(batch.values_list("created_at", "pk")[:batch_size])
+        if not rows:
+            return deleted
+        with transaction.atomic():
+            doomed = JobRun.objects.filter(pk__in=[pk for _, pk in rows]).exclude(status__in=JobRun.ACTIVE_STATUSES)
+            # Only the ids are read back: the collector needs them for the SET NULL of retries.
+            _, per_model = doomed.only("pk").delete()
+        deleted += per_model.get(JobRun._meta.label, 0)
+        after = rows[-1]
+        if len(rows) < batch_size:
+            return deleted
 
 
 def logs_purge(
@@ -99,10 +126,10 @@ def logs_purge(
     keep = settings.JOBS_RUNS_KEEP_PER_JOB if keep is None else keep
     batch_size = batch_size or settings.JOBS_PURGE_BATCH_SIZE
     cutoff = now - timedelta(days=days)
-    runs = 0
-    for job in Job.objects.only("pk"):
-        queryset = runs_to_purge(job, cutoff=cutoff, keep=keep)
-        runs += queryset.count() if dry_run else batched_delete(queryset, batch_size=batch_size)
+    if dry_run:
+        runs = runs_to_purge(cutoff=cutoff, keep=keep).count()
+    else:
+        runs = runs_purge(cutoff=cutoff, keep=keep, batch_size=batch_size)
     summary = {"cutoff": cutoff.isoformat(), "job_runs": runs}
     results = purge_logs_requested.send(sender=JobRun, now=now, days=asked_days, batch_size=batch_size, dry_run=dry_run)
     for _, result in results:

@@ -1,13 +1,20 @@
 """``GET /metrics``: Prometheus metrics, exported with prometheus-client (not hand-formatted).
 
 Read from the database at scrape time, so every web process answers the same and nothing
-is lost when a worker restarts: the tables are the source of truth.
+is lost when a worker restarts. A scrape costs the same however many jobs and runs exist: fleet
+series come from one aggregate over a recent window of runs (an index range) or over the job
+rows' stored statistics, never over the whole run history; per-job series only for the jobs
+that need a look (failing, late, running), at most JOBS_METRICS_MAX_JOB_SERIES of each.
 
-    cronhouse_job_runs{job,status}                 runs recorded (within retention)    1 GROUP BY
-    cronhouse_job_run_duration_seconds{job}        histogram of finished runs           1 GROUP BY
-    cronhouse_job_last_success_timestamp_seconds{job}                                   Job rows
-    cronhouse_job_late{job} / cronhouse_jobs_late  jobs.lateness                        1 + late candidates
-    cronhouse_runs_queued                          queued runs (partial index)          1
+    cronhouse_runs_recent{status}                  runs created in the window    jobs_jobrun_created
+    cronhouse_job_run_duration_seconds             gauge histogram, runs of the window that finished
+    cronhouse_jobs_last_duration_seconds           histogram of every job's last run duration (Job rows)
+    cronhouse_jobs{state}                          jobs enabled / disabled                  (Job rows)
+    cronhouse_jobs_failing / cronhouse_job_failing{job}  jobs whose last run failed    jobs_job_failing
+    cronhouse_job_last_success_timestamp_seconds{job}   for the failing jobs
+    cronhouse_jobs_late / cronhouse_job_late{job}  late jobs (jobs.lateness)             jobs_job_late
+    cronhouse_jobs_running / cronhouse_job_running_seconds{job}  runs running now   jobs_jobrun_active
+    cronhouse_runs_queued                          queued runs                      jobs_jobrun_active
     cronhouse_notifications{status}                registered by the notifications app (hook below)
 
 Guarded by an API key (named, or the JOBS_SECRET_KEY bootstrap key) or a staff session with
@@ -16,20 +23,21 @@ jobs.view_jobrun.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from .access import PERMISSIONS, VIEW
 from .api_keys import api_key_authenticate
-from .models import JobRun
-from .selectors import LATE, job_rows
+from .job_list import active_job_ids
+from .models import Job, JobRun
 
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
 REGISTRY = CollectorRegistry(auto_describe=False)
@@ -44,60 +52,116 @@ def register_collector(collector, *, key: str) -> None:
         _registered.add(key)
 
 
-def _run_counts(names: dict[int, str]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(
-        "cronhouse_job_runs", "Job runs recorded (within retention) by status.", labels=["job", "status"]
-    )
-    rows = JobRun.objects.values_list("job_id", "status").annotate(n=Count("id")).order_by()
-    for job_id, status, count in rows:
-        family.add_metric([names.get(job_id, str(job_id)), status], count)
-    return family
-
-
-def _durations(names: dict[int, str]) -> HistogramMetricFamily:
-    family = HistogramMetricFamily(
-        "cronhouse_job_run_duration_seconds", "Duration of finished job runs.", labels=["job"]
-    )
+def _bucket_counts(queryset, field: str) -> dict:
+    """One aggregate: how many rows, their total ``field``, and how many at or under each bucket."""
     buckets = {
-        f"le{i}": Count("id", filter=Q(duration__lte=timedelta(seconds=bound)))
+        f"le{i}": Count("pk", filter=Q(**{f"{field}__lte": timedelta(seconds=bound)}))
         for i, bound in enumerate(DURATION_BUCKETS)
     }
-    rows = (
-        JobRun.objects.filter(duration__isnull=False, finished_at__isnull=False, started_at__isnull=False)
-        .values("job_id")
-        .annotate(count=Count("id"), total=Sum("duration"), **buckets)
-        .order_by()
+    return queryset.filter(**{f"{field}__isnull": False}).aggregate(count=Count("pk"), total=Sum(field), **buckets)
+
+
+def _cumulative(row: dict) -> tuple[list[tuple[str, float]], float]:
+    buckets = [(str(float(bound)), row[f"le{i}"]) for i, bound in enumerate(DURATION_BUCKETS)]
+    buckets.append(("+Inf", row["count"]))
+    return buckets, row["total"].total_seconds() if row["total"] is not None else 0.0
+
+
+def recent_runs(now: datetime):
+    """Runs created in the last JOBS_METRICS_WINDOW_SECONDS: a range of jobs_jobrun_created."""
+    return JobRun.objects.filter(created_at__gt=now - timedelta(seconds=settings.JOBS_METRICS_WINDOW_SECONDS))
+
+
+def _window_families(now: datetime):
+    window = settings.JOBS_METRICS_WINDOW_SECONDS
+    statuses = GaugeMetricFamily(
+        "cronhouse_runs_recent",
+        f"Job runs created in the last {window} s (JOBS_METRICS_WINDOW_SECONDS), by status.",
+        labels=["status"],
     )
-    for row in rows:
-        cumulative = [(str(float(bound)), row[f"le{i}"]) for i, bound in enumerate(DURATION_BUCKETS)]
-        cumulative.append(("+Inf", row["count"]))
-        total = row["total"].total_seconds() if row["total"] is not None else 0.0
-        family.add_metric([names.get(row["job_id"], str(row["job_id"]))], cumulative, total)
-    return family
+    counts = dict(recent_runs(now).values_list("status").annotate(n=Count("pk")).order_by())
+    for status in JobRun.Status.values:
+        statuses.add_metric([status], counts.get(status, 0))
+    yield statuses
+    buckets, total = _cumulative(_bucket_counts(recent_runs(now).filter(finished_at__isnull=False), "duration"))
+    durations = GaugeHistogramMetricFamily(
+        "cronhouse_job_run_duration_seconds", f"Duration of the runs created in the last {window} s that finished."
+    )
+    durations.add_metric([], buckets, total)
+    yield durations
+
+
+def _job_families():
+    counts = Job.objects.aggregate(on=Count("pk", filter=Q(enabled=True)), off=Count("pk", filter=Q(enabled=False)))
+    jobs = GaugeMetricFamily("cronhouse_jobs", "Jobs, by state.", labels=["state"])
+    jobs.add_metric(["enabled"], counts["on"])
+    jobs.add_metric(["disabled"], counts["off"])
+    yield jobs
+    buckets, total = _cumulative(_bucket_counts(Job.objects.all(), "last_duration"))
+    last = HistogramMetricFamily(
+        "cronhouse_jobs_last_duration_seconds", "Duration of each job's last run, across jobs (stored on the job)."
+    )
+    last.add_metric([], buckets, total)
+    yield last
+
+
+def _failing_families():
+    shown = settings.JOBS_METRICS_MAX_JOB_SERIES
+    failing = Job.objects.filter(last_run_status__in=JobRun.FAILURE_STATUSES)
+    rows = list(failing.order_by("name").values_list("name", "consecutive_failures", "last_success_at")[:shown])
+    count = len(rows) if len(rows) < shown else failing.count()
+    yield GaugeMetricFamily("cronhouse_jobs_failing", "Jobs whose last run failed, timed out or was abandoned.", count)
+    streak = GaugeMetricFamily(
+        "cronhouse_job_failing", "Consecutive failed runs of a job whose last run failed.", labels=["job"]
+    )
+    success = GaugeMetricFamily(
+        "cronhouse_job_last_success_timestamp_seconds", "Unix time of a failing job's last success.", labels=["job"]
+    )
+    for name, failures, last_success in rows:
+        streak.add_metric([name], failures)
+        if last_success is not None:
+            success.add_metric([name], last_success.timestamp())
+    yield streak
+    yield success
+
+
+def _late_families(now: datetime):
+    shown = settings.JOBS_METRICS_MAX_JOB_SERIES
+    # Late and not running, as the dashboard and /health/ count them (jobs.job_list.late_count).
+    late = Job.objects.filter(enabled=True, late_at__lte=now).exclude(pk__in=active_job_ids())
+    names = list(late.order_by("late_at", "pk").values_list("name", flat=True)[:shown])
+    count = len(names) if len(names) < shown else late.count()
+    yield GaugeMetricFamily("cronhouse_jobs_late", "Jobs late right now.", value=count)
+    family = GaugeMetricFamily("cronhouse_job_late", "1 for each job late right now (jobs.lateness).", labels=["job"])
+    for name in names:
+        family.add_metric([name], 1)
+    yield family
+
+
+def _active_families(now: datetime):
+    shown = settings.JOBS_METRICS_MAX_JOB_SERIES
+    running = JobRun.objects.filter(status=JobRun.Status.RUNNING)
+    rows = list(running.order_by("started_at", "pk").values_list("job__name", "started_at")[:shown])
+    count = len(rows) if len(rows) < shown else running.count()
+    yield GaugeMetricFamily("cronhouse_jobs_running", "Jobs with a run running now.", value=count)
+    family = GaugeMetricFamily(
+        "cronhouse_job_running_seconds", "How long a job's current run has been running.", labels=["job"]
+    )
+    for name, started in rows:
+        family.add_metric([name], max(0.0, (now - started).total_seconds()) if started else 0.0)
+    yield family
+    queued = JobRun.objects.filter(status=JobRun.Status.QUEUED).count()
+    yield GaugeMetricFamily("cronhouse_runs_queued", "Runs queued (waiting for a worker or a retry).", value=queued)
 
 
 class JobsCollector:
     def collect(self):
         now = timezone.now()
-        rows = job_rows(now=now, recent_per_job=0)
-        names = {row.job.pk: row.job.name for row in rows}
-        yield _run_counts(names)
-        yield _durations(names)
-        last_success = GaugeMetricFamily(
-            "cronhouse_job_last_success_timestamp_seconds", "Unix time of the job's last success.", labels=["job"]
-        )
-        late = GaugeMetricFamily("cronhouse_job_late", "1 if the job is late (jobs.lateness), else 0.", labels=["job"])
-        late_count = 0
-        for row in rows:
-            if row.job.last_success_at:
-                last_success.add_metric([row.job.name], row.job.last_success_at.timestamp())
-            late.add_metric([row.job.name], int(row.status == LATE))
-            late_count += row.status == LATE
-        yield last_success
-        yield late
-        yield GaugeMetricFamily("cronhouse_jobs_late", "Jobs late right now.", value=late_count)
-        queued = JobRun.objects.filter(status=JobRun.Status.QUEUED).count()
-        yield GaugeMetricFamily("cronhouse_runs_queued", "Runs queued (waiting for a worker or a retry).", value=queued)
+        yield from _window_families(now)
+        yield from _job_families()
+        yield from _failing_families()
+        yield from _late_families(now)
+        yield from _active_families(now)
 
 
 register_collector(JobsCollector(), key="jobs")

@@ -243,6 +243,12 @@ class Job(models.Model):
             models.Index(fields=["late_at"], condition=Q(enabled=True), name="jobs_job_late"),
             # /health/'s "which jobs' last run warned?": a few names and a count, never a scan.
             models.Index(fields=["name"], condition=Q(last_run_warnings__gt=0), name="jobs_job_warned"),
+            # /metrics' failing jobs (last run failed, timed out or abandoned): a few names and a count.
+            models.Index(
+                fields=["name"],
+                condition=Q(last_run_status__in=["failed", "timed_out", "abandoned"]),
+                name="jobs_job_failing",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -475,6 +481,11 @@ class JobRun(models.Model):
         indexes = [
             # Run history of one job, newest first (job page, `manage.py jobs`).
             models.Index(fields=["job", "-created_at"], name="jobs_jobrun_job_created"),
+            # Every run, newest first (ORDER BY created_at DESC, id DESC LIMIT n): the admin's run
+            # list and its bounded counts; also purge-logs' and the metrics' created_at ranges.
+            models.Index(fields=["created_at", "id"], name="jobs_jobrun_created"),
+            # The admin's search for a Celery task id (exact), as a worker's log names it.
+            models.Index(fields=["celery_task_id"], name="jobs_jobrun_task"),
             # process-jobs: queued runs to dispatch and running runs to reap.
             models.Index(
                 fields=["status", "created_at"],

@@ -73,14 +73,14 @@ def test_it_exports_job_and_queue_metrics(client, make_job, django_user_model):
     Job.objects.filter(pk=job.pk).update(last_success_at=now)
     notification_enqueue(recipient="a@example.com", template="notifications/test_message", context={})
     text = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {API_KEY}").content.decode()
-    assert 'cronhouse_job_runs{job="exported",status="succeeded"} 1.0' in text
-    assert 'cronhouse_job_run_duration_seconds_bucket{job="exported",le="5.0"} 1.0' in text
-    assert 'cronhouse_job_run_duration_seconds_bucket{job="exported",le="1.0"} 0.0' in text
-    assert 'cronhouse_job_run_duration_seconds_sum{job="exported"} 2.0' in text
-    success = next(line for line in text.splitlines() if line.startswith("cronhouse_job_last_success_timestamp"))
-    assert success.startswith('cronhouse_job_last_success_timestamp_seconds{job="exported"} ')
-    assert abs(float(success.split()[-1]) - now.timestamp()) < 0.01
-    assert 'cronhouse_job_late{job="exported"} 0.0' in text and "cronhouse_jobs_late 0.0" in text
+    assert 'cronhouse_runs_recent{status="succeeded"} 1.0' in text
+    assert 'cronhouse_job_run_duration_seconds_bucket{le="5.0"} 1.0' in text
+    assert 'cronhouse_job_run_duration_seconds_bucket{le="1.0"} 0.0' in text
+    assert "cronhouse_job_run_duration_seconds_gsum 2.0" in text
+    assert 'cronhouse_jobs{state="enabled"} 1.0' in text
+    # A healthy job has no per-job series: only failing, late and running jobs are named.
+    assert 'job="exported"' not in text
+    assert "cronhouse_jobs_late 0.0" in text and "cronhouse_jobs_failing 0.0" in text
     assert "cronhouse_runs_queued 1.0" in text
     assert 'cronhouse_notifications{status="queued"} 1.0' in text
     client.force_login(
