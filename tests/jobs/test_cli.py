@@ -175,3 +175,10 @@ def test_it_exits_2_with_one_line_when_the_jobs_command_refuses_an_option(make_j
         "manage.py runjob: error: generate-charges: argument --batch-size: invalid int value: 'ten'"
     ]
     assert not JobRun.objects.exists()
+
+
+def test_it_refuses_a_demo_for_an_app_that_has_none():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="No demo for nope: apps with one are .*billing"):
+        call_command("seed_demo", apps=["nope"])

@@ -66,7 +66,9 @@ def operator_rows(make_job):
             sent_at=now if status == "sent" else None,
             last_error="" if status == "sent" else LONG_ERROR,
         )
-    call_command("seed_demo", size="small", seed=3, verbosity=0)  # owners, leases and a month of statements
+    call_command(
+        "seed_demo", apps=["billing"], size="small", seed=3, verbosity=0
+    )  # owners, leases and a month of statements
     Owner.objects.filter(pk=Owner.objects.order_by("pk").first().pk).update(
         name="Northern Lights Property Holdings International Limited Partnership"
     )

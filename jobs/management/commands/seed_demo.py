@@ -27,10 +27,13 @@ from jobs.models import Job
 SIZES = ("small", "medium", "large")
 
 
-def demo_modules() -> list[ModuleType]:
-    """Each installed app's ``demo`` module, in INSTALLED_APPS order."""
+def demo_modules(labels: list[str] | None = None) -> list[ModuleType]:
+    """Each installed app's ``demo`` module (only those of ``labels`` when given), in
+    INSTALLED_APPS order."""
     found = []
     for config in apps.get_app_configs():
+        if labels and config.label not in labels:
+            continue
         if importlib.util.find_spec(f"{config.name}.demo") is not None:
             found.append(importlib.import_module(f"{config.name}.demo"))
     return found
@@ -47,15 +50,20 @@ class Command(BaseCommand):
             "--count", type=int, help="Exactly this many of each app's main record (billing: leases); overrides --size."
         )
         parser.add_argument("--seed", type=int, default=7, help="Random seed: same seed, same data.")
+        parser.add_argument(
+            "--app", action="append", dest="apps", metavar="LABEL", help="Only this app's demo (repeatable)."
+        )
         parser.add_argument("--as-of", help="Build the data around this date (default: today).")
         parser.add_argument("--run-jobs", action="store_true", help="Then run each app's demo jobs once (runjob).")
 
     def handle(self, *args, size: str, count: int | None, seed: int, as_of: str | None, run_jobs: bool, **options):
-        verbosity = options.get("verbosity", 1)
+        verbosity, labels = options.get("verbosity", 1), options.get("apps") or []
         if count is not None and count < 1:
             raise CommandError("--count must be at least 1.")
+        if unknown := sorted(set(labels) - {module.__name__.rsplit(".", 1)[0] for module in demo_modules()}):
+            raise CommandError(f"No demo for {', '.join(unknown)}: apps with one are {self.demo_labels()}.")
         today = parse_as_of(as_of).date() if as_of else timezone.localdate()
-        absent = [module for module in demo_modules() if not module.demo_present()]
+        absent = [module for module in demo_modules(labels) if not module.demo_present()]
         if not absent:
             if verbosity >= 1:
                 self.stdout.write("Demo data already present; nothing seeded.")
@@ -66,6 +74,10 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.SUCCESS("Seeded " + ", ".join(f"{v} {k}" for k, v in counts.items())))
         if run_jobs:
             self._run_jobs([name for module in absent for name in module.DEMO_JOBS], as_of, verbosity)
+
+    @staticmethod
+    def demo_labels() -> str:
+        return ", ".join(module.__name__.rsplit(".", 1)[0] for module in demo_modules())
 
     def _run_jobs(self, names: list[str], as_of: str | None, verbosity: int) -> None:
         """Each demo job once through runjob, so the demo shows real runs (and a statement PDF)."""
