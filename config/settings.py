@@ -390,11 +390,8 @@ BILLING_STATEMENTS_DIR = Path(env.str("BILLING_STATEMENTS_DIR", default="") or V
 BILLING_COMPANY_NAME = env.str("BILLING_COMPANY_NAME", default="Cronhouse Property Management")
 BILLING_COMPANY_ADDRESS = env.str("BILLING_COMPANY_ADDRESS", default="1 Main Street, Springfield")
 # Owner statement PDFs as a named storage, so a queued e-mail can attach one by reference.
-STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    "billing_statements": {"BACKEND": "billing.models.statements.StatementStorage"},
-}
+# Added to STORAGES above (which keeps WhiteNoise's manifest storage in production).
+STORAGES["billing_statements"] = {"BACKEND": "billing.models.statements.StatementStorage"}
 # Disbursement provider that pays owner payouts (submit-payouts, reconcile-payouts; the API is in
 # docs/billing.md). Empty URL: payouts stay pending and the runs say so. The key has no default.
 BILLING_PAYOUT_PROVIDER_URL = env.str("BILLING_PAYOUT_PROVIDER_URL", default="")
