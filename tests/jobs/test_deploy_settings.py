@@ -36,7 +36,9 @@ print("CSS", "|".join([css, str(sheet.status_code), sheet["Content-Type"], sheet
 
 def production_env(tmp_path, **overrides: str) -> dict[str, str]:
     """A production deployment configured only through the environment, on its own var folder."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG")}
+    # Not a deployment's: the browser suites set DJANGO_ALLOW_ASYNC_UNSAFE for Playwright in this process.
+    skipped = ("DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if k not in skipped}
     env.pop("JOBS_SECRET_KEY", None)
     env.update(
         CRONHOUSE_MODE="production",
