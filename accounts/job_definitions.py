@@ -3,7 +3,7 @@
 A job with a ``gate`` is seeded only while that setting is truthy (see docs/accounts.md).
 """
 
-from jobs.definitions import JobDefinition
+from jobs.catalog.definitions import JobDefinition
 
 JOB_DEFINITIONS = [
     JobDefinition(

@@ -14,7 +14,7 @@ import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from jobs.http_guard import guarded_session, url_check
+from core.http_guard import guarded_session, url_check
 
 
 def stripe_client() -> stripe.StripeClient:

@@ -2,7 +2,7 @@
 
 ``/bench/send-task`` is what a Celery user writes to let an external scheduler start a task
 over HTTP: the same bearer check and rate limit as ``POST /api/jobs/run`` (the same public
-functions of ``jobs.views.guards``), the JSON body parsed, Celery's ``send_task``, 202. It keeps
+functions of ``jobs.permissions.guards``), the JSON body parsed, Celery's ``send_task``, 202. It keeps
 no record: an answer promises only that a message reached the broker.
 """
 
@@ -16,8 +16,8 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from jobs.api_keys import api_key_authenticate
-from jobs.views.guards import error, rate_limited
+from jobs.permissions.api_keys import api_key_authenticate
+from jobs.permissions.guards import error, rate_limited
 
 BASELINE_TASK = "bench.noop"
 

@@ -5,7 +5,7 @@ The delay has two parts:
 1. waiting for the leading beat's next lateness check (JOBS_LATENESS_CHECK_SECONDS, 20 s by
    default) -- measured end to end by bench/late_alert_delay.py, not here;
 2. the tick's own work: finding the late jobs, opening their episodes and queueing one e-mail per
-   job and recipient (``jobs.maintenance.lateness_process``) -- measured here.
+   job and recipient (``jobs.running.maintenance.lateness_process``) -- measured here.
 
 The figure is part 2 for ``--jobs`` every-minute jobs that are all late at once (the worst case:
 the whole fleet missed its slot, e.g. beat was down), measured on PostgreSQL with the
@@ -66,8 +66,8 @@ def main() -> None:
     from django.conf import settings
     from django.utils import timezone
 
-    from jobs.maintenance import lateness_process
     from jobs.models import Job
+    from jobs.running.maintenance import lateness_process
     from notifications.models import Notification
 
     settings.JOBS_ALERT_RECIPIENTS = ["ops@example.com"]

@@ -3,10 +3,10 @@ records runs beside it. Reports deleted runs per second and the writer's worst w
 
 Data: ``--jobs`` jobs, ``--runs`` runs older than the 90-day retention (one INSERT ... SELECT
 generate_series) and 30 recent runs per job, then ANALYZE. The writer is a real process (this
-file with ``--writer``): it records a run through ``jobs.runner.run_record``, marks it running,
+file with ``--writer``): it records a run through ``jobs.running.runner.run_record``, marks it running,
 then succeeded, in a loop, and logs how long each of those statements took.
 
-Ours: ``jobs.logs.logs_purge`` (batches of JOBS_PURGE_BATCH_SIZE ids, each its own transaction,
+Ours: ``jobs.operations.logs.logs_purge`` (batches of JOBS_PURGE_BATCH_SIZE ids, each its own transaction,
 keeping each job's 20 newest runs). Baseline, on the same data rebuilt: what an operator would
 otherwise run, one ``DELETE FROM jobs_jobrun WHERE created_at < cutoff`` (it keeps nothing per job).
 
@@ -132,7 +132,7 @@ def writer(log_path: str) -> None:
     from django.utils import timezone
 
     from jobs.models import Job, JobRun
-    from jobs.runner import run_record
+    from jobs.running.runner import run_record
 
     job_ids = list(Job.objects.values_list("pk", flat=True))
     with open(log_path, "a", buffering=1) as log:
@@ -193,8 +193,8 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from jobs.logs import logs_purge
     from jobs.models import JobRun
+    from jobs.operations.logs import logs_purge
 
     results = {}
     try:

@@ -8,7 +8,7 @@ Both sides go through one real ``celery -A config worker -c 2`` process on Postg
 * bare: ``bench.noop`` (bench/bench_tasks.py, imported by the worker only for this benchmark)
   sent N times; done when its Redis counter reaches N;
 * runner: N distinct jobs running ``test_job`` (one job allows one active run at a time), each
-  triggered once through ``jobs.runner.run_trigger`` exactly as "Run now" does (row committed,
+  triggered once through ``jobs.running.runner.run_trigger`` exactly as "Run now" does (row committed,
   message published on commit); done when all N runs are ``succeeded``.
 
 Each side is measured twice:
@@ -223,7 +223,7 @@ def make_jobs(prefix: str, count: int) -> list:
 
 def trigger_all(jobs: list) -> None:
     from jobs.models import JobRun
-    from jobs.runner import run_trigger
+    from jobs.running.runner import run_trigger
 
     for job in jobs:
         result = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL)

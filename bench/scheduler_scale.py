@@ -13,7 +13,7 @@ the same settings, one ``PeriodicTask`` per job (its crontab in the job's timezo
 ``bench.scale_received``, which a Celery worker (``-c 2``) records with the time it ran:
 lag = slot -> task run by the worker (it includes the publish and the worker's queue).
 
-Expected slots come from ``jobs.schedules.fire_times`` (the engine beat fires on). Each phase
+Expected slots come from ``jobs.scheduling.cron.fire_times`` (the engine beat fires on). Each phase
 owns a database (``cronhouse_bench_ours`` / ``cronhouse_bench_dcb``, recreated, dropped at the
 end) and a Redis db number (9 / 10, flushed). Processes it starts are stopped by PID.
 
@@ -107,7 +107,7 @@ def job_mix(count: int, rng: random.Random) -> list[dict]:
 
 def expected_slots(jobs: list[dict], start: float, end: float) -> set[tuple[str, float]]:
     """(job name, slot) for every slot in [start, end), by the engine beat fires on."""
-    from jobs.schedules import fire_times
+    from jobs.scheduling.cron import fire_times
 
     after = datetime.fromtimestamp(start, UTC) - timedelta(microseconds=1)
     slots = set()
@@ -298,7 +298,7 @@ def run_ours(args, env: dict, url: str, jobs: list[dict], folder: Path, procs: l
     names = dict(psycopg.connect(url).execute("SELECT id, name FROM jobs_job").fetchall())
     observer = Observer(url)
     observer.start()
-    scheduler = "jobs.beat.LeaderDatabaseScheduler"
+    scheduler = "jobs.scheduling.beat.LeaderDatabaseScheduler"
     # Started just after a minute's slots fell due: the first fire is beat's start-up.
     sleep_until(next_minute(time.time()) + 1)
     started = time.time()
@@ -367,7 +367,7 @@ def run_ours(args, env: dict, url: str, jobs: list[dict], folder: Path, procs: l
 
 
 def run_baseline(args, env: dict, jobs: list[dict], folder: Path, procs: list) -> dict:
-    from jobs.schedules import previous_run_time
+    from jobs.scheduling.cron import previous_run_time
 
     client = redis.Redis.from_url(env["CELERY_BROKER_URL"])
     worker_argv = [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-I", "bench.scheduler_scale"]

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from jobs.admin_columns import when
-from jobs.ratelimit import client_address
+from core.admin_columns import when
+from core.ratelimit import client_address
 
 from .forms import PayoutSettleForm
 from .models import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import checks
 
-from jobs.http_guard import DestinationRefused, url_check
+from core.http_guard import DestinationRefused, url_check
 
 
 @checks.register()

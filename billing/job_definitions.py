@@ -1,6 +1,6 @@
 """The billing jobs and their default schedules (UTC), registered by `manage.py seed_jobs`."""
 
-from jobs.definitions import JobDefinition
+from jobs.catalog.definitions import JobDefinition
 
 JOB_DEFINITIONS = [
     JobDefinition(

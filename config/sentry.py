@@ -12,9 +12,9 @@ the mail server is down). What leaves is what the rest of Cronhouse lets out:
 * no trace headers on outgoing HTTP (``trace_propagation_targets=[]``): a webhook receiver or
   a processor sees only what the job sends;
 * ``before_send`` runs every string of the event (message, exception values, breadcrumbs, request
-  headers, contexts) through ``jobs.redaction.redact``, the database's stored secrets included.
+  headers, contexts) through ``core.redaction.redact``, the database's stored secrets included.
 
-The SDK sends over its own urllib3 pool, not through the outbound guard (jobs/http_guard.py): the
+The SDK sends over its own urllib3 pool, not through the outbound guard (core/http_guard.py): the
 guard exists for URLs staff type into the admin, while the DSN is deployment configuration like
 DATABASE_URL and EMAIL_URL, and a self-hosted Sentry on a private address must stay reachable.
 """
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 
 def _redacted(value, secrets: set[str]):
-    from jobs.redaction import redact
+    from core.redaction import redact
 
     if isinstance(value, str):
         return redact(value, extra=secrets)
@@ -44,7 +44,7 @@ def _redacted(value, secrets: set[str]):
 
 def _stored_secrets() -> set[str]:
     """The database's secrets; none when it cannot be read (the error may be that very outage)."""
-    from jobs.redaction import MIN_LITERAL, stored_secrets
+    from core.redaction import MIN_LITERAL, stored_secrets
 
     try:
         return {value for value in stored_secrets() if len(value) >= MIN_LITERAL}

@@ -25,10 +25,10 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 PRODUCTION = env.str("CRONHOUSE_MODE", default="development") == "production"
 # Off unless asked for (DEBUG=true): the debug pages list every URL to anyone and show the
-# request and its code. Even then, no error page holds a secret (jobs.safe_errors).
+# request and its code. Even then, no error page holds a secret (core.safe_errors).
 DEBUG = env.bool("DEBUG", default=False)
-DEFAULT_EXCEPTION_REPORTER_FILTER = "jobs.safe_errors.SecretHidingReporterFilter"
-DEFAULT_EXCEPTION_REPORTER = "jobs.safe_errors.SecretHidingReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "core.safe_errors.SecretHidingReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "core.safe_errors.SecretHidingReporter"
 
 INSECURE_SECRET_KEYS = {"", "change-me", "changeme", "secret", "django-insecure", "replace-me"}
 
@@ -75,7 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First: before anything reads a request body (the CSRF check reads forms).
-    "jobs.slow_clients.client_timeout_middleware",
+    "core.slow_clients.client_timeout_middleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after SecurityMiddleware (HTTPS redirect first), before anything that reads a session:
     # gunicorn serves the admin's CSS and JS itself, no proxy or runserver needed.
@@ -262,10 +262,10 @@ def _lockout_parameters(value: list[str]) -> list[str | list[str]]:
 # their own address but lets a password be guessed from many addresses.
 AXES_LOCKOUT_PARAMETERS = _lockout_parameters(_env_or(env.list, "LOGIN_LOCKOUT_BY", ["username", "ip_address"]))
 # The address the API's rate limit uses too (TRUSTED_PROXY_HOPS; IPv6 counted per /64).
-AXES_CLIENT_IP_CALLABLE = "jobs.logins.login_client_address"
+AXES_CLIENT_IP_CALLABLE = "jobs.permissions.logins.login_client_address"
 # The lockout page (templates/admin/login_locked_out.html), status 429.
-AXES_LOCKOUT_CALLABLE = "jobs.logins.lockout_response"
-# Failed logins are in the audit log (jobs.logins); successful ones need no second table.
+AXES_LOCKOUT_CALLABLE = "jobs.permissions.logins.lockout_response"
+# Failed logins are in the audit log (jobs.permissions.logins); successful ones need no second table.
 AXES_DISABLE_ACCESS_LOG = True
 # No start-up banner on every command; axes' own log lines mask the username and address.
 AXES_VERBOSE = False
@@ -317,7 +317,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # measured here it cut a two-write task from 464/s to 94/s.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=200)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "jobs.beat:LeaderDatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "jobs.scheduling.beat:LeaderDatabaseScheduler"
 # Beat checks the schedule at least this often, so cron edits reach it within ~5 s.
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5)
 DJANGO_CELERY_BEAT_TZ_AWARE = True
@@ -336,17 +336,17 @@ JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", defau
 JOBS_REDISPATCH_AFTER_SECONDS = env.int("JOBS_REDISPATCH_AFTER_SECONDS", default=120)
 # Bytes of command output kept per run (head and tail).
 JOBS_OUTPUT_LIMIT = env.int("JOBS_OUTPUT_LIMIT", default=64 * 1024)
-# Management commands a job may run besides job definitions and JobCommands (jobs.allowlist).
+# Management commands a job may run besides job definitions and JobCommands (jobs.catalog.allowlist).
 JOBS_EXTRA_COMMANDS = env.list("JOBS_EXTRA_COMMANDS", default=[])
 # Celery tasks a beat row no job owns may name in django-celery-beat's admin, besides
-# celery.backend_cleanup (jobs.beat_schedule.schedulable_task_names).
+# celery.backend_cleanup (jobs.scheduling.periodic_task_actions.schedulable_task_names).
 JOBS_BEAT_EXTRA_TASKS = env.list("JOBS_BEAT_EXTRA_TASKS", default=[])
-# One beat leads (jobs.leader): it holds a lease in the database that it renews every second;
+# One beat leads (jobs.scheduling.leader): it holds a lease in the database that it renews every second;
 # other beats are hot standbys that take the lease once it has not been renewed for this long.
 # False: every beat fires (the (job, slot) constraint still makes one run per slot).
 JOBS_BEAT_LEADER_LEASE = env.bool("JOBS_BEAT_LEADER_LEASE", default=True)
 JOBS_BEAT_LEASE_SECONDS = env.float("JOBS_BEAT_LEASE_SECONDS", default=6.0)
-# The database is the clock (jobs.clock). A process whose clock is off from it by more than the
+# The database is the clock (jobs.scheduling.clock). A process whose clock is off from it by more than the
 # first (seconds) logs a WARNING; a beat off by more than the second refuses to lead.
 JOBS_CLOCK_SKEW_WARN_SECONDS = env.float("JOBS_CLOCK_SKEW_WARN_SECONDS", default=2.0)
 JOBS_CLOCK_SKEW_MAX_SECONDS = env.float("JOBS_CLOCK_SKEW_MAX_SECONDS", default=10.0)
@@ -465,7 +465,7 @@ WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=60)
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=10.0)
 WEBHOOK_RESPONSE_EXCERPT = env.int("WEBHOOK_RESPONSE_EXCERPT", default=2000)
-# Outbound-HTTP guard (jobs.http_guard). Deliberately NOT read from the environment: only
+# Outbound-HTTP guard (core.http_guard). Deliberately NOT read from the environment: only
 # tests turn it on (with the settings fixture) to let a receiver on 127.0.0.1 answer.
 JOBS_HTTP_GUARD_ALLOW_LOOPBACK = False
 # Redirects the guard follows (each hop is checked like the first URL).
@@ -509,19 +509,19 @@ JOBS_SECRETS_ENCRYPTION_KEY = env.list("JOBS_SECRETS_ENCRYPTION_KEY", default=[]
 if not JOBS_SECRETS_ENCRYPTION_KEY and not PRODUCTION:
     JOBS_SECRETS_ENCRYPTION_KEY = [_development_fernet_key()]
 # Requests one API client may make per window: the key holder (per key), a staff user (per
-# user), and anyone else (no or a wrong token) per client address; see jobs/ratelimit.py.
+# user), and anyone else (no or a wrong token) per client address; see core/ratelimit.py.
 JOBS_API_RATE_LIMIT = env.str("JOBS_API_RATE_LIMIT", default="120/m")
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
 # client address is REMOTE_ADDR). Only the entry the outermost of them wrote is believed.
 TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
 # No longer read (a header a client can set itself); the system check jobs.W003 says so.
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
-# Seconds one read or write on a client connection may wait (gunicorn only, jobs/slow_clients.py).
+# Seconds one read or write on a client connection may wait (gunicorn only, core/slow_clients.py).
 WEB_CLIENT_TIMEOUT_SECONDS = env.float("WEB_CLIENT_TIMEOUT_SECONDS", default=10.0)
 # Destructive dashboard actions (unschedule, purge orphans) need a password entered within
 # this many minutes; otherwise the user re-authenticates first.
 RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
-# How often the leading beat looks for late jobs (jobs/lateness.py says what "late" means; a
+# How often the leading beat looks for late jobs (jobs/status/lateness.py says what "late" means; a
 # job's grace is its own setting). A late alert follows a slot's grace expiry within about
 # this long; each check costs one query per enabled job that has not run since its slot.
 JOBS_LATENESS_CHECK_SECONDS = env.float("JOBS_LATENESS_CHECK_SECONDS", default=20.0)
@@ -550,8 +550,8 @@ elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cronhouse"}}
 # The rate limiter counts in "default" and, while that fails, in each process's memory
-# (jobs.ratelimit.FallbackCache): an outage loosens the limit instead of failing requests.
-CACHES["ratelimit"] = {"BACKEND": "jobs.ratelimit.FallbackCache", "LOCATION": "default"}
+# (core.ratelimit.FallbackCache): an outage loosens the limit instead of failing requests.
+CACHES["ratelimit"] = {"BACKEND": "core.ratelimit.FallbackCache", "LOCATION": "default"}
 RATELIMIT_USE_CACHE = "ratelimit"
 # --- End surfaces ---------------------------------------------------------------------
 
@@ -580,13 +580,13 @@ JOBS_METRICS_MAX_JOB_SERIES = env.int("JOBS_METRICS_MAX_JOB_SERIES", default=500
 # carry job, run_id, status, duration_seconds, attempt). Secrets are redacted in both.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 LOGGING["filters"] = {
-    "redact": {"()": "jobs.runlog.RedactingFilter"},
-    # A refused request (4xx) is one line with who and why, not a traceback (jobs/request_log.py).
-    "refusals": {"()": "jobs.request_log.RefusedRequestFilter"},
+    "redact": {"()": "jobs.running.runlog.RedactingFilter"},
+    # A refused request (4xx) is one line with who and why, not a traceback (jobs/permissions/refusals.py).
+    "refusals": {"()": "jobs.permissions.refusals.RefusedRequestFilter"},
 }
 LOGGING["handlers"]["console"]["filters"] = ["refusals", "redact"]
 LOGGING["loggers"]["django.request"] = {"filters": ["refusals"]}
-LOGGING["formatters"]["json"] = {"()": "jobs.runlog.JsonFormatter"}
+LOGGING["formatters"]["json"] = {"()": "jobs.running.runlog.JsonFormatter"}
 if LOG_FORMAT == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
 elif LOG_FORMAT != "plain":

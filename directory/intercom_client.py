@@ -1,7 +1,7 @@
 """Intercom's official Python library (python-intercom), with every connection through the guard.
 
 python-intercom takes its own ``httpx.Client`` (``httpx_client=``) and ``base_url``. We give it
-``jobs.http_guard.guarded_httpx_client``, whose every connection the outbound-HTTP guard checks.
+``core.http_guard.guarded_httpx_client``, whose every connection the outbound-HTTP guard checks.
 
 Retries are ours (``call_with_retries``), not the library's: a 429 waits until Intercom's
 ``X-RateLimit-Reset`` (bounded by ``INTERCOM_MAX_RATE_LIMIT_WAIT_SECONDS``); a 5xx, a 409 or a
@@ -18,7 +18,7 @@ from django.conf import settings
 from intercom import Intercom
 from intercom.core.api_error import ApiError
 
-from jobs.http_guard import HttpxTransportError, guarded_httpx_client
+from core.http_guard import HttpxTransportError, guarded_httpx_client
 
 T = TypeVar("T")
 RETRYABLE_STATUSES = {409}  # Intercom's answer to a create racing a contact it is still indexing

@@ -29,7 +29,7 @@ from intercom import CreateContactRequestWithExternalId, CreateOrUpdateTagReques
 from intercom.core.api_error import ApiError
 from intercom.errors.not_found_error import NotFoundError
 
-from jobs.http_guard import HttpxTransportError
+from core.http_guard import HttpxTransportError
 
 from .intercom_client import call_with_retries, intercom_client
 from .models import IntercomContact, Member

@@ -3,7 +3,7 @@
 ``expected_duration_seconds`` is each job's duration target: a run that takes longer is flagged slow.
 """
 
-from jobs.definitions import JobDefinition
+from jobs.catalog.definitions import JobDefinition
 
 JOB_DEFINITIONS = [
     JobDefinition(

@@ -1,3 +1,6 @@
+"""The job platform's start-up wiring, all of it here: system checks, signal receivers and the
+secret sources of the redactor. No module of the app registers anything when it is imported."""
+
 from django.apps import AppConfig
 
 
@@ -6,17 +9,55 @@ class JobsConfig(AppConfig):
     verbose_name = "Jobs"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_login_failed
-
-        from . import (
-            deploy_checks,  # noqa: F401  (registers the static-files deployment check)
-            sync,  # noqa: F401  (connects the Job -> PeriodicTask signal handlers)
-        )
-        from .logins import login_failed
-        from .redaction import register_secret_source
-        from .run_actions import backfill_on_run_finished  # noqa: F401  (connects the receiver)
-        from .webhook_execution import stored_header_values
+        self.checks_register()
+        self.receivers_connect()
+        from core.redaction import register_secret_source
+        from jobs.running.webhooks import stored_header_values
 
         register_secret_source(stored_header_values, key="jobs.webhook_extra_headers")
+
+    @staticmethod
+    def checks_register() -> None:
+        from django.core import checks
+
+        from jobs.operations import checks as platform
+        from jobs.operations import deploy_checks
+
+        security = checks.Tags.security
+        checks.register(platform.check_api_key, security, deploy=True)
+        checks.register(platform.check_bootstrap_api_key, security, deploy=True)
+        checks.register(platform.check_secrets_encryption_key, security)
+        checks.register(platform.check_client_address_setting, security)
+        checks.register(platform.check_alert_recipients)
+        checks.register(platform.check_alert_routing, deploy=True)
+        checks.register(deploy_checks.check_static_files_collected, checks.Tags.staticfiles, deploy=True)
+        checks.register(deploy_checks.check_https_behind_proxy, security, deploy=True)
+
+    @staticmethod
+    def receivers_connect() -> None:
+        from celery.signals import celeryd_after_setup, task_failure, worker_shutting_down
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+        from django.core.signals import setting_changed
+        from django.db.models.signals import post_delete, post_save
+
+        from core.db_recovery import drop_broken_connections
+        from core.redaction import setting_values_forget
+        from jobs import tasks
+        from jobs.models import Job
+        from jobs.permissions.guards import password_login_remember
+        from jobs.permissions.logins import login_failed
+        from jobs.running.run_requests import backfill_on_run_finished
+        from jobs.scheduling import periodic_tasks
+        from jobs.signals import run_finished
+
+        setting_changed.connect(setting_values_forget, dispatch_uid="core.redaction.setting_values_forget")
+        # A worker whose database restarted drops its broken connections (core.db_recovery).
+        task_failure.connect(drop_broken_connections, dispatch_uid="core.db_recovery.drop_broken_connections")
+        celeryd_after_setup.connect(tasks.worker_remember, dispatch_uid="jobs.tasks.worker_remember")
+        worker_shutting_down.connect(tasks.stop_grace_start, dispatch_uid="jobs.tasks.stop_grace")
+        user_logged_in.connect(password_login_remember, dispatch_uid="jobs.permissions.guards.password_login")
         # After axes' receiver (its app is listed first), which marks a lockout on the request.
-        user_login_failed.connect(login_failed, dispatch_uid="jobs.logins.login_failed")
+        user_login_failed.connect(login_failed, dispatch_uid="jobs.permissions.logins.login_failed")
+        post_save.connect(periodic_tasks.job_saved, sender=Job, dispatch_uid="jobs.periodic_tasks.job_saved")
+        post_delete.connect(periodic_tasks.job_deleted, sender=Job, dispatch_uid="jobs.periodic_tasks.job_deleted")
+        run_finished.connect(backfill_on_run_finished, dispatch_uid="jobs.running.run_requests.backfill")

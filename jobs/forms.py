@@ -7,12 +7,12 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.core.exceptions import ImproperlyConfigured
 
-from .allowlist import command_choices
-from .crypto import secret_encrypt, secrets_fernet
-from .http_guard import DestinationRefused, resolve_checked, url_check
-from .models import Job, WebhookHandler
-from .redaction import MASK
-from .schedules import cron_syntax_error, timezone_choices
+from core.crypto import secret_encrypt, secrets_fernet
+from core.http_guard import DestinationRefused, resolve_checked, url_check
+from core.redaction import MASK
+from jobs.catalog.allowlist import command_choices
+from jobs.models import Job, WebhookHandler
+from jobs.scheduling.cron import cron_syntax_error, timezone_choices
 
 
 def cron_field_error(value: str) -> str | None:

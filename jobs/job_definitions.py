@@ -1,4 +1,4 @@
-from .definitions import JobDefinition
+from jobs.catalog.definitions import JobDefinition
 
 JOB_DEFINITIONS = [
     JobDefinition(

@@ -14,7 +14,3 @@ job_lateness_changed = Signal()
 # (a run that ends slow is announced through run_finished with ``run.slow`` set).
 # kwargs: run (JobRun).
 run_slow = Signal()
-
-# Every process that runs jobs imports this module (through the runner): connect the
-# worker's reconnect-after-a-database-restart hook there too.
-from . import db_recovery  # noqa: E402, F401

@@ -6,11 +6,10 @@ import logging
 import threading
 
 from celery import shared_task
-from celery.signals import celeryd_after_setup, worker_shutting_down
 from django.conf import settings
 
-from . import runner
-from .process_tree import descendants, processes_end
+from jobs.running import runner
+from jobs.running.process_tree import descendants, processes_end
 
 logger = logging.getLogger(__name__)
 # Seconds a pool process told to stop has to record its run's outcome before SIGKILL.
@@ -27,9 +26,9 @@ def execute_run(run_id: int) -> None:
 @shared_task(name="jobs.tasks.trigger_scheduled_job", ignore_result=True)
 def trigger_scheduled_job(job_id: int, fired_at: str | None = None) -> None:
     """The task a job's PeriodicTask names. Cronhouse's beat never sends it (it records due slots
-    itself, jobs.firing); a plain django-celery-beat that does gets every due slot recorded by
+    itself, jobs.scheduling.firing); a plain django-celery-beat that does gets every due slot recorded by
     the same code, each once."""
-    from .firing import due_jobs_fire
+    from jobs.scheduling.firing import due_jobs_fire
 
     due_jobs_fire()
 
@@ -38,7 +37,7 @@ def worker_children_stop() -> None:
     """End every process the worker started (pool processes, embedded beat, what runs started).
 
     A pool process running a run takes SIGTERM as the end of its run: it ends the run's own
-    processes and records the run ``abandoned`` (jobs.execution), then exits.
+    processes and records the run ``abandoned`` (jobs.running.execution), then exits.
     """
     children = descendants()
     if children:
@@ -46,7 +45,6 @@ def worker_children_stop() -> None:
         processes_end(children, grace=STOP_RECORD_SECONDS)
 
 
-@celeryd_after_setup.connect(dispatch_uid="jobs.tasks.worker_remember")
 def worker_remember(sender=None, instance=None, **kwargs) -> None:
     this_worker[:] = [instance]
 
@@ -54,13 +52,12 @@ def worker_remember(sender=None, instance=None, **kwargs) -> None:
 def embedded_beat_stop() -> None:
     """Stop ``worker --beat``'s beat now. Celery stops it only once the pool has drained, and
     meanwhile it would book runs this worker no longer takes. Stopped, it gives up the leader
-    lease (jobs.beat), so another beat, or the next start, leads at once."""
+    lease (jobs.scheduling.beat), so another beat, or the next start, leads at once."""
     beat = getattr(this_worker[0], "beat", None) if this_worker else None
     if beat is not None:
         beat.stop()
 
 
-@worker_shutting_down.connect(dispatch_uid="jobs.tasks.stop_grace")
 def stop_grace_start(sender=None, sig=None, how=None, exitcode=None, **kwargs) -> None:
     """Celery's warm shutdown (SIGTERM, Ctrl-C) waits for running tasks however long they take;
     a run is given JOBS_STOP_GRACE_SECONDS, then stopped, so a stop always ends."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import health, metrics
-from .views import api, dashboard, run_actions, schedule
+from jobs.api import views as api
+from jobs.dashboard import run_actions, schedule
+from jobs.dashboard import views as dashboard
+from jobs.operations import health, metrics
 
 app_name = "jobs"
 

@@ -9,9 +9,9 @@ from django.contrib import admin, messages
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 
-from jobs.admin_columns import one_line_cell, when
-from jobs.http_guard import DestinationRefused, url_check
-from jobs.logs_admin import SystemLogAdmin  # noqa: F401  (registers the system log until jobs/admin.py does)
+from core.admin_columns import one_line_cell, when
+from core.http_guard import DestinationRefused, url_check
+from jobs.admin.system_log import SystemLogAdmin  # noqa: F401  (registers the system log until jobs/admin/jobs.py does)
 
 from .models import Notification, WebhookDelivery, WebhookEndpoint
 from .rendering import message_render

@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 
-from jobs.health import alert_recipients
+from jobs.operations.health import alert_recipients
 
 from .services import notifications_enqueue_many
 

@@ -6,9 +6,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from jobs.health import health_check_register
-        from jobs.logs import purge_logs_requested
-        from jobs.redaction import register_secret_source
+        from core.redaction import register_secret_source
+        from jobs.operations.health import health_check_register
+        from jobs.operations.logs import purge_logs_requested
         from jobs.signals import run_finished
 
         from . import checks  # noqa: F401  (registers the system checks)

@@ -1,4 +1,4 @@
-from jobs.definitions import JobDefinition
+from jobs.catalog.definitions import JobDefinition
 
 JOB_DEFINITIONS = [
     JobDefinition(

@@ -1,5 +1,5 @@
 """The mail server as the drains last found it: recorded by process-notifications, read by /health/
-and the dashboard (``jobs.health`` calls ``mail_health`` through ``health_check_register``).
+and the dashboard (``jobs.operations.health`` calls ``mail_health`` through ``health_check_register``).
 
 /health/ never opens an SMTP connection: a probe every few seconds would be a second sender, and
 the drain, which runs every 30 s, already finds out. A mail outage makes the ``mail`` component
@@ -13,7 +13,7 @@ from datetime import datetime
 from django.db.models import F
 from django.db.models.functions import Coalesce
 
-from jobs.formatting import format_datetime
+from core.formatting import format_datetime
 
 from .models import MailServerState
 

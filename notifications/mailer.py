@@ -35,7 +35,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from jobs.redaction import redact
+from core.redaction import redact
 
 from .mail_health import mail_failure_record, mail_success_record
 from .models import Notification
@@ -212,7 +212,7 @@ def _record(token: uuid.UUID, sent: list[int], failed: list[tuple[Notification, 
 
 
 def _log_dead(failed: list[tuple[Notification, str]]) -> None:
-    from jobs.logs import system_log
+    from jobs.operations.logs import system_log
 
     for notification, error in failed:
         if notification.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:

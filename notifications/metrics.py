@@ -1,5 +1,5 @@
 """The notification queue's depth on ``/metrics``: ``cronhouse_notifications{status}`` and
-``cronhouse_webhook_deliveries{status}``, registered into ``jobs.metrics``'s registry (the
+``cronhouse_webhook_deliveries{status}``, registered into ``jobs.operations.metrics``'s registry (the
 notifications app depends on jobs, never the other way round). Imported by ``alerts.py``."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily
 
-from jobs.metrics import register_collector
+from jobs.operations.metrics import register_collector
 
 from .models import Notification, WebhookDelivery
 

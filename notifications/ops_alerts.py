@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 
-from jobs.health import alert_recipients
-from jobs.logs import system_log
 from jobs.models import Job, JobRun
+from jobs.operations.health import alert_recipients
+from jobs.operations.logs import system_log
 
 from .services import notifications_enqueue_many
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from jobs.logs import batched_delete
+from jobs.operations.logs import batched_delete
 
 from .models import Notification, WebhookDelivery
 

@@ -34,8 +34,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs.http_guard import DestinationRefused, guarded_request
-from jobs.redaction import redact
+from core.http_guard import DestinationRefused, guarded_request
+from core.redaction import redact
 
 from .models import WebhookDelivery, WebhookEndpoint
 
@@ -145,7 +145,7 @@ def webhook_delivery_claim(*, delivery_id: int, now: datetime) -> WebhookDeliver
 
 
 def endpoint_secrets() -> list[str]:
-    """The endpoints' signing secrets, for ``jobs.redaction`` (registered in ``apps.py``)."""
+    """The endpoints' signing secrets, for ``core.redaction`` (registered in ``apps.py``)."""
     return list(WebhookEndpoint.objects.exclude(secret="").values_list("secret", flat=True))
 
 
@@ -210,7 +210,7 @@ def webhook_delivery_record(*, delivery: WebhookDelivery, outcome: dict, now: da
             )
     delivery.refresh_from_db()
     if delivery.status == Status.DEAD:
-        from jobs.logs import system_log
+        from jobs.operations.logs import system_log
 
         system_log(
             event="webhook_dead",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from jobs.models import Job
-from jobs.schedules import next_fire
+from jobs.scheduling.cron import next_fire
 
 
 def owe_since(job: Job, moment: datetime) -> Job:

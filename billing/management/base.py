@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from django.db import DatabaseError, connection
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 @contextmanager

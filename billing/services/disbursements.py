@@ -1,6 +1,6 @@
 """The disbursement provider's HTTP API (docs/billing.md, "Payout provider API").
 
-Every request goes through the outbound-HTTP guard (``jobs.http_guard.guarded_request``) with
+Every request goes through the outbound-HTTP guard (``core.http_guard.guarded_request``) with
 ``Authorization: Bearer BILLING_PAYOUT_PROVIDER_KEY``; redirects are not followed, so the key
 never leaves the configured origin. Errors never carry the key (the guard's and requests'
 messages hold no headers; ``redact`` masks it anyway).
@@ -18,8 +18,8 @@ import requests
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from jobs.http_guard import DestinationRefused, guarded_request
-from jobs.redaction import redact
+from core.http_guard import DestinationRefused, guarded_request
+from core.redaction import redact
 
 # Answers that say the provider refused this payout for good (it will never pay it as sent).
 REJECTED = {400, 422}

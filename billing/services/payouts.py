@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import F, Min, Q, QuerySet
 
 from core.batching import value_batches
-from jobs.audit import audit_record, snapshot
 from jobs.models import AuditEntry
+from jobs.permissions.audit import audit_record, snapshot
 
 from ..batching import batch_size as resolve_batch_size
 from ..models.statements import Payout

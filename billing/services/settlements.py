@@ -24,8 +24,8 @@ from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from django.utils.dateparse import parse_date
 
 from core.batching import statistics_refresh, value_batches
+from core.http_guard import DestinationRefused, guarded_request
 from core.money import cents
-from jobs.http_guard import DestinationRefused, guarded_request
 
 from ..batching import batch_size as resolve_batch_size
 from ..models import Payment, SettlementMatch, SettlementRecord
@@ -45,7 +45,7 @@ def processor_records(*, day: date) -> Iterator[dict]:
     """GET {base}/settlements?date=YYYY-MM-DD, following ``next_cursor`` pages.
 
     Expected JSON: {"settlements": [{"reference", "amount", "settled_on"}], "next_cursor": str|null}.
-    Every page goes through the outbound-HTTP guard (``jobs.http_guard``): no loopback, private or
+    Every page goes through the outbound-HTTP guard (``core.http_guard``): no loopback, private or
     metadata address, and no redirect to another origin, so the API key is sent only to the
     processor's own host.
     """

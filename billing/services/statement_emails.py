@@ -9,8 +9,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from jobs.audit import audit_record
 from jobs.models import AuditEntry
+from jobs.permissions.audit import audit_record
 from notifications.services import notification_enqueue, notifications_enqueue_keyed
 
 from ..models.statements import OwnerStatement, StatementDelivery

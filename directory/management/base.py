@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 from django.db import DatabaseError
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 from ..sync import SyncRefused, entity_sync
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 
 def encrypt_values(apps, schema_editor):
-    from jobs.crypto import SecretUnavailable, secret_decrypt, secret_encrypt
+    from core.crypto import SecretUnavailable, secret_decrypt, secret_encrypt
 
     WebhookHandler = apps.get_model("jobs", "WebhookHandler")
     for handler in WebhookHandler.objects.all():
@@ -23,7 +23,7 @@ def encrypt_values(apps, schema_editor):
 
 
 def decrypt_values(apps, schema_editor):
-    from jobs.crypto import headers_decrypt
+    from core.crypto import headers_decrypt
 
     WebhookHandler = apps.get_model("jobs", "WebhookHandler")
     for handler in WebhookHandler.objects.all():

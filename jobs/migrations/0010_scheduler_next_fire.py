@@ -4,7 +4,7 @@ import django.utils.timezone
 from django.db import migrations, models
 from django.utils import timezone
 
-from jobs.schedules import next_fire
+from jobs.scheduling.cron import next_fire
 
 
 def next_fire_set(apps, schema_editor):

@@ -1,7 +1,7 @@
-from .access import ApiKey, JobOperatorGroup
-from .backfills import Backfill
-from .jobs import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, WebhookHandler
-from .records import AuditEntry, LeaderLease, ServiceHeartbeat, SystemLog
+from jobs.models.access import ApiKey, JobOperatorGroup
+from jobs.models.backfills import Backfill
+from jobs.models.jobs import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, WebhookHandler
+from jobs.models.records import AuditEntry, LeaderLease, ServiceHeartbeat, SystemLog
 
 __all__ = [
     "DEFAULT_CATCH_UP_LIMIT",

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .jobs import Job
+from jobs.models.jobs import Job
 
 
 class JobOperatorGroup(models.Model):

@@ -6,13 +6,13 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .jobs import Job
+from jobs.models.jobs import Job
 
 
 class Backfill(models.Model):
     """Slots to run as of, in order; ``position`` is the slot whose run is (or is about to be)
     under way. The ``run_finished`` receiver moves it on when that run has ended for good, so
-    no browser need stay open (jobs.run_actions)."""
+    no browser need stay open (jobs.running.run_requests)."""
 
     class Status(models.TextChoices):
         RUNNING = "running"

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from ..schedules import (
+from jobs.scheduling.cron import (
     MAX_INTERVAL_SECONDS,
     describe_schedule,
     next_fire,
@@ -49,7 +49,7 @@ def in_range(field: str, low: int, high: int, *, nullable: bool = False) -> mode
 
 
 class WebhookHandler(models.Model):
-    """An external URL a job calls instead of a management command (jobs/webhook_execution.py)."""
+    """An external URL a job calls instead of a management command (jobs/running/webhooks.py)."""
 
     class Method(models.TextChoices):
         POST = "POST"
@@ -71,10 +71,10 @@ class WebhookHandler(models.Model):
     auth_header_name = models.CharField(
         max_length=100, blank=True, help_text="Header carrying the secret for API-key or custom-header auth."
     )
-    # Write-only: never rendered, listed or exported; a Fernet token (jobs.crypto).
+    # Write-only: never rendered, listed or exported; a Fernet token (core.crypto).
     secret = models.TextField(blank=True, editable=False)
     # Write-only like the secret (people put tokens in them): names in clear, each value a
-    # Fernet token (jobs.crypto.secret_encrypt); shown and recorded as [redacted].
+    # Fernet token (core.crypto.secret_encrypt); shown and recorded as [redacted].
     extra_headers = models.JSONField(
         default=dict, blank=True, help_text="Header names and values sent with every call; values are write-only."
     )
@@ -204,8 +204,8 @@ class Job(models.Model):
     schedule_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # What beat fires next: the first slot it has not recorded yet, set from the schedule on
     # every save and moved on by the leader in the transaction that records the slot
-    # (jobs.firing). Null when disabled or never firing. late_at: when that slot counts as
-    # missed (jobs.lateness).
+    # (jobs.scheduling.firing). Null when disabled or never firing. late_at: when that slot counts as
+    # missed (jobs.status.lateness).
     next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
     late_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -230,7 +230,7 @@ class Job(models.Model):
     class Meta:
         ordering = ["name"]
         # Beside Django's add/change/delete/view_job: who may act on a job (docs/permissions.md).
-        # Seeing a job's runs is jobs.view_jobrun; jobs.access decides with these and the job's groups.
+        # Seeing a job's runs is jobs.view_jobrun; jobs.permissions.access decides with these and the job's groups.
         permissions = [
             ("run_job", "Can run a job now"),
             ("toggle_job", "Can enable or disable a job"),
@@ -272,7 +272,7 @@ class Job(models.Model):
         ]
 
     SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone", "grace_seconds")
-    # Written by beat (jobs.firing) as it records slots, and by a schedule change.
+    # Written by beat (jobs.scheduling.firing) as it records slots, and by a schedule change.
     BEAT_FIELDS = ("next_fire_at", "late_at")
 
     def __str__(self) -> str:
@@ -338,10 +338,10 @@ class Job(models.Model):
         if bool(self.command) == bool(self.webhook_handler_id):
             errors["command"] = "Choose either a management command or a webhook handler."
         elif self.command:
-            from ..allowlist import command_refusal
-            from ..execution import config_error
+            from jobs.catalog.allowlist import command_refusal
+            from jobs.running.execution import config_error
 
-            # The worker checks both again before every run (jobs.execution.run_refusal).
+            # The worker checks both again before every run (jobs.running.execution.run_refusal).
             if refusal := command_refusal(self.command):
                 errors["command"] = refusal
             elif error := config_error(self.command, {} if self.config is None else self.config):
@@ -500,7 +500,7 @@ class JobRun(models.Model):
                 name="jobs_jobrun_user",
             ),
             models.Index(fields=["blocked_by"], condition=Q(blocked_by__isnull=False), name="jobs_jobrun_blocked_by"),
-            # The failures page (jobs.failures.failed_runs): runs that ended badly or wait for
+            # The failures page (jobs.status.failures.failed_runs): runs that ended badly or wait for
             # their retry, newest first, a page at a time; its condition is that query's filter.
             models.Index(
                 fields=["-created_at", "-id"],

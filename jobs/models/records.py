@@ -8,7 +8,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
-from .jobs import Job
+from jobs.models.jobs import Job
 
 
 class AuditEntry(models.Model):
@@ -60,7 +60,7 @@ class AuditEntry(models.Model):
 
 class SystemLog(models.Model):
     """Job-platform events worth keeping beside the audit log: retention results, alerts sent,
-    messages given up on. Written through ``jobs.logs.system_log``; kept for
+    messages given up on. Written through ``jobs.operations.logs.system_log``; kept for
     JOBS_AUDIT_RETENTION_DAYS, then deleted by audit-log-cleanup."""
 
     class Level(models.TextChoices):
@@ -107,7 +107,7 @@ class ServiceHeartbeat(models.Model):
 
 
 class LeaderLease(models.Model):
-    """Which beat fires schedules (``jobs.leader``). The holder renews ``expires_at`` about once
+    """Which beat fires schedules (``jobs.scheduling.leader``). The holder renews ``expires_at`` about once
     a second; a standby takes the lease once it has expired, so a leader that dies or hangs loses
     it within the lease's length. Every transaction that records slots renews it first, under the
     row's lock, so a leader that lost it (hung, then resumed) records nothing."""

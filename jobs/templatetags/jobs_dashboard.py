@@ -1,6 +1,6 @@
 """What the dashboard pages show about a run or a job, as template filters and as the functions the
 pages' JSON uses, so a refreshed field reads exactly as the page first drew it. Moments,
-durations and JSON come from ``jobs.formatting``; charts from ``jobs.charts``."""
+durations and JSON come from ``core.formatting``; charts from ``jobs.dashboard.charts``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from ..charts import runs_chart_svg
-from ..formatting import format_datetime, format_duration, format_json
-from ..models import JobRun
-from ..progress import progress_json
-from ..selectors import JobRow, one_line
+from core.formatting import format_datetime, format_duration, format_json
+from jobs.dashboard.charts import runs_chart_svg
+from jobs.models import JobRun
+from jobs.running.progress import progress_json
+from jobs.status.rows import JobRow, one_line
 
 register = template.Library()
 OUTPUT_TAIL_LINES = 20

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import Job, JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 pytestmark = pytest.mark.django_db
 WARNING = "no payment processor configured; nothing was reconciled"

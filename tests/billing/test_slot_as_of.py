@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from billing.models import LedgerEntry
-from jobs.firing import due_jobs_fire
 from jobs.models import Job, JobRun
-from jobs.runner import run_execute
+from jobs.running.runner import run_execute
+from jobs.scheduling.firing import due_jobs_fire
 from tests.scheduling import owe_since
 
 from .conftest import at

@@ -157,7 +157,7 @@ def receiver(settings):
 
 @pytest.fixture
 def make_handler(db):
-    from jobs.crypto import secret_encrypt
+    from core.crypto import secret_encrypt
     from jobs.models import WebhookHandler
 
     def make(name="hook", *, url="https://hooks.example.com/run", secret="", **fields) -> WebhookHandler:
@@ -192,7 +192,7 @@ def old_job(make_job):
     return make
 
 
-# --- who may do what (jobs.access): the four roles of the permission tests --------------------
+# --- who may do what (jobs.permissions.access): the four roles of the permission tests --------------------
 
 
 def grant(user, *codenames: str):

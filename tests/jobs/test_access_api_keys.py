@@ -11,8 +11,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from jobs.api_keys import api_key_create, api_key_revoke
 from jobs.models import ApiKey, AuditEntry, JobRun
+from jobs.permissions.api_keys import api_key_create, api_key_revoke
 
 pytestmark = pytest.mark.django_db
 RUN = "/api/jobs/run"

@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from billing.models import LedgerEntry
 from jobs.models import Backfill, JobRun
-from jobs.run_actions import BACKFILL_MAX_SLOTS
-from jobs.runner import run_execute
+from jobs.running.run_requests import BACKFILL_MAX_SLOTS
+from jobs.running.runner import run_execute
 
 from .billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from billing.models import LedgerEntry
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 from .billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 

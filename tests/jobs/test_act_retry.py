@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from jobs.models import AuditEntry, JobRun
-from jobs.runner import run_execute
+from jobs.running.runner import run_execute
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from jobs.admin import jobs_run_now
+from jobs.admin.jobs import jobs_run_now
 from jobs.models import AuditEntry, Job, JobRun
 
 pytestmark = pytest.mark.django_db

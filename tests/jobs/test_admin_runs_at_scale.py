@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from jobs.admin_paging import COUNT_LIMIT
+from core.admin_paging import COUNT_LIMIT
 from jobs.models import JobRun
 
 pytestmark = pytest.mark.django_db

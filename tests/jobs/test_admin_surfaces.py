@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from jobs.crypto import secret_decrypt
+from core.crypto import secret_decrypt
 from jobs.models import AuditEntry, Job, JobRun, WebhookHandler
 from tests.jobs.conftest import job_form_data
 
@@ -206,7 +206,7 @@ def test_it_saves_a_config_the_command_accepts_and_runs_with_it(staff_client, ma
     assert staff_client.post(f"/admin/jobs/job/{job.pk}/change/", data).status_code == 302
     job.refresh_from_db()
     assert job.config == {"seconds": 0.01, "dry_run": True}
-    from jobs.runner import run_execute, run_trigger
+    from jobs.running.runner import run_execute, run_trigger
 
     run = run_execute(run_trigger(job=job, triggered_by="manual", dispatch=False).run.pk)
     assert run.status == JobRun.Status.SUCCEEDED and run.summary == {"slept_seconds": 0.01, "dry_run": True}

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.execution import Outcome
-from jobs.firing import due_jobs_fire
-from jobs.maintenance import jobs_process
 from jobs.models import Job, JobRun
-from jobs.runner import run_claim, run_finish, run_trigger
+from jobs.running.execution import Outcome
+from jobs.running.maintenance import jobs_process
+from jobs.running.runner import run_claim, run_finish, run_trigger
+from jobs.scheduling.firing import due_jobs_fire
 from notifications.models import Notification
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.sessions.models import Session
 
 from jobs.models import ApiKey, Job, JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 from notifications.models import Notification
 from tests.jobs.conftest import PASSWORD, job_form_data
 

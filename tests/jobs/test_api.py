@@ -208,7 +208,7 @@ def test_it_refuses_a_non_staff_session(client, django_user_model, make_job):
 def test_it_takes_one_code_path_for_right_wrong_and_missing_tokens(monkeypatch, db):
     """Every token, named key or bootstrap, right or wrong, goes through the same two
     hmac.compare_digest calls of two SHA-256 digests."""
-    from jobs import api_keys
+    from jobs.permissions import api_keys
 
     _, named = api_keys.api_key_create(name="named")
     calls = []

@@ -15,7 +15,7 @@ from django.conf import settings as django_settings
 from django.core.cache import caches
 from django.test import RequestFactory
 
-from jobs.views import guards
+from jobs.permissions import guards
 from tests.process_group import process_env
 
 pytestmark = pytest.mark.redis

@@ -10,8 +10,8 @@ import logging
 import pytest
 from django.test import Client
 
-from jobs.api_keys import api_key_create, api_key_revoke
 from jobs.models import AuditEntry, JobRun
+from jobs.permissions.api_keys import api_key_create, api_key_revoke
 from tests.jobs.conftest import API_KEY, PASSWORD
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from django.db import transaction
 
 from jobs.models import JobRun
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 
 pytestmark = pytest.mark.django_db
 API = JobRun.Trigger.API

@@ -1,4 +1,4 @@
-"""django-celery-beat's admin pages follow jobs.access: a job's beat task (and the schedule row it
+"""django-celery-beat's admin pages follow jobs.permissions.access: a job's beat task (and the schedule row it
 uses) is read-only there for everyone and points to the job; tasks no job owns stay editable by
 who holds the permission, but never name the job engine's tasks; a job's task is listed only to
 who may see the job."""
@@ -11,7 +11,7 @@ import pytest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.models import AuditEntry
-from jobs.sync import RUN_TASK
+from jobs.scheduling.periodic_tasks import RUN_TASK
 from tests.jobs.conftest import PASSWORD, grant
 
 pytestmark = pytest.mark.django_db
@@ -285,7 +285,7 @@ def test_it_refuses_pausing_a_jobs_task_on_the_schedule_page_outside_the_jobs_gr
 def test_it_never_sends_a_jobs_beat_row_changed_behind_the_jobs_back(make_job, cleanup_task):
     from celery import current_app
 
-    from jobs.beat import LeaderDatabaseScheduler
+    from jobs.scheduling.beat import LeaderDatabaseScheduler
 
     job = make_job("nightly")
     PeriodicTask.objects.filter(pk=job.periodic_task_id).update(task="jobs.tasks.execute_run", args="[999]")

@@ -15,7 +15,7 @@ from celery import current_app
 from django.db import connection, connections
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from jobs.beat import LeaderDatabaseScheduler
+from jobs.scheduling.beat import LeaderDatabaseScheduler
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 CLEANUP = "celery.backend_cleanup"

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from jobs.firing import due_jobs_fire
 from jobs.models import Job, JobRun
-from jobs.ticks import catch_up_backlog, missed_slots
+from jobs.scheduling.catch_up import catch_up_backlog, missed_slots
+from jobs.scheduling.firing import due_jobs_fire
 
 from .conftest import NOON
 

@@ -9,13 +9,13 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 
-from jobs.checks import (
+from core.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
+from jobs.operations.checks import (
     check_api_key,
     check_bootstrap_api_key,
     check_client_address_setting,
     check_secrets_encryption_key,
 )
-from jobs.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
 
 
 @pytest.mark.parametrize("key", ["short", "change-me", "x" * 40, "change-me-please-to-something-long-enough"])

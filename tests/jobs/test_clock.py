@@ -1,4 +1,4 @@
-"""The database is the clock (jobs.clock): beats whose own clocks are off lead, fire and report
+"""The database is the clock (jobs.scheduling.clock): beats whose own clocks are off lead, fire and report
 by the database's time, and a beat too far off refuses to lead.
 
 A process clock that is off is this process's ``timezone.now`` moved by the skew (``skewed``);
@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.clock import db_now
-from jobs.firing import due_jobs_fire
-from jobs.leader import Leadership
 from jobs.models import Job, JobRun, LeaderLease
-from jobs.ticks import beat_heartbeat_write, catch_up_backlog
+from jobs.scheduling.catch_up import beat_heartbeat_write, catch_up_backlog
+from jobs.scheduling.clock import db_now
+from jobs.scheduling.firing import due_jobs_fire
+from jobs.scheduling.leader import Leadership
 from tests.scheduling import owe_since
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_it_keeps_a_live_leaders_lease_from_a_standby_whose_clock_runs_ahead(ske
     assert leader.lead()
     standby = Leadership()
     skewed(8)
-    with caplog.at_level(logging.WARNING, logger="jobs.clock"):
+    with caplog.at_level(logging.WARNING, logger="jobs.scheduling.clock"):
         assert not standby.lead()
     assert holder() == leader.holder
     assert "clock offset +8.0 s from the database exceeds JOBS_CLOCK_SKEW_WARN_SECONDS" in caplog.text
@@ -65,7 +65,7 @@ def test_it_takes_a_dead_leaders_lease_on_time_even_when_its_clock_runs_behind(s
 def test_it_refuses_to_lead_when_its_clock_is_too_far_off_and_says_why(skewed, caplog):
     skewed(20)
     beat = Leadership()
-    with caplog.at_level(logging.ERROR, logger="jobs.clock"):
+    with caplog.at_level(logging.ERROR, logger="jobs.scheduling.clock"):
         assert not beat.lead()  # the lease is free, and still not taken
     assert holder() == ""
     assert beat.offset == pytest.approx(20, abs=0.5)

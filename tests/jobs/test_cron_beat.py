@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.firing import due_jobs_fire, next_due_at
 from jobs.models import Job, JobRun
-from jobs.schedules import next_run_times
+from jobs.scheduling.cron import next_run_times
+from jobs.scheduling.firing import due_jobs_fire, next_due_at
 from tests.scheduling import owe_since
 
 pytestmark = pytest.mark.django_db

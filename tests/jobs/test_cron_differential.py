@@ -1,4 +1,4 @@
-"""The cron engine (jobs/schedules.py) against an independent implementation of Debian's cron
+"""The cron engine (jobs/scheduling/cron.py) against an independent implementation of Debian's cron
 written here: a field parser, a day matcher with the rule for the two day fields, and, around
 clock changes, a simulation of cron(8)'s main loop (it compares the wall-clock minute it runs in
 with the one it ran last: forward by 6 min to 3 h, it runs wildcard jobs for the new minute and
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs.schedules import next_run_times, previous_run_time
+from jobs.scheduling.cron import next_run_times, previous_run_time
 
 # Pure computation: the same on either database, so the suite runs it once.
 pytestmark = pytest.mark.nodb

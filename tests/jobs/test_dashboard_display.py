@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.formatting import format_datetime, format_duration
+from core.formatting import format_datetime, format_duration
 from jobs.models import JobRun
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 pytestmark = pytest.mark.django_db
 Trigger = JobRun.Trigger

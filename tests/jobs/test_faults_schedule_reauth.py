@@ -9,8 +9,8 @@ import pytest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.models import AuditEntry
-from jobs.sync import RUN_TASK
-from jobs.views.guards import PASSWORD_AT
+from jobs.permissions.guards import PASSWORD_AT
+from jobs.scheduling.periodic_tasks import RUN_TASK
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/django_celery_beat/periodictask/"

@@ -10,9 +10,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from jobs.crypto import secret_decrypt, secret_encrypt
+from core.crypto import secret_decrypt, secret_encrypt
 from jobs.models import AuditEntry, JobRun, WebhookHandler
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 from tests.jobs.conftest import Receiver
 
 pytestmark = pytest.mark.django_db

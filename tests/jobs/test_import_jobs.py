@@ -9,8 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
 
-from jobs.firing import due_jobs_fire
 from jobs.models import Job, JobRun
+from jobs.scheduling.firing import due_jobs_fire
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,9 @@ from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from jobs.firing import due_jobs_fire
-from jobs.maintenance import jobs_process
 from jobs.models import Job, JobRun
+from jobs.running.maintenance import jobs_process
+from jobs.scheduling.firing import due_jobs_fire
 from tests.jobs.conftest import job_form_data
 
 pytestmark = pytest.mark.django_db

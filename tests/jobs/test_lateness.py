@@ -1,4 +1,4 @@
-"""One definition of "late" (jobs.lateness), and every surface showing it."""
+"""One definition of "late" (jobs.status.lateness), and every surface showing it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from jobs.firing import due_jobs_fire
-from jobs.lateness import late_jobs
 from jobs.models import Job, JobRun
-from jobs.runner import run_trigger
-from jobs.schedules import next_fire
+from jobs.running.runner import run_trigger
+from jobs.scheduling.cron import next_fire
+from jobs.scheduling.firing import due_jobs_fire
+from jobs.status.lateness import late_jobs
 from tests.scheduling import owe_since
 
 from .conftest import API_KEY, NOON

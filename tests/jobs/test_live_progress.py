@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from jobs.execution import command_execute
 from jobs.models import JobRun
+from jobs.running.execution import command_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

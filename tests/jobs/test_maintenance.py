@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import runner
-from jobs.maintenance import jobs_process
 from jobs.models import JobRun
+from jobs.running import runner
+from jobs.running.maintenance import jobs_process
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status

@@ -13,10 +13,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from jobs.beat import LeaderDatabaseScheduler
-from jobs.firing import due_jobs_fire
-from jobs.maintenance import jobs_process
 from jobs.models import Job, JobRun
+from jobs.running.maintenance import jobs_process
+from jobs.scheduling.beat import LeaderDatabaseScheduler
+from jobs.scheduling.firing import due_jobs_fire
 from tests.jobs.conftest import job_form_data
 
 pytestmark = pytest.mark.django_db

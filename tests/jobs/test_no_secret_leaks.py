@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from jobs.models import AuditEntry, JobRun, WebhookHandler
-from jobs.runner import run_execute
+from jobs.running.runner import run_execute
 from tests.jobs.conftest import API_KEY
 
 pytestmark = pytest.mark.django_db

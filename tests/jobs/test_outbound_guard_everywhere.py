@@ -1,7 +1,7 @@
 """Every outbound HTTP connection of the project goes through the outbound-HTTP guard.
 
 The project's modules (outside tests/ and bench/) are read with ``ast``: none but
-``jobs/http_guard.py`` may make an HTTP client of its own (a ``requests.Session``, a
+``core/http_guard.py`` may make an HTTP client of its own (a ``requests.Session``, a
 ``requests.get/post/...`` call, ``urllib.request``, ``http.client``, ``httpx``, ``aiohttp`` or a
 urllib3 pool). A module that did would reach loopback, private and metadata addresses and follow
 redirects anywhere, unchecked.
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.nodb  # reads source files only
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIPPED_DIRS = {"tests", "bench", ".venv", "node_modules", ".git"}
-GUARD = Path("jobs/http_guard.py")
+GUARD = Path("core/http_guard.py")
 # Modules whose mere import means talking HTTP without the guard.
 FORBIDDEN_MODULES = ("urllib.request", "http.client", "httpx", "aiohttp", "urllib3.poolmanager")
 REQUESTS_CALLS = {"get", "post", "put", "patch", "delete", "head", "options", "request", "session", "Session"}
@@ -122,7 +122,7 @@ def test_it_finds_every_project_module():
 
 def test_it_finds_no_http_client_outside_the_guard():
     offenders = {str(path): found for path in project_modules() if (found := unguarded_http((ROOT / path).read_text()))}
-    assert offenders == {}, "HTTP outside jobs/http_guard.py; use jobs.http_guard.guarded_request"
+    assert offenders == {}, "HTTP outside core/http_guard.py; use core.http_guard.guarded_request"
 
 
 @pytest.mark.parametrize(
@@ -153,7 +153,7 @@ def test_it_recognises_each_way_of_talking_http_past_the_guard(source):
 
 def test_it_leaves_the_guard_and_requests_exceptions_alone():
     source = (
-        "import requests\nfrom jobs.http_guard import guarded_request\n"
+        "import requests\nfrom core.http_guard import guarded_request\n"
         "try:\n    guarded_request('GET', 'https://x')\nexcept requests.RequestException:\n    pass\n"
     )
     assert unguarded_http(source) == []

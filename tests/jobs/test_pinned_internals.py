@@ -1,9 +1,9 @@
 """The two places that use library internals, because the libraries offer no public hook:
 
-* ``jobs/beat.py`` (beat leadership): a standby that becomes leader drops the entries it read
+* ``jobs/scheduling/beat.py`` (beat leadership): a standby that becomes leader drops the entries it read
   while standing by through django-celery-beat's ``_initial_read``, ``_last_timestamp`` and
   Celery's ``_heap``;
-* ``jobs/http_guard.py`` (the outbound-HTTP guard): it connects to the address it checked by
+* ``core/http_guard.py`` (the outbound-HTTP guard): it connects to the address it checked by
   overriding urllib3's ``HTTPConnection._new_conn``, reading ``_dns_host``.
 
 celery, django-celery-beat, kombu and urllib3 are pinned exactly in requirements.txt. These tests
@@ -17,8 +17,8 @@ import pytest
 from celery import current_app
 from urllib3.connection import HTTPConnection
 
-from jobs.beat import LeaderDatabaseScheduler
-from jobs.http_guard import GuardedHTTPConnection, GuardedHTTPSConnection
+from core.http_guard import GuardedHTTPConnection, GuardedHTTPSConnection
+from jobs.scheduling.beat import LeaderDatabaseScheduler
 
 
 @pytest.mark.django_db
@@ -26,7 +26,7 @@ def test_it_finds_the_scheduler_state_beat_leadership_resets():
     scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)
     try:
         for name in ("_initial_read", "_heap", "_last_timestamp"):
-            assert hasattr(scheduler, name), f"{name} is gone: jobs/beat.py must be revisited"
+            assert hasattr(scheduler, name), f"{name} is gone: jobs/scheduling/beat.py must be revisited"
     finally:
         scheduler.close()
 

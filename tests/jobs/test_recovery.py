@@ -9,10 +9,11 @@ from celery import current_app
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from jobs import beat, maintenance
-from jobs.beat import LeaderDatabaseScheduler
-from jobs.db_recovery import drop_broken_connections
+from core.db_recovery import drop_broken_connections
 from jobs.models import JobRun
+from jobs.running import maintenance
+from jobs.scheduling import beat
+from jobs.scheduling.beat import LeaderDatabaseScheduler
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 

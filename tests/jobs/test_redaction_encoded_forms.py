@@ -11,10 +11,10 @@ from urllib.parse import quote, quote_plus
 
 import pytest
 
-from jobs.crypto import secret_encrypt
+from core.crypto import secret_encrypt
+from core.redaction import redact
 from jobs.models import JobRun
-from jobs.redaction import redact
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 from notifications.models import Notification
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]

@@ -3,7 +3,7 @@ that merely names a form field (django-axes' ``password``)."""
 
 from __future__ import annotations
 
-from jobs.redaction import redact
+from core.redaction import redact
 
 
 def test_it_masks_every_key_of_a_rotation_list(settings):

@@ -7,9 +7,9 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs.maintenance import runs_sweep
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.maintenance import runs_sweep
+from jobs.running.runner import run_execute, run_trigger
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.logs import logs_purge
 from jobs.models import JobRun
+from jobs.operations.logs import logs_purge
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 from .conftest import API_KEY
 
@@ -108,8 +108,8 @@ def test_it_reports_warned_jobs_as_degraded_on_health_until_a_clean_run(client, 
 def test_it_reads_warned_jobs_for_health_in_queries_that_do_not_grow_with_the_fleet(
     make_job, django_assert_max_num_queries
 ):
-    from jobs.health import WARNED_JOBS_SHOWN, check_warnings
     from jobs.models import Job
+    from jobs.operations.health import WARNED_JOBS_SHOWN, check_warnings
 
     for index in range(WARNED_JOBS_SHOWN + 3):
         make_job(f"warned-{index:02d}")

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs.execution import Outcome
+from core.redaction import redact
 from jobs.models import JobRun
-from jobs.redaction import redact
-from jobs.runlog import JsonFormatter, RedactingFilter
-from jobs.runner import run_claim, run_finish, run_trigger
+from jobs.running.execution import Outcome
+from jobs.running.runlog import JsonFormatter, RedactingFilter
+from jobs.running.runner import run_claim, run_finish, run_trigger
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 
@@ -24,7 +24,7 @@ def _format(record: logging.LogRecord) -> dict:
 
 
 def _record(msg: str, *args, **extra) -> logging.LogRecord:
-    record = logging.LogRecord("jobs.runner", logging.INFO, __file__, 1, msg, args, None)
+    record = logging.LogRecord("jobs.running.runner", logging.INFO, __file__, 1, msg, args, None)
     record.__dict__.update(extra)
     return record
 
@@ -45,7 +45,7 @@ def test_it_logs_the_run_end_with_status_duration_and_attempt(make_job, caplog):
     run = run_claim(run_trigger(job=job, triggered_by="manual", dispatch=False).run.pk)
     run.started_at = timezone.now() - timedelta(seconds=2)
     JobRun.objects.filter(pk=run.pk).update(started_at=run.started_at)
-    with caplog.at_level(logging.INFO, logger="jobs.runner"):
+    with caplog.at_level(logging.INFO, logger="jobs.running.runner"):
         run_finish(run=run, outcome=Outcome(status="failed", error="x"), dispatch_retry=False)
     record = next(r for r in caplog.records if r.getMessage().startswith("run finished"))
     line = _format(record)

@@ -5,9 +5,9 @@ from django.contrib.sessions.models import Session
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from jobs.firing import due_jobs_fire
 from jobs.models import Job, JobRun
-from jobs.runner import JobDisabled, run_execute, run_trigger
+from jobs.running.runner import JobDisabled, run_execute, run_trigger
+from jobs.scheduling.firing import due_jobs_fire
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status
@@ -177,7 +177,7 @@ def test_it_waits_for_a_retry_to_be_due_before_running_it(make_job):
 
 def test_it_logs_only_the_runs_that_were_committed(make_job, caplog, django_capture_on_commit_callbacks):
     job = make_job()
-    caplog.set_level("INFO", logger="jobs.runner")
+    caplog.set_level("INFO", logger="jobs.running.runner")
     with django_capture_on_commit_callbacks(execute=True):
         # A leader that loses its session midway through a burst: the burst is rolled back.
         with pytest.raises(RuntimeError), transaction.atomic():

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 from tests.jobs.conftest import API_KEY
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ from django.http import HttpRequest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.models import AuditEntry
-from jobs.sync import RUN_TASK
-from jobs.views.guards import PASSWORD_AT
+from jobs.permissions.guards import PASSWORD_AT
+from jobs.scheduling.periodic_tasks import RUN_TASK
 from tests.jobs.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db

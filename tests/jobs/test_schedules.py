@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from jobs.schedules import (
+from jobs.scheduling.cron import (
     describe_schedule,
     last_slot,
     next_fire,

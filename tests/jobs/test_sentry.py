@@ -14,7 +14,7 @@ import sentry_sdk
 
 from config.sentry import sentry_start
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 pytestmark = pytest.mark.django_db
 SECRET = "handler-secret-value-42"

@@ -8,7 +8,7 @@ import base64
 import pytest
 
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 pytestmark = pytest.mark.django_db
 PLANTED = "PLANTED-summary-s3cret-d0-not-leak"

@@ -4,9 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-from jobs.definitions import JobDefinition, job_seed
+from jobs.catalog.definitions import JobDefinition, job_seed
 from jobs.models import Job
-from jobs.sync import RUN_TASK, jobs_set_enabled, orphan_periodic_tasks
+from jobs.scheduling.periodic_tasks import RUN_TASK, jobs_set_enabled, orphan_periodic_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """Error pages hold no secret and list no URLs: DEBUG is off unless asked for, and even a debug
-page shows every secret as hidden (jobs/safe_errors.py)."""
+page shows every secret as hidden (core/safe_errors.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.conf import settings as django_settings
 
-from jobs.views import api as api_views
+from jobs.api import views as api_views
 from tests.jobs.conftest import API_KEY
 from tests.process_group import free_port, process_env
 

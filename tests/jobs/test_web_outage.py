@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from jobs.maintenance import FRESH_RUN_SECONDS, runs_to_dispatch
 from jobs.models import JobRun
+from jobs.running.maintenance import FRESH_RUN_SECONDS, runs_to_dispatch
 from tests.jobs.conftest import API_KEY
 from tests.process_group import free_port, process_env
 

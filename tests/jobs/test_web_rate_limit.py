@@ -1,4 +1,4 @@
-"""Who the API's rate limit counts (jobs/ratelimit.py): the key holder per key, a staff user per
+"""Who the API's rate limit counts (core/ratelimit.py): the key holder per key, a staff user per
 user, anyone else per address; forwarded headers only from trusted proxies; a cache outage
 loosens the limit to a per-process one instead of failing the request."""
 
@@ -102,7 +102,7 @@ def dead_cache(settings):
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
         },
-        "dead-limit": {"BACKEND": "jobs.ratelimit.FallbackCache", "LOCATION": "dead-redis"},
+        "dead-limit": {"BACKEND": "core.ratelimit.FallbackCache", "LOCATION": "dead-redis"},
     }
     settings.RATELIMIT_USE_CACHE = "dead-limit"
     caches["dead-limit"].clear()

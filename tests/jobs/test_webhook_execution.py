@@ -11,10 +11,10 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from jobs.crypto import secret_encrypt
+from core.crypto import secret_encrypt
 from jobs.models import JobRun, WebhookHandler
-from jobs.runner import run_execute, run_trigger
-from jobs.webhook_execution import EXCERPT_CHARS
+from jobs.running.runner import run_execute, run_trigger
+from jobs.running.webhooks import EXCERPT_CHARS
 
 pytestmark = pytest.mark.django_db
 Status = JobRun.Status

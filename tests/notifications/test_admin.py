@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.logs import system_log
+from jobs.operations.logs import system_log
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from notifications.services import notification_enqueue
 

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 from notifications.mailer import notifications_process
 from notifications.models import Notification
 from notifications.services import notifications_enqueue_many

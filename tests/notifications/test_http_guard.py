@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from jobs.http_guard import DestinationRefused, address_refusal, guarded_request, url_check
+from core.http_guard import DestinationRefused, address_refusal, guarded_request, url_check
 
 pytestmark = pytest.mark.usefixtures("no_network")
 

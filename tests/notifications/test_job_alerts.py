@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import runner
-from jobs.execution import Outcome
 from jobs.models import Job, JobRun, SystemLog, WebhookHandler
+from jobs.running import runner
+from jobs.running.execution import Outcome
 from notifications.mailer import notifications_process
 from notifications.models import Notification
 
@@ -89,7 +89,7 @@ def test_it_puts_job_run_error_and_a_link_in_the_failure_email(
 
 def test_it_redacts_secrets_in_the_error_text(make_job, staff, outbox, settings, django_capture_on_commit_callbacks):
     settings.STRIPE_API_KEY = "sk_live_0123456789abcdef"
-    from jobs.crypto import secret_encrypt
+    from core.crypto import secret_encrypt
 
     # Stored as the admin stores it: encrypted; the redactor masks the secret itself.
     WebhookHandler.objects.create(

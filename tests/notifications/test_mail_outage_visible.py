@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from jobs import runner
-from jobs.execution import Outcome
 from jobs.models import JobRun, WebhookHandler
+from jobs.running import runner
+from jobs.running.execution import Outcome
 from notifications.mailer import notifications_process
 from notifications.models import Notification
 from notifications.services import notifications_enqueue_many
@@ -81,7 +81,7 @@ def test_it_shows_the_mail_outage_on_the_dashboard(smtp_to, make_job, admin_clie
 def test_it_logs_every_failure_alert_at_error_level_naming_the_job_and_run_redacted(
     make_job, settings, caplog, django_capture_on_commit_callbacks
 ):
-    from jobs.crypto import secret_encrypt
+    from core.crypto import secret_encrypt
 
     settings.JOBS_ALERT_RECIPIENTS = ["ops@example.com"]
     WebhookHandler.objects.create(

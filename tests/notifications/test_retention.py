@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs.definitions import shipped_definitions
-from jobs.logs import audit_logs_cleanup, logs_purge, system_log
+from jobs.catalog.definitions import shipped_definitions
 from jobs.models import AuditEntry, Job, JobRun, SystemLog
+from jobs.operations.logs import audit_logs_cleanup, logs_purge, system_log
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db

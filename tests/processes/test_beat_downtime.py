@@ -48,8 +48,8 @@ def _slot_rows(job, start: datetime, end: datetime) -> list[tuple[datetime, str]
 
 
 def test_it_follows_each_jobs_catch_up_policy_after_beat_downtime(processes, start_worker, make_job, settings):
-    from jobs.health import health_report
     from jobs.models import Job, JobRun
+    from jobs.operations.health import health_report
 
     jobs = {
         policy: make_job(f"catch-up-{policy}", interval_seconds=PERIOD, catch_up=policy, catch_up_limit=2)

@@ -27,7 +27,7 @@ pytestmark = [
 
 TRIGGER = """
 from jobs.models import Job, JobRun
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 result = run_trigger(job=Job.objects.get(name="test-job"), triggered_by=JobRun.Trigger.MANUAL)
 print("TRIGGER", result.outcome, result.run.pk)
 """
@@ -72,8 +72,8 @@ def private_redis(processes):
 def test_it_keeps_a_run_triggered_while_redis_is_down_and_runs_it_when_redis_is_back(
     processes, seeded_fixtures, private_redis
 ):
-    from jobs.maintenance import FRESH_RUN_SECONDS
     from jobs.models import JobRun
+    from jobs.running.maintenance import FRESH_RUN_SECONDS
 
     broker = {"CELERY_BROKER_URL": private_redis.url}
     processes.worker("worker", **broker)

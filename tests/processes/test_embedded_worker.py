@@ -13,7 +13,7 @@ import time
 import pytest
 
 from jobs.models import JobRun
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 from tests.process_group import wait_for
 
 pytestmark = [pytest.mark.embedded, pytest.mark.processes, pytest.mark.django_db(transaction=True)]

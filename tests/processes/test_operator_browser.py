@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 
 from billing.models import LedgerEntry
 from jobs.models import Job, JobRun
-from jobs.runner import run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 from tests.processes.conftest import BROWSER_PASSWORD, log_in, wait_until
 

@@ -42,7 +42,7 @@ Job.objects.create(name="sleeper", command="test_sleep_job", config={"seconds": 
 """
 TRIGGER = """
 from jobs.models import Job
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 print("TRIGGER", run_trigger(job=Job.objects.get(name="sleeper"), triggered_by="manual").run.pk)
 """
 
@@ -174,7 +174,7 @@ for name in ("counted", "counted-b"):
 """
 TRIGGER_COUNTED = """
 from jobs.models import Job
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 for name in {names!r}:
     print("TRIGGER", run_trigger(job=Job.objects.get(name=name), triggered_by="manual").run.pk)
 """

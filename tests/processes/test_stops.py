@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 
 from jobs.models import Job, JobRun, LeaderLease
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 from tests.process_group import BASE_DIR, free_port, process_env, wait_for
 
 from .helpers import fresh, pid_alive

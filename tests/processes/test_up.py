@@ -15,7 +15,7 @@ import requests
 from django.conf import settings
 
 from jobs.models import Job, JobRun
-from jobs.runner import run_trigger
+from jobs.running.runner import run_trigger
 from tests.process_group import wait_for
 
 pytestmark = [pytest.mark.embedded, pytest.mark.processes, pytest.mark.django_db(transaction=True)]

@@ -1,6 +1,6 @@
 """gunicorn started as the Procfile starts it survives clients that promise a body and never send
 it: other requests are still answered at once, and each half-sent request is answered or closed
-within a bounded time (jobs/slow_clients.py, docs/operations.md "Serving")."""
+within a bounded time (core/slow_clients.py, docs/operations.md "Serving")."""
 
 from __future__ import annotations
 

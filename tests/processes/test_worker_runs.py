@@ -30,7 +30,7 @@ def _seconds(delta: timedelta) -> float:
 
 def test_it_retries_a_failing_job_on_a_worker_after_1s_then_2s(processes, seeded_fixtures, start_worker):
     from jobs.models import JobRun
-    from jobs.runner import run_trigger
+    from jobs.running.runner import run_trigger
 
     job = seeded_fixtures("test-fail-job", max_retries=2, retry_backoff_seconds=1)
     assert job.consecutive_failures == 0
@@ -79,7 +79,7 @@ def test_it_retries_a_failing_job_on_a_worker_after_1s_then_2s(processes, seeded
 
 def test_it_abandons_the_run_of_a_killed_worker_and_the_job_runs_again(processes, seeded_fixtures, start_worker):
     from jobs.models import JobRun
-    from jobs.runner import run_trigger
+    from jobs.running.runner import run_trigger
 
     job = seeded_fixtures("test-sleep-job", config={"seconds": 30}, timeout_seconds=120)
     doomed = start_worker("worker-1", **FAST_HEARTBEAT)
@@ -138,7 +138,7 @@ def test_it_abandons_the_run_of_a_killed_worker_and_the_job_runs_again(processes
 
 def test_it_retries_an_abandoned_run_on_another_worker(processes, seeded_fixtures, start_worker):
     from jobs.models import JobRun
-    from jobs.runner import run_trigger
+    from jobs.running.runner import run_trigger
 
     job = seeded_fixtures(
         "test-sleep-job", config={"seconds": 30}, timeout_seconds=120, max_retries=1, retry_backoff_seconds=1

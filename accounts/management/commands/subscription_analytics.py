@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from accounts.services.analytics import subscription_snapshot_create
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

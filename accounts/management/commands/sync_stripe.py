@@ -3,8 +3,8 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from accounts.services.stripe_sync import StripeUnavailable, stripe_subscriptions_sync
-from jobs.command import JobCommand
-from jobs.http_guard import DestinationRefused
+from core.http_guard import DestinationRefused
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+from core.http_guard import DestinationRefused
 from directory.intercom_client import IntercomNotConfigured
 from directory.intercom_sync import IntercomPushFailed, intercom_push
-from jobs.command import JobCommand
-from jobs.http_guard import DestinationRefused
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

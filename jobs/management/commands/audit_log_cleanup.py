@@ -1,7 +1,7 @@
 from django.conf import settings
 
-from jobs.command import JobCommand
-from jobs.logs import audit_logs_cleanup
+from jobs.operations.logs import audit_logs_cleanup
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

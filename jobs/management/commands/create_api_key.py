@@ -9,9 +9,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs.api_keys import api_key_create
-from jobs.api_keys_admin import curl_line
+from jobs.admin.api_keys import curl_line
 from jobs.models import ApiKey, Job
+from jobs.permissions.api_keys import api_key_create
 
 
 class Command(BaseCommand):

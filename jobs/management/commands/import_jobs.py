@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from jobs.bulk import (
+from jobs.catalog.bulk import (
     BATCH,
     DefinitionsUnreadable,
     JobDefinitionError,

@@ -5,10 +5,10 @@ from itertools import islice
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs.formatting import format_datetime, format_duration
-from jobs.job_list import STATUSES, JobFilters, jobs_filtered
+from core.formatting import format_datetime, format_duration
 from jobs.models import Job
-from jobs.selectors import JobRow, job_rows
+from jobs.status.listing import STATUSES, JobFilters, jobs_filtered
+from jobs.status.rows import JobRow, job_rows
 
 COLUMNS = ("name", "schedule", "enabled", "status", "last run", "next run", "last duration")
 # Jobs read and printed at a time: memory stays flat however many jobs --limit 0 lists.

@@ -1,5 +1,5 @@
-from jobs.command import JobCommand
-from jobs.maintenance import jobs_process
+from jobs.running.command import JobCommand
+from jobs.running.maintenance import jobs_process
 
 
 class Command(JobCommand):
@@ -7,7 +7,7 @@ class Command(JobCommand):
 
     def run_job(self, *, now, dry_run, **options) -> dict:
         if dry_run:
-            from jobs.maintenance import runs_to_dispatch, runs_to_reap
+            from jobs.running.maintenance import runs_to_dispatch, runs_to_reap
 
             return {"would_abandon": len(runs_to_reap(now)), "would_dispatch": runs_to_dispatch(now).count()}
         return jobs_process(now=now)

@@ -1,7 +1,7 @@
 from django.conf import settings
 
-from jobs.command import JobCommand
-from jobs.logs import logs_purge
+from jobs.operations.logs import logs_purge
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

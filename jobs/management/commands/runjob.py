@@ -18,10 +18,10 @@ from django.core.management import get_commands, load_command_class
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs.command import as_of_argument, parse_as_of
-from jobs.execution import command_argv
 from jobs.models import Job, JobRun
-from jobs.runner import JobDisabled, run_execute, run_trigger
+from jobs.running.command import as_of_argument, parse_as_of
+from jobs.running.execution import command_argv
+from jobs.running.runner import JobDisabled, run_execute, run_trigger
 
 EXIT_SKIPPED = 75  # EX_TEMPFAIL: another run is active; try again later
 EXIT_USAGE = 2  # bad input, as argparse exits

@@ -21,8 +21,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs.command import parse_as_of
 from jobs.models import Job
+from jobs.running.command import parse_as_of
 
 SIZES = ("small", "medium", "large")
 

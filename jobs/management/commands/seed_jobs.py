@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from jobs.definitions import job_seed, shipped_definitions
+from jobs.catalog.definitions import job_seed, shipped_definitions
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 import time
 from pathlib import Path
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import CommandError
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

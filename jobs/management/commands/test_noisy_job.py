@@ -1,6 +1,6 @@
 import sys
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 LINE = "n" * 999  # a line is 1,000 characters with its newline
 

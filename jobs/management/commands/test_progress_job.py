@@ -1,6 +1,6 @@
 import time
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

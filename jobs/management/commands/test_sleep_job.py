@@ -2,7 +2,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.process_tree import descendants, processes_end
+from jobs.running.process_tree import descendants, processes_end
 
 ADMIN_USERNAME = "admin"
 STARTUP_TIMEOUT_SECONDS = 120

@@ -1,6 +1,6 @@
 from django.conf import settings
 
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 from notifications.mailer import notifications_due_count, notifications_process
 
 

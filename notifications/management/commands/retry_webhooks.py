@@ -1,4 +1,4 @@
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 from notifications.webhooks import webhooks_retry_due
 
 

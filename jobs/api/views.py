@@ -1,0 +1,176 @@
+"""The HTTP trigger API for external schedulers (system cron, Kubernetes CronJob, pg_cron).
+
+    POST /api/jobs/run     {"job": "<name>"} or {"job_id": N}   -> 202 {run_id, status, ...}
+    GET  /api/jobs/status?status=&app=&group=&q=&limit=&cursor=  -> a page of jobs, counts by status
+    GET  /api/runs/<id>                                          -> one run
+
+Statuses: 401 token (wrong, revoked or expired key, or a key whose owner is deactivated or
+deleted), 400 body (a field named twice included), 403 a job outside the caller's reach (a key's
+scope, a user's permissions; audited) -- the same answer, naming nothing, whether that job
+exists or not --, 404 no such job for a caller who may trigger every job, or a run the caller may
+not see, 409 disabled or already active (with the active run's id), 413 body over 16 KiB, 429
+rate limit (Retry-After), 503 no API key configured. Every trigger, allowed or refused, is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from django.http import JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from core.ratelimit import client_address
+from jobs.models import ApiKey, AuditEntry, Job, JobRun
+from jobs.permissions.access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs, job_allows, refusal_reason
+from jobs.permissions.audit import audit_record, audit_run
+from jobs.permissions.guards import authorize, error
+from jobs.running.runner import JobDisabled, run_trigger
+from jobs.status.listing import STATUSES, JobFilters, cursor_decode, cursor_encode, jobs_filtered, status_counts
+from jobs.status.rows import job_row_json, job_rows, run_json
+
+# Largest value of a bigint primary key: a bigger id cannot name a job (and would not fit
+# the query's parameter).
+MAX_ID = 2**63 - 1
+# /api/jobs/status: jobs per page unless ?limit= says otherwise, and the most it may say.
+STATUS_LIMIT_DEFAULT = 100
+STATUS_LIMIT_MAX = 500
+
+
+def _job_key(body: dict) -> dict | JsonResponse:
+    """The job lookup (``{"name": ...}`` or ``{"pk": ...}``) the body asks for, or the 400/404 answer."""
+    unknown = set(body) - {"job", "job_id"}
+    if unknown or len(body) != 1:
+        return error(400, 'give exactly one of "job" (a name) or "job_id" (a number)', unknown_fields=sorted(unknown))
+    if "job" in body:
+        name = body["job"]
+        # isprintable() also refuses NUL and lone surrogates, which no database would take.
+        if not isinstance(name, str) or not name or len(name) > 100 or not name.isprintable():
+            return error(400, '"job" must be a job name')
+        return {"name": name}
+    job_id = body["job_id"]
+    if isinstance(job_id, bool) or not isinstance(job_id, int):
+        return error(400, '"job_id" must be an integer')
+    return {"pk": job_id if 0 < job_id <= MAX_ID else 0}  # no job has the id 0
+
+
+@authorize
+@require_POST
+def jobs_run(request):
+    key = _job_key(request.json)
+    if isinstance(key, JsonResponse):
+        return key
+    who = request.api_who
+    job = Job.objects.filter(**key).first()
+    address = client_address(request)
+    if job is None or not job_allows(who, RUN, job):
+        return _out_of_reach(who, job, key, address)
+    try:
+        result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, user=request.api_user)
+    except JobDisabled:
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
+        return error(409, "job is disabled", job=job.name, reason="disabled")
+    run = result.run
+    audit_run(who=who, job=job, run=run, address=address)
+    if not result.queued:
+        return error(
+            409,
+            f"not started: {run.skip_reason}",
+            job=job.name,
+            reason="active",
+            active_run_id=run.blocked_by_id,
+            skipped_run_id=run.pk,
+        )
+    url = reverse("jobs:api-run", args=[run.pk])
+    response = JsonResponse({"run_id": run.pk, "job": job.name, "status": run.status, "url": url}, status=202)
+    response["Location"] = url
+    return response
+
+
+def _out_of_reach(who, job: Job | None, lookup: dict, address: str) -> JsonResponse:
+    """The answer to a trigger of a job the caller may not run or that does not exist (audited).
+
+    A caller who may run every job gets 404 for a missing one. Anyone else gets the same 403 for
+    both, whose words depend only on the caller: a scoped key learns neither a job's name nor
+    whether the name or id it tried exists.
+    """
+    unlimited = _reaches_every_job(who)
+    if job is not None:
+        audit_record(
+            actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=refusal_reason(who, RUN)
+        )
+    elif not unlimited:  # probing for jobs outside one's reach is worth a line too
+        refused = f"no job {next(iter(lookup.values()))!r} within reach"[:200]
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused)
+    if job is None and unlimited:
+        return error(404, "no such job")
+    return error(403, f"not allowed: {_reach(who)}")
+
+
+def _reaches_every_job(who) -> bool:
+    if who == BOOTSTRAP:
+        return True
+    if isinstance(who, ApiKey):
+        return not who.jobs.exists() and not who.groups.exists()
+    return bool(who.is_active and who.is_staff and who.is_superuser)
+
+
+def _reach(who) -> str:
+    """What the caller may trigger, in words that name no job."""
+    if isinstance(who, ApiKey):
+        return "this API key may trigger only the jobs of its scope; no job of its scope has that name or id"
+    if who.has_perm(PERMISSIONS[RUN]):
+        return "no job you may run has that name or id"
+    return f"missing permission {PERMISSIONS[RUN]}"
+
+
+@authorize
+@require_GET
+def jobs_status(request):
+    """One page of the jobs the caller may see, by name, after the cursor; filtered like the
+    dashboard (status, app, group, q); with the counts by status over every job it may see."""
+    limit = _limit(request.GET.get("limit", ""))
+    if limit is None:
+        return error(400, f"limit must be a whole number from 1 to {STATUS_LIMIT_MAX}")
+    if request.GET.get("status", "") not in ("", *STATUSES):
+        return error(400, f"status must be one of {', '.join(STATUSES)}")
+    after = None
+    if cursor := request.GET.get("cursor", ""):
+        after = cursor_decode(cursor)
+        if after is None:
+            return error(400, "cursor is not one this API returned")
+    now = timezone.now()
+    visible = allowed_jobs(request.api_who, VIEW)
+    filters = replace(JobFilters.from_query(request.GET), sort="name", order="ascending")
+    listed = jobs_filtered(visible.select_related("webhook_handler"), filters, now)
+    if after is not None:
+        listed = listed.filter(name__gt=after)
+    jobs = list(listed[: limit + 1])
+    page = job_rows(now=now, jobs=jobs[:limit])
+    return JsonResponse(
+        {
+            "generated_at": now.isoformat(),
+            "totals": status_counts(visible, now),
+            "jobs": [job_row_json(row) for row in page],
+            "next_cursor": cursor_encode(jobs[limit - 1].name) if len(jobs) > limit else None,
+        }
+    )
+
+
+def _limit(raw: str) -> int | None:
+    if not raw:
+        return STATUS_LIMIT_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= STATUS_LIMIT_MAX:
+        return None
+    return int(raw)
+
+
+@authorize
+@require_GET
+def run_detail(request, run_id: int):
+    visible = allowed_jobs(request.api_who, VIEW)
+    run = JobRun.objects.select_related("job").filter(pk=run_id, job__in=visible).first()
+    if run is None:
+        return error(404, "no such run")
+    return JsonResponse(run_json(run))

@@ -1,0 +1,143 @@
+"""Create many jobs at once (``manage.py import_jobs``): a hundred thousand in seconds.
+
+Saving jobs one by one syncs each one's PeriodicTask with its own queries. Here a batch is
+validated as the admin form would (the model's validators and ``Job.clean``), then written with
+a handful of statements: the jobs (with their first slot), their crontab / interval rows, their
+PeriodicTasks, and the link between the two. django-celery-beat learns of the new tasks through
+``PeriodicTasks.update_changed()``, as its documentation asks for bulk writes.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
+
+from jobs.models import Job
+from jobs.scheduling.periodic_tasks import PERIODIC_TASK_PREFIX, periodic_task_fields
+
+BATCH = 5000
+
+
+class JobDefinitionError(ValueError):
+    """A definition that cannot become a job; the message names it and the field."""
+
+
+class DefinitionsUnreadable(ValueError):
+    """A file that is not a list of job objects; the message says what it is instead."""
+
+
+def importable_fields() -> set[str]:
+    """What a definition may set: the job's own editable values (not its id, what beat and the
+    runner write, or links to other rows: a webhook job is made in the admin)."""
+    return {
+        field.name
+        for field in Job._meta.concrete_fields
+        if field.editable and not field.primary_key and not field.is_relation
+    }
+
+
+def job_from_definition(definition: dict) -> Job:
+    """A validated, unsaved Job from a dict of its fields, checked as the admin form checks it:
+    the fields' validators (bounds included), the command's place on the allow-list and its
+    config (``Job.clean``)."""
+    name = definition.get("name")
+    name = name if isinstance(name, str) and name else "?"
+    unknown = set(definition) - importable_fields()
+    if unknown:
+        raise JobDefinitionError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
+    if wrong := [problem for field, value in definition.items() if (problem := _type_problem(field, value))]:
+        raise JobDefinitionError(f"{name}: {'; '.join(wrong)}")
+    job = Job(**definition)
+    try:
+        # Constraints are the database's to enforce at insert (checking them here costs a query
+        # each); Job.clean() already gives the readable reasons for the schedule and handler.
+        # Fields the definition leaves out keep their defaults, which need no check.
+        unset = [field.name for field in Job._meta.concrete_fields if field.name not in definition]
+        job.full_clean(exclude=unset, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+        raise JobDefinitionError(f"{name}: {reasons}") from exc
+    return job
+
+
+# The JSON type each kind of field takes; null is the field's own business (full_clean).
+JSON_TYPES = (
+    (models.BooleanField, bool, "true or false"),
+    (models.IntegerField, int, "a whole number"),
+    (models.JSONField, object, "any JSON"),
+    (models.Field, str, "text"),
+)
+
+
+def _type_problem(name: str, value) -> str | None:
+    """Why ``value`` is the wrong JSON type for the field ``name`` (true is no number here)."""
+    if value is None:
+        return None
+    field = Job._meta.get_field(name)
+    kind, words = next((kind, words) for model_field, kind, words in JSON_TYPES if isinstance(field, model_field))
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return None
+    return f"{name} must be {words}, not {json.dumps(value)[:40]}"
+
+
+def read_definitions(text: str) -> list[dict]:
+    """A JSON array of job objects, or JSON Lines (one object per line). Raises
+    DefinitionsUnreadable for anything else: not JSON, nested too deeply to read, not a list of
+    objects (the message names the first item that is not one)."""
+    try:
+        if text.lstrip().startswith("["):
+            definitions = json.loads(text)
+        else:
+            definitions = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise DefinitionsUnreadable(f"not JSON or JSON Lines ({exc})") from None
+    except RecursionError:
+        raise DefinitionsUnreadable("nested too deeply to be job definitions") from None
+    if not isinstance(definitions, list):
+        raise DefinitionsUnreadable("not a list of job objects")
+    for number, definition in enumerate(definitions, 1):
+        if not isinstance(definition, dict):
+            shown = json.dumps(definition)[:60] if not isinstance(definition, list) else "a list"
+            raise DefinitionsUnreadable(f"item {number} is {shown}, not a job object")
+    return definitions
+
+
+@transaction.atomic
+def jobs_create_many(jobs: list[Job]) -> list[Job]:
+    """Insert new jobs and their PeriodicTasks in a few statements; returns the jobs created
+    (a name that already exists is left alone, as seed_jobs would leave it)."""
+    names = [job.name for job in jobs]
+    existing = set(Job.objects.filter(name__in=names).values_list("name", flat=True))
+    jobs = [job for job in jobs if job.name not in existing]
+    if not jobs:
+        return []
+    now = timezone.now()
+    for job in jobs:
+        job.schedule_reset(now)
+    Job.objects.bulk_create(jobs)
+    schedules = _known_schedules()
+    tasks = [PeriodicTask(**periodic_task_fields(job, schedules)) for job in jobs]
+    PeriodicTask.objects.bulk_create(tasks)
+    # Each job to its task, by the task's unique name: one UPDATE for the batch.
+    own_task = PeriodicTask.objects.filter(name=Concat(Value(PERIODIC_TASK_PREFIX), OuterRef("name")))
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(periodic_task=Subquery(own_task.values("pk")[:1]))
+    PeriodicTasks.update_changed()
+    return jobs
+
+
+def _known_schedules() -> dict:
+    """Every crontab and interval row, keyed as ``periodic_task_fields`` memoises them: a batch
+    then creates only the schedules no job used before, instead of one lookup per job."""
+    known: dict = {}
+    for row in CrontabSchedule.objects.all():
+        fields = (row.minute, row.hour, row.day_of_month, row.month_of_year, row.day_of_week, str(row.timezone))
+        known.setdefault(("crontab", *fields), row)
+    for row in IntervalSchedule.objects.filter(period=IntervalSchedule.SECONDS):
+        known.setdefault(("interval", row.every), row)
+    return known

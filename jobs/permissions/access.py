@@ -1,0 +1,83 @@
+"""The one answer to "may this user (or API key) do this on that job", used by every surface:
+the dashboard, the session and bearer API, the admin and the schedule page (docs/permissions.md).
+
+A user may do ``action`` on a job when the user is active staff and either a superuser, or holds
+the action's model permission and the job is open to them: it has no operator groups, or the
+user belongs to one of them. An API key may trigger (and read) the jobs in its scope.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from jobs.models import ApiKey, Job, JobOperatorGroup
+
+VIEW = "view"
+RUN = "run"
+TOGGLE = "toggle"
+CHANGE = "change"
+
+PERMISSIONS = {
+    VIEW: "jobs.view_jobrun",
+    RUN: "jobs.run_job",
+    TOGGLE: "jobs.toggle_job",
+    CHANGE: "jobs.change_job",
+}
+# The destructive beat-schedule actions (pause/resume, unschedule, purge orphans, delete in the admin).
+MANAGE_SCHEDULE = "jobs.manage_schedule"
+
+# Stands for the JOBS_SECRET_KEY bootstrap key, which may do what an unlimited named key may.
+BOOTSTRAP = "bootstrap"
+
+
+def allowed_jobs(who, action: str) -> QuerySet[Job]:
+    """The jobs ``who`` (a user, an ApiKey, or BOOTSTRAP) may do ``action`` on."""
+    if action not in PERMISSIONS:
+        raise ValueError(f"unknown action {action!r}")
+    jobs = Job.objects.all()
+    if who == BOOTSTRAP:
+        return jobs
+    if isinstance(who, ApiKey):
+        return _key_scope(who, jobs) if action in (VIEW, RUN) else jobs.none()
+    if who is None or not (who.is_active and who.is_staff):
+        return jobs.none()
+    if who.is_superuser:
+        return jobs
+    if not who.has_perm(PERMISSIONS[action]):
+        return jobs.none()
+    limits = JobOperatorGroup.objects.filter(job=OuterRef("pk"))
+    return jobs.filter(~Exists(limits) | Exists(limits.filter(group__user=who)))
+
+
+def job_allows(who, action: str, job: Job) -> bool:
+    """Whether ``who`` may do ``action`` on ``job``: the same rule as ``allowed_jobs``."""
+    return allowed_jobs(who, action).filter(pk=job.pk).exists()
+
+
+def allowed_ids(who, action: str) -> set[int]:
+    """``allowed_jobs`` as a set of ids, for a page that asks about many jobs at once."""
+    return set(allowed_jobs(who, action).values_list("pk", flat=True))
+
+
+def may_manage_schedule(user) -> bool:
+    return bool(user and user.is_active and user.is_staff and user.has_perm(MANAGE_SCHEDULE))
+
+
+def refusal_reason(who, action: str) -> str:
+    """Words for the audit log and the answer when ``who`` is refused ``action`` on a job."""
+    if isinstance(who, ApiKey):
+        return "job outside this API key's scope"
+    if who is not None and who.is_active and who.has_perm(PERMISSIONS[action]):
+        return "job limited to other operator groups"
+    return f"missing permission {PERMISSIONS[action]}"
+
+
+def _key_scope(key: ApiKey, jobs: QuerySet[Job]) -> QuerySet[Job]:
+    """A key with no jobs and no groups may trigger every job; otherwise the jobs it names and
+    the jobs limited to one of its groups."""
+    named = ApiKey.jobs.through.objects.filter(apikey=key)
+    groups = ApiKey.groups.through.objects.filter(apikey=key)
+    if not named.exists() and not groups.exists():
+        return jobs
+    in_groups = JobOperatorGroup.objects.filter(job=OuterRef("pk"), group__in=groups.values("group"))
+    return jobs.filter(Q(pk__in=named.values("job")) | Exists(in_groups))

@@ -1,0 +1,257 @@
+"""Acting on past runs: retry a failed run, run a slot again, backfill a range of slots.
+
+Every new run goes through ``runner.run_trigger`` like "Run now": triggered by ``manual``, under
+the one-active-run-per-job rule (a refusal is a recorded skip), allowed per ``jobs.permissions.access``
+(``run``) and audited, allowed or refused.
+
+A run booked to a schedule slot is run again *as of* that slot: the new run carries the slot as
+its ``as_of`` option and no ``scheduled_for`` of its own, because (job, slot, attempt) belongs
+to the slot's scheduled run and its retries, and beat's "one run per slot" guard must stay exact.
+A webhook handler has no ``--as-of``, so a webhook job's slots cannot be run again this way.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import AuditEntry, Backfill, Job, JobRun
+from jobs.permissions import access
+from jobs.permissions.audit import audit_record, audit_run
+from jobs.running.execution import is_job_command
+from jobs.running.runner import JobDisabled, run_trigger
+from jobs.scheduling.cron import fire_times, interval_slot
+
+logger = logging.getLogger(__name__)
+
+# A backfill lists its slots for confirmation and stores them: beyond this, split the range.
+BACKFILL_MAX_SLOTS = 100
+
+
+class ActionRefused(Exception):
+    """The action cannot be done on this run or job; the message says why, for the page."""
+
+
+@dataclass
+class ActionResult:
+    run: JobRun | None  # the new run (queued or a recorded skip); None when refused outright
+    message: str
+
+    @property
+    def queued(self) -> bool:
+        return self.run is not None and self.run.status == JobRun.Status.QUEUED
+
+
+def runs_as_of_slots(job: Job) -> bool:
+    """Whether ``job`` can do the work of a past slot (its command takes ``--as-of``)."""
+    return not job.webhook_handler_id and is_job_command(job.command)
+
+
+def may_retry(run: JobRun) -> bool:
+    return run.status in JobRun.FAILURE_STATUSES and (run.scheduled_for is None or runs_as_of_slots(run.job))
+
+
+def may_run_slot_again(run: JobRun) -> bool:
+    return run.scheduled_for is not None and not run.is_active and runs_as_of_slots(run.job)
+
+
+def run_again_options(run: JobRun) -> dict:
+    """The run's own options, plus its slot as ``as_of`` (an explicit ``as_of`` wins)."""
+    options = dict(run.options or {})
+    if run.scheduled_for is not None and not options.get("as_of"):
+        options["as_of"] = run.scheduled_for.isoformat()
+    return options
+
+
+def run_retry(*, run: JobRun, user, address: str = "") -> ActionResult:
+    """A new run of a failed, timed-out or abandoned run, with its options (and slot)."""
+    if not may_retry(run):
+        raise ActionRefused(f"Run #{run.pk} is {run.status}: only a failed, timed out or abandoned run is retried.")
+    return _run_as(job=run.job, options=run_again_options(run), user=user, address=address, repeats=run)
+
+
+def run_slot_again(*, run: JobRun, user, address: str = "") -> ActionResult:
+    """A new run as of the slot ``run`` was booked to, with its options."""
+    if not may_run_slot_again(run):
+        raise ActionRefused(f"Run #{run.pk} has no schedule slot this job can run again.")
+    return _run_as(job=run.job, options=run_again_options(run), user=user, address=address, repeats=run)
+
+
+def _run_as(*, job: Job, options: dict, user, address: str, repeats: JobRun | None = None) -> ActionResult:
+    """Trigger one manual run with ``options`` if ``user`` may run ``job``; audit either way."""
+    about = {"repeats_run": [None, repeats.pk]} if repeats is not None else {}
+    if not access.job_allows(user, access.RUN, job):
+        reason = access.refusal_reason(user, access.RUN)
+        audit_record(
+            actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason, changes=about
+        )
+        raise ActionRefused(f"{job.name}: not allowed ({reason})")
+    try:
+        result = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL, user=user, options=options)
+    except JobDisabled as exc:
+        audit_record(actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
+        raise ActionRefused(str(exc)) from None
+    audit_run(who=user, job=job, run=result.run, address=address)
+    if result.queued:
+        return ActionResult(result.run, f"{job.name}: run #{result.run.pk} queued")
+    return ActionResult(result.run, f"{job.name}: not started, {result.run.skip_reason}")
+
+
+# --- backfill ---------------------------------------------------------------------------
+
+
+def backfill_slots(job: Job, start: datetime, end: datetime) -> list[datetime]:
+    """The slots ``job``'s schedule had in [start, end), oldest first (the schedule module's times).
+
+    Raises ActionRefused for a job without a schedule, one that cannot run as of a slot, an empty
+    or reversed range, or more than BACKFILL_MAX_SLOTS slots."""
+    if not runs_as_of_slots(job):
+        raise ActionRefused(f"{job.name} cannot run as of a past slot (its handler takes no --as-of).")
+    if not (job.cron_expression or job.interval_seconds):
+        raise ActionRefused(f"{job.name} has no schedule, so it has no slots to backfill.")
+    if end <= start:
+        raise ActionRefused("The end of the range must come after its start.")
+    slots: list[datetime] = []
+    for slot in _fire_times(job, start):
+        if slot >= end:
+            break
+        if len(slots) == BACKFILL_MAX_SLOTS:
+            raise ActionRefused(f"More than {BACKFILL_MAX_SLOTS} slots in that range: backfill it in smaller ranges.")
+        slots.append(slot)
+    return slots
+
+
+def _fire_times(job: Job, start: datetime):
+    """Fire times at or after ``start``, ascending."""
+    if not job.interval_seconds:
+        yield from fire_times(job.cron_expression, job.timezone, start - timedelta(microseconds=1))
+        return
+    step = timedelta(seconds=job.interval_seconds)
+    slot = interval_slot(job.interval_seconds, start)
+    if slot < start:
+        slot += step
+    while True:
+        yield slot
+        slot += step
+
+
+def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "") -> Backfill:
+    """Store the backfill and start its first slot's run."""
+    if not access.job_allows(user, access.RUN, job):
+        reason = access.refusal_reason(user, access.RUN)
+        audit_record(actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason)
+        raise ActionRefused(f"{job.name}: not allowed ({reason})")
+    if not slots:
+        raise ActionRefused("No slots to backfill.")
+    if not job.enabled:
+        raise ActionRefused(f"Job {job.name!r} is disabled.")
+    with transaction.atomic():
+        if Backfill.objects.filter(job=job, status=Backfill.Status.RUNNING).exists():
+            raise ActionRefused(f"{job.name} already has a backfill running.")
+        backfill = Backfill.objects.create(
+            job=job, requested_by=user, slots=[slot.isoformat() for slot in sorted(slots)]
+        )
+        audit_record(
+            actor=user,
+            action=AuditEntry.Action.RUN,
+            instance=job,
+            address=address,
+            changes={"backfill": [None, backfill.pk], "slots": [None, len(slots)]},
+        )
+    backfill_advance(backfill_id=backfill.pk)
+    backfill.refresh_from_db()
+    return backfill
+
+
+def backfill_advance(*, backfill_id: int) -> None:
+    """Start the next slot's run once the current one has ended for good (retries included).
+
+    The row lock makes the receiver, a page and a second process agree on one next step. A slot
+    whose run is refused because another run of the job is active waits for that run's end.
+    """
+    with transaction.atomic():
+        backfill = Backfill.objects.select_for_update().select_related("job").filter(pk=backfill_id).first()
+        if backfill is None or backfill.status != Backfill.Status.RUNNING:
+            return
+        job = backfill.job
+        if len(backfill.run_ids) > backfill.position:
+            if JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).exists():
+                return  # its run, or its retry, is still under way
+            backfill.run_ids[backfill.position] = last_attempt(backfill.run_ids[backfill.position])
+            backfill.position += 1
+        if backfill.position >= len(backfill.slots):
+            backfill.status, backfill.finished_at = Backfill.Status.DONE, timezone.now()
+        elif not JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).exists():
+            _backfill_trigger(backfill)
+        backfill.save()
+
+
+def _backfill_trigger(backfill: Backfill) -> None:
+    slot = backfill.slots[backfill.position]
+    try:
+        result = run_trigger(
+            job=backfill.job, triggered_by=JobRun.Trigger.MANUAL, user=backfill.requested_by, options={"as_of": slot}
+        )
+    except JobDisabled:
+        backfill.status, backfill.finished_at = Backfill.Status.STOPPED, timezone.now()
+        backfill.stop_reason = "the job was disabled"
+        return
+    if result.queued:
+        backfill.run_ids.append(result.run.pk)
+        logger.info("backfill %s: slot %s is run #%s", backfill.pk, slot, result.run.pk)
+
+
+def backfill_stop(*, backfill: Backfill, user, address: str = "") -> bool:
+    """Start no further slot (the run under way, if any, finishes). False if it had ended."""
+    stopped = Backfill.objects.filter(pk=backfill.pk, status=Backfill.Status.RUNNING).update(
+        status=Backfill.Status.STOPPED,
+        finished_at=timezone.now(),
+        stop_reason=f"stopped by {user.get_username()}"[:200],
+    )
+    if stopped:
+        audit_record(
+            actor=user,
+            action=AuditEntry.Action.OTHER,
+            instance=backfill.job,
+            address=address,
+            changes={"backfill": [backfill.pk, "stopped"]},
+        )
+    return bool(stopped)
+
+
+def last_attempt(run_id: int) -> int:
+    """The id of the last retry that followed run ``run_id`` (its own id without retries)."""
+    while (retry := JobRun.objects.filter(retry_of_id=run_id).values_list("pk", flat=True).first()) is not None:
+        run_id = retry
+    return run_id
+
+
+def backfill_rows(backfill: Backfill) -> list[dict]:
+    """Each slot with its run (None until started), for the progress page."""
+    ids = backfill.run_ids
+    runs = JobRun.objects.in_bulk(ids)
+    return [
+        {"slot": datetime.fromisoformat(slot), "run": runs.get(ids[index]) if index < len(ids) else None}
+        for index, slot in enumerate(backfill.slots)
+    ]
+
+
+def backfill_on_run_finished(sender, run: JobRun, final: bool, **kwargs) -> None:
+    """A run that ended for good may free its job's running backfill for its next slot. A fault
+    here must not disturb the end of the run that sent the signal: it is logged, and the next
+    run's end (or the backfill page's "Continue") moves the backfill on."""
+    if not final:
+        return
+    backfill_id = (
+        Backfill.objects.filter(job_id=run.job_id, status=Backfill.Status.RUNNING).values_list("pk", flat=True).first()
+    )
+    if backfill_id is None:
+        return
+    try:
+        backfill_advance(backfill_id=backfill_id)
+    except Exception:
+        logger.exception("backfill %s could not start its next slot", backfill_id)

@@ -1,0 +1,592 @@
+"""The run lifecycle. Every entry point (beat, runjob, admin, dashboard, API, retries) calls this.
+
+    trigger --> run_record (queued row, committed) --on commit--> run_publish (Celery send_task)
+                                                                     |
+    worker: run_claim (queued -> running) --> command + heartbeat + time limit
+            --> run_finish (succeeded | failed | timed_out) --> retry row (run_record, queued,
+                not_before) --> job statistics --> run_finished signal (on commit)
+
+One function each: ``run_record`` writes every run row (queued, skipped, retry), ``run_claim``
+claims, ``run_finish`` / ``run_abandon`` end a run through ``_run_end``, ``run_publish`` sends
+the message. The database guards each step: the partial unique constraints turn a second
+trigger into a recorded skip (or, for the same schedule slot, into nothing), and every status
+change is a conditional UPDATE whose row count says whether this process won it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from core.db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
+from core.redaction import redact
+from jobs.models import Job, JobRun
+from jobs.running.command import MAX_WARNINGS, WARNING_LENGTH
+from jobs.running.execution import Outcome, command_execute
+from jobs.running.heartbeat import run_heartbeat
+from jobs.signals import run_finished
+from jobs.status.rows import one_line
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_TASK = "jobs.tasks.execute_run"
+Status = JobRun.Status
+Trigger = JobRun.Trigger
+
+
+class JobDisabled(Exception):
+    """A person or system asked to run a disabled job."""
+
+
+@dataclass
+class TriggerResult:
+    run: JobRun | None
+    # "queued", "skipped" (recorded), "duplicate" (this slot already has its run), or "waiting"
+    # (nothing recorded yet: the slot waits behind a run held up by the broker, policy ``all``)
+    outcome: str
+
+    @property
+    def queued(self) -> bool:
+        return self.outcome == "queued"
+
+
+# --- the one INSERT ---------------------------------------------------------------------
+
+
+def runs_record(runs: list[JobRun], *, now: datetime | None = None) -> list[JobRun]:
+    """Insert run rows (queued triggers, recorded skips, retries) in one statement; return the
+    ones written, with their ids set. A row that a unique constraint refuses (another run of
+    its job is active, or its slot already has its run) is left out and keeps no id, and never
+    breaks the caller's transaction (``INSERT ... ON CONFLICT DO NOTHING``): beat records a
+    burst of slots in one.
+
+    Rows go in job order, so two writers of the same jobs wait for each other instead of
+    deadlocking. Every row of one call carries the same ``created_at``, so the written ones are
+    read back by (job, created_at), which jobs_jobrun_job_created serves; each row's own token
+    (``celery_task_id``) tells it from any other.
+    """
+    if not runs:
+        return []
+    now = now or timezone.now()
+    for run in runs:
+        run.created_at = now
+        run.celery_task_id = run.celery_task_id or str(uuid.uuid4())
+    JobRun.objects.bulk_create(sorted(runs, key=lambda run: run.job_id), ignore_conflicts=True)
+    stored = JobRun.objects.filter(job_id__in={run.job_id for run in runs}, created_at=now)
+    ids = dict(stored.values_list("celery_task_id", "pk"))
+    written = []
+    for run in runs:
+        run.pk = ids.get(run.celery_task_id)
+        if run.pk is not None:
+            written.append(run)
+    return written
+
+
+def run_record(*, job: Job, status: str, triggered_by: str, **fields) -> JobRun | None:
+    """One row through ``runs_record``: the row written, or None if a constraint refused it."""
+    written = runs_record([JobRun(job=job, status=status, triggered_by=triggered_by, **fields)])
+    return written[0] if written else None
+
+
+# --- trigger ----------------------------------------------------------------------------
+
+
+@dataclass
+class TriggerRequest:
+    """One trigger for ``runs_trigger``: which job, asked by whom, for which slot, with what."""
+
+    job: Job
+    triggered_by: str
+    user: object = None
+    scheduled_for: datetime | None = None
+    options: dict = field(default_factory=dict)
+    dispatch: bool = True
+    # Set: record the trigger as skipped for this reason instead of running it (a missed slot
+    # under the ``skip`` catch-up policy).
+    skip_reason: str = ""
+
+
+def runs_trigger(
+    requests: list[TriggerRequest], *, now: datetime | None = None, publish: bool = True
+) -> list[TriggerResult]:
+    """Record triggers durably, then (on commit) send each queued run to a worker. Beat records
+    a burst of due slots in one call; "Run now", the API, runjob and catch-up send one.
+
+    1. A disabled job refuses a manual trigger (``JobDisabled``); a scheduled one that raced a
+       disable is recorded as skipped, as is a request that carries its ``skip_reason``.
+    2. Insert the queued runs (one statement). The database answers, row by row, whether
+       another run of the job is active or the slot already has its run.
+    3. A refused row whose slot has its run is a duplicate (nothing written); any other is
+       recorded as a skip naming the run that blocked it (one statement for all).
+    4. After commit, publish each queued run (``runs_publish``). A dead broker leaves it queued
+       for process-jobs. ``publish=False``: the caller publishes them itself (beat, once a whole
+       burst is recorded).
+
+    The results come in the order of ``requests``.
+    """
+    now = now or timezone.now()
+    for request in requests:
+        if not request.job.enabled and request.triggered_by not in (Trigger.SCHEDULE, Trigger.RETRY):
+            raise JobDisabled(f"Job {request.job.name!r} is disabled.")
+    rows = [_queued_row(request, now) if _may_queue(request) else None for request in requests]
+    runs_record([row for row in rows if row is not None], now=now)
+    refused = [request for request, row in zip(requests, rows, strict=True) if row is not None and row.pk is None]
+    fired = _slots_with_runs(refused)
+    blockers = _active_runs({request.job.pk for request in refused})
+    waiting = _behind_unpublished(refused, fired, blockers, rows, requests, now)
+    results: list[TriggerResult | None] = []
+    skips: list[JobRun] = []
+    for request, row in zip(requests, rows, strict=True):
+        if row is not None and row.pk is not None:
+            results.append(TriggerResult(row, "queued"))
+        elif row is not None and (request.job.pk, request.scheduled_for) in fired:
+            results.append(TriggerResult(None, "duplicate"))
+        elif row is not None and request.job.pk in waiting:
+            results.append(TriggerResult(None, "waiting"))
+        else:
+            active = blockers.get(request.job.pk) if row is not None else None
+            reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is disabled"
+            skips.append(_skip_row(request, reason, now, blocked_by=active))
+            results.append(None)
+    runs_record(skips, now=now)
+    pending = iter(skips)
+    for index, result in enumerate(results):
+        if result is None:
+            skip = next(pending)
+            results[index] = TriggerResult(skip, "skipped") if skip.pk else TriggerResult(None, "duplicate")
+    # Logged once committed: a burst rolled back (a leader that lost its session midway) wrote
+    # no run, and the log must not name runs that never existed.
+    transaction.on_commit(partial(_log_triggers, results, requests))
+    outgoing = [
+        result.run for result, request in zip(results, requests, strict=True) if result.queued and request.dispatch
+    ]
+    if publish and outgoing:
+        transaction.on_commit(lambda: runs_publish(outgoing))
+    return results
+
+
+def run_trigger(
+    *,
+    job: Job,
+    triggered_by: str,
+    user=None,
+    scheduled_for: datetime | None = None,
+    options: dict | None = None,
+    dispatch: bool = True,
+) -> TriggerResult:
+    """One trigger through ``runs_trigger``."""
+    request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch)
+    return runs_trigger([request])[0]
+
+
+def _may_queue(request: TriggerRequest) -> bool:
+    return not request.skip_reason and (request.job.enabled or request.triggered_by == Trigger.RETRY)
+
+
+def _queued_row(request: TriggerRequest, now: datetime) -> JobRun:
+    return JobRun(
+        job=request.job,
+        status=Status.QUEUED,
+        triggered_by=request.triggered_by,
+        triggered_by_user=request.user,
+        scheduled_for=request.scheduled_for,
+        options=request.options,
+        dispatched_at=now if request.dispatch else None,
+    )
+
+
+def _skip_row(request: TriggerRequest, reason: str, now: datetime, blocked_by: JobRun | None = None) -> JobRun:
+    return JobRun(
+        job=request.job,
+        status=Status.SKIPPED,
+        triggered_by=request.triggered_by,
+        triggered_by_user=request.user,
+        scheduled_for=request.scheduled_for,
+        options=request.options,
+        skip_reason=reason[:200],
+        blocked_by=blocked_by,
+        finished_at=now,
+    )
+
+
+def _slots_with_runs(requests: list[TriggerRequest]) -> set[tuple[int, datetime]]:
+    """(job, slot) pairs among ``requests`` whose slot already has its first run."""
+    slotted = [request for request in requests if request.scheduled_for is not None]
+    if not slotted:
+        return set()
+    rows = JobRun.objects.filter(
+        job_id__in={request.job.pk for request in slotted},
+        scheduled_for__in={request.scheduled_for for request in slotted},
+        attempt=1,
+    )
+    return set(rows.values_list("job_id", "scheduled_for"))
+
+
+# --- a slot that meets a run held up only by the broker -----------------------------------
+
+
+def _unpublished(run: JobRun | None) -> bool:
+    """An earlier slot's run, queued and never sent (its publish failed: the broker was away):
+    a run that waits only for the broker, not for a worker. Not a retry waiting for its time,
+    and never a run a person asked for (``runjob`` runs its own in-process, unsent)."""
+    return (
+        run is not None
+        and run.triggered_by == Trigger.SCHEDULE
+        and run.status == Status.QUEUED
+        and run.dispatched_at is None
+        and run.not_before is None
+    )
+
+
+def _behind_unpublished(refused, fired, blockers, rows, requests, now: datetime) -> set[int]:
+    """Scheduled slots refused only because the job's earlier run never reached the broker are
+    not skipped for it (docs/operations.md, "When the broker returns"), by the job's catch-up
+    policy:
+
+    * ``latest``: the new slot supersedes the older run, which is recorded skipped (a
+      conditional UPDATE: only while it is still queued and unsent), and the new slot's row is
+      inserted again; it is then queued, or refused as before if a worker got the older first;
+    * ``all``: nothing is recorded now; the slot has no row, so the ``all`` backlog
+      (``jobs.scheduling.catch_up``) runs it once the older run ends. Returned: those jobs' ids.
+
+    ``skip`` jobs record the slot skipped, as that policy does with any slot it cannot run.
+    """
+    row_of = {id(request): row for request, row in zip(requests, rows, strict=True)}
+    candidates = [
+        request
+        for request in refused
+        if request.scheduled_for is not None
+        and request.triggered_by == Trigger.SCHEDULE
+        and (request.job.pk, request.scheduled_for) not in fired
+        and _unpublished(blockers.get(request.job.pk))
+    ]
+    policy = {request.job.pk: request.job.catch_up or Job.CatchUp.LATEST for request in candidates}
+    waiting = {request.job.pk for request in candidates if policy[request.job.pk] == Job.CatchUp.ALL}
+    again = []
+    for request in candidates:
+        if policy[request.job.pk] == Job.CatchUp.LATEST and _supersede(blockers[request.job.pk], request, now):
+            again.append(row_of[id(request)])
+    runs_record(again, now=now)
+    return waiting
+
+
+def _supersede(older: JobRun, request: TriggerRequest, now: datetime) -> bool:
+    reason = f"superseded by slot {request.scheduled_for:%Y-%m-%d %H:%M:%S}: never sent (broker away); policy latest"
+    unsent = JobRun.objects.filter(pk=older.pk, status=Status.QUEUED, dispatched_at__isnull=True)
+    if not unsent.update(status=Status.SKIPPED, skip_reason=reason[:200], finished_at=now):
+        return False
+    # Logged once committed, as every trigger is (runs_trigger).
+    line = ("run superseded job=%s run=%s by slot=%s", request.job.name, older.pk, request.scheduled_for)
+    transaction.on_commit(partial(logger.info, *line))
+    return True
+
+
+def _active_runs(job_ids: set[int]) -> dict[int, JobRun]:
+    if not job_ids:
+        return {}
+    return {run.job_id: run for run in JobRun.objects.filter(job_id__in=job_ids, status__in=JobRun.ACTIVE_STATUSES)}
+
+
+def _blocked_reason(active: JobRun | None) -> str:
+    return f"run #{active.pk} is {active.status}" if active else "another run was active"
+
+
+def _log_triggers(results: list[TriggerResult], requests: list[TriggerRequest]) -> None:
+    for result, request in zip(results, requests, strict=True):
+        run = result.run
+        if result.queued:
+            logger.info(
+                "run queued job=%s run=%s trigger=%s slot=%s",
+                request.job.name,
+                run.pk,
+                request.triggered_by,
+                request.scheduled_for,
+            )
+        elif run is not None:
+            logger.info("run skipped job=%s run=%s reason=%s", request.job.name, run.pk, run.skip_reason)
+        elif result.outcome == "waiting":
+            logger.info(
+                "slot waits job=%s slot=%s: an earlier run waits for the broker (policy all)",
+                request.job.name,
+                request.scheduled_for,
+            )
+        else:
+            logger.info("slot already fired job=%s slot=%s", request.job.name, request.scheduled_for)
+
+
+# --- publish ----------------------------------------------------------------------------
+
+
+def runs_publish(runs: list[JobRun]) -> int:
+    """Publish committed runs over one producer (``run_publish`` each); how many went out.
+
+    At the first failure (the broker is away) the rest are not tried, each paying the connection
+    timeout: they are marked unsent in one UPDATE, for process-jobs to send later."""
+    sent = 0
+    with current_app.producer_or_acquire() as producer:
+        for index, run in enumerate(runs):
+            if not run_publish(run, producer=producer):
+                unsent = [later.pk for later in runs[index + 1 :]]
+                JobRun.objects.filter(pk__in=unsent, status=Status.QUEUED).update(dispatched_at=None)
+                break
+            sent += 1
+    return sent
+
+
+def run_publish(run: JobRun, *, countdown: float | None = None, producer=None) -> bool:
+    """Send the committed run's message with Celery's ``send_task``. False if the broker is away.
+
+    A trigger writes ``dispatched_at`` with its row, since the publish follows its commit at
+    once; a failed publish clears it, so process-jobs re-sends the run. A process that dies
+    between commit and publish leaves a run that looks sent: process-jobs re-sends it once
+    JOBS_REDISPATCH_AFTER_SECONDS have passed, and a duplicate message finds nothing to claim.
+    A run without the stamp (a re-send) gets it once its message is out."""
+    timeout = run.job.timeout_seconds
+    try:
+        current_app.send_task(
+            EXECUTE_TASK,
+            args=[run.pk],
+            task_id=run.celery_task_id or None,
+            countdown=countdown,
+            producer=producer,
+            soft_time_limit=timeout,
+            time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
+        )
+    except Exception as exc:  # kombu raises many types for one meaning: not sent
+        logger.warning("dispatch failed run=%s (%s); process-jobs will retry", run.pk, type(exc).__name__)
+        JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=None)
+        return False
+    if run.dispatched_at is None:
+        JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(dispatched_at=timezone.now())
+    return True
+
+
+def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
+    """Publish a queued run known by id again (process-jobs' re-send); stamped anew when sent."""
+    run = JobRun.objects.select_related("job").filter(pk=run_id, status=Status.QUEUED).first()
+    if run is None:
+        return False
+    run.dispatched_at = None
+    return run_publish(run, countdown=countdown)
+
+
+# --- execute ----------------------------------------------------------------------------
+
+
+def run_claim(run_id: int) -> JobRun | None:
+    """queued -> running, only if still queued and due; the row count says who won.
+
+    A worker's connection may have died with a database restart while it idled: the claim
+    reconnects and tries again. A repeated UPDATE also matches the row that a first attempt
+    claimed before its reply was lost (same start, host and pid), so no claim is lost that way.
+    """
+    now = timezone.now()
+    mine = dict(started_at=now, worker_host=socket.gethostname()[:200], worker_pid=os.getpid())
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1))
+    claimable = JobRun.objects.filter(Q(status=Status.QUEUED) & due | Q(status=Status.RUNNING, **mine), pk=run_id)
+
+    def claim() -> JobRun | None:
+        if not claimable.update(status=Status.RUNNING, heartbeat_at=now, **mine):
+            return None
+        return JobRun.objects.select_related("job").get(pk=run_id)
+
+    return with_reconnect(claim, seconds=CLAIM_RETRY_SECONDS, what=f"claim of run {run_id}")
+
+
+def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: bool = True) -> JobRun | None:
+    """Claim and run one queued run, then record its end. None if someone else had it."""
+    run = run_claim(run_id)
+    if run is None:
+        return None
+    logger.info("run started job=%s run=%s attempt=%s", run.job.name, run.pk, run.attempt)
+    # Beating until the outcome is recorded: that write may wait out a database restart.
+    with run_heartbeat(run.pk):
+        outcome = _run_handler(run, enforce_timeout)
+        return run_finish(run=run, outcome=outcome, dispatch_retry=dispatch_retry)
+
+
+def _run_handler(run: JobRun, enforce_timeout: bool) -> Outcome:
+    job = run.job
+    if job.webhook_handler_id:
+        from jobs.running.webhooks import webhook_execute
+
+        return webhook_execute(run=run)
+    return command_execute(
+        command=job.command,
+        config=job.config or {},
+        options=run.options or {},
+        timeout=job.timeout_seconds,
+        output_limit=settings.JOBS_OUTPUT_LIMIT,
+        enforce_timeout=enforce_timeout,
+        slot=run.scheduled_for,
+        run_id=run.pk,
+    )
+
+
+# --- finish -----------------------------------------------------------------------------
+
+
+def run_finish(*, run: JobRun, outcome: Outcome, dispatch_retry: bool = True) -> JobRun:
+    """Record the end of a running run, schedule its retry, update the job's statistics.
+
+    The job's work is done: if the database restarted meanwhile, the write reconnects and
+    tries again rather than leave the run to the reaper, which would retry the work.
+    """
+    now = timezone.now()
+    warnings = run_warnings(outcome)
+    ending = dict(
+        status=outcome.status,
+        finished_at=now,
+        duration=now - run.started_at,
+        # The summary's own copy of the warnings is the redacted one too (the run page shows it).
+        summary={**outcome.summary, "warnings": warnings} if warnings else outcome.summary,
+        output=outcome.output,
+        error=outcome.error,
+        warnings=warnings,
+    )
+    expected = run.job.expected_duration_seconds
+    if expected is not None and ending["duration"] > timedelta(seconds=expected):
+        # Only ever set: process-jobs may have flagged it while it ran.
+        ending["slow"] = True
+    ended = with_reconnect(
+        lambda: _run_end(run, ending, now=now, dispatch_retry=dispatch_retry),
+        seconds=FINISH_RETRY_SECONDS,
+        what=f"outcome of run {run.pk}",
+    )
+    if not ended:
+        logger.warning("run %s was ended elsewhere (reaped) before it finished", run.pk)
+        run.refresh_from_db()
+        return run
+    _log_finished(run)
+    if run.status in JobRun.FAILURE_STATUSES:
+        # ERROR: what error trackers (Sentry's logging integration) and log alerting pick up.
+        # The error was redacted when the outcome was built (jobs.running.execution).
+        logger.error(
+            "run failed job=%s run=%s status=%s attempt=%s error=%s",
+            run.job.name,
+            run.pk,
+            run.status,
+            run.attempt,
+            one_line(run.error or ""),
+        )
+    return run
+
+
+def run_warnings(outcome: Outcome) -> list[str]:
+    """The warnings a succeeded command reported in its summary (``JobCommand.warn``), redacted
+    (the database's secrets too) and bounded; none for any other outcome."""
+    reported = outcome.summary.get("warnings") if outcome.status == Status.SUCCEEDED else None
+    if not reported or not isinstance(reported, list):
+        return []
+    return [redact(str(text), stored=True)[:WARNING_LENGTH] for text in reported[:MAX_WARNINGS]]
+
+
+def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
+    """The reaper's end for a run whose process is gone or far past its timeout."""
+    now = timezone.now()
+    ending = dict(status=Status.ABANDONED, finished_at=now, duration=now - (run.started_at or now), error=reason)
+    if not _run_end(run, ending, now=now, dispatch_retry=True):
+        return None
+    logger.error("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
+    return run
+
+
+def _run_end(run: JobRun, ending: dict, *, now: datetime, dispatch_retry: bool) -> bool:
+    """running -> ``ending``, then the retry, the job's statistics and (on commit) run_finished.
+    False if the run was no longer running (another process ended it first)."""
+    with transaction.atomic():
+        if not JobRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(**ending):
+            return False
+        for name, value in ending.items():
+            setattr(run, name, value)
+        retry = _retry_if_allowed(run, now, dispatch_retry)
+        _record_statistics(run, final=retry is None)
+        transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=retry is None))
+    return True
+
+
+def _log_finished(run: JobRun) -> None:
+    duration = run.duration.total_seconds()
+    fields = {
+        "event": "run finished",
+        "job": run.job.name,
+        "run_id": run.pk,
+        "status": run.status,
+        "duration_seconds": round(duration, 3),
+        "attempt": run.attempt,
+        "slow": run.slow,
+        "warnings": len(run.warnings or []),
+    }
+    logger.info(
+        "run finished job=%s run=%s status=%s duration=%.3fs attempt=%s%s%s",
+        run.job.name,
+        run.pk,
+        run.status,
+        duration,
+        run.attempt,
+        " slow=true" if run.slow else "",
+        f" warnings={len(run.warnings)}" if run.warnings else "",
+        extra={"run_log": fields},
+    )
+
+
+def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | None:
+    job = run.job
+    if run.status not in JobRun.FAILURE_STATUSES or run.attempt > job.max_retries:
+        return None
+    delay = job.backoff_for_attempt(run.attempt)
+    retry = run_record(
+        job=job,
+        status=Status.QUEUED,
+        triggered_by=Trigger.RETRY,
+        triggered_by_user=run.triggered_by_user,
+        scheduled_for=run.scheduled_for,
+        attempt=run.attempt + 1,
+        retry_of=run,
+        options=run.options,
+        not_before=now + delay,
+        dispatched_at=now if dispatch else None,
+    )
+    if retry is None:
+        logger.warning("retry of run %s not created: job %s already has an active run", run.pk, job.name)
+        return None
+    # retry_of is a plain foreign key (no reverse one-to-one cache): callers such as the
+    # reaper's count read whether this run was retried from here.
+    run.retried_by = retry
+    if dispatch:
+        transaction.on_commit(lambda: run_publish(retry, countdown=delay.total_seconds()))
+    logger.info(
+        "retry scheduled job=%s run=%s attempt=%s in=%ss", job.name, retry.pk, retry.attempt, delay.total_seconds()
+    )
+    return retry
+
+
+def _record_statistics(run: JobRun, *, final: bool) -> None:
+    """Denormalised on Job so lists need no aggregate; F() keeps concurrent updates exact.
+
+    A dry run wrote nothing, so it is not the job's last run: it neither hides a failure nor
+    counts as one (the run itself, marked dry, stays in the history)."""
+    if (run.options or {}).get("dry_run"):
+        return
+    values = {
+        "last_run_at": run.started_at,
+        "last_run_status": run.status,
+        "last_duration": run.duration,
+        "last_run_warnings": len(run.warnings or []),
+    }
+    if run.status == Status.SUCCEEDED:
+        values.update(last_success_at=run.finished_at, consecutive_failures=0)
+    elif final:
+        values["consecutive_failures"] = F("consecutive_failures") + 1
+    Job.objects.filter(pk=run.job_id).update(**values)

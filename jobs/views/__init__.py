@@ -1,1 +1,0 @@
-"""Views of the staff dashboard (``dashboard``, ``schedule``) and the HTTP trigger API (``api``)."""
