@@ -3,7 +3,7 @@ records runs beside it. Reports deleted runs per second and the writer's worst w
 
 Data: ``--jobs`` jobs, ``--runs`` runs older than the 90-day retention (one INSERT ... SELECT
 generate_series) and 30 recent runs per job, then ANALYZE. The writer is a real process (this
-file with ``--writer``): it records a run through ``jobs.running.runner.run_record``, marks it running,
+file with ``--writer``): it records a run through ``jobs.running.runner.run_trigger``, marks it running,
 then succeeded, in a loop, and logs how long each of those statements took.
 
 Ours: ``jobs.operations.logs.logs_purge`` (batches of JOBS_PURGE_BATCH_SIZE ids, each its own transaction,
@@ -132,7 +132,7 @@ def writer(log_path: str) -> None:
     from django.utils import timezone
 
     from jobs.models import Job, JobRun
-    from jobs.running.runner import run_record
+    from jobs.running.runner import run_trigger
 
     job_ids = list(Job.objects.values_list("pk", flat=True))
     with open(log_path, "a", buffering=1) as log:
@@ -141,7 +141,8 @@ def writer(log_path: str) -> None:
             job = Job(pk=job_ids[i % len(job_ids)])
             i += 1
             started = time.perf_counter()
-            run = run_record(job=job, status=JobRun.Status.QUEUED, triggered_by=JobRun.Trigger.API)
+            result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, dispatch=False)
+            run = result.run if result.queued else None
             steps = [time.perf_counter()]
             if run is not None:
                 JobRun.objects.filter(pk=run.pk).update(status="running", started_at=timezone.now())

@@ -521,7 +521,7 @@ WEB_CLIENT_TIMEOUT_SECONDS = env.float("WEB_CLIENT_TIMEOUT_SECONDS", default=10.
 # Destructive dashboard actions (unschedule, purge orphans) need a password entered within
 # this many minutes; otherwise the user re-authenticates first.
 RECENT_LOGIN_MINUTES = env.int("RECENT_LOGIN_MINUTES", default=15)
-# How often the leading beat looks for late jobs (jobs/status/lateness.py says what "late" means; a
+# How often the leading beat looks for late jobs (Job.objects.late says what "late" means; a
 # job's grace is its own setting). A late alert follows a slot's grace expiry within about
 # this long; each check costs one query per enabled job that has not run since its slot.
 JOBS_LATENESS_CHECK_SECONDS = env.float("JOBS_LATENESS_CHECK_SECONDS", default=20.0)

@@ -22,43 +22,14 @@ from jobs.admin.audited import AuditedAdmin
 from jobs.forms import JobAdminForm, WebhookHandlerAdminForm
 from jobs.models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from jobs.permissions import access
-from jobs.permissions.audit import audit_record, audit_run
-from jobs.running.runner import JobDisabled, run_trigger
+from jobs.permissions.audit import audit_record
+from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
 from jobs.scheduling.periodic_tasks import jobs_set_enabled
 
 # The app list beside every page takes a quarter of a 1366 px screen from the lists; the home page
 # and the breadcrumbs lead everywhere it did.
 admin.site.enable_nav_sidebar = False
-
-
-def jobs_run_now(
-    *, jobs, user, address: str = "", triggered_by: str = JobRun.Trigger.MANUAL
-) -> tuple[list[str], list[str]]:
-    """The "Run now" of the admin and the dashboard, testable without a request: (started,
-    refused) messages. Each job is checked with ``jobs.permissions.access``; every attempt is audited."""
-    started, refused = [], []
-    runnable = access.allowed_ids(user, access.RUN)
-    for job in jobs:
-        if job.pk not in runnable:
-            reason = access.refusal_reason(user, access.RUN)
-            audit_record(actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason)
-            refused.append(f"{job.name}: not allowed ({reason})")
-            continue
-        try:
-            result = run_trigger(job=job, triggered_by=triggered_by, user=user)
-        except JobDisabled as exc:
-            audit_record(
-                actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled"
-            )
-            refused.append(str(exc))
-            continue
-        audit_run(who=user, job=job, run=result.run, address=address)
-        if result.queued:
-            started.append(f"{job.name}: run #{result.run.pk} queued")
-        else:
-            refused.append(f"{job.name}: not started, {result.run.skip_reason}")
-    return started, refused
 
 
 def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, list[str]]:

@@ -23,10 +23,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.ratelimit import client_address
 from jobs.models import ApiKey, AuditEntry, Job, JobRun
-from jobs.permissions.access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs, job_allows, refusal_reason
-from jobs.permissions.audit import audit_record, audit_run
+from jobs.permissions.access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs
+from jobs.permissions.audit import audit_record
 from jobs.permissions.guards import authorize, error
-from jobs.running.runner import JobDisabled, run_trigger
+from jobs.running.run_requests import RunRefused, run_request
 from jobs.status.listing import STATUSES, JobFilters, cursor_decode, cursor_encode, jobs_filtered, status_counts
 from jobs.status.rows import job_row_json, job_rows, run_json
 
@@ -64,15 +64,15 @@ def jobs_run(request):
     who = request.api_who
     job = Job.objects.filter(**key).first()
     address = client_address(request)
-    if job is None or not job_allows(who, RUN, job):
-        return _out_of_reach(who, job, key, address)
+    if job is None:
+        return _out_of_reach(who, key, address)
     try:
-        result = run_trigger(job=job, triggered_by=JobRun.Trigger.API, user=request.api_user)
-    except JobDisabled:
-        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
-        return error(409, "job is disabled", job=job.name, reason="disabled")
+        result = run_request(job=job, who=who, address=address, trigger=JobRun.Trigger.API)
+    except RunRefused as refused:
+        if refused.disabled:
+            return error(409, "job is disabled", job=job.name, reason="disabled")
+        return error(403, f"not allowed: {_reach(who)}")
     run = result.run
-    audit_run(who=who, job=job, run=run, address=address)
     if not result.queued:
         return error(
             409,
@@ -88,23 +88,18 @@ def jobs_run(request):
     return response
 
 
-def _out_of_reach(who, job: Job | None, lookup: dict, address: str) -> JsonResponse:
-    """The answer to a trigger of a job the caller may not run or that does not exist (audited).
+def _out_of_reach(who, lookup: dict, address: str) -> JsonResponse:
+    """The answer to a trigger of a job that does not exist (a refused one gets the same 403).
 
-    A caller who may run every job gets 404 for a missing one. Anyone else gets the same 403 for
-    both, whose words depend only on the caller: a scoped key learns neither a job's name nor
-    whether the name or id it tried exists.
+    A caller who may run every job gets 404 for a missing one. Anyone else gets the same 403 as
+    for a job they may not run, whose words depend only on the caller: a scoped key learns
+    neither a job's name nor whether the name or id it tried exists.
     """
-    unlimited = _reaches_every_job(who)
-    if job is not None:
-        audit_record(
-            actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=refusal_reason(who, RUN)
-        )
-    elif not unlimited:  # probing for jobs outside one's reach is worth a line too
-        refused = f"no job {next(iter(lookup.values()))!r} within reach"[:200]
-        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused)
-    if job is None and unlimited:
+    if _reaches_every_job(who):
         return error(404, "no such job")
+    # probing for jobs outside one's reach is worth an audit line too
+    refused = f"no job {next(iter(lookup.values()))!r} within reach"[:200]
+    audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused)
     return error(403, f"not allowed: {_reach(who)}")
 
 

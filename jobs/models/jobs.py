@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -94,6 +94,30 @@ class WebhookHandler(models.Model):
         return self.name
 
 
+class JobQuerySet(models.QuerySet):
+    def due(self, now: datetime) -> JobQuerySet:
+        """Enabled jobs whose next slot (``next_fire_at``) has come: what the leading beat records
+        (jobs.scheduling.firing). A range scan of jobs_job_due."""
+        return self.filter(enabled=True, next_fire_at__lte=now)
+
+    def late(self, now: datetime) -> JobQuerySet:
+        """The one definition of a *late* job, used by the dashboard, ``/api/jobs/status``,
+        ``manage.py jobs``, ``/health/``, the metrics and the late alerts.
+
+        A job is late when it is enabled, has a schedule, and the first slot beat owes it
+        (``Job.next_fire_at``) has gone unrecorded for longer than its grace: ``Job.late_at <= now``.
+        Beat moves both on in the transaction that records the slot (``jobs.scheduling.firing``), as a run or as a
+        recorded skip, so a job is late exactly when its schedule is not being kept: beat or the
+        database is down or behind. A run started by hand does not keep the schedule and does not
+        clear it. A new, re-enabled or rescheduled job owes only the slots after that moment.
+
+        Grace is the job's ``grace_seconds`` or, when empty, a tenth of the schedule's period clamped to
+        [60 s, 1 h] (``jobs.scheduling.cron.next_fire``): an every-minute job is late after a minute, a daily
+        one after an hour. Answering it is one range scan of jobs_job_late, however many jobs exist.
+        """
+        return self.filter(enabled=True, late_at__lte=now)
+
+
 class Job(models.Model):
     """A scheduled piece of work. The row is the source of truth for its PeriodicTask."""
 
@@ -112,6 +136,8 @@ class Job(models.Model):
         LATEST = "latest", "Run the most recent missed slot once"
         SKIP = "skip", "Skip missed slots"
         ALL = "all", "Run every missed slot (up to the limit)"
+
+    objects = JobQuerySet.as_manager()
 
     name = models.SlugField(max_length=100, unique=True, help_text="Stable identifier, e.g. generate-charges.")
     description = models.TextField(blank=True)
@@ -205,7 +231,7 @@ class Job(models.Model):
     # What beat fires next: the first slot it has not recorded yet, set from the schedule on
     # every save and moved on by the leader in the transaction that records the slot
     # (jobs.scheduling.firing). Null when disabled or never firing. late_at: when that slot counts as
-    # missed (jobs.status.lateness).
+    # missed (Job.objects.late).
     next_fire_at = models.DateTimeField(null=True, blank=True, editable=False)
     late_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -426,7 +452,7 @@ class JobRun(models.Model):
         help_text="The active run that caused this trigger to be skipped.",
     )
 
-    # Set by the runner (runs_record stamps every row of one INSERT alike), not auto_now_add.
+    # Set by the runner (_runs_insert stamps every row of one INSERT alike), not auto_now_add.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     not_before = models.DateTimeField(null=True, blank=True, help_text="A retry waits until this time.")
     dispatched_at = models.DateTimeField(null=True, blank=True)

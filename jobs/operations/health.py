@@ -43,9 +43,9 @@ from django.views.decorators.http import require_GET
 from core.formatting import format_duration
 from jobs.models import Job, JobRun, ServiceHeartbeat
 from jobs.scheduling.clock import db_now, offset_text
+from jobs.scheduling.leader import BEAT_HEARTBEAT
 from jobs.status.listing import late_count
 
-BEAT_HEARTBEAT = "beat"
 # Names of warned jobs /health/ and the dashboard list (the count says how many in all).
 WARNED_JOBS_SHOWN = 5
 

@@ -12,7 +12,7 @@ that need a look (failing, late, running), at most JOBS_METRICS_MAX_JOB_SERIES o
     cronhouse_jobs{state}                          jobs enabled / disabled                  (Job rows)
     cronhouse_jobs_failing / cronhouse_job_failing{job}  jobs whose last run failed    jobs_job_failing
     cronhouse_job_last_success_timestamp_seconds{job}   for the failing jobs
-    cronhouse_jobs_late / cronhouse_job_late{job}  late jobs (jobs.status.lateness)             jobs_job_late
+    cronhouse_jobs_late / cronhouse_job_late{job}  late jobs (Job.objects.late)             jobs_job_late
     cronhouse_jobs_running / cronhouse_job_running_seconds{job}  runs running now   jobs_jobrun_active
     cronhouse_runs_queued                          queued runs                      jobs_jobrun_active
     cronhouse_notifications{status}                registered by the notifications app (hook below)
@@ -128,13 +128,11 @@ def _failing_families():
 def _late_families(now: datetime):
     shown = settings.JOBS_METRICS_MAX_JOB_SERIES
     # Late and not running, as the dashboard and /health/ count them (jobs.status.listing.late_count).
-    late = Job.objects.filter(enabled=True, late_at__lte=now).exclude(pk__in=active_job_ids())
+    late = Job.objects.late(now).exclude(pk__in=active_job_ids())
     names = list(late.order_by("late_at", "pk").values_list("name", flat=True)[:shown])
     count = len(names) if len(names) < shown else late.count()
     yield GaugeMetricFamily("cronhouse_jobs_late", "Jobs late right now.", value=count)
-    family = GaugeMetricFamily(
-        "cronhouse_job_late", "1 for each job late right now (jobs.status.lateness).", labels=["job"]
-    )
+    family = GaugeMetricFamily("cronhouse_job_late", "1 for each job late right now.", labels=["job"])
     for name in names:
         family.add_metric([name], 1)
     yield family

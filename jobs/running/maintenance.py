@@ -9,10 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from jobs.models import Job, JobRun
-from jobs.running.runner import run_abandon, run_dispatch
+from jobs.running.runner import run_abandon, run_resend
 from jobs.scheduling.clock import db_now
 from jobs.signals import job_lateness_changed, run_slow
-from jobs.status.lateness import late_jobs
 
 Status = JobRun.Status
 SWEEP_BATCH = 500
@@ -106,7 +105,7 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
             retried += int(hasattr(ended, "retried_by"))
     dispatched = failed = 0
     for run_id in runs_to_dispatch(now).values_list("pk", flat=True)[:SWEEP_BATCH]:
-        if run_dispatch(run_id=run_id):
+        if run_resend(run_id=run_id):
             dispatched += 1
         else:
             failed += 1
@@ -127,7 +126,7 @@ def lateness_process(*, now: datetime) -> dict:
     2. Every job with an open episode that is no longer late (it ran, or was disabled or
        rescheduled) has it closed the same way, and the recovery is announced.
     """
-    late = late_jobs(now)
+    late = {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now)}
     started = recovered = 0
     for job, slot in late.values():
         if job.late_since is None and Job.objects.filter(pk=job.pk, late_since__isnull=True).update(late_since=slot):

@@ -1,8 +1,9 @@
-"""Acting on past runs: retry a failed run, run a slot again, backfill a range of slots.
+"""A person or an API key asks for a run: ``run_request``, the one way in for "Run now" (admin and
+dashboard), the session and bearer API, a retry, a slot run again and a backfill's start.
 
-Every new run goes through ``runner.run_trigger`` like "Run now": triggered by ``manual``, under
-the one-active-run-per-job rule (a refusal is a recorded skip), allowed per ``jobs.permissions.access``
-(``run``) and audited, allowed or refused.
+It checks ``jobs.permissions.access`` (``run``), triggers through the run engine
+(``runner.run_trigger``, under the one-active-run-per-job rule: a refusal is a recorded skip) and
+audits the outcome, allowed or refused.
 
 A run booked to a schedule slot is run again *as of* that slot: the new run carries the slot as
 its ``as_of`` option and no ``scheduled_for`` of its own, because (job, slot, attempt) belongs
@@ -16,6 +17,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,7 +25,7 @@ from jobs.models import AuditEntry, Backfill, Job, JobRun
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record, audit_run
 from jobs.running.execution import is_job_command
-from jobs.running.runner import JobDisabled, run_trigger
+from jobs.running.runner import JobDisabled, TriggerResult, run_trigger
 from jobs.scheduling.cron import fire_times, interval_slot
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,66 @@ BACKFILL_MAX_SLOTS = 100
 
 class ActionRefused(Exception):
     """The action cannot be done on this run or job; the message says why, for the page."""
+
+
+class RunRefused(ActionRefused):
+    """``run_request`` refused: the asker may not run the job, or the job is disabled."""
+
+    def __init__(self, message: str, *, disabled: bool = False):
+        super().__init__(message)
+        self.disabled = disabled
+
+
+def run_request(
+    *,
+    job: Job,
+    who,
+    address: str = "",
+    trigger: str = JobRun.Trigger.MANUAL,
+    options: dict | None = None,
+    repeats: JobRun | None = None,
+) -> TriggerResult:
+    """Ask for one run of ``job`` on behalf of ``who`` (a user, an ApiKey or the bootstrap key),
+    from ``address``: check the ``run`` rule, trigger, audit. Returns the trigger's result (a
+    queued run, or a recorded skip when another run is active); raises ``RunRefused``, audited,
+    when ``who`` may not run the job or it is disabled. ``repeats``: the run this one repeats (a
+    retry, a slot run again), named in the audit entry."""
+    about = {"repeats_run": [None, repeats.pk]} if repeats is not None else {}
+    if not access.job_allows(who, access.RUN, job):
+        reason = access.refusal_reason(who, access.RUN)
+        audit_record(
+            actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason, changes=about
+        )
+        raise RunRefused(f"{job.name}: not allowed ({reason})")
+    user = who if isinstance(who, get_user_model()) else None
+    try:
+        result = run_trigger(job=job, triggered_by=trigger, user=user, options=options)
+    except JobDisabled as exc:
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
+        raise RunRefused(str(exc), disabled=True) from None
+    audit_run(who=who, job=job, run=result.run, address=address)
+    return result
+
+
+def run_request_message(job: Job, result: TriggerResult) -> str:
+    """What a page says about ``run_request``'s result."""
+    if result.queued:
+        return f"{job.name}: run #{result.run.pk} queued"
+    return f"{job.name}: not started, {result.run.skip_reason}"
+
+
+def jobs_run_now(*, jobs, user, address: str = "") -> tuple[list[str], list[str]]:
+    """ "Run now" on several jobs (the admin's action, the dashboard's button): ``run_request``
+    each; returns (started, refused) messages."""
+    started, refused = [], []
+    for job in jobs:
+        try:
+            result = run_request(job=job, who=user, address=address)
+        except RunRefused as exc:
+            refused.append(str(exc))
+            continue
+        (started if result.queued else refused).append(run_request_message(job, result))
+    return started, refused
 
 
 @dataclass
@@ -81,24 +143,9 @@ def run_slot_again(*, run: JobRun, user, address: str = "") -> ActionResult:
     return _run_as(job=run.job, options=run_again_options(run), user=user, address=address, repeats=run)
 
 
-def _run_as(*, job: Job, options: dict, user, address: str, repeats: JobRun | None = None) -> ActionResult:
-    """Trigger one manual run with ``options`` if ``user`` may run ``job``; audit either way."""
-    about = {"repeats_run": [None, repeats.pk]} if repeats is not None else {}
-    if not access.job_allows(user, access.RUN, job):
-        reason = access.refusal_reason(user, access.RUN)
-        audit_record(
-            actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason, changes=about
-        )
-        raise ActionRefused(f"{job.name}: not allowed ({reason})")
-    try:
-        result = run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL, user=user, options=options)
-    except JobDisabled as exc:
-        audit_record(actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
-        raise ActionRefused(str(exc)) from None
-    audit_run(who=user, job=job, run=result.run, address=address)
-    if result.queued:
-        return ActionResult(result.run, f"{job.name}: run #{result.run.pk} queued")
-    return ActionResult(result.run, f"{job.name}: not started, {result.run.skip_reason}")
+def _run_as(*, job: Job, options: dict, user, address: str, repeats: JobRun) -> ActionResult:
+    result = run_request(job=job, who=user, address=address, options=options, repeats=repeats)
+    return ActionResult(result.run, run_request_message(job, result))
 
 
 # --- backfill ---------------------------------------------------------------------------
@@ -140,20 +187,21 @@ def _fire_times(job: Job, start: datetime):
 
 
 def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "") -> Backfill:
-    """Store the backfill and start its first slot's run."""
-    if not access.job_allows(user, access.RUN, job):
-        reason = access.refusal_reason(user, access.RUN)
-        audit_record(actor=user, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason)
-        raise ActionRefused(f"{job.name}: not allowed ({reason})")
+    """Store the backfill and ask for its first slot's run (``run_request``: allowed, audited). A
+    first slot refused because another run of the job is active is recorded as a skip, and the
+    backfill starts it again once that run has ended."""
     if not slots:
         raise ActionRefused("No slots to backfill.")
-    if not job.enabled:
-        raise ActionRefused(f"Job {job.name!r} is disabled.")
+    slots = sorted(slots)
     with transaction.atomic():
         if Backfill.objects.filter(job=job, status=Backfill.Status.RUNNING).exists():
             raise ActionRefused(f"{job.name} already has a backfill running.")
+        result = run_request(job=job, who=user, address=address, options={"as_of": slots[0].isoformat()})
         backfill = Backfill.objects.create(
-            job=job, requested_by=user, slots=[slot.isoformat() for slot in sorted(slots)]
+            job=job,
+            requested_by=user,
+            slots=[slot.isoformat() for slot in slots],
+            run_ids=[result.run.pk] if result.queued else [],
         )
         audit_record(
             actor=user,
@@ -162,8 +210,6 @@ def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "") 
             address=address,
             changes={"backfill": [None, backfill.pk], "slots": [None, len(slots)]},
         )
-    backfill_advance(backfill_id=backfill.pk)
-    backfill.refresh_from_db()
     return backfill
 
 

@@ -1,13 +1,13 @@
 """The run lifecycle. Every entry point (beat, runjob, admin, dashboard, API, retries) calls this.
 
-    trigger --> run_record (queued row, committed) --on commit--> run_publish (Celery send_task)
+    trigger --> _run_insert (queued row, committed) --on commit--> run_send (Celery send_task)
                                                                      |
     worker: run_claim (queued -> running) --> command + heartbeat + time limit
-            --> run_finish (succeeded | failed | timed_out) --> retry row (run_record, queued,
+            --> run_finish (succeeded | failed | timed_out) --> retry row (_run_insert, queued,
                 not_before) --> job statistics --> run_finished signal (on commit)
 
-One function each: ``run_record`` writes every run row (queued, skipped, retry), ``run_claim``
-claims, ``run_finish`` / ``run_abandon`` end a run through ``_run_end``, ``run_publish`` sends
+One function each: ``_run_insert`` writes every run row (queued, skipped, retry), ``run_claim``
+claims, ``run_finish`` / ``run_abandon`` end a run through ``_run_end``, ``run_send`` sends
 the message. The database guards each step: the partial unique constraints turn a second
 trigger into a recorded skip (or, for the same schedule slot, into nothing), and every status
 change is a conditional UPDATE whose row count says whether this process won it.
@@ -64,7 +64,7 @@ class TriggerResult:
 # --- the one INSERT ---------------------------------------------------------------------
 
 
-def runs_record(runs: list[JobRun], *, now: datetime | None = None) -> list[JobRun]:
+def _runs_insert(runs: list[JobRun], *, now: datetime | None = None) -> list[JobRun]:
     """Insert run rows (queued triggers, recorded skips, retries) in one statement; return the
     ones written, with their ids set. A row that a unique constraint refuses (another run of
     its job is active, or its slot already has its run) is left out and keeps no id, and never
@@ -93,9 +93,9 @@ def runs_record(runs: list[JobRun], *, now: datetime | None = None) -> list[JobR
     return written
 
 
-def run_record(*, job: Job, status: str, triggered_by: str, **fields) -> JobRun | None:
-    """One row through ``runs_record``: the row written, or None if a constraint refused it."""
-    written = runs_record([JobRun(job=job, status=status, triggered_by=triggered_by, **fields)])
+def _run_insert(*, job: Job, status: str, triggered_by: str, **fields) -> JobRun | None:
+    """One row through ``_runs_insert``: the row written, or None if a constraint refused it."""
+    written = _runs_insert([JobRun(job=job, status=status, triggered_by=triggered_by, **fields)])
     return written[0] if written else None
 
 
@@ -104,7 +104,7 @@ def run_record(*, job: Job, status: str, triggered_by: str, **fields) -> JobRun 
 
 @dataclass
 class TriggerRequest:
-    """One trigger for ``runs_trigger``: which job, asked by whom, for which slot, with what."""
+    """One trigger for ``runs_book``: which job, asked by whom, for which slot, with what."""
 
     job: Job
     triggered_by: str
@@ -117,7 +117,7 @@ class TriggerRequest:
     skip_reason: str = ""
 
 
-def runs_trigger(
+def runs_book(
     requests: list[TriggerRequest], *, now: datetime | None = None, publish: bool = True
 ) -> list[TriggerResult]:
     """Record triggers durably, then (on commit) send each queued run to a worker. Beat records
@@ -140,7 +140,7 @@ def runs_trigger(
         if not request.job.enabled and request.triggered_by not in (Trigger.SCHEDULE, Trigger.RETRY):
             raise JobDisabled(f"Job {request.job.name!r} is disabled.")
     rows = [_queued_row(request, now) if _may_queue(request) else None for request in requests]
-    runs_record([row for row in rows if row is not None], now=now)
+    _runs_insert([row for row in rows if row is not None], now=now)
     refused = [request for request, row in zip(requests, rows, strict=True) if row is not None and row.pk is None]
     fired = _slots_with_runs(refused)
     blockers = _active_runs({request.job.pk for request in refused})
@@ -159,7 +159,7 @@ def runs_trigger(
             reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is disabled"
             skips.append(_skip_row(request, reason, now, blocked_by=active))
             results.append(None)
-    runs_record(skips, now=now)
+    _runs_insert(skips, now=now)
     pending = iter(skips)
     for index, result in enumerate(results):
         if result is None:
@@ -185,9 +185,9 @@ def run_trigger(
     options: dict | None = None,
     dispatch: bool = True,
 ) -> TriggerResult:
-    """One trigger through ``runs_trigger``."""
+    """One trigger through ``runs_book``."""
     request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch)
-    return runs_trigger([request])[0]
+    return runs_book([request])[0]
 
 
 def _may_queue(request: TriggerRequest) -> bool:
@@ -277,7 +277,7 @@ def _behind_unpublished(refused, fired, blockers, rows, requests, now: datetime)
     for request in candidates:
         if policy[request.job.pk] == Job.CatchUp.LATEST and _supersede(blockers[request.job.pk], request, now):
             again.append(row_of[id(request)])
-    runs_record(again, now=now)
+    _runs_insert(again, now=now)
     return waiting
 
 
@@ -286,7 +286,7 @@ def _supersede(older: JobRun, request: TriggerRequest, now: datetime) -> bool:
     unsent = JobRun.objects.filter(pk=older.pk, status=Status.QUEUED, dispatched_at__isnull=True)
     if not unsent.update(status=Status.SKIPPED, skip_reason=reason[:200], finished_at=now):
         return False
-    # Logged once committed, as every trigger is (runs_trigger).
+    # Logged once committed, as every trigger is (runs_book).
     line = ("run superseded job=%s run=%s by slot=%s", request.job.name, older.pk, request.scheduled_for)
     transaction.on_commit(partial(logger.info, *line))
     return True
@@ -329,14 +329,14 @@ def _log_triggers(results: list[TriggerResult], requests: list[TriggerRequest]) 
 
 
 def runs_publish(runs: list[JobRun]) -> int:
-    """Publish committed runs over one producer (``run_publish`` each); how many went out.
+    """Publish committed runs over one producer (``run_send`` each); how many went out.
 
     At the first failure (the broker is away) the rest are not tried, each paying the connection
     timeout: they are marked unsent in one UPDATE, for process-jobs to send later."""
     sent = 0
     with current_app.producer_or_acquire() as producer:
         for index, run in enumerate(runs):
-            if not run_publish(run, producer=producer):
+            if not run_send(run, producer=producer):
                 unsent = [later.pk for later in runs[index + 1 :]]
                 JobRun.objects.filter(pk__in=unsent, status=Status.QUEUED).update(dispatched_at=None)
                 break
@@ -344,7 +344,7 @@ def runs_publish(runs: list[JobRun]) -> int:
     return sent
 
 
-def run_publish(run: JobRun, *, countdown: float | None = None, producer=None) -> bool:
+def run_send(run: JobRun, *, countdown: float | None = None, producer=None) -> bool:
     """Send the committed run's message with Celery's ``send_task``. False if the broker is away.
 
     A trigger writes ``dispatched_at`` with its row, since the publish follows its commit at
@@ -372,13 +372,13 @@ def run_publish(run: JobRun, *, countdown: float | None = None, producer=None) -
     return True
 
 
-def run_dispatch(*, run_id: int, countdown: float | None = None) -> bool:
+def run_resend(*, run_id: int, countdown: float | None = None) -> bool:
     """Publish a queued run known by id again (process-jobs' re-send); stamped anew when sent."""
     run = JobRun.objects.select_related("job").filter(pk=run_id, status=Status.QUEUED).first()
     if run is None:
         return False
     run.dispatched_at = None
-    return run_publish(run, countdown=countdown)
+    return run_send(run, countdown=countdown)
 
 
 # --- execute ----------------------------------------------------------------------------
@@ -546,7 +546,7 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
     if run.status not in JobRun.FAILURE_STATUSES or run.attempt > job.max_retries:
         return None
     delay = job.backoff_for_attempt(run.attempt)
-    retry = run_record(
+    retry = _run_insert(
         job=job,
         status=Status.QUEUED,
         triggered_by=Trigger.RETRY,
@@ -565,7 +565,7 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
     # reaper's count read whether this run was retried from here.
     run.retried_by = retry
     if dispatch:
-        transaction.on_commit(lambda: run_publish(retry, countdown=delay.total_seconds()))
+        transaction.on_commit(lambda: run_send(retry, countdown=delay.total_seconds()))
     logger.info(
         "retry scheduled job=%s run=%s attempt=%s in=%ss", job.name, retry.pk, retry.attempt, delay.total_seconds()
     )

@@ -33,10 +33,10 @@ from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
 from jobs.running.maintenance import DispatchBackoff, lateness_process, runs_sweep
-from jobs.scheduling.catch_up import beat_heartbeat_write, catch_up_backlog
+from jobs.scheduling.catch_up import catch_up_backlog
 from jobs.scheduling.clock import clock_read
 from jobs.scheduling.firing import due_jobs_fire, next_due_at
-from jobs.scheduling.leader import Leadership, fence_transaction
+from jobs.scheduling.leader import Leadership, beat_heartbeat_write, fence_transaction
 from jobs.scheduling.periodic_tasks import RUN_TASK
 
 logger = logging.getLogger(__name__)

@@ -1,42 +1,48 @@
-"""Beside the leader's firing (``jobs.scheduling.firing``): the ``all`` catch-up policy's backlog, moved on
-one slot at a time, and the leader's heartbeat row. Every row goes through the runner.
+"""Catch-up: what beat records for a job whose slot is more than JOBS_CATCH_UP_TOLERANCE_SECONDS
+overdue (beat or the database was away), by the job's policy (``Job.catch_up``), all three here:
+
+* ``latest`` runs the most recent slot once;
+* ``skip`` records the most recent slot as a skipped run, so it is accounted for;
+* ``all`` runs the missed slots one after another, oldest first, at most ``catch_up_limit`` of
+  the most recent ones: one when the job is found overdue, the next each time the leader moves
+  the backlog on (``catch_up_backlog``) and the job has no active run.
+
+The leader's firing (``jobs.scheduling.firing``) records what ``catch_up_requests`` returns with
+the rest of its burst. Every row goes through the runner.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from jobs.models import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, ServiceHeartbeat
-from jobs.operations.health import BEAT_HEARTBEAT
-from jobs.running.runner import TriggerResult, run_trigger
-from jobs.scheduling.cron import recent_slots
+from jobs.models import DEFAULT_CATCH_UP_LIMIT, Job, JobRun
+from jobs.running.runner import TriggerRequest, runs_book
+from jobs.scheduling.cron import last_slot, recent_slots
 
 logger = logging.getLogger(__name__)
 Trigger = JobRun.Trigger
 CatchUp = Job.CatchUp
 
 
-def beat_heartbeat_write(*, now: datetime, offset: float | None = None) -> None:
-    """The leader's heartbeat: ``now`` is the database's time, ``offset`` the leader's clock
-    minus it (seconds), which /health/ and the dashboard show."""
-    ServiceHeartbeat.objects.update_or_create(
-        name=BEAT_HEARTBEAT,
-        defaults={
-            "seen_at": now,
-            "host": socket.gethostname()[:200],
-            "pid": os.getpid(),
-            "clock_offset_seconds": offset,
-        },
-    )
-
-
-def _tolerance() -> timedelta:
+def catch_up_tolerance() -> timedelta:
     return timedelta(seconds=settings.JOBS_CATCH_UP_TOLERANCE_SECONDS)
+
+
+def catch_up_requests(job: Job, slot: datetime, now: datetime) -> list[TriggerRequest]:
+    """What to record for ``job``, owed ``slot`` and found overdue at ``now``, by its policy."""
+    policy = job.catch_up or CatchUp.LATEST
+    if policy == CatchUp.ALL:
+        return _oldest_missed(job, now)
+    latest = last_slot(job.cron_expression, job.interval_seconds, job.timezone, now) or slot
+    if policy == CatchUp.SKIP:
+        late_by = int((now - latest).total_seconds())
+        reason = f"missed slot fired {late_by} s late; catch-up policy: skip"
+        return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=latest, skip_reason=reason)]
+    logger.info("beat: catching up job=%s slot=%s (policy latest)", job.name, latest)
+    return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=latest)]
 
 
 def missed_slots(job: Job, now: datetime) -> list[datetime]:
@@ -47,7 +53,7 @@ def missed_slots(job: Job, now: datetime) -> list[datetime]:
         for slot in recent_slots(
             job.cron_expression, job.interval_seconds, job.timezone, now, job.catch_up_limit or DEFAULT_CATCH_UP_LIMIT
         )
-        if slot >= job.schedule_since and now - slot > _tolerance()
+        if slot >= job.schedule_since and now - slot > catch_up_tolerance()
     ]
     if not candidates:
         return []
@@ -56,21 +62,23 @@ def missed_slots(job: Job, now: datetime) -> list[datetime]:
     return [slot for slot in candidates if slot not in recorded]
 
 
-def catch_up_next(*, job: Job, now: datetime) -> TriggerResult | None:
-    """Trigger the oldest missed slot of an ``all`` job, if it has no active run."""
+def _oldest_missed(job: Job, now: datetime) -> list[TriggerRequest]:
+    """Policy ``all``: the oldest missed slot, unless a run of the job is still active (the next
+    slot waits for its end instead of being recorded as a skip)."""
     if JobRun.objects.filter(job=job, status__in=JobRun.ACTIVE_STATUSES).exists():
-        return None
+        return []
     missing = missed_slots(job, now)
     if not missing:
-        return None
+        return []
     logger.info("beat: catching up job=%s slot=%s (%s missed, policy all)", job.name, missing[0], len(missing))
-    return run_trigger(job=job, triggered_by=Trigger.SCHEDULE, scheduled_for=missing[0])
+    return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=missing[0])]
 
 
 def catch_up_backlog(*, now: datetime) -> int:
     """Move every ``all`` job's backlog on by one slot (the next when this run ends)."""
-    started = 0
-    for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL):
-        result = catch_up_next(job=job, now=now)
-        started += int(bool(result and result.queued))
-    return started
+    requests = [
+        request
+        for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL)
+        for request in _oldest_missed(job, now)
+    ]
+    return sum(result.queued for result in runs_book(requests, now=now))

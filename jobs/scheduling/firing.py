@@ -4,7 +4,7 @@ Each job stores the next slot beat owes it (``Job.next_fire_at``, indexed). The 
 "which jobs are due?" with one indexed range query, and for a batch of them, in one transaction:
 
 1. renews its lease first (``jobs.scheduling.leader``): a beat that lost leadership records nothing;
-2. records a run row for each job's slot (``runner.runs_trigger``: one INSERT for the batch,
+2. records a run row for each job's slot (``runner.runs_book``: one INSERT for the batch,
    a recorded skip where another run is still active, nothing where the slot already has its run);
 3. moves each job's ``next_fire_at`` / ``late_at`` on.
 
@@ -12,13 +12,8 @@ The slot is recorded and the job moved past it in the same commit, so no instant
 loses a slot or books one twice (the (job, slot) constraint refuses a second row). Messages go
 out after the commit. Work grows with what is due, not with how many jobs exist.
 
-Catch-up, when a slot is more than JOBS_CATCH_UP_TOLERANCE_SECONDS overdue (beat or the database
-was away), follows the job's policy (``Job.catch_up``):
-
-* ``latest`` runs the most recent slot once;
-* ``skip`` records the most recent slot as a skipped run, so it is accounted for;
-* ``all`` runs the missed slots one after another, oldest first, at most ``catch_up_limit`` of
-  the most recent ones (``jobs.scheduling.catch_up.catch_up_next``; the leader moves the backlog on).
+A slot more than JOBS_CATCH_UP_TOLERANCE_SECONDS overdue (beat or the database was away) is
+recorded as the job's catch-up policy says (``jobs.scheduling.catch_up``).
 
 "Now" is the database's clock (``jobs.scheduling.clock.db_now``), read in the transaction that records the
 slots: no slot fires before its time however far this beat's host clock is off.
@@ -32,17 +27,15 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
 
 from jobs.models import Job, JobRun
-from jobs.running.runner import TriggerRequest, runs_publish, runs_trigger
-from jobs.scheduling.catch_up import catch_up_next
+from jobs.running.runner import TriggerRequest, runs_book, runs_publish
+from jobs.scheduling.catch_up import catch_up_requests, catch_up_tolerance
 from jobs.scheduling.clock import db_now
-from jobs.scheduling.cron import last_slot
 from jobs.scheduling.leader import Leadership, fence_transaction
 
 logger = logging.getLogger(__name__)
@@ -106,7 +99,7 @@ def _record_due(report: FireReport, leadership: Leadership | None, pinned: datet
             if leadership is not None and not leadership.renew(now):
                 report.lost_leadership = True
                 return
-            due = Job.objects.select_for_update(skip_locked=True).filter(enabled=True, next_fire_at__lte=now)
+            due = Job.objects.select_for_update(skip_locked=True).due(now)
             jobs = list(due.order_by("next_fire_at", "pk")[:batch])
             queued = _fire(jobs, now, report) if jobs else []
         report.outgoing += queued  # committed
@@ -120,7 +113,7 @@ def next_due_at() -> datetime | None:
 
 
 def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
-    tolerance = timedelta(seconds=settings.JOBS_CATCH_UP_TOLERANCE_SECONDS)
+    tolerance = catch_up_tolerance()
     requests = []
     for job in jobs:
         slot = job.next_fire_at
@@ -131,10 +124,10 @@ def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
             # is owed nothing, and every other job goes on.
             logger.warning("beat: schedule of job=%s (%r) never fires; nothing booked", job.name, job.cron_expression)
         elif overdue:
-            requests.extend(_catch_up(job, slot, now, report))
+            requests.extend(catch_up_requests(job, slot, now))
         else:
             requests.append(TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=slot))
-    results = runs_trigger(requests, now=now, publish=False)
+    results = runs_book(requests, now=now, publish=False)
     for result in results:
         report.add(result.outcome)
     _next_slots_save(jobs)
@@ -149,20 +142,3 @@ def _next_slots_save(jobs: list[Job]) -> None:
         groups[(job.next_fire_at, job.late_at)].append(job.pk)
     for (next_fire_at, late_at), ids in groups.items():
         Job.objects.filter(pk__in=ids).update(next_fire_at=next_fire_at, late_at=late_at)
-
-
-def _catch_up(job: Job, slot: datetime, now: datetime, report: FireReport) -> list[TriggerRequest]:
-    """What to record for an overdue job, by its catch-up policy (module docstring)."""
-    latest = last_slot(job.cron_expression, job.interval_seconds, job.timezone, now) or slot
-    policy = job.catch_up or CatchUp.LATEST
-    if policy == CatchUp.ALL:
-        result = catch_up_next(job=job, now=now)
-        if result is not None:
-            report.add(result.outcome)
-        return []
-    if policy == CatchUp.SKIP:
-        late_by = int((now - latest).total_seconds())
-        reason = f"missed slot fired {late_by} s late; catch-up policy: skip"
-        return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=latest, skip_reason=reason)]
-    logger.info("beat: catching up job=%s slot=%s (policy latest)", job.name, latest)
-    return [TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=latest)]

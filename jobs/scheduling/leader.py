@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
-from jobs.models import LeaderLease
+from jobs.models import LeaderLease, ServiceHeartbeat
 from jobs.scheduling.clock import ClockWatch, clock_read
 
 logger = logging.getLogger(__name__)
@@ -106,3 +106,21 @@ def fence_transaction() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = {idle_ms}")
         cursor.execute(f"SET LOCAL lock_timeout = {idle_ms}")
+
+
+# The leading beat's row in ServiceHeartbeat, which /health/ and the dashboard read.
+BEAT_HEARTBEAT = "beat"
+
+
+def beat_heartbeat_write(*, now: datetime, offset: float | None = None) -> None:
+    """The leader's heartbeat: ``now`` is the database's time, ``offset`` the leader's clock
+    minus it (seconds), which /health/ and the dashboard show."""
+    ServiceHeartbeat.objects.update_or_create(
+        name=BEAT_HEARTBEAT,
+        defaults={
+            "seen_at": now,
+            "host": socket.gethostname()[:200],
+            "pid": os.getpid(),
+            "clock_offset_seconds": offset,
+        },
+    )

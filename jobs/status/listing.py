@@ -6,7 +6,7 @@ of jobs at a time. Only the jobs shown get the per-job work (``selectors.job_row
 Statuses, one vocabulary everywhere: ``failed``, ``late``, ``running``, ``idle`` (ok) and
 ``disabled`` (paused), decided in this order: disabled, then running (an active run exists,
 partial index jobs_jobrun_active), then late (``late_at <= now``), then failed (the last run's
-status), else idle -- the same rules as ``Job.status`` plus ``jobs.status.lateness``.
+status), else idle -- the same rules as ``Job.status`` plus ``Job.objects.late``.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def status_counts(jobs: QuerySet[Job], now: datetime) -> dict[str, int]:
 def late_count(now: datetime) -> int:
     """How many jobs are late (the status ``late``): a range scan of the partial index
     jobs_job_late, not a pass over every job."""
-    return Job.objects.filter(enabled=True, late_at__lte=now).exclude(pk__in=active_job_ids()).count()
+    return Job.objects.late(now).exclude(pk__in=active_job_ids()).count()
 
 
 def apps_among(jobs: QuerySet[Job]) -> list[str]:

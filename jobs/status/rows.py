@@ -170,7 +170,7 @@ def job_rows(
             "job_id", "id"
         )
     )
-    # late_at is on the job row (jobs.status.lateness): no query, the same rule as late_jobs().
+    # late_at is on the job row (Job.objects.late): no query, the same rule.
     late = {job.pk for job in jobs if job.enabled and job.late_at is not None and job.late_at <= now}
     recent = recent_runs_by_job([job.pk for job in jobs], recent_per_job) if recent_per_job else {}
     warned = last_run_warnings(jobs) if warnings else {}

@@ -1,8 +1,8 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from jobs.admin.jobs import jobs_run_now
 from jobs.models import AuditEntry, Job, JobRun
+from jobs.running.run_requests import jobs_run_now
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,10 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import Job, JobRun, LeaderLease
-from jobs.scheduling.catch_up import beat_heartbeat_write, catch_up_backlog
+from jobs.scheduling.catch_up import catch_up_backlog
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.firing import due_jobs_fire
-from jobs.scheduling.leader import Leadership
+from jobs.scheduling.leader import Leadership, beat_heartbeat_write
 from tests.scheduling import owe_since
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import Job, JobRun
-from jobs.scheduling.catch_up import beat_heartbeat_write
+from jobs.scheduling.leader import beat_heartbeat_write
 from notifications.services import notification_enqueue
 
 from .conftest import API_KEY

@@ -1,4 +1,4 @@
-"""One definition of "late" (jobs.status.lateness), and every surface showing it."""
+"""One definition of "late" (Job.objects.late), and every surface showing it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from jobs.models import Job, JobRun
 from jobs.running.runner import run_trigger
 from jobs.scheduling.cron import next_fire
 from jobs.scheduling.firing import due_jobs_fire
-from jobs.status.lateness import late_jobs
 from tests.scheduling import owe_since
 
 from .conftest import API_KEY, NOON
@@ -25,6 +24,11 @@ Status = JobRun.Status
 def grace(job) -> float:
     upcoming = next_fire(job.cron_expression, job.interval_seconds, job.timezone, NOON, job.grace_seconds)
     return (upcoming.late_at - upcoming.at).total_seconds()
+
+
+def late_jobs(now):
+    """Every late job by id, with the first slot it missed."""
+    return {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now)}
 
 
 def test_it_defaults_grace_to_a_tenth_of_the_period_between_a_minute_and_an_hour(old_job):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobs.models import Job, JobRun
 from jobs.operations.checks import check_alert_recipients, check_alert_routing
 from jobs.running.runner import run_execute, run_trigger
-from jobs.scheduling.catch_up import beat_heartbeat_write
+from jobs.scheduling.leader import beat_heartbeat_write
 from notifications.mailer import notifications_process
 from tests.scheduling import owe_since
 

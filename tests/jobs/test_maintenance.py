@@ -94,6 +94,6 @@ def test_it_keeps_a_run_queued_when_the_broker_is_down(make_job, monkeypatch):
 
     monkeypatch.setattr(runner.current_app, "send_task", refuse)
     run = JobRun.objects.create(job=make_job(), triggered_by=JobRun.Trigger.API)
-    assert runner.run_dispatch(run_id=run.pk) is False
+    assert runner.run_resend(run_id=run.pk) is False
     run.refresh_from_db()
     assert run.status == Status.QUEUED and run.dispatched_at is None

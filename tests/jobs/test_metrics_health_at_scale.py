@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from jobs.models import Job, JobRun
-from jobs.scheduling.catch_up import beat_heartbeat_write
+from jobs.scheduling.leader import beat_heartbeat_write
 
 from .conftest import API_KEY
 

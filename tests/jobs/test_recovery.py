@@ -28,7 +28,7 @@ def test_it_stops_a_beat_sweep_at_the_first_failed_publish(make_job, monkeypatch
     for name in ("a", "b", "c"):
         _lost(make_job(name))
     calls = []
-    monkeypatch.setattr(maintenance, "run_dispatch", lambda run_id: calls.append(run_id) and False)
+    monkeypatch.setattr(maintenance, "run_resend", lambda run_id: calls.append(run_id) and False)
     swept = maintenance.runs_sweep(now=timezone.now(), stop_on_dispatch_failure=True)
     assert (len(calls), swept["dispatch_failed"]) == (1, 1)
     assert maintenance.runs_sweep(now=timezone.now())["dispatch_failed"] == 3
@@ -38,7 +38,7 @@ def test_it_re_sends_process_jobs_own_lost_run_from_beats_sweep(make_job, monkey
     process_jobs = make_job("process-jobs", command="process_jobs")
     lost = _lost(process_jobs)
     sent = []
-    monkeypatch.setattr(maintenance, "run_dispatch", lambda run_id: sent.append(run_id) or True)
+    monkeypatch.setattr(maintenance, "run_resend", lambda run_id: sent.append(run_id) or True)
     monkeypatch.setattr(beat, "close_old_connections", lambda: None)  # it would end the test's transaction
     scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)  # no beat loop needed
     try:

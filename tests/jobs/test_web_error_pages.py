@@ -69,7 +69,7 @@ def test_it_shows_no_secret_on_the_debug_page_of_a_failing_api_request(api, clie
         held = settings.JOBS_SECRET_KEY  # careless code holding a secret in a local
         raise RuntimeError(f"trigger failed holding {held} with Bearer {held}")
 
-    monkeypatch.setattr(api_views, "run_trigger", explode)
+    monkeypatch.setattr(api_views, "run_request", explode)
     client.raise_request_exception = False
     response = api.post(RUN, {"job": "nightly"})
     assert response.status_code == 500
@@ -88,7 +88,7 @@ def test_it_shows_no_secret_in_the_plain_text_debug_answer(api, client, make_job
     def explode(**kwargs):
         raise RuntimeError(f"failed with key {settings.JOBS_SECRET_KEY}")
 
-    monkeypatch.setattr(api_views, "run_trigger", explode)
+    monkeypatch.setattr(api_views, "run_request", explode)
     client.raise_request_exception = False
     response = api.post(RUN, {"job": "nightly"}, HTTP_ACCEPT="application/json")
     assert response.status_code == 500 and response["Content-Type"].startswith("text/plain")
