@@ -8,8 +8,7 @@ from datetime import datetime
 
 from django.utils.html import format_html
 
-from core.formatting import format_datetime
-from jobs.status.rows import one_line
+from core.formatting import format_datetime, one_line
 
 # A hover text is for reading, not a copy of a whole traceback in every row: the run's or the
 # message's own page shows all of it.

@@ -52,3 +52,9 @@ def format_duration(value: float | timedelta | None) -> str:
 def format_json(value) -> str:
     """A summary or option as indented JSON (never a Python repr); what JSON cannot hold, as text."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """The first non-blank line of ``text``, cut to ``limit`` characters with an ellipsis."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -27,7 +27,6 @@ from functools import cache
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 MASK = "[redacted]"
 SECRET_SETTING_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL|_KEY$)", re.I)
@@ -128,28 +127,9 @@ def setting_values_forget(**kwargs) -> None:
     _setting_forms.cache_clear()
 
 
-def _handler_secrets() -> set[str]:
-    from core.crypto import SecretUnavailable, secret_decrypt
-    from jobs.models import WebhookHandler
-
-    values = set()
-    rows = WebhookHandler.objects.exclude(secret="").values_list("secret", "auth", "auth_username")
-    for stored, auth, username in rows:
-        try:
-            secret = secret_decrypt(stored)
-        # A secret nobody can decrypt (wrong or missing JOBS_SECRETS_ENCRYPTION_KEY) cannot be
-        # sent, so cannot leak; redacting must never fail the text it protects.
-        except (SecretUnavailable, ImproperlyConfigured):
-            continue
-        values.add(secret)
-        if auth == WebhookHandler.Auth.BASIC:
-            values.add(f"{username}:{secret}")  # its base64 form is the Authorization: Basic token
-    return values
-
-
 def stored_secrets() -> set[str]:
     """Secrets held in the database, read fresh: they change in the admin."""
-    values = _handler_secrets()
+    values: set[str] = set()
     for source in _sources.values():
         values.update(source())
     return values

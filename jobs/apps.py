@@ -12,8 +12,9 @@ class JobsConfig(AppConfig):
         self.checks_register()
         self.receivers_connect()
         from core.redaction import register_secret_source
-        from jobs.running.webhooks import stored_header_values
+        from jobs.running.webhooks import stored_handler_secrets, stored_header_values
 
+        register_secret_source(stored_handler_secrets, key="jobs.webhook_secrets")
         register_secret_source(stored_header_values, key="jobs.webhook_extra_headers")
 
     @staticmethod

@@ -19,12 +19,12 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from core.formatting import one_line
 from core.redaction import redact
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_recipients
 from jobs.operations.logs import system_log
 from jobs.signals import job_lateness_changed, run_slow
-from jobs.status.rows import one_line
 
 from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
 from .ops_alerts import on_job_lateness_changed, on_run_slow

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from core.formatting import one_line
 from core.ratelimit import client_address
 from jobs.dashboard.charts import runs_chart_svg
 from jobs.dashboard.live import dashboard_json, job_page_json, run_page_json, updated_text
@@ -33,7 +34,7 @@ from jobs.permissions.audit import job_actions
 from jobs.running.run_requests import jobs_run_now
 from jobs.status.failures import failed_runs
 from jobs.status.listing import SORTS, STATUSES, JobFilters, apps_among, group_names, jobs_filtered, status_counts
-from jobs.status.rows import job_next_runs, job_rows, one_line, runs_page, totals_since
+from jobs.status.rows import job_next_runs, job_rows, runs_page, totals_since
 
 HISTORY_PAGE_SIZE = 50
 PAGE_SIZE = 50  # jobs per dashboard page

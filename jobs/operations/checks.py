@@ -6,30 +6,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-MIN_API_KEY_LENGTH = 32
-# Values people paste from examples; the API refuses them like an unset key.
-PLACEHOLDER_API_KEYS = {
-    "change-me",
-    "changeme",
-    "secret",
-    "replace-me",
-    "your-secret-key",
-    "jobs-secret-key",
-    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-}
-
-
-def api_key_problem(key: str) -> str | None:
-    """Why ``key`` cannot guard the API, or None if it can."""
-    if not key:
-        return "JOBS_SECRET_KEY is not set"
-    if len(key) < MIN_API_KEY_LENGTH:
-        return f"JOBS_SECRET_KEY is shorter than {MIN_API_KEY_LENGTH} characters"
-    lowered = key.lower()
-    if lowered in PLACEHOLDER_API_KEYS or len(set(lowered)) < 4 or "change" in lowered and "me" in lowered:
-        return "JOBS_SECRET_KEY is a placeholder"
-    return None
-
+from jobs.permissions.api_keys import api_key_problem
 
 # The bootstrap key's checks are deployment checks (`manage.py check --deploy`, with Django's own
 # security checks): advice for whoever deploys, not a wall of text ahead of every command's output.

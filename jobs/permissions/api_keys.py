@@ -19,12 +19,34 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import ApiKey
-from jobs.operations.checks import api_key_problem
 from jobs.permissions.access import BOOTSTRAP
 
 # Marks Cronhouse keys in logs and secret scanners; the 43 characters after it carry 256 bits.
 KEY_PREFIX = "chk_"
+MIN_API_KEY_LENGTH = 32
+# Values people paste from examples; the API refuses them like an unset key.
+PLACEHOLDER_API_KEYS = {
+    "change-me",
+    "changeme",
+    "secret",
+    "replace-me",
+    "your-secret-key",
+    "jobs-secret-key",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+}
 STAND_IN = hashlib.sha256(b"no key").hexdigest()
+
+
+def api_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot guard the API, or None if it can."""
+    if not key:
+        return "JOBS_SECRET_KEY is not set"
+    if len(key) < MIN_API_KEY_LENGTH:
+        return f"JOBS_SECRET_KEY is shorter than {MIN_API_KEY_LENGTH} characters"
+    lowered = key.lower()
+    if lowered in PLACEHOLDER_API_KEYS or len(set(lowered)) < 4 or "change" in lowered and "me" in lowered:
+        return "JOBS_SECRET_KEY is a placeholder"
+    return None
 
 
 def key_digest(token: str) -> str:

@@ -30,13 +30,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
+from core.formatting import one_line
 from core.redaction import redact
 from jobs.models import Job, JobRun
 from jobs.running.command import MAX_WARNINGS, WARNING_LENGTH
 from jobs.running.execution import Outcome, command_execute
 from jobs.running.heartbeat import run_heartbeat
 from jobs.signals import run_finished
-from jobs.status.rows import one_line
 
 logger = logging.getLogger(__name__)
 

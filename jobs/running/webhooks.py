@@ -47,6 +47,24 @@ CONNECT_TIMEOUT = 5.0
 SHOWN_HEADERS = {"accept", "content-type", "user-agent", "x-cronhouse-run"}
 
 
+def stored_handler_secrets() -> set[str]:
+    """Every handler's secret (and its basic-auth pair), for ``redact(stored=True)`` (registered
+    in apps.py)."""
+    values = set()
+    rows = WebhookHandler.objects.exclude(secret="").values_list("secret", "auth", "auth_username")
+    for stored, auth, username in rows:
+        try:
+            secret = secret_decrypt(stored)
+        # A secret nobody can decrypt (wrong or missing JOBS_SECRETS_ENCRYPTION_KEY) cannot be
+        # sent, so cannot leak; redacting must never fail the text it protects.
+        except (SecretUnavailable, ImproperlyConfigured):
+            continue
+        values.add(secret)
+        if auth == WebhookHandler.Auth.BASIC:
+            values.add(f"{username}:{secret}")  # its base64 form is the Authorization: Basic token
+    return values
+
+
 def stored_header_values() -> set[str]:
     """Every handler's extra-header values, for ``redact(stored=True)`` (registered in apps.py)."""
     values = set()

@@ -21,6 +21,7 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from core.formatting import one_line
 from jobs.models import Job, JobRun
 from jobs.running.progress import progress_json
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
@@ -110,11 +111,6 @@ def runs_page(runs, *, before: JobRun | None, size: int) -> tuple[list[JobRun], 
         runs = runs.filter(Q(created_at__lt=before.created_at) | Q(created_at=before.created_at, pk__lt=before.pk))
     page = list(runs[: size + 1])
     return page[:size], len(page) > size
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def recent_runs_by_job(job_ids: list[int], per_job: int = RECENT_PER_JOB) -> dict[int, list[JobRun]]:

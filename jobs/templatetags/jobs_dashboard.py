@@ -10,11 +10,11 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from core.formatting import format_datetime, format_duration, format_json
+from core.formatting import format_datetime, format_duration, format_json, one_line
 from jobs.dashboard.charts import runs_chart_svg
 from jobs.models import JobRun
 from jobs.running.progress import progress_json
-from jobs.status.rows import JobRow, one_line
+from jobs.status.rows import JobRow
 
 register = template.Library()
 OUTPUT_TAIL_LINES = 20
