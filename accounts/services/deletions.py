@@ -70,6 +70,15 @@ def deletions_due(now: datetime):
     )
 
 
+@transaction.atomic
+def deletion_requests_cancel(*, ids: list[int], now: datetime) -> int:
+    """Cancel pending requests (the customer changed their mind); one the job has taken up is
+    past cancelling. Returns how many were cancelled."""
+    return DeletionRequest.objects.filter(pk__in=ids, status=Status.PENDING).update(
+        status=Status.CANCELLED, cancelled_at=now
+    )
+
+
 def account_deletions_process(*, now: datetime, dry_run: bool = False) -> tuple[dict, list[str]]:
     """Returns the run's summary and one message per request that could not be completed."""
     totals = dict.fromkeys(TOTALS, 0)

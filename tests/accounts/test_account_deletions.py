@@ -212,3 +212,22 @@ def test_it_writes_nothing_on_a_dry_run(leaving, stripe_api, outbox):
     request.refresh_from_db()
     assert request.status == "pending" and Account.objects.filter(pk=account.pk).exists()
     assert stripe_api.requests == []
+
+
+def test_it_cancels_only_pending_requests_from_the_admin(build, admin_client):
+    pending = DeletionRequest.objects.create(account=build.account(), account_name="A", requested_at=NOW)
+    taken = DeletionRequest.objects.create(
+        account=build.account(), account_name="B", requested_at=NOW, status="in_progress", started_at=NOW
+    )
+
+    response = admin_client.post(
+        "/admin/accounts/deletionrequest/",
+        {"action": "cancel", "_selected_action": [pending.pk, taken.pk]},
+        follow=True,
+    )
+
+    assert "1 deletion request(s) cancelled." in response.content.decode()
+    pending.refresh_from_db()
+    taken.refresh_from_db()
+    assert (pending.status, pending.cancelled_at is not None) == ("cancelled", True)
+    assert (taken.status, taken.cancelled_at) == ("in_progress", None)
