@@ -201,8 +201,8 @@ def _logins_only_here(account: Account):
 
 def _notices(account: Account, *, request: DeletionRequest, now: datetime) -> list[dict]:
     recipients = [account.email]
-    if request.requested_by_id and (email := get_user_model().objects.get(pk=request.requested_by_id).email):
-        recipients.append(email)
+    if request.requested_by is not None and request.requested_by.email:
+        recipients.append(request.requested_by.email)
     context = {
         "account_name": account.name,
         "requested_on": request.requested_at.date().isoformat(),

@@ -231,3 +231,18 @@ def test_it_cancels_only_pending_requests_from_the_admin(build, admin_client):
     taken.refresh_from_db()
     assert (pending.status, pending.cancelled_at is not None) == ("cancelled", True)
     assert (taken.status, taken.cancelled_at) == ("in_progress", None)
+
+
+def test_it_fails_the_run_without_a_stripe_key_while_the_account_has_stripe_subscriptions(leaving, settings):
+    request, account, _, _ = leaving
+    settings.ACCOUNTS_STRIPE_API_KEY = ""
+
+    with pytest.raises(
+        CommandError, match="2 Stripe subscription\\(s\\) to cancel and ACCOUNTS_STRIPE_API_KEY is empty"
+    ):
+        run("process_account_deletions", "--as-of", NOW.isoformat())
+
+    request.refresh_from_db()
+    assert (request.status, request.stripe_cancelled_at) == ("in_progress", None)
+    assert "ACCOUNTS_STRIPE_API_KEY is empty" in request.last_error
+    assert Account.objects.filter(pk=account.pk).exists()
