@@ -10,6 +10,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from jobs.models import Job, JobRun
+from jobs.runner import run_execute, run_trigger
+
 from .conftest import at, drain, run
 
 pytestmark = pytest.mark.django_db
@@ -139,6 +142,14 @@ def test_it_says_so_when_a_provider_cannot_be_checked(providers, settings, outbo
     assert not any(KEY in warning for warning in summary["warnings"])
     drain()
     assert outbox == []
+
+    # Run as the platform runs it: succeeded with warnings, not a plain success.
+    job = Job.objects.create(
+        name="check-provider-credits", command="check_provider_credits", cron_expression="0 9 * * *"
+    )
+    job_run = run_execute(run_trigger(job=job, triggered_by=JobRun.Trigger.MANUAL, dispatch=False).run.pk)
+    assert job_run.status == JobRun.Status.SUCCEEDED
+    assert job_run.warnings == summary["warnings"]
 
 
 def test_it_refuses_a_provider_address_the_outbound_guard_forbids(providers, settings):
