@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from accounts.models import (
     Account,
@@ -246,3 +250,36 @@ def test_it_fails_the_run_without_a_stripe_key_while_the_account_has_stripe_subs
     assert (request.status, request.stripe_cancelled_at) == ("in_progress", None)
     assert "ACCOUNTS_STRIPE_API_KEY is empty" in request.last_error
     assert Account.objects.filter(pk=account.pk).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_it_completes_a_request_once_when_two_runs_race(leaving, stripe_api, outbox):
+    request, account, _, _ = leaving
+    start = threading.Barrier(2)
+    summaries, errors = [], []
+
+    def one_run() -> None:
+        try:
+            start.wait(timeout=10)
+            summaries.append(
+                call_command("process_account_deletions", "--as-of", NOW.isoformat(), stdout=io.StringIO())
+            )
+        except Exception as exc:  # reported below: a thread's exception would vanish
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one_run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sum(s["requests_completed"] for s in summaries) == 1
+    assert stripe_api.cancelled == ["sub_live"]
+    request.refresh_from_db()
+    assert request.status == "completed" and not Account.objects.filter(pk=account.pk).exists()
+    drain()
+    assert sorted(message.to[0] for message in outbox) == ["account1@example.com", "owner@example.com"]
