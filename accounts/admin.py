@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
 from .models import (
     Account,
@@ -22,6 +23,7 @@ from .models import (
     SubscriptionNotice,
     SubscriptionSnapshot,
 )
+from .services.deletions import deletion_requests_cancel
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -160,9 +162,27 @@ class AffiliateConversionAdmin(admin.ModelAdmin):
 
 @admin.register(DeletionRequest)
 class DeletionRequestAdmin(admin.ModelAdmin):
-    list_display = ("account_name", "requested_at", "cancelled_at", "completed_at")
+    list_display = ("account_name", "status", "requested_at", "cancelled_at", "completed_at")
+    list_filter = ("status",)
     search_fields = ("account_name",)
-    readonly_fields = ("outcome",)
+    # The status and its times move only through the job and the cancel action (constraints tie them).
+    readonly_fields = (
+        "status",
+        "cancelled_at",
+        "started_at",
+        "stripe_cancelled_at",
+        "completed_at",
+        "last_error",
+        "outcome",
+    )
+    actions = ["cancel"]
+
+    @admin.action(description="Cancel the selected pending requests", permissions=["change"])
+    def cancel(self, request, queryset):
+        cancelled = deletion_requests_cancel(ids=list(queryset.values_list("pk", flat=True)), now=timezone.now())
+        self.message_user(request, f"{cancelled} deletion request(s) cancelled.", messages.SUCCESS)
+        if skipped := queryset.count() - cancelled:
+            self.message_user(request, f"{skipped} were not pending and were left as they are.", messages.WARNING)
 
 
 @admin.register(ErrorLog)

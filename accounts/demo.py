@@ -12,6 +12,7 @@ import random
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,6 +46,7 @@ DEMO_JOBS = [
     "check-license-expiration",
     "check-low-credits-alerts",
     "approve-mature-affiliate-conversions",
+    "process-account-deletions",
 ]
 CHUNK = 5_000
 STREETS = ["Oak", "Maple", "Cedar", "Elm", "Birch", "Willow", "Aspen", "Harbor", "Mill", "Park", "Lake", "Hill"]
@@ -150,13 +152,14 @@ def _workspaces(today: date) -> None:
     if len(accounts) < 6:
         return  # a tiny --count: subscriptions only
     users = get_user_model().objects.bulk_create(
-        [get_user_model()(username=f"demo-member-{i + 1}", email=f"member{i + 1}@{DEMO_DOMAIN}") for i in range(4)]
+        [get_user_model()(username=f"demo-member-{i + 1}", email=f"member{i + 1}@{DEMO_DOMAIN}") for i in range(5)]
     )
     first = accounts[0]
     Membership.objects.bulk_create(
         [Membership(account=first, user=users[0], role=Role.OWNER, joined_at=now - _days(90))]
         + [Membership(account=first, user=u, role=Role.MEMBER, joined_at=now - _days(20)) for u in users[1:3]]
         + [Membership(account=accounts[1], user=users[3], role=Role.OWNER, joined_at=now - _days(40))]
+        + [Membership(account=accounts[5], user=users[4], role=Role.OWNER, joined_at=now - _days(300))]
     )
     Invitation.objects.bulk_create(
         Invitation(
@@ -210,6 +213,14 @@ def _workspaces(today: date) -> None:
         )
         for account, age in zip(accounts, [75, 45, 31, 10, 2], strict=False)
     )
+    _deletion_requests(accounts, users[4], now)
+
+
+def _deletion_requests(accounts: list[Account], owner, now: datetime) -> None:
+    """One pending in its grace period, one cancelled, one the job carries out on its first run
+    (past the grace period), and one completed earlier (its account is gone)."""
+    grace = _days(settings.ACCOUNTS_DELETION_GRACE_DAYS)
+    Status = DeletionRequest.Status
     DeletionRequest.objects.bulk_create(
         [
             DeletionRequest(account=accounts[3], account_name=accounts[3].name, requested_at=now - _days(5)),
@@ -217,7 +228,30 @@ def _workspaces(today: date) -> None:
                 account=accounts[4],
                 account_name=accounts[4].name,
                 requested_at=now - _days(40),
+                status=Status.CANCELLED,
                 cancelled_at=now - _days(38),
+            ),
+            DeletionRequest(
+                account=accounts[5],
+                account_name=accounts[5].name,
+                requested_by=owner,
+                requested_at=now - grace - _days(1),
+            ),
+            DeletionRequest(
+                account=None,
+                account_name="Lakeside Lettings (demo, deleted)",
+                requested_at=now - grace - _days(20),
+                status=Status.COMPLETED,
+                started_at=now - _days(20),
+                stripe_cancelled_at=now - _days(20),
+                completed_at=now - _days(20),
+                outcome={
+                    "stripe_subscriptions_cancelled": 1,
+                    "rows_deleted": {"accounts.Account": 1, "accounts.Membership": 2, "accounts.Subscription": 1},
+                    "rows_anonymised": {},
+                    "users_deleted": 2,
+                    "notices_queued": 1,
+                },
             ),
         ]
     )

@@ -87,4 +87,20 @@ JOB_DEFINITIONS = [
         retry_backoff_seconds=300,
         gate="ACCOUNTS_STRIPE_API_KEY",
     ),
+    JobDefinition(
+        name="process-account-deletions",
+        command="process_account_deletions",
+        cron_expression="*/30 * * * *",
+        description="GDPR queue: delete organizations whose deletion request passed its grace period.",
+        timeout_seconds=1500,
+        max_retries=1,
+        retry_backoff_seconds=300,
+    ),
+    JobDefinition(
+        name="check-provider-credits",
+        command="check_provider_credits",
+        cron_expression="0 9 * * *",
+        description="Check each external API provider key; e-mail the administrators when one is refused or low.",
+        timeout_seconds=600,
+    ),
 ]

@@ -1,4 +1,5 @@
-"""The Stripe client sync-stripe uses: the official ``stripe`` library, through the outbound guard.
+"""The Stripe client of sync-stripe and process-account-deletions: the official ``stripe`` library,
+through the outbound guard.
 
 ``ACCOUNTS_STRIPE_API_BASE`` points the client at another API address (``base_addresses``, as the
 library documents; tests serve Stripe's list and retrieve endpoints on 127.0.0.1), and every
@@ -30,3 +31,8 @@ def stripe_client() -> stripe.StripeClient:
         http_client=http_client,
         max_network_retries=settings.ACCOUNTS_STRIPE_MAX_RETRIES,
     )
+
+
+def stripe_error_text(exc: stripe.StripeError) -> str:
+    """The status and Stripe's message only: never the request (it carries the key)."""
+    return f"Stripe answered {exc.http_status or 'nothing'}: {exc.user_message or exc.code or type(exc).__name__}"

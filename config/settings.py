@@ -428,6 +428,32 @@ ACCOUNTS_STRIPE_API_KEY = env.str("ACCOUNTS_STRIPE_API_KEY", default="")
 ACCOUNTS_STRIPE_API_BASE = env.str("ACCOUNTS_STRIPE_API_BASE", default="")
 ACCOUNTS_STRIPE_MAX_RETRIES = env.int("ACCOUNTS_STRIPE_MAX_RETRIES", default=2)
 ACCOUNTS_STRIPE_TIMEOUT_SECONDS = env.float("ACCOUNTS_STRIPE_TIMEOUT_SECONDS", default=30.0)
+# process-account-deletions carries out a deletion request this many days after it was made.
+ACCOUNTS_DELETION_GRACE_DAYS = env.int("ACCOUNTS_DELETION_GRACE_DAYS", default=30)
+
+
+def _credit_providers(names: list[str]) -> list[dict]:
+    """check-provider-credits' providers: ACCOUNTS_CREDIT_PROVIDERS names them; each NAME has
+    ACCOUNTS_CREDIT_PROVIDER_<NAME>_URL and _KEY (required), _LOW_BALANCE and _BALANCE_FIELD."""
+    providers = []
+    for name in names:
+        if not name.isidentifier():
+            raise ImproperlyConfigured(f"ACCOUNTS_CREDIT_PROVIDERS: {name!r} is not a name of letters, digits and _.")
+        prefix = f"ACCOUNTS_CREDIT_PROVIDER_{name.upper()}_"
+        providers.append(
+            {
+                "name": name,
+                "url": env.str(prefix + "URL"),
+                "key": env.str(prefix + "KEY"),
+                "low_balance": env.str(prefix + "LOW_BALANCE", default="") or None,
+                "balance_field": env.str(prefix + "BALANCE_FIELD", default="balance"),
+            }
+        )
+    return providers
+
+
+ACCOUNTS_CREDIT_PROVIDERS = _credit_providers(env.list("ACCOUNTS_CREDIT_PROVIDERS", default=[]))
+ACCOUNTS_CREDIT_PROVIDER_TIMEOUT_SECONDS = env.float("ACCOUNTS_CREDIT_PROVIDER_TIMEOUT_SECONDS", default=10.0)
 # --- End accounts ---------------------------------------------------------------------
 
 # --- Notifications --------------------------------------------------------------------

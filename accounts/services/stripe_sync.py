@@ -26,7 +26,7 @@ import stripe
 from django.db import transaction
 
 from ..models import Account, Plan, Subscription
-from ..stripe_api import stripe_client
+from ..stripe_api import stripe_client, stripe_error_text
 from .subscriptions import catalogs_unpublish
 
 Status = Subscription.Status
@@ -84,10 +84,7 @@ def stripe_subscriptions_sync(*, now: datetime, dry_run: bool = False) -> dict:
             listing = listing.next_page()
         _unlisted_check(client, now=now, dry_run=dry_run, totals=totals, seen=seen, ended=ended)
     except stripe.StripeError as exc:
-        # The library's message and code only: never the request (it carries the key).
-        raise StripeUnavailable(
-            f"Stripe answered {exc.http_status or 'nothing'}: {exc.user_message or exc.code or type(exc).__name__}"
-        ) from None
+        raise StripeUnavailable(stripe_error_text(exc)) from None
     if ended and not dry_run:
         with transaction.atomic():
             totals["catalogs_unpublished"] = catalogs_unpublish(lost=Subscription.objects.filter(pk__in=ended), now=now)

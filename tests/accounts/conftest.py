@@ -16,6 +16,8 @@ from django.utils import timezone
 
 from accounts.models import Account, Catalog, Plan, Subscription
 
+from .stripe_server import FakeStripe
+
 
 def at(day: str, hour: int = 12) -> datetime:
     return timezone.make_aware(datetime.combine(date.fromisoformat(day), datetime.min.time()).replace(hour=hour))
@@ -59,6 +61,22 @@ def queued(template: str | None = None) -> list:
     return list(rows)
 
 
+def drain() -> None:
+    """process-notifications, as its job would run it: queued e-mails reach the outbox."""
+    from notifications.mailer import notifications_process
+
+    notifications_process(max_seconds=10)
+
+
+@pytest.fixture
+def outbox(settings):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    return mail.outbox
+
+
 class Builder:
     """Small, explicit builders: every test shows the rows it relies on."""
 
@@ -91,3 +109,15 @@ class Builder:
 @pytest.fixture
 def build(db) -> Builder:
     return Builder()
+
+
+@pytest.fixture
+def stripe_api(settings):
+    """A Stripe API on 127.0.0.1 (``stripe_server.FakeStripe``), and the key and base pointing at it."""
+    fake = FakeStripe()
+    settings.ACCOUNTS_STRIPE_API_KEY = "sk_test_local"
+    settings.ACCOUNTS_STRIPE_API_BASE = fake.url
+    settings.ACCOUNTS_STRIPE_MAX_RETRIES = 2
+    settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True
+    yield fake
+    fake.stop()

@@ -65,6 +65,23 @@ def test_it_refuses_a_deletion_request_both_cancelled_and_completed_and_a_second
     )
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "done"},
+        {"status": "completed"},  # without completed_at
+        {"completed_at": NOW},  # still pending
+        {"status": "cancelled"},  # without cancelled_at
+        {"status": "in_progress"},  # without started_at
+    ],
+)
+def test_it_ties_a_deletion_requests_status_to_its_times(build, fields):
+    account = build.account()
+    assert refused(
+        lambda: DeletionRequest.objects.create(account=account, account_name="x", requested_at=NOW, **fields)
+    )
+
+
 def test_it_refuses_a_negative_credit_threshold(build):
     account = build.account()
     assert refused(lambda: CreditBalance.objects.create(account=account, balance=Decimal("5"), threshold=Decimal("-1")))

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.core.management import call_command
 
 from accounts.job_definitions import JOB_DEFINITIONS
-from accounts.models import Account
+from accounts.models import Account, DeletionRequest
 from jobs.models import JobRun
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +43,23 @@ def test_it_seeds_a_demo_on_which_every_accounts_job_does_work(features_on, admi
     assert summaries["approve-mature-affiliate-conversions"] == {"conversions_approved": 3}
     assert summaries["trial-reminders"]["notices"] > 0
     assert summaries["expire-subscriptions"]["trials_expired"] > 0
-    assert Account.objects.count() == 12
+    assert summaries["process-account-deletions"] == {
+        "requests_due": 1,
+        "requests_completed": 1,
+        "requests_failed": 0,
+        "stripe_subscriptions_cancelled": 0,  # the demo has no Stripe
+        "rows_deleted": 4,  # its subscription, catalog, membership and the account
+        "rows_anonymised": 0,
+        "users_deleted": 1,
+        "notices_queued": 2,  # the account's e-mail and the owner who asked
+    }
+    assert sorted(DeletionRequest.objects.values_list("status", flat=True)) == [
+        "cancelled",
+        "completed",
+        "completed",
+        "pending",
+    ]
+    assert Account.objects.count() == 11  # one deleted by process-account-deletions
 
     # Every accounts admin page shows, list and change page, on these rows.
     for model in admin.site._registry:

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.management.base import CommandError
@@ -29,85 +25,6 @@ def remote(sub_id: str, *, customer: str, price: str = "price_pro", status: str 
             "items": {"object": "list", "data": [item], "has_more": False, "url": "/v1/items"}}  # fmt: skip
     body.update(extra)
     return body
-
-
-class FakeStripe:
-    """Pages of ``page_size``; ``failures`` is a list of statuses answered (in order) before the
-    real answer to the next request; every request is recorded."""
-
-    def __init__(self) -> None:
-        self.subscriptions: list[dict] = []
-        self.page_size = 2
-        self.failures: list[int] = []
-        self.refuse = None  # (path, query) -> a status to answer instead, or None
-        self.requests: list[tuple[str, dict, str]] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                fake.requests.append((url.path, query, self.headers.get("Authorization", "")))
-                status = fake.refuse(url.path, query) if fake.refuse else None
-                if status is None and fake.failures:
-                    status = fake.failures.pop(0)
-                if status is not None:
-                    headers = {"Stripe-Should-Retry": "true"} if status == 429 else {}
-                    return self.answer(status, {"error": {"type": "api_error", "message": "try later"}}, headers)
-                if url.path == "/v1/subscriptions":
-                    return self.answer(200, fake.page(query))
-                sub_id = url.path.rsplit("/", 1)[-1]
-                found = [s for s in fake.subscriptions if s["id"] == sub_id]
-                if not found:
-                    error = {
-                        "type": "invalid_request_error",
-                        "code": "resource_missing",
-                        "message": "No such subscription",
-                    }
-                    return self.answer(404, {"error": error})
-                return self.answer(200, found[0])
-
-            def answer(self, status: int, body: dict, headers: dict | None = None) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def page(self, query: dict) -> dict:
-        rows = self.subscriptions
-        if "starting_after" in query:
-            ids = [s["id"] for s in rows]
-            rows = rows[ids.index(query["starting_after"]) + 1 :]
-        size = min(int(query.get("limit", 10)), self.page_size)
-        return {"object": "list", "url": "/v1/subscriptions", "data": rows[:size], "has_more": len(rows) > size}
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
-@pytest.fixture
-def stripe_api(settings):
-    fake = FakeStripe()
-    settings.ACCOUNTS_STRIPE_API_KEY = "sk_test_local"
-    settings.ACCOUNTS_STRIPE_API_BASE = fake.url
-    settings.ACCOUNTS_STRIPE_MAX_RETRIES = 2
-    settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
