@@ -31,7 +31,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
-from jobs.http_guard import DestinationRefused
+from core.http_guard import DestinationRefused
 from notifications.services import notifications_enqueue_many
 
 from ..models import (

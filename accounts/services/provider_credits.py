@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 
-from jobs.http_guard import DestinationRefused, guarded_request
+from core.http_guard import DestinationRefused, guarded_request
 from notifications.admins import admins_notify
 
 HEALTHY, REFUSED, LOW, UNCHECKED = "healthy", "refused", "low_balance", "unchecked"

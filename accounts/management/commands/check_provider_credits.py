@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from accounts.services.provider_credits import provider_credits_check
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 
 from accounts.services.deletions import account_deletions_process
-from jobs.command import JobCommand
+from jobs.running.command import JobCommand
 
 
 class Command(JobCommand):
