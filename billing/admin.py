@@ -218,7 +218,7 @@ class OwnerStatementAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Send again to the owner (e-mail with the PDF)", permissions=["send_statement"])
     def send_again(self, request, queryset):
-        sent, skipped = statements_send_again(
+        sent, skipped = selected_statements_resend(
             statements=queryset.select_related("owner"), actor=request.user, address=client_address(request)
         )
         self.message_user(request, f"{sent} statement(s) queued to their owner again.", messages.SUCCESS)
@@ -242,7 +242,7 @@ class OwnerStatementAdmin(ReadOnlyAdmin):
         )
 
 
-def statements_send_again(*, statements, actor, address: str = "") -> tuple[int, int]:
+def selected_statements_resend(*, statements, actor, address: str = "") -> tuple[int, int]:
     """The "send again" action without a request: (queued, skipped for want of a PDF)."""
     sent = skipped = 0
     for statement in statements:
@@ -278,7 +278,7 @@ class PayoutAdmin(ReadOnlyAdmin):
         form = PayoutSettleForm(request.POST if "apply" in request.POST else None, outcome=outcome)
         payouts = list(queryset.select_related("owner").order_by("pk"))
         if form.is_valid():
-            settled = payouts_settle(
+            settled = selected_payouts_settle(
                 payouts=payouts,
                 outcome=outcome,
                 reference=form.cleaned_data.get("reference", ""),
@@ -308,7 +308,7 @@ class PayoutAdmin(ReadOnlyAdmin):
         return TemplateResponse(request, "admin/billing/payout/settle.html", context)
 
 
-def payouts_settle(*, payouts, outcome: str, reference: str, reason: str, actor, address: str = "") -> int:
+def selected_payouts_settle(*, payouts, outcome: str, reference: str, reason: str, actor, address: str = "") -> int:
     """The settle actions without a request: how many payouts changed."""
     now = timezone.now()
     return sum(

@@ -177,7 +177,7 @@ def dashboard_data(request):
 
 @staff_member_required
 @require_POST
-def job_run_now(request, name: str):
+def job_run_now_view(request, name: str):
     """Trigger a manual run; JSON for the page's script, a redirect with a message without it.
     A job the user may not run answers 403, and ``jobs_run_now`` audits the refusal (so it looks
     the job up by name, not among the visible ones: a refused attempt is recorded too)."""
