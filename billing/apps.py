@@ -6,4 +6,8 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from django.core import checks
+
+        from billing.checks import billing_payout_provider_check
+
+        checks.register(billing_payout_provider_check)

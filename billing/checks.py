@@ -8,7 +8,6 @@ from django.core import checks
 from core.http_guard import DestinationRefused, url_check
 
 
-@checks.register()
 def billing_payout_provider_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     url = settings.BILLING_PAYOUT_PROVIDER_URL
     if not url:
