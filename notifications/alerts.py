@@ -6,7 +6,7 @@ default recipients.
 ``jobs`` announces every finished run (``jobs.signals.run_finished``, after commit); this
 module listens. The job's ``alert_state`` records what staff were last told:
 
-    ok --final failure--> failing (failure e-mail)
+    ok --final failure (the Nth in a row, N the job's AlertThreshold)--> failing (failure e-mail)
     failing --Nth consecutive final failure--> escalated (escalation e-mail, once)
     failing / escalated --success--> ok (recovery e-mail)
 
@@ -32,6 +32,7 @@ from jobs.signals import job_lateness_changed, run_slow
 from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
 from .channel_delivery import alert_deliveries_record
 from .channel_messages import Alert
+from .channel_models import failures_before_alert
 from .ops_alerts import on_job_lateness_changed, on_run_slow
 from .routing import alert_channels_for
 from .services import notifications_enqueue_many
@@ -72,6 +73,8 @@ def _alert_kind(job: Job, run: JobRun, final: bool) -> tuple[str | None, str]:
         return ("recovered" if job.alert_state != AlertState.OK else None), AlertState.OK
     if run.status not in JobRun.FAILURE_STATUSES or not final or not job.notify_on_failure:
         return None, job.alert_state
+    if job.alert_state == AlertState.OK and job.consecutive_failures < failures_before_alert(job.pk):
+        return None, job.alert_state  # below the job's threshold: not yet an incident
     if job.consecutive_failures >= job.escalate_after_failures:
         return ("escalated" if job.alert_state != AlertState.ESCALATED else None), AlertState.ESCALATED
     if job.alert_state == AlertState.OK:

@@ -15,7 +15,7 @@ from core.crypto import secret_encrypt
 from core.http_guard import DestinationRefused, url_check
 
 from .channel_delivery import alert_channels_test, alert_deliveries_retry
-from .channel_models import PAGERDUTY_EVENTS_URL, AlertChannel, AlertDelivery, AlertRoute
+from .channel_models import PAGERDUTY_EVENTS_URL, AlertChannel, AlertDelivery, AlertRoute, AlertThreshold
 
 Kind = AlertChannel.Kind
 
@@ -141,10 +141,11 @@ class AlertRouteAdmin(admin.ModelAdmin):
 
 @admin.register(AlertDelivery)
 class AlertDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("id", "alert", "job_name", "channel", "status", "attempts", "response_status", "error_excerpt")
+    list_display = ("id", "summary", "channel", "status", "attempts", "response_status", "error_excerpt")
     list_filter = ("status", "alert", "channel")
     list_select_related = ("channel",)
     search_fields = ("job_name",)
+    raw_id_fields = ("digest_into",)
     show_full_result_count = False
     actions = ["retry"]
     exclude = ("payload",)
@@ -168,3 +169,11 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         count = alert_deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} delivery(ies) queued again.", messages.SUCCESS)
+
+
+@admin.register(AlertThreshold)
+class AlertThresholdAdmin(admin.ModelAdmin):
+    list_display = ("job", "failures_before_alert")
+    list_select_related = ("job",)
+    raw_id_fields = ("job",)
+    search_fields = ("job__name",)

@@ -32,8 +32,23 @@ from core.crypto import SecretUnavailable, secret_decrypt
 from core.http_guard import DestinationRefused, guarded_request
 from core.redaction import redact
 
-from .channel_messages import Alert, pagerduty_event, slack_message, webhook_alert_payload
-from .channel_models import AlertChannel, AlertDelivery, alert_backoff, alert_max_attempts
+from .channel_messages import (
+    Alert,
+    alert_summary,
+    digest_link,
+    pagerduty_event,
+    slack_digest,
+    slack_message,
+    webhook_alert_payload,
+)
+from .channel_models import (
+    AlertChannel,
+    AlertDelivery,
+    alert_backoff,
+    alert_max_attempts,
+    digest_after,
+    digest_window,
+)
 from .models import WebhookDelivery
 
 logger = logging.getLogger(__name__)
@@ -102,27 +117,45 @@ def _deliveries_record(channels: list[AlertChannel], alert: Alert, now: datetime
         payload = slack_message(alert) if channel.kind == Kind.SLACK else pagerduty_event(alert)
         if payload is None:
             continue  # an alert this kind of channel does not carry (a slow run on PagerDuty)
-        rows.append(
-            AlertDelivery(
-                channel=channel,
-                alert=alert.kind,
-                job_name=alert.job_name,
-                dedupe_key=f"{alert.kind}:{alert.key}"[:200],
-                incident_key=alert.incident_key if channel.kind == Kind.PAGERDUTY else "",
-                payload=payload,
-                next_attempt_at=now,
-            )
+        row = AlertDelivery(
+            channel=channel,
+            alert=alert.kind,
+            job_name=alert.job_name,
+            summary=alert_summary(alert)[:300],
+            dedupe_key=f"{alert.kind}:{alert.key}"[:200],
+            incident_key=alert.incident_key if channel.kind == Kind.PAGERDUTY else "",
+            payload=payload,
+            next_attempt_at=now,
         )
+        if channel.kind == Kind.SLACK and not alert.kind.startswith("test"):
+            _digest_hold(row, now)
+        rows.append(row)
     if not rows:
         return 0
     AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True)  # a known (channel, key): nothing new
-    ids = list(
-        AlertDelivery.objects.filter(
-            channel__in=[row.channel for row in rows], dedupe_key=rows[0].dedupe_key, attempts=0, status=Status.PENDING
-        ).values_list("pk", flat=True)
-    )
-    transaction.on_commit(lambda: alert_deliveries_dispatch(delivery_ids=ids))
-    return len(ids)
+    recorded = AlertDelivery.objects.filter(
+        channel__in=[row.channel for row in rows], dedupe_key=rows[0].dedupe_key, attempts=0, status=Status.PENDING
+    ).values_list("pk", "next_attempt_at")
+    for pk, due in recorded:
+        # A held alert's message waits for its digest's time (the sweep is the safety net).
+        wait = (due - now).total_seconds()
+        transaction.on_commit(
+            lambda pk=pk, wait=wait: alert_deliveries_dispatch(delivery_ids=[pk], countdown=wait if wait > 0 else None)
+        )
+    return len(recorded)
+
+
+def _digest_hold(row: AlertDelivery, now: datetime) -> None:
+    """In a burst (the channel had ``digest_after()`` alerts within the window), hold the alert
+    until the window's end: the first held one's time, so the whole burst goes as one message.
+    PagerDuty has no digest: each job is its own incident, which PagerDuty groups itself."""
+    window = digest_window()
+    recent = AlertDelivery.objects.filter(channel=row.channel, created_at__gte=now - window)
+    if recent.count() < digest_after():
+        return
+    held = recent.filter(digest=True, status=Status.PENDING).order_by("next_attempt_at")
+    row.digest = True
+    row.next_attempt_at = held.values_list("next_attempt_at", flat=True).first() or now + window
 
 
 # --- dispatch (after commit) ----------------------------------------------------------------
@@ -234,9 +267,12 @@ def _attempt(delivery: AlertDelivery) -> dict:
 
 def alert_deliver(*, delivery_id: int, now: datetime | None = None) -> AlertDelivery | None:
     """Claim, send and record one delivery (the Celery task and the sweep call this)."""
-    delivery = alert_delivery_claim(delivery_id=delivery_id, now=now or timezone.now())
+    now = now or timezone.now()
+    delivery = alert_delivery_claim(delivery_id=delivery_id, now=now)
     if delivery is None:
         return None
+    if delivery.digest and delivery.attempts == 1:
+        digest_fold(delivery=delivery, now=now)
     return alert_delivery_record(delivery=delivery, outcome=_attempt(delivery), now=timezone.now())
 
 
@@ -271,6 +307,23 @@ def alert_delivery_record(*, delivery: AlertDelivery, outcome: dict, now: dateti
         delivery.attempts,
     )
     return delivery
+
+
+@transaction.atomic
+def digest_fold(*, delivery: AlertDelivery, now: datetime) -> int:
+    """Make ``delivery`` the digest of its channel's held alerts that are due: they are folded
+    into it (not sent on their own) and its payload becomes one message naming them all.
+    Returns how many were folded. Skip-locked, so a second sender folds the others, not these."""
+    held = list(
+        AlertDelivery.objects.select_for_update(skip_locked=True)
+        .filter(channel_id=delivery.channel_id, digest=True, status=Status.PENDING, next_attempt_at__lte=now)
+        .exclude(pk=delivery.pk)
+        .order_by("pk")
+    )
+    AlertDelivery.objects.filter(pk__in=[row.pk for row in held]).update(status=Status.FOLDED, digest_into=delivery)
+    delivery.payload = slack_digest([delivery.summary, *(row.summary for row in held)], link=digest_link())
+    AlertDelivery.objects.filter(pk=delivery.pk).update(payload=delivery.payload)
+    return len(held)
 
 
 def _incident_next(delivery: AlertDelivery) -> None:

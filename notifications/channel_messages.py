@@ -136,3 +136,26 @@ def webhook_alert_payload(alert: Alert) -> dict:
         "url": alert.link(),
         "details": alert.context,
     }
+
+
+DIGEST_LINES = 40
+
+
+def digest_link() -> str:
+    return settings.SITE_URL.rstrip("/") + "/dashboard/"
+
+
+def slack_digest(summaries: list[str], *, link: str) -> dict:
+    """One message for a burst of alerts on a channel: how many, then one line each (the first
+    ``DIGEST_LINES``; a channel that gets hundreds needs the dashboard, not a longer message)."""
+    lines = [f"- {summary}" for summary in summaries[:DIGEST_LINES]]
+    if len(summaries) > DIGEST_LINES:
+        lines.append(f"... and {len(summaries) - DIGEST_LINES} more")
+    title = f":bell: {len(summaries)} alerts from Cronhouse within a minute"
+    return {
+        "text": f"{title}: {link}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*\n" + "\n".join(lines)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the dashboard>"}},
+        ],
+    }

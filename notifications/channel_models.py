@@ -137,13 +137,27 @@ class AlertDelivery(models.Model):
         RETRYING = "retrying", "Failed, will retry"
         DELIVERED = "delivered", "Delivered"
         DEAD = "dead", "Dead (gave up)"
+        FOLDED = "folded", "Sent in a digest"
 
     WAITING_STATUSES = (Status.PENDING, Status.RETRYING)
+    FINISHED_STATUSES = (Status.DELIVERED, Status.DEAD, Status.FOLDED)
     UNFINISHED_STATUSES = (Status.PENDING, Status.RETRYING, Status.SENDING)
 
     channel = models.ForeignKey(AlertChannel, on_delete=models.CASCADE, related_name="deliveries")
     alert = models.CharField(max_length=20, help_text="failed, escalated, recovered, late, late_recovered, slow, test.")
     job_name = models.CharField(max_length=100, blank=True)
+    summary = models.CharField(max_length=300, blank=True, help_text="The alert in one line (a digest lists these).")
+    # A burst: the channel had NOTIFICATIONS_ALERT_DIGEST_AFTER alerts within the digest window,
+    # so this one waits for the window's end and goes out in one digest message with the others.
+    digest = models.BooleanField(default=False, help_text="Held for the channel's digest message.")
+    digest_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,  # its folded alerts were sent in it, and go with it
+        related_name="folded",
+        help_text="The delivery whose digest message carried this alert.",
+    )
     # One delivery per (channel, key): a repeated signal records nothing new.
     dedupe_key = models.CharField(max_length=200)
     # PagerDuty's dedup_key: a resolve waits until the trigger with the same key is delivered
@@ -170,6 +184,10 @@ class AlertDelivery(models.Model):
                 condition=~Q(status="sending") | Q(claimed_at__isnull=False),
                 name="notifications_alertdelivery_sending_is_claimed",
             ),
+            models.CheckConstraint(
+                condition=~Q(status="folded") | Q(digest_into__isnull=False),
+                name="notifications_alertdelivery_folded_has_digest",
+            ),
         ]
         indexes = [
             # the alert sweep (process-notifications): deliveries due, and sending ones whose sender died.
@@ -181,9 +199,11 @@ class AlertDelivery(models.Model):
             # purge-logs: finished deliveries older than the retention period.
             models.Index(
                 fields=["created_at"],
-                condition=Q(status__in=["delivered", "dead"]),
+                condition=Q(status__in=["delivered", "dead", "folded"]),
                 name="notifications_alert_done",
             ),
+            # the digest: a channel's alerts of the last minute, and its held ones.
+            models.Index(fields=["channel", "created_at"], name="notifications_alert_recent"),
         ]
 
     def __str__(self) -> str:
@@ -192,6 +212,40 @@ class AlertDelivery(models.Model):
     @property
     def duration_ms(self) -> int | None:
         return None if self.duration is None else int(self.duration / timedelta(milliseconds=1))
+
+
+class AlertThreshold(models.Model):
+    """How many consecutive final failures a job has before staff are told (the default is
+    NOTIFICATIONS_ALERT_AFTER_FAILURES, 1: the first). A flaky job that usually passes on its
+    next run can wait for its second or third."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
+    failures_before_alert = models.PositiveSmallIntegerField(
+        default=1, help_text="Alert when this many runs in a row have failed (1: at the first failure)."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(failures_before_alert__gte=1), name="notifications_alertthreshold_at_least_one"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job}: alert after {self.failures_before_alert} failure(s)"
+
+
+def failures_before_alert(job_id: int) -> int:
+    threshold = AlertThreshold.objects.filter(job_id=job_id).values_list("failures_before_alert", flat=True).first()
+    return threshold or getattr(settings, "NOTIFICATIONS_ALERT_AFTER_FAILURES", 1)
+
+
+def digest_after() -> int:
+    return getattr(settings, "NOTIFICATIONS_ALERT_DIGEST_AFTER", 3)
+
+
+def digest_window() -> timedelta:
+    return timedelta(seconds=getattr(settings, "NOTIFICATIONS_ALERT_DIGEST_SECONDS", 60))
 
 
 def alert_max_attempts() -> int:

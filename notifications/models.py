@@ -245,4 +245,4 @@ class WebhookDelivery(models.Model):
 
 # The alert channels' models live in their own module (one idea per module); importing them
 # here makes them models of this app.
-from .channel_models import AlertChannel, AlertDelivery, AlertRoute  # noqa: E402, F401
+from .channel_models import AlertChannel, AlertDelivery, AlertRoute, AlertThreshold  # noqa: E402, F401

@@ -23,7 +23,7 @@ def on_purge_logs_requested(
             status__in=WebhookDelivery.FINISHED_STATUSES, created_at__lt=cutoff
         ),
         "alert_deliveries": AlertDelivery.objects.filter(
-            status__in=[AlertDelivery.Status.DELIVERED, AlertDelivery.Status.DEAD], created_at__lt=cutoff
+            status__in=AlertDelivery.FINISHED_STATUSES, created_at__lt=cutoff
         ),
     }
     if dry_run:
