@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -56,6 +57,9 @@ Status = AlertDelivery.Status
 Kind = AlertChannel.Kind
 DELIVER_TASK = "notifications.tasks.alert_deliver"
 USER_AGENT = "Cronhouse-Alerts/1.0"
+# Names the webhook deliveries of alerts (uuid5), so one alert is one delivery id.
+ALERT_NAMESPACE = uuid.UUID("6f1c1d2e-6a41-4a8e-9c39-0a3e2f6b7d15")
+SWEEP_SECONDS = 10
 EMAIL_TEMPLATES = {
     "failed": "job_alerts/failed",
     "escalated": "job_alerts/escalated",
@@ -102,13 +106,25 @@ def _email_record(channel: AlertChannel, alert: Alert) -> int:
 
 
 def _webhook_record(channel: AlertChannel, alert: Alert, now: datetime) -> int:
+    """One ``job.alert`` delivery to the channel's endpoint. Its uuid (the Cronhouse-Delivery
+    header) is derived from the channel and the alert, so a repeated alert hits the uuid's unique
+    constraint and records nothing, and a receiver that got it twice sees one id."""
     from .webhooks import webhook_deliveries_dispatch
 
-    delivery = WebhookDelivery.objects.create(
-        endpoint_id=channel.endpoint_id, event="job.alert", payload=webhook_alert_payload(alert), next_attempt_at=now
+    delivery_uuid = uuid.uuid5(ALERT_NAMESPACE, f"{channel.pk}:{alert.kind}:{alert.key}")
+    row = WebhookDelivery(
+        uuid=delivery_uuid,
+        endpoint_id=channel.endpoint_id,
+        event="job.alert",
+        payload=webhook_alert_payload(alert),
+        next_attempt_at=now,
     )
-    transaction.on_commit(lambda: webhook_deliveries_dispatch(delivery_ids=[delivery.pk]))
-    return 1
+    if WebhookDelivery.objects.filter(uuid=delivery_uuid).exists():
+        return 0
+    WebhookDelivery.objects.bulk_create([row], ignore_conflicts=True)  # a concurrent twin: nothing
+    ids = list(WebhookDelivery.objects.filter(uuid=delivery_uuid, attempts=0).values_list("pk", flat=True))
+    transaction.on_commit(lambda: webhook_deliveries_dispatch(delivery_ids=ids))
+    return len(ids)
 
 
 def _deliveries_record(channels: list[AlertChannel], alert: Alert, now: datetime) -> int:
@@ -132,9 +148,12 @@ def _deliveries_record(channels: list[AlertChannel], alert: Alert, now: datetime
         rows.append(row)
     if not rows:
         return 0
-    AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True)  # a known (channel, key): nothing new
+    key = rows[0].dedupe_key
+    known = set(AlertDelivery.objects.filter(channel__in=channels, dedupe_key=key).values_list("channel_id", flat=True))
+    rows = [row for row in rows if row.channel_id not in known]
+    AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True)  # a concurrent twin: nothing new
     recorded = AlertDelivery.objects.filter(
-        channel__in=[row.channel for row in rows], dedupe_key=rows[0].dedupe_key, attempts=0, status=Status.PENDING
+        channel__in=[row.channel_id for row in rows], dedupe_key=key, attempts=0, status=Status.PENDING
     ).values_list("pk", "next_attempt_at")
     for pk, due in recorded:
         # A held alert's message waits for its digest's time (the sweep is the safety net).
@@ -353,10 +372,15 @@ def _log_dead(delivery: AlertDelivery) -> None:
     )
 
 
-def alert_deliveries_sweep(*, now: datetime | None = None, limit: int = 200) -> dict:
+def alert_deliveries_sweep(
+    *, now: datetime | None = None, limit: int = 200, max_seconds: float = SWEEP_SECONDS
+) -> dict:
     """Send every delivery that is due (or whose sender died), oldest first; give up on those out
-    of attempts whose sender died. process-notifications calls this before the e-mail drain."""
+    of attempts whose sender died. process-notifications calls this before the e-mail drain, so
+    it stops starting attempts after ``max_seconds``: a receiver that hangs until its timeout
+    must not hold the e-mail queue up (the rest go on the next run, or with the workers)."""
     now = now or timezone.now()
+    deadline = time.monotonic() + max_seconds
     ids = list(
         AlertDelivery.objects.filter(_due(now), attempts__lt=alert_max_attempts())
         .order_by("next_attempt_at", "id")
@@ -364,6 +388,8 @@ def alert_deliveries_sweep(*, now: datetime | None = None, limit: int = 200) -> 
     )
     counts = {"attempted": 0, "delivered": 0, "retrying": 0, "dead": 0}
     for delivery_id in ids:
+        if time.monotonic() > deadline:
+            break
         delivery = alert_deliver(delivery_id=delivery_id, now=now)
         if delivery is None:
             continue  # another sender has it, or it waits for its incident's earlier event

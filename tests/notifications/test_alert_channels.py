@@ -14,7 +14,14 @@ from core.crypto import secret_encrypt
 from jobs.models import Job, JobRun
 from jobs.running import runner
 from notifications.channel_delivery import alert_deliveries_sweep
-from notifications.models import AlertChannel, AlertDelivery, AlertRoute, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    AlertChannel,
+    AlertDelivery,
+    AlertRoute,
+    Notification,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from notifications.webhooks import webhook_signature_verify, webhooks_retry_due
 from tests.process_group import free_port
 
@@ -243,10 +250,10 @@ def test_it_sends_a_test_alert_from_the_admin_action(admin_client, receiver, all
     receiver.route("/v2/enqueue", 202)
     slack = make_channel(Kind.SLACK, name="chat", secret=receiver.url(SLACK_PATH))
     pager = make_channel(Kind.PAGERDUTY, name="pager", secret=ROUTING_KEY, url=receiver.url("/v2/enqueue"))
+    team = AlertChannel.objects.create(name="team", kind=Kind.EMAIL, recipients="team@example.com")
+    selected = [slack.pk, pager.pk, team.pk]
 
-    admin_client.post(
-        "/admin/notifications/alertchannel/", {"action": "send_test", "_selected_action": [slack.pk, pager.pk]}
-    )
+    admin_client.post("/admin/notifications/alertchannel/", {"action": "send_test", "_selected_action": selected})
     sweep()
     sweep()
 
@@ -258,3 +265,49 @@ def test_it_sends_a_test_alert_from_the_admin_action(admin_client, receiver, all
     trigger, resolve = bodies["/v2/enqueue"]
     assert (trigger["event_action"], resolve["event_action"]) == ("trigger", "resolve")
     assert trigger["dedup_key"] == resolve["dedup_key"] and trigger["payload"]["severity"] == "info"
+    [mail] = Notification.objects.all()
+    assert (mail.recipient, mail.template, mail.context["label"]) == (
+        "team@example.com",
+        "notifications/test_message",
+        "Alert channel team",
+    )
+
+
+def test_it_records_a_repeated_alert_once_per_channel(make_job, django_capture_on_commit_callbacks):
+    from notifications.channel_delivery import alert_deliveries_record
+    from notifications.channel_messages import Alert
+
+    endpoint = WebhookEndpoint.objects.create(name="incidents", url="https://hooks.example.com/x", events=[])
+    channels = [
+        make_channel(Kind.WEBHOOK, name="signed", endpoint=endpoint),
+        make_channel(Kind.SLACK, name="chat", secret="https://hooks.slack.com/services/T/B/x"),
+        make_channel(Kind.PAGERDUTY, name="pager", secret=ROUTING_KEY, url="https://events.pagerduty.com/v2/enqueue"),
+    ]
+    alert = Alert(kind="failed", job_name="nightly-report", job_id=None, key="41", context={"run_id": 41})
+
+    with django_capture_on_commit_callbacks():  # recorded, not sent
+        first = alert_deliveries_record(channels=channels, alert=alert)
+        again = alert_deliveries_record(channels=channels, alert=alert)
+
+    assert (first, again) == (3, 0)
+    assert (WebhookDelivery.objects.count(), AlertDelivery.objects.count()) == (1, 2)
+
+
+def test_it_opens_and_resolves_a_late_incident_on_pagerduty(make_job, receiver, allow_loopback):
+    from notifications.ops_alerts import job_lateness_alert
+
+    receiver.route("/v2/enqueue", 202)
+    channel = make_channel(Kind.PAGERDUTY, secret=ROUTING_KEY, url=receiver.url("/v2/enqueue"))
+    job = make_job("nightly-report")
+    route(channel, job=job)
+    slot = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=10)
+
+    job_lateness_alert(job=job, late=True, slot=slot, now=timezone.now())
+    job_lateness_alert(job=job, late=False, slot=slot, now=timezone.now())
+    sweep()
+
+    trigger, resolve = (json.loads(r.body) for r in receiver.requests)
+    assert (trigger["event_action"], trigger["payload"]["severity"]) == ("trigger", "warning")
+    assert trigger["payload"]["summary"].startswith("Job nightly-report is late: its ")
+    assert resolve == {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": trigger["dedup_key"]}
+    assert trigger["dedup_key"] == "cronhouse:nightly-report:late"
