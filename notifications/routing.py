@@ -31,18 +31,18 @@ def alert_channels_for(job: Job) -> list[AlertChannel]:
     return list(AlertChannel.objects.filter(pk__in=channel_ids, active=True).select_related("endpoint"))
 
 
-def _routed_job_ids() -> set[int]:
-    """Jobs with at least one active channel, through any route."""
+def _routed_jobs() -> Q:
+    """Jobs with at least one active channel, through any route, as one condition (subqueries:
+    no list of job ids travels through Python, however many jobs there are)."""
     routes = AlertRoute.objects.filter(channel__active=True)
-    jobs = set(routes.filter(job__isnull=False).values_list("job_id", flat=True))
-    groups = routes.filter(group__isnull=False).values("group_id")
-    jobs |= set(JobOperatorGroup.objects.filter(group_id__in=groups).values_list("job_id", flat=True))
+    groups = JobOperatorGroup.objects.filter(group_id__in=routes.filter(group__isnull=False).values("group_id"))
+    routed = Q(pk__in=routes.filter(job__isnull=False).values("job_id")) | Q(pk__in=groups.values("job_id"))
     apps = set(routes.exclude(app="").values_list("app", flat=True))
     if apps:
-        commands = [command for command, app in command_apps().items() if app in apps]
-        routed = Q(command__in=commands) | (Q(webhook_handler__isnull=False) if "webhooks" in apps else Q(pk__in=[]))
-        jobs |= set(Job.objects.filter(routed).values_list("pk", flat=True))
-    return jobs
+        routed |= Q(command__in=[command for command, app in command_apps().items() if app in apps])
+        if "webhooks" in apps:
+            routed |= Q(webhook_handler__isnull=False)
+    return routed
 
 
 def _unknown_apps() -> list[str]:
@@ -63,7 +63,7 @@ def _unrouted_nowhere() -> list[checks.CheckMessage]:
     recipients, _ = alert_recipients()
     if recipients:
         return []
-    unrouted = Job.objects.filter(notify_on_failure=True).exclude(pk__in=_routed_job_ids())
+    unrouted = Job.objects.filter(notify_on_failure=True).exclude(_routed_jobs())
     names = list(unrouted.order_by("name").values_list("name", flat=True)[: NAMED_IN_CHECK + 1])
     if not names:
         return []

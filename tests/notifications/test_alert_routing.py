@@ -82,10 +82,14 @@ def test_it_falls_back_to_the_default_when_every_routed_channel_is_inactive(make
 def test_it_warns_when_alerts_have_nowhere_to_go(make_job, settings):
     settings.JOBS_ALERT_RECIPIENTS = []  # and no superuser with an address
     job = make_job("charges", command="test_fail_job")
+    by_group = make_job("payouts", command="test_fail_job")
     [nowhere] = [m for m in run_checks() if m.id == "notifications.W010"]
-    assert "charges" in nowhere.msg
+    assert "charges, payouts" in nowhere.msg
 
     AlertRoute.objects.create(channel=email_channel("team", "team@example.com"), job=job)
+    billing_ops = Group.objects.create(name="billing-ops")
+    JobOperatorGroup.objects.create(job=by_group, group=billing_ops)
+    AlertRoute.objects.create(channel=email_channel("ops", "ops@example.com"), group=billing_ops)
     AlertRoute.objects.create(channel=email_channel("typo", "typo@example.com"), app="biling")
 
     assert warning_ids() == ["notifications.W011"]
