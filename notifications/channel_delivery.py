@@ -26,7 +26,7 @@ import requests
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from core.crypto import SecretUnavailable, secret_decrypt
@@ -169,12 +169,14 @@ def _digest_hold(row: AlertDelivery, now: datetime) -> None:
     until the window's end: the first held one's time, so the whole burst goes as one message.
     PagerDuty has no digest: each job is its own incident, which PagerDuty groups itself."""
     window = digest_window()
-    recent = AlertDelivery.objects.filter(channel=row.channel, created_at__gte=now - window)
-    if recent.count() < digest_after():
+    held = Q(digest=True, status=Status.PENDING)
+    recent = AlertDelivery.objects.filter(channel=row.channel, created_at__gte=now - window).aggregate(
+        count=Count("pk"), digest_at=Min("next_attempt_at", filter=held)
+    )  # one query, on the (channel, created_at) index
+    if recent["count"] < digest_after():
         return
-    held = recent.filter(digest=True, status=Status.PENDING).order_by("next_attempt_at")
     row.digest = True
-    row.next_attempt_at = held.values_list("next_attempt_at", flat=True).first() or now + window
+    row.next_attempt_at = recent["digest_at"] or now + window
 
 
 # --- dispatch (after commit) ----------------------------------------------------------------
