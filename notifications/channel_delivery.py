@@ -37,6 +37,7 @@ from .channel_messages import (
     Alert,
     alert_summary,
     digest_link,
+    email_digest_context,
     pagerduty_event,
     slack_digest,
     slack_message,
@@ -81,16 +82,28 @@ def alert_deliveries_record(*, channels: list[AlertChannel], alert: Alert, now: 
     recorded = 0
     for channel in channels:
         if channel.kind == Kind.EMAIL:
-            recorded += _email_record(channel, alert)
+            recorded += _email_record(channel, alert, now)
         elif channel.kind == Kind.WEBHOOK:
             recorded += _webhook_record(channel, alert, now)
     recorded += _deliveries_record([c for c in channels if c.kind in AlertChannel.DELIVERY_KINDS], alert, now)
     return recorded
 
 
-def _email_record(channel: AlertChannel, alert: Alert) -> int:
+def _email_record(channel: AlertChannel, alert: Alert, now: datetime) -> int:
+    """The alert's e-mail to each address of the list, on the e-mail queue. An ``AlertDelivery``
+    row records it too (delivered: handed to the queue), which makes a repeat a no-op and lets a
+    burst be counted: in one, the alert is held and goes out in the list's digest e-mail."""
     from .services import notifications_enqueue_many
 
+    row = _delivery_row(channel, alert, payload={}, now=now)
+    if not alert.kind.startswith("test"):
+        _digest_hold(row, now)
+    if not row.digest:
+        row.status, row.delivered_at = Status.DELIVERED, now
+    if not _deliveries_insert([row], now):
+        return 0
+    if row.digest:
+        return 1  # sent with the digest
     context = {"job_name": alert.job_name, "job_id": alert.job_id, **alert.context}
     return notifications_enqueue_many(
         messages=[
@@ -127,41 +140,54 @@ def _webhook_record(channel: AlertChannel, alert: Alert, now: datetime) -> int:
     return len(ids)
 
 
+def _delivery_row(channel: AlertChannel, alert: Alert, *, payload: dict, now: datetime) -> AlertDelivery:
+    return AlertDelivery(
+        channel=channel,
+        alert=alert.kind,
+        job_name=alert.job_name,
+        summary=alert_summary(alert)[:300],
+        dedupe_key=f"{alert.kind}:{alert.key}"[:200],
+        incident_key=alert.incident_key if channel.kind == Kind.PAGERDUTY else "",
+        payload=payload,
+        next_attempt_at=now,
+    )
+
+
 def _deliveries_record(channels: list[AlertChannel], alert: Alert, now: datetime) -> int:
     rows = []
     for channel in channels:
         payload = slack_message(alert) if channel.kind == Kind.SLACK else pagerduty_event(alert)
         if payload is None:
             continue  # an alert this kind of channel does not carry (a slow run on PagerDuty)
-        row = AlertDelivery(
-            channel=channel,
-            alert=alert.kind,
-            job_name=alert.job_name,
-            summary=alert_summary(alert)[:300],
-            dedupe_key=f"{alert.kind}:{alert.key}"[:200],
-            incident_key=alert.incident_key if channel.kind == Kind.PAGERDUTY else "",
-            payload=payload,
-            next_attempt_at=now,
-        )
+        row = _delivery_row(channel, alert, payload=payload, now=now)
         if channel.kind == Kind.SLACK and not alert.kind.startswith("test"):
             _digest_hold(row, now)
         rows.append(row)
+    return _deliveries_insert(rows, now)
+
+
+def _deliveries_insert(rows: list[AlertDelivery], now: datetime) -> int:
+    """Insert the rows not recorded before (same channel and key) and send the pending ones on
+    commit; how many were new."""
     if not rows:
         return 0
     key = rows[0].dedupe_key
-    known = set(AlertDelivery.objects.filter(channel__in=channels, dedupe_key=key).values_list("channel_id", flat=True))
+    channel_ids = [row.channel_id for row in rows]
+    known = set(
+        AlertDelivery.objects.filter(channel_id__in=channel_ids, dedupe_key=key).values_list("channel_id", flat=True)
+    )
     rows = [row for row in rows if row.channel_id not in known]
     AlertDelivery.objects.bulk_create(rows, ignore_conflicts=True)  # a concurrent twin: nothing new
-    recorded = AlertDelivery.objects.filter(
-        channel__in=[row.channel_id for row in rows], dedupe_key=key, attempts=0, status=Status.PENDING
+    pending = AlertDelivery.objects.filter(
+        channel_id__in=[row.channel_id for row in rows], dedupe_key=key, attempts=0, status=Status.PENDING
     ).values_list("pk", "next_attempt_at")
-    for pk, due in recorded:
+    for pk, due in pending:
         # A held alert's message waits for its digest's time (the sweep is the safety net).
         wait = (due - now).total_seconds()
         transaction.on_commit(
             lambda pk=pk, wait=wait: alert_deliveries_dispatch(delivery_ids=[pk], countdown=wait if wait > 0 else None)
         )
-    return len(recorded)
+    return len(rows)
 
 
 def _digest_hold(row: AlertDelivery, now: datetime) -> None:
@@ -257,6 +283,10 @@ def _attempt(delivery: AlertDelivery) -> dict:
     with it."""
     started = time.monotonic()
     outcome: dict = {"response_status": None, "response_body": "", "last_error": ""}
+    if delivery.channel.kind == Kind.EMAIL:
+        _email_digest_enqueue(delivery)  # the e-mail queue sends it, with its own retries
+        outcome["duration"] = timedelta(seconds=time.monotonic() - started)
+        return outcome
     secret = ""
     try:
         secret = secret_decrypt(delivery.channel.secret)
@@ -284,6 +314,22 @@ def _attempt(delivery: AlertDelivery) -> dict:
             outcome["last_error"] = f"HTTP {response.status_code} from the {delivery.channel.get_kind_display()}"
     outcome["duration"] = timedelta(seconds=time.monotonic() - started)
     return outcome
+
+
+def _email_digest_enqueue(delivery: AlertDelivery) -> int:
+    from .services import notifications_enqueue_many
+
+    return notifications_enqueue_many(
+        messages=[
+            {
+                "recipient": recipient,
+                "template": "job_alerts/digest",
+                "context": delivery.payload,
+                "dedupe_key": f"job-alert:digest:{delivery.pk}:{recipient}"[:200],
+            }
+            for recipient in delivery.channel.recipient_list()
+        ]
+    )
 
 
 def alert_deliver(*, delivery_id: int, now: datetime | None = None) -> AlertDelivery | None:
@@ -342,7 +388,11 @@ def digest_fold(*, delivery: AlertDelivery, now: datetime) -> int:
         .order_by("pk")
     )
     AlertDelivery.objects.filter(pk__in=[row.pk for row in held]).update(status=Status.FOLDED, digest_into=delivery)
-    delivery.payload = slack_digest([delivery.summary, *(row.summary for row in held)], link=digest_link())
+    summaries = [delivery.summary, *(row.summary for row in held)]
+    if delivery.channel.kind == Kind.EMAIL:
+        delivery.payload = email_digest_context(summaries)
+    else:
+        delivery.payload = slack_digest(summaries, link=digest_link())
     AlertDelivery.objects.filter(pk=delivery.pk).update(payload=delivery.payload)
     return len(held)
 

@@ -159,3 +159,12 @@ def slack_digest(summaries: list[str], *, link: str) -> dict:
             {"type": "section", "text": {"type": "mrkdwn", "text": f"<{link}|Open the dashboard>"}},
         ],
     }
+
+
+def email_digest_context(summaries: list[str]) -> dict:
+    """The context of the ``job_alerts/digest`` e-mail: the same lines as the chat digest."""
+    return {
+        "count": len(summaries),
+        "summaries": summaries[:DIGEST_LINES],
+        "more": max(len(summaries) - DIGEST_LINES, 0),
+    }

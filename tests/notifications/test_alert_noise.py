@@ -116,3 +116,24 @@ def test_it_sends_a_burst_across_many_jobs_as_one_digest(make_job, run_once, cha
         assert f"- Job {job.name} failed (run #" in digest
     statuses = sorted(AlertDelivery.objects.values_list("status", flat=True))
     assert statuses == ["delivered"] * 4 + ["folded"] * 6
+
+
+def test_it_sends_a_burst_to_an_email_list_as_one_digest_email(make_job, run_once, outbox):
+    from notifications.mailer import notifications_process
+
+    team = AlertChannel.objects.create(name="team", kind=AlertChannel.Kind.EMAIL, recipients="team@example.com")
+    AlertRoute.objects.create(channel=team, app="jobs")
+    jobs = [make_job(f"sync-{n:02}", command="test_fail_job") for n in range(6)]
+
+    for job in jobs:
+        run_once(job)
+    alert_deliveries_sweep(now=timezone.now() + timedelta(seconds=61))
+    notifications_process()
+
+    subjects = [message.subject for message in outbox]
+    assert len(subjects) == 4 and subjects[3] == "[Cronhouse] 3 job alerts within a minute"
+    assert all(subject.startswith("[Cronhouse] Job sync-0") for subject in subjects[:3])
+    digest = outbox[3].body
+    for job in jobs[3:]:
+        assert f"- Job {job.name} failed (run #" in digest
+    assert outbox[3].to == ["team@example.com"]

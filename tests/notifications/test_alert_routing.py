@@ -117,7 +117,7 @@ def test_it_delivers_a_chat_alert_while_the_mail_server_is_unreachable(make_job,
 
     [message] = [json.loads(r.body) for r in chat.requests]
     assert message["text"].startswith(":red_circle: Job charges failed")
-    assert AlertDelivery.objects.get().status == AlertDelivery.Status.DELIVERED
+    assert AlertDelivery.objects.get(channel=slack).status == AlertDelivery.Status.DELIVERED
     assert list(Notification.objects.values_list("recipient", "status")) == [
         ("team@example.com", Notification.Status.RETRYING)
     ]
