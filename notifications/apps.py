@@ -15,7 +15,7 @@ class NotificationsConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .alerts import on_run_finished
-        from .channel_delivery import alert_channel_secrets
+        from .channel_sending import alert_channel_secrets
         from .mail_health import mail_health, mail_health_text
         from .retention import on_purge_logs_requested
         from .routing import check_alert_destinations

@@ -14,8 +14,9 @@ from core.admin_columns import one_line_cell
 from core.crypto import secret_encrypt
 from core.http_guard import DestinationRefused, url_check
 
-from .channel_delivery import alert_channels_test, alert_deliveries_retry
+from .channel_delivery import alert_channels_test
 from .channel_models import PAGERDUTY_EVENTS_URL, AlertChannel, AlertDelivery, AlertRoute, AlertThreshold
+from .channel_sending import alert_deliveries_retry
 
 Kind = AlertChannel.Kind
 

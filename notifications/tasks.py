@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .channel_delivery import DELIVER_TASK as ALERT_DELIVER_TASK
-from .channel_delivery import alert_deliver
+from .channel_sending import DELIVER_TASK as ALERT_DELIVER_TASK
+from .channel_sending import alert_deliver
 from .webhooks import DELIVER_TASK, webhook_deliver
 
 

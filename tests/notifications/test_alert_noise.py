@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.crypto import secret_encrypt
 from jobs.models import Job, JobRun
 from jobs.running import runner
-from notifications.channel_delivery import alert_deliveries_sweep
+from notifications.channel_sending import alert_deliveries_sweep
 from notifications.models import AlertChannel, AlertDelivery, AlertRoute, AlertThreshold, Notification
 
 pytestmark = pytest.mark.django_db

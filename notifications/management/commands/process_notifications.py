@@ -1,7 +1,7 @@
 from django.conf import settings
 
 from jobs.running.command import JobCommand
-from notifications.channel_delivery import alert_deliveries_sweep
+from notifications.channel_sending import alert_deliveries_sweep
 from notifications.mailer import notifications_due_count, notifications_process
 
 
