@@ -173,3 +173,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         count = webhook_deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} delivery(ies) queued again.", messages.SUCCESS)
+
+
+from . import channel_admin  # noqa: E402, F401  (registers the alert channels' admin pages)

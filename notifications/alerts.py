@@ -1,9 +1,12 @@
-"""E-mails to staff about failing jobs: failure, escalation, recovery — each once per streak.
+"""Alerts to staff about failing jobs: failure, escalation, recovery — each once per streak.
+
+A job routed to alert channels (``routing.py``) tells those; an unrouted job e-mails the
+default recipients.
 
 ``jobs`` announces every finished run (``jobs.signals.run_finished``, after commit); this
 module listens. The job's ``alert_state`` records what staff were last told:
 
-    ok --final failure--> failing (failure e-mail)
+    ok --final failure (the Nth in a row, N the job's AlertThreshold)--> failing (failure e-mail)
     failing --Nth consecutive final failure--> escalated (escalation e-mail, once)
     failing / escalated --success--> ok (recovery e-mail)
 
@@ -27,7 +30,11 @@ from jobs.operations.logs import system_log
 from jobs.signals import job_lateness_changed, run_slow
 
 from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
+from .channel_delivery import alert_deliveries_record
+from .channel_messages import Alert
+from .channel_models import failures_before_alert
 from .ops_alerts import on_job_lateness_changed, on_run_slow
+from .routing import alert_channels_for
 from .services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -66,6 +73,8 @@ def _alert_kind(job: Job, run: JobRun, final: bool) -> tuple[str | None, str]:
         return ("recovered" if job.alert_state != AlertState.OK else None), AlertState.OK
     if run.status not in JobRun.FAILURE_STATUSES or not final or not job.notify_on_failure:
         return None, job.alert_state
+    if job.alert_state == AlertState.OK and job.consecutive_failures < failures_before_alert(job.pk):
+        return None, job.alert_state  # below the job's threshold: not yet an incident
     if job.consecutive_failures >= job.escalate_after_failures:
         return ("escalated" if job.alert_state != AlertState.ESCALATED else None), AlertState.ESCALATED
     if job.alert_state == AlertState.OK:
@@ -88,11 +97,16 @@ def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
         return None
     if kind != "recovered":
         _log_failure_alert(kind, job, run)
+    context = alert_context(job, run)
+    if channels := alert_channels_for(job):
+        alert = Alert(kind=kind, job_name=job.name, job_id=job.pk, key=str(run.pk), context=context)
+        queued = alert_deliveries_record(channels=channels, alert=alert)
+        _log_queued(kind, job, run, f"{queued} of {len(channels)} channel(s)")
+        return kind
     recipients, _ = alert_recipients()  # JOBS_ALERT_RECIPIENTS, else the superusers
     if not recipients:
         logger.warning("job %s: %s alert not sent: no JOBS_ALERT_RECIPIENTS and no superuser e-mail", job.name, kind)
         return None
-    context = alert_context(job, run)
     queued = notifications_enqueue_many(
         messages=[
             {
@@ -104,14 +118,18 @@ def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
             for recipient in recipients
         ]
     )
+    _log_queued(kind, job, run, f"{queued} recipient(s)")
+    return kind
+
+
+def _log_queued(kind: str, job: Job, run: JobRun, where: str) -> None:
     system_log(
         event=f"job_alert_{kind}",
         level="info" if kind == "recovered" else "warning",
         job=job,
-        message=f"Job {job.name}: {kind} alert for run #{run.pk} queued to {queued} recipient(s).",
+        message=f"Job {job.name}: {kind} alert for run #{run.pk} queued to {where}.",
         data={"run_id": run.pk, "consecutive_failures": job.consecutive_failures},
     )
-    return kind
 
 
 def _log_failure_alert(kind: str, job: Job, run: JobRun) -> None:

@@ -241,3 +241,8 @@ class WebhookDelivery(models.Model):
     @property
     def duration_ms(self) -> int | None:
         return None if self.duration is None else int(self.duration / timedelta(milliseconds=1))
+
+
+# The alert channels' models live in their own module (one idea per module); importing them
+# here makes them models of this app.
+from .channel_models import AlertChannel, AlertDelivery, AlertRoute, AlertThreshold  # noqa: E402, F401

@@ -1,4 +1,5 @@
-"""E-mails to staff about late and slow jobs, beside ``alerts.py``'s failure e-mails.
+"""Alerts to staff about late and slow jobs (to the job's channels, else e-mail), beside
+``alerts.py``'s failure alerts.
 
 ``jobs`` announces, and this module listens (connected in ``alerts.py``):
 
@@ -17,10 +18,15 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
+
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_recipients
 from jobs.operations.logs import system_log
 
+from .channel_delivery import alert_deliveries_record
+from .channel_messages import Alert
+from .routing import alert_channels_for
 from .services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -32,6 +38,11 @@ TEMPLATES = {
 
 
 def _enqueue(*, kind: str, job: Job, key: str, context: dict) -> int:
+    if channels := alert_channels_for(job):
+        context = {"schedule": job.schedule_description, **context}
+        alert = Alert(kind=kind, job_name=job.name, job_id=job.pk, key=key, context=context)
+        with transaction.atomic():
+            return alert_deliveries_record(channels=channels, alert=alert)
     recipients, _ = alert_recipients()  # JOBS_ALERT_RECIPIENTS, else the superusers
     if not recipients:
         logger.warning("job %s: %s alert not sent: no JOBS_ALERT_RECIPIENTS and no superuser e-mail", job.name, kind)

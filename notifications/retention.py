@@ -1,4 +1,4 @@
-"""purge-logs' share in this app: finished notifications and webhook deliveries past retention."""
+"""purge-logs' share in this app: finished notifications, webhook and alert deliveries past retention."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.conf import settings
 
 from jobs.operations.logs import batched_delete
 
-from .models import Notification, WebhookDelivery
+from .models import AlertDelivery, Notification, WebhookDelivery
 
 
 def on_purge_logs_requested(
@@ -21,6 +21,9 @@ def on_purge_logs_requested(
         "notifications": Notification.objects.filter(status__in=Notification.FINISHED_STATUSES, created_at__lt=cutoff),
         "webhook_deliveries": WebhookDelivery.objects.filter(
             status__in=WebhookDelivery.FINISHED_STATUSES, created_at__lt=cutoff
+        ),
+        "alert_deliveries": AlertDelivery.objects.filter(
+            status__in=AlertDelivery.FINISHED_STATUSES, created_at__lt=cutoff
         ),
     }
     if dry_run:

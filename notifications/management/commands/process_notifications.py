@@ -1,11 +1,15 @@
 from django.conf import settings
 
 from jobs.running.command import JobCommand
+from notifications.channel_sending import alert_deliveries_sweep
 from notifications.mailer import notifications_due_count, notifications_process
 
 
 class Command(JobCommand):
-    help = "Send queued e-mail: claim due messages (SKIP LOCKED), send them, record sent / error."
+    help = (
+        "Send due chat and incident alerts, then queued e-mail: claim due messages (SKIP LOCKED), "
+        "send them, record sent / error."
+    )
 
     def add_job_arguments(self, parser) -> None:
         parser.add_argument(
@@ -29,6 +33,9 @@ class Command(JobCommand):
     def run_job(self, *, now, dry_run, batch_size=None, max_seconds=None, until_empty=False, **options) -> dict:
         if dry_run:
             return {"due": notifications_due_count(now=now)}
+        # Chat and incident alerts first, and whatever the mail server does: they are how staff
+        # hear about trouble while it is down.
+        alerts = alert_deliveries_sweep(now=now if self.clock_pinned else None)
         # --as-of pins the clock for the whole drain; otherwise each batch reads the clock.
         result = notifications_process(
             now=now if self.clock_pinned else None,
@@ -38,4 +45,4 @@ class Command(JobCommand):
         if result.unreachable:
             # Not a failure (each message backs off and is retried), but not a success either.
             self.warn(f"mail server refused/unreachable: {result.deferred} messages deferred ({result.unreachable})")
-        return result.summary()
+        return {**result.summary(), "alert_deliveries": alerts}

@@ -1,0 +1,101 @@
+"""Which channels a job's alerts go to, and the system check for alerts with nowhere to go.
+
+A job's channels are the active channels routed to the job itself, to any operator group it is
+limited to, and to its app (the app that ships its command; ``webhooks`` for a webhook handler's
+job). A job with none of those is unrouted: its alerts go to the default, the e-mail addresses
+of JOBS_ALERT_RECIPIENTS (else the superusers), as before channels existed.
+"""
+
+from __future__ import annotations
+
+from django.core import checks
+from django.db import DatabaseError
+from django.db.models import Q
+
+from jobs.models import Job, JobOperatorGroup
+from jobs.operations.health import alert_recipients
+from jobs.status.listing import app_of, command_apps
+
+from .channel_models import AlertChannel, AlertRoute
+
+NAMED_IN_CHECK = 5
+
+
+def alert_channels_for(job: Job) -> list[AlertChannel]:
+    """The active channels routed to ``job`` (empty: the job is unrouted). Two queries."""
+    groups = JobOperatorGroup.objects.filter(job_id=job.pk).values("group_id")
+    target = Q(job_id=job.pk) | Q(group_id__in=groups)
+    if app := app_of(job):
+        target |= Q(app=app)
+    channel_ids = AlertRoute.objects.filter(target).values("channel_id")
+    return list(AlertChannel.objects.filter(pk__in=channel_ids, active=True).select_related("endpoint"))
+
+
+def _routed_jobs() -> Q:
+    """Jobs with at least one active channel, through any route, as one condition (subqueries:
+    no list of job ids travels through Python, however many jobs there are)."""
+    routes = AlertRoute.objects.filter(channel__active=True)
+    groups = JobOperatorGroup.objects.filter(group_id__in=routes.filter(group__isnull=False).values("group_id"))
+    routed = Q(pk__in=routes.filter(job__isnull=False).values("job_id")) | Q(pk__in=groups.values("job_id"))
+    apps = set(routes.exclude(app="").values_list("app", flat=True))
+    if apps:
+        routed |= Q(command__in=[command for command, app in command_apps().items() if app in apps])
+        if "webhooks" in apps:
+            routed |= Q(webhook_handler__isnull=False)
+    return routed
+
+
+def _unknown_apps() -> list[str]:
+    known = set(command_apps().values()) | {"webhooks"}
+    return sorted(set(AlertRoute.objects.exclude(app="").values_list("app", flat=True)) - known)
+
+
+def check_alert_destinations(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Alerts with nowhere to go: jobs that alert, have no active channel and no default
+    recipient (W010); routes to an app no command belongs to (W011); inactive routed channels (W012)."""
+    try:
+        return _unrouted_nowhere() + _unknown_app_routes() + _inactive_routed()
+    except DatabaseError:
+        return []  # before the first migrate
+
+
+def _unrouted_nowhere() -> list[checks.CheckMessage]:
+    recipients, _ = alert_recipients()
+    if recipients:
+        return []
+    unrouted = Job.objects.filter(notify_on_failure=True).exclude(_routed_jobs())
+    names = list(unrouted.order_by("name").values_list("name", flat=True)[: NAMED_IN_CHECK + 1])
+    if not names:
+        return []
+    more = ", ..." if len(names) > NAMED_IN_CHECK else ""
+    return [
+        checks.Warning(
+            f"Alerts of jobs with no alert channel have nowhere to go: {', '.join(names[:NAMED_IN_CHECK])}{more}.",
+            hint="Route them to a channel (admin: Alert routes), set JOBS_ALERT_RECIPIENTS, "
+            "or give a superuser an e-mail address.",
+            id="notifications.W010",
+        )
+    ]
+
+
+def _unknown_app_routes() -> list[checks.CheckMessage]:
+    return [
+        checks.Warning(
+            f"An alert route names the app {app!r}, which ships no job command: it routes nothing.",
+            hint="Use an app label such as billing, accounts, notifications or webhooks.",
+            id="notifications.W011",
+        )
+        for app in _unknown_apps()
+    ]
+
+
+def _inactive_routed() -> list[checks.CheckMessage]:
+    names = AlertChannel.objects.filter(active=False, routes__isnull=False).distinct().values_list("name", flat=True)
+    return [
+        checks.Warning(
+            f"Alert channel {name!r} is inactive but routed: its jobs' alerts go to their other channels, "
+            "or to the default recipients when it was their only one.",
+            id="notifications.W012",
+        )
+        for name in names
+    ]
