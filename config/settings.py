@@ -502,6 +502,14 @@ JOBS_AUDIT_RETENTION_DAYS = env.int("JOBS_AUDIT_RETENTION_DAYS", default=90)
 JOBS_RUN_RETENTION_DAYS = env.int("JOBS_RUN_RETENTION_DAYS", default=90)
 JOBS_RUNS_KEEP_PER_JOB = env.int("JOBS_RUNS_KEEP_PER_JOB", default=20)
 NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=90)
+# Alert channels (notifications/channel_models.py): a job alerts after this many failed runs in a
+# row; this many alerts on one channel within DIGEST_SECONDS become one digest message; a chat or
+# incident delivery is tried MAX_ATTEMPTS times, waiting RETRY_BASE_SECONDS, then 3x, at most 15 min.
+NOTIFICATIONS_ALERT_AFTER_FAILURES = env.int("NOTIFICATIONS_ALERT_AFTER_FAILURES", default=1)
+NOTIFICATIONS_ALERT_DIGEST_AFTER = env.int("NOTIFICATIONS_ALERT_DIGEST_AFTER", default=3)
+NOTIFICATIONS_ALERT_DIGEST_SECONDS = env.int("NOTIFICATIONS_ALERT_DIGEST_SECONDS", default=60)
+NOTIFICATIONS_ALERT_MAX_ATTEMPTS = env.int("NOTIFICATIONS_ALERT_MAX_ATTEMPTS", default=8)
+NOTIFICATIONS_ALERT_RETRY_BASE_SECONDS = env.int("NOTIFICATIONS_ALERT_RETRY_BASE_SECONDS", default=30)
 # Rows one retention batch deletes (each batch its own short transaction).
 JOBS_PURGE_BATCH_SIZE = env.int("JOBS_PURGE_BATCH_SIZE", default=1000)
 # --- end Notifications ----------------------------------------------------------------

@@ -237,23 +237,23 @@ class AlertThreshold(models.Model):
 
 def failures_before_alert(job_id: int) -> int:
     threshold = AlertThreshold.objects.filter(job_id=job_id).values_list("failures_before_alert", flat=True).first()
-    return threshold or getattr(settings, "NOTIFICATIONS_ALERT_AFTER_FAILURES", 1)
+    return threshold or settings.NOTIFICATIONS_ALERT_AFTER_FAILURES
 
 
 def digest_after() -> int:
-    return getattr(settings, "NOTIFICATIONS_ALERT_DIGEST_AFTER", 3)
+    return settings.NOTIFICATIONS_ALERT_DIGEST_AFTER
 
 
 def digest_window() -> timedelta:
-    return timedelta(seconds=getattr(settings, "NOTIFICATIONS_ALERT_DIGEST_SECONDS", 60))
+    return timedelta(seconds=settings.NOTIFICATIONS_ALERT_DIGEST_SECONDS)
 
 
 def alert_max_attempts() -> int:
-    return getattr(settings, "NOTIFICATIONS_ALERT_MAX_ATTEMPTS", 8)
+    return settings.NOTIFICATIONS_ALERT_MAX_ATTEMPTS
 
 
 def alert_backoff(attempt: int) -> timedelta:
     """30 s after a first failed attempt, then x3 each time, at most 15 minutes: an alert that
     waits an hour has lost most of its worth, and a receiver that is down comes back in minutes."""
-    base = getattr(settings, "NOTIFICATIONS_ALERT_RETRY_BASE_SECONDS", 30)
+    base = settings.NOTIFICATIONS_ALERT_RETRY_BASE_SECONDS
     return timedelta(seconds=min(base * 3 ** max(attempt - 1, 0), 900))
