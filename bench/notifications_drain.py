@@ -4,7 +4,7 @@
   ``SELECT id ... ORDER BY send_after, id LIMIT n FOR UPDATE SKIP LOCKED``, sends each row's
   PRE-RENDERED message (its bytes built before the clock starts) over ONE ``smtplib`` connection,
   marks the batch ``sent`` and commits;
-* drain: ``notifications.mailer.notifications_process`` (what ``manage.py process_notifications``
+* drain: ``notifications.email.mailer.notifications_process`` (what ``manage.py process_notifications``
   runs) until the queue is empty, with Django's SMTP backend (``EMAIL_URL``) pointed at the same
   server: claim, render subject/text/html in the recipient's language, build the e-mail, send,
   record ``sent``.
@@ -168,8 +168,8 @@ def reset_queue() -> None:
 
 def prerender() -> dict[int, tuple[str, list[str], bytes]]:
     """Each queued row's message as the bare loop sends it: (from, recipients, bytes)."""
+    from notifications.email.rendering import message_build
     from notifications.models import Notification
-    from notifications.rendering import message_build
 
     messages = {}
     for notification in Notification.objects.all():
@@ -197,7 +197,7 @@ def run_bare(port: int, messages: dict, batch_size: int) -> int:
 
 
 def run_drain(batch_size: int) -> int:
-    from notifications.mailer import notifications_process
+    from notifications.email.mailer import notifications_process
 
     result = notifications_process(batch_size=batch_size, max_seconds=float("inf"))
     if result.failed:

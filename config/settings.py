@@ -108,11 +108,11 @@ TEMPLATES = [
         },
     },
     {
-        # E-mails (templates/emails/, rendered only by notifications): Jinja2, see notifications/jinja.py.
+        # E-mails (templates/emails/, rendered only by notifications): Jinja2, see notifications/email/jinja.py.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "emails",
         "DIRS": [BASE_DIR / "templates"],
-        "OPTIONS": {"environment": "notifications.jinja.environment"},
+        "OPTIONS": {"environment": "notifications.email.jinja.environment"},
     },
 ]
 
@@ -462,7 +462,7 @@ ACCOUNTS_CREDIT_PROVIDER_TIMEOUT_SECONDS = env.float("ACCOUNTS_CREDIT_PROVIDER_T
 
 # Links in e-mails are built from this (no trailing slash needed).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
-# Administrators told about critical events (notifications.admins.admins_notify), comma-separated
+# Administrators told about critical events (notifications.alerts.admins.admins_notify), comma-separated
 # addresses. Empty: the job-alert recipients.
 ADMINS = [("", address) for address in env.list("ADMINS", default=[])]
 # Staff who receive job failure / escalation / recovery e-mails (comma-separated). Empty: every
@@ -502,7 +502,7 @@ JOBS_AUDIT_RETENTION_DAYS = env.int("JOBS_AUDIT_RETENTION_DAYS", default=90)
 JOBS_RUN_RETENTION_DAYS = env.int("JOBS_RUN_RETENTION_DAYS", default=90)
 JOBS_RUNS_KEEP_PER_JOB = env.int("JOBS_RUNS_KEEP_PER_JOB", default=20)
 NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=90)
-# Alert channels (notifications/channel_models.py): a job alerts after this many failed runs in a
+# Alert channels (notifications/models/channels.py): a job alerts after this many failed runs in a
 # row; this many alerts on one channel within DIGEST_SECONDS become one digest message; a chat or
 # incident delivery is tried MAX_ATTEMPTS times, waiting RETRY_BASE_SECONDS, then 3x, at most 15 min.
 NOTIFICATIONS_ALERT_AFTER_FAILURES = env.int("NOTIFICATIONS_ALERT_AFTER_FAILURES", default=1)

@@ -12,11 +12,11 @@ from django.utils.html import format_html
 from core.admin_columns import one_line_cell, when
 from core.http_guard import DestinationRefused, url_check
 from jobs.admin.system_log import SystemLogAdmin  # noqa: F401  (registers the system log until jobs/admin/jobs.py does)
-
-from .models import Notification, WebhookDelivery, WebhookEndpoint
-from .rendering import message_render
-from .services import notifications_cancel, notifications_retry
-from .webhooks import webhook_deliveries_retry, webhook_endpoint_ping
+from notifications.channels import admin as channel_admin  # noqa: F401  (the alert channels' pages)
+from notifications.email.rendering import message_render
+from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
+from notifications.services import notifications_cancel, notifications_retry
+from notifications.webhooks import webhook_deliveries_retry, webhook_endpoint_ping
 
 
 @admin.register(Notification)
@@ -173,6 +173,3 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         count = webhook_deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{count} delivery(ies) queued again.", messages.SUCCESS)
-
-
-from . import channel_admin  # noqa: E402, F401  (registers the alert channels' admin pages)

@@ -11,19 +11,25 @@ class NotificationsConfig(AppConfig):
         from core.redaction import register_secret_source
         from jobs.operations.health import health_check_register
         from jobs.operations.logs import purge_logs_requested
-        from jobs.signals import run_finished
+        from jobs.operations.metrics import register_collector
+        from jobs.signals import job_lateness_changed, run_finished, run_slow
+        from notifications.alerts.jobs import on_run_finished
+        from notifications.alerts.operations import on_job_lateness_changed, on_run_slow
+        from notifications.channels.routing import check_alert_destinations
+        from notifications.channels.sending import alert_channel_secrets
+        from notifications.checks import notifications_settings_check
+        from notifications.email.health import mail_health, mail_health_text
+        from notifications.metrics import NotificationQueueCollector
+        from notifications.retention import on_purge_logs_requested
+        from notifications.webhooks import endpoint_secrets
 
-        from . import checks  # noqa: F401  (registers the system checks)
-        from .alerts import on_run_finished
-        from .channel_sending import alert_channel_secrets
-        from .mail_health import mail_health, mail_health_text
-        from .retention import on_purge_logs_requested
-        from .routing import check_alert_destinations
-        from .webhooks import endpoint_secrets
-
-        run_finished.connect(on_run_finished, dispatch_uid="notifications.alerts")
+        run_finished.connect(on_run_finished, dispatch_uid="notifications.alerts.jobs")
+        job_lateness_changed.connect(on_job_lateness_changed, dispatch_uid="notifications.alerts.operations.late")
+        run_slow.connect(on_run_slow, dispatch_uid="notifications.alerts.operations.slow")
         purge_logs_requested.connect(on_purge_logs_requested, dispatch_uid="notifications.retention")
         register_secret_source(endpoint_secrets, key="notifications.endpoints")
         register_secret_source(alert_channel_secrets, key="notifications.alert_channels")
+        check_register(notifications_settings_check)
         check_register(check_alert_destinations)
+        register_collector(NotificationQueueCollector(), key="notifications")
         health_check_register("mail", label="Mail", check=mail_health, describe=mail_health_text)

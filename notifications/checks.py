@@ -8,7 +8,6 @@ from django.conf import settings
 from django.core import checks
 
 
-@checks.register()
 def notifications_settings_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
     parts = urlsplit(settings.SITE_URL)

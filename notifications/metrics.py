@@ -7,9 +7,7 @@ from __future__ import annotations
 from django.db.models import Count
 from prometheus_client.core import GaugeMetricFamily
 
-from jobs.operations.metrics import register_collector
-
-from .models import Notification, WebhookDelivery
+from notifications.models import Notification, WebhookDelivery
 
 
 class NotificationQueueCollector:
@@ -23,6 +21,3 @@ class NotificationQueueCollector:
             for status in model.Status.values:
                 family.add_metric([status], counts.get(status, 0))
             yield family
-
-
-register_collector(NotificationQueueCollector(), key="notifications")

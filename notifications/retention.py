@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from jobs.operations.logs import batched_delete
-
-from .models import AlertDelivery, Notification, WebhookDelivery
+from notifications.models import AlertDelivery, Notification, WebhookDelivery
 
 
 def on_purge_logs_requested(

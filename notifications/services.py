@@ -18,10 +18,10 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .attachments import attachment_check
-from .html_email import html_sanitise, html_to_text
-from .models import Notification, NotificationKey, WebhookDelivery, WebhookEndpoint
-from .rendering import template_check
+from notifications.email.attachments import attachment_check
+from notifications.email.html import html_sanitise, html_to_text
+from notifications.email.rendering import template_check
+from notifications.models import Notification, NotificationKey, WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def send_email(
     """Queue one e-mail given as a subject and HTML, to each address in ``to``; how many were new.
 
     Any job (or view) may call it inside its transaction. The HTML is sanitised now (nh3) and,
-    when ``text`` is None, the plain-text part is read from it (``notifications.html_email``);
+    when ``text`` is None, the plain-text part is read from it (``notifications.email.html``);
     process-notifications sends it like every queued message, with the same backoff.
     ``dedupe_key`` makes a repeat a no-op, per recipient (``<key>:<address>``).
     """
@@ -221,7 +221,7 @@ def webhook_event_send(*, event: str, payload: dict) -> int:
         [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints]
     )
     if deliveries:
-        from .webhooks import webhook_deliveries_dispatch
+        from notifications.webhooks import webhook_deliveries_dispatch
 
         ids = [d.pk for d in deliveries]
         if None in ids:  # a backend that cannot return ids from a bulk insert

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .channel_sending import DELIVER_TASK as ALERT_DELIVER_TASK
-from .channel_sending import alert_deliver
-from .webhooks import DELIVER_TASK, webhook_deliver
+from notifications.channels.sending import DELIVER_TASK as ALERT_DELIVER_TASK
+from notifications.channels.sending import alert_deliver
+from notifications.webhooks import DELIVER_TASK, webhook_deliver
 
 
 @shared_task(name=DELIVER_TASK, ignore_result=True)

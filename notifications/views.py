@@ -6,7 +6,7 @@ from django.core.files.storage import storages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from .attachments import BadSignature, SignatureExpired, attachment_from_token
+from notifications.email.attachments import BadSignature, SignatureExpired, attachment_from_token
 
 
 @require_GET

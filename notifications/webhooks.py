@@ -36,8 +36,7 @@ from django.utils import timezone
 
 from core.http_guard import DestinationRefused, guarded_request
 from core.redaction import redact
-
-from .models import WebhookDelivery, WebhookEndpoint
+from notifications.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 Status = WebhookDelivery.Status

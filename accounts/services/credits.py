@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from notifications.admins import admins_notify
+from notifications.alerts.admins import admins_notify
 from notifications.services import notifications_enqueue_many
 
 from ..links import site_link

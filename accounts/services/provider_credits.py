@@ -9,7 +9,7 @@ the URL's origin (the key never leaves it). The answer decides:
   the JSON answer is below it: low;
 - no answer, an address the guard refuses, another status, or no readable balance: unchecked.
 
-Each refused or low provider e-mails the administrators (``notifications.admins``), once per
+Each refused or low provider e-mails the administrators (``notifications.alerts.admins``), once per
 provider, finding and day. Unchecked ones are returned for the run to report.
 """
 
@@ -23,7 +23,7 @@ import requests
 from django.conf import settings
 
 from core.http_guard import DestinationRefused, guarded_request
-from notifications.admins import admins_notify
+from notifications.alerts.admins import admins_notify
 
 HEALTHY, REFUSED, LOW, UNCHECKED = "healthy", "refused", "low_balance", "unchecked"
 REFUSALS = {

@@ -1,6 +1,6 @@
 """Statement e-mails: each owner gets the month's statement with its PDF attached, once per
 statement, and again when staff ask for it. The PDF travels by reference (read when the e-mail
-is sent, a signed link when it is large: notifications/attachments.py); each e-mail is a
+is sent, a signed link when it is large: notifications/email/attachments.py); each e-mail is a
 StatementDelivery row pointing at its queued notification."""
 
 from __future__ import annotations

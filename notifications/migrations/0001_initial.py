@@ -2,7 +2,7 @@
 
 import django.core.serializers.json
 import django.db.models.deletion
-import notifications.models
+import notifications.models.queue
 import uuid
 from django.db import migrations, models
 
@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, unique=True)),
                 ('url', models.URLField(help_text='http(s) only; private and loopback addresses are refused.', max_length=500)),
-                ('secret', models.CharField(default=notifications.models._signing_secret, help_text='Signing secret (HMAC-SHA256).', max_length=200)),
+                ('secret', models.CharField(default=notifications.models.queue._signing_secret, help_text='Signing secret (HMAC-SHA256).', max_length=200)),
                 ('events', models.JSONField(blank=True, default=list, help_text='Event names, e.g. ["payout.created"]; "billing.*" matches a prefix, "*" every event.')),
                 ('active', models.BooleanField(default=True)),
                 ('description', models.TextField(blank=True)),

@@ -63,7 +63,7 @@ def queued(template: str | None = None) -> list:
 
 def drain() -> None:
     """process-notifications, as its job would run it: queued e-mails reach the outbox."""
-    from notifications.mailer import notifications_process
+    from notifications.email.mailer import notifications_process
 
     notifications_process(max_seconds=10)
 

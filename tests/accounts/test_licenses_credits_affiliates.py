@@ -108,7 +108,7 @@ def test_it_alerts_an_account_once_per_crossing_of_its_credit_threshold(build, s
 
 
 def test_it_renders_the_account_job_messages(build, settings):
-    from notifications.rendering import message_render
+    from notifications.email.rendering import message_render
 
     settings.ADMINS = [("Ops", "ops@example.com")]
     credit(build.account(), "1.00")

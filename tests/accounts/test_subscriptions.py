@@ -230,7 +230,7 @@ def test_it_reminds_trials_7_days_and_1_day_before_they_end_each_once(build):
 
 
 def test_it_renders_the_subscription_messages_with_absolute_links(build, settings):
-    from notifications.rendering import message_render
+    from notifications.email.rendering import message_render
 
     settings.SITE_URL = "https://app.example.com/"
     sub = build.subscription(status="trial", trial_ends_at=at("2025-02-03", 12))

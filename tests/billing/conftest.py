@@ -166,6 +166,6 @@ def outbox(settings):
 
 def drain() -> None:
     """process-notifications, as its job would run it."""
-    from notifications.mailer import notifications_process
+    from notifications.email.mailer import notifications_process
 
     notifications_process(max_seconds=10)

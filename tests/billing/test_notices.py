@@ -129,7 +129,7 @@ def test_it_tells_autopay_tenants_what_will_be_charged_and_reminds_others_to_enr
 
 def test_it_renders_every_billing_message_it_queued(build):
     """Each template exists and renders with the context its job gives it."""
-    from notifications.rendering import message_render
+    from notifications.email.rendering import message_render
 
     build.lease(due_day=1, start="2024-05-03", end="2025-05-02")
     build.lease(due_day=5, autopay=True)

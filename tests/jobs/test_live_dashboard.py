@@ -14,7 +14,7 @@ from jobs.models import Job, JobRun
 from jobs.operations.checks import check_alert_recipients, check_alert_routing
 from jobs.running.runner import run_execute, run_trigger
 from jobs.scheduling.leader import beat_heartbeat_write
-from notifications.mailer import notifications_process
+from notifications.email.mailer import notifications_process
 from tests.scheduling import owe_since
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from jobs.models import Job, JobRun
 from jobs.running import runner
-from notifications.channel_sending import alert_deliveries_sweep
+from notifications.channels.sending import alert_deliveries_sweep
 from notifications.models import AlertChannel, AlertRoute
 from tests.notifications.conftest import Receiver
 from tests.processes.conftest import chromium, log_in, page  # noqa: F401  (chromium and page are fixtures)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.crypto import secret_encrypt
 from jobs.models import Job, JobRun
 from jobs.running import runner
-from notifications.channel_sending import alert_deliveries_sweep
+from notifications.channels.sending import alert_deliveries_sweep
 from notifications.models import (
     AlertChannel,
     AlertDelivery,
@@ -274,8 +274,8 @@ def test_it_sends_a_test_alert_from_the_admin_action(admin_client, receiver, all
 
 
 def test_it_records_a_repeated_alert_once_per_channel(make_job, django_capture_on_commit_callbacks):
-    from notifications.channel_delivery import alert_deliveries_record
-    from notifications.channel_messages import Alert
+    from notifications.channels.delivery import alert_deliveries_record
+    from notifications.channels.messages import Alert
 
     endpoint = WebhookEndpoint.objects.create(name="incidents", url="https://hooks.example.com/x", events=[])
     channels = [
@@ -294,7 +294,7 @@ def test_it_records_a_repeated_alert_once_per_channel(make_job, django_capture_o
 
 
 def test_it_opens_and_resolves_a_late_incident_on_pagerduty(make_job, receiver, allow_loopback):
-    from notifications.ops_alerts import job_lateness_alert
+    from notifications.alerts.operations import job_lateness_alert
 
     receiver.route("/v2/enqueue", 202)
     channel = make_channel(Kind.PAGERDUTY, secret=ROUTING_KEY, url=receiver.url("/v2/enqueue"))

@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.crypto import secret_encrypt
 from jobs.models import Job, JobRun
 from jobs.running import runner
-from notifications.channel_sending import alert_deliveries_sweep
+from notifications.channels.sending import alert_deliveries_sweep
 from notifications.models import AlertChannel, AlertDelivery, AlertRoute, AlertThreshold, Notification
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +119,7 @@ def test_it_sends_a_burst_across_many_jobs_as_one_digest(make_job, run_once, cha
 
 
 def test_it_sends_a_burst_to_an_email_list_as_one_digest_email(make_job, run_once, outbox):
-    from notifications.mailer import notifications_process
+    from notifications.email.mailer import notifications_process
 
     team = AlertChannel.objects.create(name="team", kind=AlertChannel.Kind.EMAIL, recipients="team@example.com")
     AlertRoute.objects.create(channel=team, app="jobs")

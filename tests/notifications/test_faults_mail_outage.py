@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from jobs.models import JobRun
 from jobs.running.runner import run_execute, run_trigger
-from notifications.mailer import notifications_process
+from notifications.email.mailer import notifications_process
 from notifications.models import Notification
 from notifications.services import notifications_enqueue_many
 from tests.process_group import free_port

@@ -7,7 +7,7 @@ import pytest
 from jobs.models import Job, JobRun, SystemLog, WebhookHandler
 from jobs.running import runner
 from jobs.running.execution import Outcome
-from notifications.mailer import notifications_process
+from notifications.email.mailer import notifications_process
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +154,7 @@ def test_it_escalates_at_the_jobs_own_threshold(make_job, staff, outbox, django_
 def test_it_never_breaks_the_runner_when_alerting_fails(
     make_job, staff, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from notifications import alerts
+    from notifications.alerts import jobs as alerts
 
     def broken(**kwargs):
         raise RuntimeError("template store is down")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from jobs.models import JobRun, WebhookHandler
 from jobs.running import runner
 from jobs.running.execution import Outcome
-from notifications.mailer import notifications_process
+from notifications.email.mailer import notifications_process
 from notifications.models import Notification
 from notifications.services import notifications_enqueue_many
 from tests.process_group import free_port

@@ -8,10 +8,10 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications import mailer
-from notifications.mailer import notifications_process
+from notifications.email import mailer
+from notifications.email.mailer import notifications_process
+from notifications.email.rendering import UnknownTemplate
 from notifications.models import Notification, NotificationKey
-from notifications.rendering import UnknownTemplate
 from notifications.services import (
     notification_enqueue,
     notifications_cancel,

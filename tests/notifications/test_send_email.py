@@ -9,7 +9,7 @@ import pytest
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
-from notifications.mailer import notifications_process
+from notifications.email.mailer import notifications_process
 from notifications.models import Notification
 from notifications.services import send_email
 from tests.process_group import free_port

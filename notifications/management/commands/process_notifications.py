@@ -1,8 +1,8 @@
 from django.conf import settings
 
 from jobs.running.command import JobCommand
-from notifications.channel_sending import alert_deliveries_sweep
-from notifications.mailer import notifications_due_count, notifications_process
+from notifications.channels.sending import alert_deliveries_sweep
+from notifications.email.mailer import notifications_due_count, notifications_process
 
 
 class Command(JobCommand):

@@ -23,11 +23,10 @@ from django.db import transaction
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_recipients
 from jobs.operations.logs import system_log
-
-from .channel_delivery import alert_deliveries_record
-from .channel_messages import Alert
-from .routing import alert_channels_for
-from .services import notifications_enqueue_many
+from notifications.channels.delivery import alert_deliveries_record
+from notifications.channels.messages import Alert
+from notifications.channels.routing import alert_channels_for
+from notifications.services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
 TEMPLATES = {

@@ -2,7 +2,7 @@
 
 A template name such as ``billing/rent_reminder`` is a folder under ``templates/emails/``
 holding three Jinja2 files (healthchecks' layout), rendered by the ``emails`` engine
-(``notifications/jinja.py`` describes it) with ``render_to_string(..., using="emails")``:
+(``notifications/email/jinja.py`` describes it) with ``render_to_string(..., using="emails")``:
 
     templates/emails/billing/rent_reminder/subject.txt   one line (whitespace and newlines are folded)
     templates/emails/billing/rent_reminder/body.txt      the plain-text body (required)
@@ -30,9 +30,9 @@ from django.template import TemplateDoesNotExist, engines
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from .attachments import attachment_read, attachments_split
-from .jinja import localize_floats
-from .models import Notification
+from notifications.email.attachments import attachment_read, attachments_split
+from notifications.email.jinja import localize_floats
+from notifications.models import Notification
 
 ENGINE = "emails"
 LAYOUT = "emails/layout.html"

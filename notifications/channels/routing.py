@@ -15,8 +15,7 @@ from django.db.models import Q
 from jobs.models import Job, JobOperatorGroup
 from jobs.operations.health import alert_recipients
 from jobs.status.listing import app_of, command_apps
-
-from .channel_models import AlertChannel, AlertRoute
+from notifications.models.channels import AlertChannel, AlertRoute
 
 NAMED_IN_CHECK = 5
 

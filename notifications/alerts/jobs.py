@@ -27,15 +27,12 @@ from core.redaction import redact
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_recipients
 from jobs.operations.logs import system_log
-from jobs.signals import job_lateness_changed, run_slow
-
-from . import metrics  # noqa: F401  (registers the queue-depth gauges on /metrics)
-from .channel_delivery import alert_deliveries_record
-from .channel_messages import Alert
-from .channel_models import failures_before_alert
-from .ops_alerts import on_job_lateness_changed, on_run_slow
-from .routing import alert_channels_for
-from .services import notifications_enqueue_many
+from notifications.alerts.operations import on_run_slow
+from notifications.channels.delivery import alert_deliveries_record
+from notifications.channels.messages import Alert
+from notifications.channels.routing import alert_channels_for
+from notifications.models.channels import failures_before_alert
+from notifications.services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
 AlertState = Job.AlertState
@@ -163,9 +160,3 @@ def alert_context(job: Job, run: JobRun) -> dict:
         "escalate_after": job.escalate_after_failures,
         "error": redact(run.error or "", stored=True)[-ERROR_EXCERPT:],
     }
-
-
-# Late and slow alerts (ops_alerts.py). Connected here because NotificationsConfig.ready
-# imports this module to connect run_finished; dispatch_uid makes a re-import harmless.
-job_lateness_changed.connect(on_job_lateness_changed, dispatch_uid="notifications.ops_alerts.late")
-run_slow.connect(on_run_slow, dispatch_uid="notifications.ops_alerts.slow")

@@ -51,7 +51,7 @@ class Notification(models.Model):
         help_text="Template folder under templates/emails/, e.g. billing/rent_reminder (template e-mails).",
     )
     # A raw e-mail's parts, stored as they will be sent: the HTML sanitised, the text given or
-    # read from that HTML (notifications.html_email). Empty for template e-mails.
+    # read from that HTML (notifications.email.html). Empty for template e-mails.
     subject = models.CharField(max_length=255, blank=True)
     html = models.TextField(blank=True)
     text = models.TextField(blank=True)
@@ -241,8 +241,3 @@ class WebhookDelivery(models.Model):
     @property
     def duration_ms(self) -> int | None:
         return None if self.duration is None else int(self.duration / timedelta(milliseconds=1))
-
-
-# The alert channels' models live in their own module (one idea per module); importing them
-# here makes them models of this app.
-from .channel_models import AlertChannel, AlertDelivery, AlertRoute, AlertThreshold  # noqa: E402, F401

@@ -28,9 +28,8 @@ from django.utils import timezone
 from core.crypto import SecretUnavailable, secret_decrypt
 from core.http_guard import DestinationRefused, guarded_request
 from core.redaction import redact
-
-from .channel_messages import digest_link, email_digest_context, slack_digest
-from .channel_models import AlertChannel, AlertDelivery, alert_backoff, alert_max_attempts
+from notifications.channels.messages import digest_link, email_digest_context, slack_digest
+from notifications.models.channels import AlertChannel, AlertDelivery, alert_backoff, alert_max_attempts
 
 logger = logging.getLogger(__name__)
 Status = AlertDelivery.Status
@@ -152,7 +151,7 @@ def _attempt(delivery: AlertDelivery) -> dict:
 
 
 def _email_digest_enqueue(delivery: AlertDelivery) -> int:
-    from .services import notifications_enqueue_many
+    from notifications.services import notifications_enqueue_many
 
     return notifications_enqueue_many(
         messages=[

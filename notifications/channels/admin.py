@@ -13,10 +13,9 @@ from django.utils.html import format_html
 from core.admin_columns import one_line_cell
 from core.crypto import secret_encrypt
 from core.http_guard import DestinationRefused, url_check
-
-from .channel_delivery import alert_channels_test
-from .channel_models import PAGERDUTY_EVENTS_URL, AlertChannel, AlertDelivery, AlertRoute, AlertThreshold
-from .channel_sending import alert_deliveries_retry
+from notifications.channels.delivery import alert_channels_test
+from notifications.channels.sending import alert_deliveries_retry
+from notifications.models.channels import PAGERDUTY_EVENTS_URL, AlertChannel, AlertDelivery, AlertRoute, AlertThreshold
 
 Kind = AlertChannel.Kind
 

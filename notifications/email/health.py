@@ -14,8 +14,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 
 from core.formatting import format_datetime
-
-from .models import MailServerState
+from notifications.models import MailServerState
 
 ROW = "default"
 

@@ -14,8 +14,7 @@ import logging
 from django.conf import settings
 
 from jobs.operations.health import alert_recipients
-
-from .services import notifications_enqueue_many
+from notifications.services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
 TEMPLATE = "notifications/admin_alert"

@@ -36,10 +36,9 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.redaction import redact
-
-from .mail_health import mail_failure_record, mail_success_record
-from .models import Notification
-from .rendering import message_build
+from notifications.email.health import mail_failure_record, mail_success_record
+from notifications.email.rendering import message_build
+from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
 Status = Notification.Status

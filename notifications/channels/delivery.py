@@ -20,10 +20,10 @@ from django.db import transaction
 from django.db.models import Count, Min, Q
 from django.utils import timezone
 
-from .channel_messages import Alert, alert_summary, pagerduty_event, slack_message, webhook_alert_payload
-from .channel_models import AlertChannel, AlertDelivery, digest_after, digest_window
-from .channel_sending import alert_deliveries_dispatch
-from .models import WebhookDelivery
+from notifications.channels.messages import Alert, alert_summary, pagerduty_event, slack_message, webhook_alert_payload
+from notifications.channels.sending import alert_deliveries_dispatch
+from notifications.models import WebhookDelivery
+from notifications.models.channels import AlertChannel, AlertDelivery, digest_after, digest_window
 
 Status = AlertDelivery.Status
 Kind = AlertChannel.Kind
@@ -61,7 +61,7 @@ def _email_record(channel: AlertChannel, alert: Alert, now: datetime) -> int:
     """The alert's e-mail to each address of the list, on the e-mail queue. An ``AlertDelivery``
     row records it too (delivered: handed to the queue), which makes a repeat a no-op and lets a
     burst be counted: in one, the alert is held and goes out in the list's digest e-mail."""
-    from .services import notifications_enqueue_many
+    from notifications.services import notifications_enqueue_many
 
     row = _delivery_row(channel, alert, payload={}, now=now)
     if not alert.kind.startswith("test"):
@@ -90,7 +90,7 @@ def _webhook_record(channel: AlertChannel, alert: Alert, now: datetime) -> int:
     """One ``job.alert`` delivery to the channel's endpoint. Its uuid (the Cronhouse-Delivery
     header) is derived from the channel and the alert, so a repeated alert hits the uuid's unique
     constraint and records nothing, and a receiver that got it twice sees one id."""
-    from .webhooks import webhook_deliveries_dispatch
+    from notifications.webhooks import webhook_deliveries_dispatch
 
     delivery_uuid = uuid.uuid5(ALERT_NAMESPACE, f"{channel.pk}:{alert.kind}:{alert.key}")
     row = WebhookDelivery(
