@@ -25,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# Both benchmark databases (PostgreSQL and MariaDB) take this name; ``--database`` picks
+# another, so that two runs on one machine do not drop each other's data.
 DATABASE = "cronhouse_bench_directory"
 MARIADB = os.environ.get("BENCH_MARIADB", "mysql://root@127.0.0.1:3306")
 T0 = datetime(2025, 3, 1, 6, 0)
@@ -183,13 +185,16 @@ def baseline(*, since: datetime | None = None):
 
 
 def main() -> None:
+    global DATABASE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=50_000)
     parser.add_argument("--facilities", type=int, default=400)
     parser.add_argument("--positions", type=int, default=100_000)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep both benchmark databases")
+    parser.add_argument("--database", default=DATABASE, help=f"name of both benchmark databases (default {DATABASE})")
     args = parser.parse_args()
+    DATABASE = args.database
     os.environ["DIRECTORY_SOURCE_URL"] = f"{MARIADB}/{DATABASE}"
     from bench.billing_common import django_setup, drop_database
 
