@@ -15,8 +15,8 @@ One engine serves regions, facilities, members and positions (``ENTITIES``):
    is refused, not taken as "everyone left".
 4. Move the cursor to the newest ``updated_at`` read (not on a dry run).
 
-Queries: a fixed number per batch (a source read, a read of ours, an upsert; positions add one
-member look-up), plus a fixed number per run.
+Queries: a fixed number per batch (a source read, a read of ours, an upsert), plus a fixed number
+per run (among them the code-to-id maps: regions, facilities, and members for positions).
 """
 
 from __future__ import annotations
@@ -127,10 +127,11 @@ def _member_converter():
 
 def _position_converter():
     facilities = dict(Facility.objects.values_list("code", "pk"))
+    # One query per run, as for facilities: a per-batch look-up sends thousands of member numbers
+    # in an IN list, which costs more to build and parse than reading every member's key once.
+    members = dict(Member.objects.values_list("member_number", "pk"))
 
     def convert(rows: list[dict]) -> list[dict | None]:
-        numbers = {_text(r["member_number"]) for r in rows}
-        members = dict(Member.objects.filter(member_number__in=numbers).values_list("member_number", "pk"))
         converted: list[dict | None] = []
         for r in rows:
             member_id = members.get(_text(r["member_number"]))
