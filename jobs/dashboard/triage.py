@@ -80,11 +80,21 @@ def _back(request, default: str) -> str:
 
 
 def _selected_runs(request) -> list[JobRun]:
-    """The selected runs the user may see, in the order they were listed (at most a page)."""
+    """The selected runs in the order they were listed (at most a page). Not narrowed to the jobs
+    the user may see: each action checks its own rule, and a refusal is audited and said."""
     ids = [int(value) for value in request.POST.getlist("run") if value.isdigit()][:SELECTION_LIMIT]
-    visible = access.allowed_jobs(request.user, access.VIEW)
-    runs = JobRun.objects.select_related("job").filter(pk__in=ids, job__in=visible).in_bulk()
+    runs = JobRun.objects.select_related("job").in_bulk(ids)
     return [runs[pk] for pk in ids if pk in runs]
+
+
+def _unseen_said_plainly(outcomes, user) -> list:
+    """A refusal on a job the user may not see names the run only, not the job."""
+    jobs = access.allowed_jobs(user, access.VIEW).filter(pk__in={outcome.run.job_id for outcome in outcomes})
+    visible = set(jobs.values_list("pk", flat=True))
+    for outcome in outcomes:
+        if outcome.run.job_id not in visible:
+            outcome.message = f"#{outcome.run.pk}: not allowed"
+    return outcomes
 
 
 @staff_member_required
@@ -98,14 +108,15 @@ def failures_act(request):
     if not runs:
         messages.warning(request, "Select at least one failure.")
     elif request.POST.get("action") == "acknowledge":
-        outcomes = runs_acknowledge(runs=runs, user=request.user, note=request.POST.get("note", ""), address=address)
-        _report(request, outcomes)
+        note = request.POST.get("note", "")
+        _report(request, runs_acknowledge(runs=runs, user=request.user, note=note, address=address))
     else:
         _report(request, runs_retry(runs=runs, user=request.user, address=address))
     return redirect(_back(request, reverse("jobs:failures")))
 
 
 def _report(request, outcomes) -> None:
+    _unseen_said_plainly(outcomes, request.user)
     for outcome in outcomes:
         (messages.success if outcome.done else messages.warning)(request, outcome.message)
 

@@ -73,7 +73,7 @@ def run_request(
     except JobDisabled as exc:
         audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
         raise RunRefused(str(exc), disabled=True) from None
-    audit_run(who=who, job=job, run=result.run, address=address)
+    audit_run(who=who, job=job, run=result.run, address=address, about=about)
     return result
 
 
