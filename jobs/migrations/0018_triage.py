@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='job',
             name='housekeeping',
-            field=models.BooleanField(default=False, help_text="Platform upkeep (queue drains, clean-ups): its runs are left out of run lists and the day's totals unless asked for."),
+            field=models.BooleanField(db_default=False, default=False, help_text="Platform upkeep (queue drains, clean-ups): its runs are left out of run lists and the day's totals unless asked for."),
         ),
         migrations.AddField(
             model_name='jobrun',
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='jobrun',
             name='acknowledgement',
-            field=models.CharField(blank=True, help_text='The note of whoever acknowledged this failure.', max_length=500),
+            field=models.CharField(blank=True, db_default='', default='', help_text='The note of whoever acknowledged this failure.', max_length=500),
         ),
         migrations.AddIndex(
             model_name='job',

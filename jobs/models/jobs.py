@@ -195,8 +195,10 @@ class Job(models.Model):
         help_text="Runs longer than this are flagged as slow (at most a week).",
     )
     notify_on_failure = models.BooleanField(default=True)
+    # db_default too: rows written by bulk SQL (benchmarks, imports) name only the columns they know.
     housekeeping = models.BooleanField(
         default=False,
+        db_default=False,
         help_text="Platform upkeep (queue drains, clean-ups): its runs are left out of run lists and the "
         "day's totals unless asked for.",
     )
@@ -475,7 +477,11 @@ class JobRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     acknowledgement = models.CharField(
-        max_length=500, blank=True, help_text="The note of whoever acknowledged this failure."
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The note of whoever acknowledged this failure.",
     )
 
     # Set by the runner (_runs_insert stamps every row of one INSERT alike), not auto_now_add.

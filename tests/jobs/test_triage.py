@@ -225,3 +225,22 @@ def test_it_marks_an_existing_upkeep_job_as_housekeeping_on_the_next_seed(make_j
     make_job("process-jobs", command="process_jobs")
     call_command("seed_jobs", verbosity=0)
     assert Job.objects.get(name="process-jobs").housekeeping is True
+
+
+def test_it_reads_the_failures_page_in_as_many_queries_for_many_failures_as_for_one(staff_client, make_job):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert staff_client.get("/dashboard/failures/").status_code == 200
+        return len(captured)
+
+    jobs = [make_job(f"job-{n}", command="test_fail_job") for n in range(20)]
+    retried = failure(jobs[0])
+    JobRun.objects.create(job=jobs[0], triggered_by=Trigger.MANUAL, status="succeeded", retry_of=retried)
+    failure(jobs[1])
+    few = queries()
+    for job in jobs:
+        failure(job)
+    assert queries() == few
