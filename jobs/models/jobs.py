@@ -476,6 +476,10 @@ class JobRun(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
+    # When this failure left the failures list: its retry was recorded (by a person, or by the
+    # runner and then jobs.running.triage.failure_retried) or it was acknowledged. Kept on the
+    # row so that the list's index (jobs_jobrun_open_failures) holds only the failures still open.
+    triaged_at = models.DateTimeField(null=True, blank=True, editable=False)
     acknowledgement = models.CharField(
         max_length=500,
         blank=True,
@@ -532,6 +536,10 @@ class JobRun(models.Model):
                 fields=["retry_of"], condition=Q(retry_of__isnull=False), name="jobs_jobrun_one_retry_per_run"
             ),
             models.CheckConstraint(condition=Q(attempt__gte=1), name="jobs_jobrun_attempt_positive"),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True) | Q(triaged_at__isnull=False),
+                name="jobs_jobrun_acknowledged_is_triaged",
+            ),
             # Only a failure is acknowledged, and always with a note saying why.
             models.CheckConstraint(
                 condition=Q(acknowledged_at__isnull=True)
@@ -569,10 +577,17 @@ class JobRun(models.Model):
                 condition=Q(acknowledged_by__isnull=False),
                 name="jobs_jobrun_acknowledged_by",
             ),
-            # The failures page (jobs.status.failures.failed_runs): runs that ended badly or wait for
-            # their retry, newest first, a page at a time; its condition is that query's filter
-            # (and the admin's status filter's). Acknowledged and retried failures stay in it and
-            # are stepped over: the page reads its rows in this order until it has a page.
+            # The failures page (jobs.status.failures.failed_runs): failures not yet retried or
+            # acknowledged, and retries waiting to run, newest first, a page at a time; its
+            # condition is that query's filter, so handled failures (most of them, in time) are
+            # not stepped over one by one.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(status__in=["failed", "timed_out", "abandoned"], triaged_at__isnull=True)
+                | Q(status="queued", triggered_by="retry"),
+                name="jobs_jobrun_open_failures",
+            ),
+            # The admin's status filter on failed, timed out, abandoned runs, newest first.
             models.Index(
                 fields=["-created_at", "-id"],
                 condition=Q(status__in=["failed", "timed_out", "abandoned"]) | Q(status="queued", triggered_by="retry"),

@@ -155,6 +155,7 @@ def run_retry(*, run: JobRun, user, address: str = "") -> ActionResult:
             else:
                 if result.queued:
                     JobRun.objects.filter(pk=result.run.pk).update(retry_of=run)
+                    JobRun.objects.filter(pk=run.pk, triaged_at__isnull=True).update(triaged_at=timezone.now())
                     result.run.retry_of = run
     except IntegrityError:
         raise ActionRefused(f"Run #{run.pk} was retried by someone else meanwhile.") from None

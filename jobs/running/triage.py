@@ -7,14 +7,19 @@ job's ``run`` rule (``jobs.permissions.access``) and are audited, allowed or ref
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs.models import AuditEntry, JobRun
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record
 from jobs.running.run_requests import ActionRefused, RunRefused, run_retry
+
+logger = logging.getLogger(__name__)
 
 NOTE_LIMIT = 500
 # A selection is a page of the failures list at most.
@@ -43,7 +48,7 @@ def run_acknowledge(*, run: JobRun, user, note: str, address: str = "") -> JobRu
         raise ActionRefused("Say in a note why this failure needs no retry.")
     now = timezone.now()
     marked = JobRun.objects.filter(pk=run.pk, acknowledged_at__isnull=True).update(
-        acknowledged_at=now, acknowledged_by=user, acknowledgement=note
+        acknowledged_at=now, acknowledged_by=user, acknowledgement=note, triaged_at=Coalesce("triaged_at", Value(now))
     )
     if not marked:
         raise ActionRefused(f"Run #{run.pk} was already acknowledged.")
@@ -56,6 +61,19 @@ def run_acknowledge(*, run: JobRun, user, note: str, address: str = "") -> JobRu
         changes={**about, "note": [None, note]},
     )
     return run
+
+
+def failure_retried(sender, run: JobRun, final: bool, **kwargs) -> None:
+    """The runner retried the failure ``run`` (``run_finished`` with ``final`` false): it leaves the
+    failures list's index. (A person's retry marks it in its own transaction, run_retry.) A fault
+    here must not disturb the end of the run that sent the signal: it is logged, and the list
+    still leaves the failure out by its retry."""
+    if final or run.status not in JobRun.FAILURE_STATUSES:
+        return
+    try:
+        JobRun.objects.filter(pk=run.pk, triaged_at__isnull=True).update(triaged_at=timezone.now())
+    except Exception:
+        logger.exception("run %s: could not mark the retried failure as triaged", run.pk)
 
 
 @dataclass

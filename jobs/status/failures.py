@@ -3,8 +3,8 @@
 order are in ``jobs.status.listing``, done by the database.)
 
 A failure needs a look until it is retried (by the runner or by a person: a run whose
-``retry_of`` names it) or acknowledged (``JobRun.acknowledged_at``). A retry waiting to run is
-listed too, as "retrying".
+``retry_of`` names it) or acknowledged (``JobRun.acknowledged_at``); either sets ``triaged_at``.
+A retry waiting to run is listed too, as "retrying".
 """
 
 from __future__ import annotations
@@ -81,9 +81,12 @@ class FailureFilters:
 
 
 def open_failures() -> Q:
-    """A failure nobody acknowledged and nothing retried, or a retry waiting to run."""
+    """A failure nobody acknowledged and nothing retried, or a retry waiting to run: the condition
+    of jobs_jobrun_open_failures. ``triaged_at`` takes a handled failure out of that index; the
+    check for a retry stays, so a retry whose ``triaged_at`` was never written (the process
+    stopped before its run_finished receiver ran) still takes its failure off the list."""
     retried = Exists(JobRun.objects.filter(retry_of=OuterRef("pk")))
-    failed = Q(status__in=JobRun.FAILURE_STATUSES, acknowledged_at__isnull=True) & ~retried
+    failed = Q(status__in=JobRun.FAILURE_STATUSES, triaged_at__isnull=True) & ~retried
     return failed | Q(status=JobRun.Status.QUEUED, triggered_by=JobRun.Trigger.RETRY)
 
 
@@ -95,7 +98,7 @@ def jobs_of_app(app: str) -> QuerySet[Job]:
 
 def failures_filtered(filters: FailureFilters, *, jobs=None) -> QuerySet[JobRun]:
     """The open failures matching ``filters`` among ``jobs`` (the reader's visible jobs), each
-    with its lineage. Every filter narrows the walk of jobs_jobrun_failures (newest first)."""
+    with its lineage. Every filter narrows the walk of jobs_jobrun_open_failures (newest first)."""
     runs = JobRun.objects.filter(open_failures())
     if filters.status == RETRYING:
         runs = runs.filter(status=JobRun.Status.QUEUED)

@@ -52,10 +52,16 @@ def operator(django_user_model, make_job):
     return user, hidden
 
 
-def test_it_links_an_automatic_retry_and_its_failure_both_ways_on_every_surface(staff_client, make_job):
+def test_it_links_an_automatic_retry_and_its_failure_both_ways_on_every_surface(
+    staff_client, make_job, django_capture_on_commit_callbacks
+):
     job = make_job("flaky", command="test_fail_job", max_retries=1, retry_backoff_seconds=600)
-    failed = ran(job)
+    with django_capture_on_commit_callbacks(execute=True):
+        failed = ran(job)
     retry = JobRun.objects.get(retry_of=failed)
+    failed.refresh_from_db()
+    assert failed.triaged_at is not None  # out of the failures list's index
+    assert failed.pk not in shown(staff_client)
 
     failed_page = staff_client.get(f"/dashboard/runs/{failed.pk}/").content.decode()
     assert f'retried as <a href="/dashboard/runs/{retry.pk}/"' in failed_page
@@ -84,6 +90,8 @@ def test_it_records_a_retry_by_hand_as_the_failures_retry_and_offers_no_second(s
     retry = JobRun.objects.get(retry_of=failed)
     assert response.status_code == 302 and response["Location"] == f"/dashboard/runs/{retry.pk}/"
     assert retry.triggered_by == Trigger.MANUAL and retry.attempt == 1
+    failed.refresh_from_db()
+    assert failed.triaged_at is not None
     assert failed.pk not in shown(staff_client)
     page = staff_client.get(f"/dashboard/runs/{failed.pk}/").content.decode()
     assert f'retried as <a href="/dashboard/runs/{retry.pk}/"' in page and "Retry with the same options" not in page
@@ -105,7 +113,7 @@ def test_it_takes_an_acknowledged_failure_off_the_list_and_audits_who_when_and_w
     assert response.status_code == 302
     failed.refresh_from_db()
     assert failed.acknowledged_by == staff_client.user and failed.acknowledgement == "upstream outage, fixed"
-    assert failed.acknowledged_at is not None
+    assert failed.acknowledged_at is not None and failed.triaged_at == failed.acknowledged_at
     assert failed.pk not in shown(staff_client)
     page = staff_client.get(f"/dashboard/runs/{failed.pk}/").content.decode()
     assert "by boss: upstream outage, fixed" in page
