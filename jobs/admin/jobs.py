@@ -96,7 +96,7 @@ class JobAdmin(AuditedAdmin):
     form = JobAdminForm
     # Fits a 1366 px screen beside the filters; the handler, next runs and the rest are on the job's page.
     list_display = ("name", "schedule_in_words", "enabled", "last_run", "result", "duration", "failures")
-    list_filter = ("enabled", "last_run_status")
+    list_filter = ("enabled", "last_run_status", "housekeeping")
     search_fields = ("name", "description", "command")
     readonly_fields = (
         "schedule_in_words",

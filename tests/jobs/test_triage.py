@@ -212,7 +212,8 @@ def test_it_leaves_housekeeping_runs_out_of_lists_and_totals_unless_asked(staff_
 
     assert staff_client.get("/dashboard/data.json").json()["totals"]["runs"] == 1
     assert staff_client.get("/dashboard/data.json?housekeeping=1").json()["totals"]["runs"] == 5
-    assert "Include them" in staff_client.get("/dashboard/").content.decode()
+    dashboard = staff_client.get("/dashboard/").content.decode()
+    assert "Include them" in dashboard and ">housekeeping</span>" in dashboard
 
     admin_list = staff_client.get("/admin/jobs/jobrun/").content.decode()
     assert f"/admin/jobs/jobrun/{drained[0].pk}/change/" not in admin_list
