@@ -131,6 +131,7 @@ def test_it_refuses_acknowledging_to_a_user_without_the_run_rule_and_audits_it(c
     assert response.status_code == 403
     failed.refresh_from_db()
     assert failed.acknowledged_at is None and failed.pk in shown(client)
+    assert "Retry selected" not in client.get("/dashboard/failures/").content.decode()
     entry = AuditEntry.objects.get(changes__acknowledged_run=[None, failed.pk])
     assert entry.actor_label == "reader" and entry.refused == "missing permission jobs.run_job"
 
