@@ -144,6 +144,8 @@ def pages(jobs: int) -> list[tuple[str, str]]:
         ("data.json filtered", "/dashboard/data.json?status=failed&q=job-0&page=2"),
         ("a job's page", f"/dashboard/jobs/{middle}/"),
         ("failures", "/dashboard/failures/"),
+        ("failures filtered", f"/dashboard/failures/?job={middle}&status=failed"),
+        ("failures by app and day", "/dashboard/failures/?app=jobs&since=2000-01-01&housekeeping=1"),
         ("/api/jobs/status", "/api/jobs/status"),
         ("/api/jobs/status later page", "cursor"),
         ("/metrics", "/metrics"),

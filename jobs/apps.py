@@ -48,6 +48,7 @@ class JobsConfig(AppConfig):
         from jobs.permissions.guards import password_login_remember
         from jobs.permissions.logins import login_failed
         from jobs.running.run_requests import backfill_on_run_finished
+        from jobs.running.triage import failure_retried
         from jobs.scheduling import periodic_tasks
         from jobs.signals import run_finished
 
@@ -62,3 +63,4 @@ class JobsConfig(AppConfig):
         post_save.connect(periodic_tasks.job_saved, sender=Job, dispatch_uid="jobs.periodic_tasks.job_saved")
         post_delete.connect(periodic_tasks.job_deleted, sender=Job, dispatch_uid="jobs.periodic_tasks.job_deleted")
         run_finished.connect(backfill_on_run_finished, dispatch_uid="jobs.running.run_requests.backfill")
+        run_finished.connect(failure_retried, dispatch_uid="jobs.running.triage.failure_retried")

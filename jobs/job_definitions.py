@@ -7,6 +7,7 @@ JOB_DEFINITIONS = [
         cron_expression="* * * * *",
         description="Dispatch queued runs whose message was lost (broker down); abandon runs whose worker died.",
         timeout_seconds=300,
+        housekeeping=True,
     ),
     JobDefinition(
         name="cleanup-sessions",
@@ -14,6 +15,7 @@ JOB_DEFINITIONS = [
         cron_expression="0 2 * * *",
         description="Django's own clearsessions as a job: on the allow-list through this definition.",
         timeout_seconds=600,
+        housekeeping=True,
     ),
     JobDefinition(
         name="test-job",
@@ -50,6 +52,7 @@ JOB_DEFINITIONS += [
         description="Delete audit entries and system log rows older than 90 days (JOBS_AUDIT_RETENTION_DAYS), "
         "in batches.",
         timeout_seconds=1800,
+        housekeeping=True,
     ),
     JobDefinition(
         name="purge-logs",
@@ -58,5 +61,6 @@ JOB_DEFINITIONS += [
         description="Delete job runs older than 90 days (keeping each job's newest), and sent/dead "
         "notifications and webhook deliveries older than 90 days.",
         timeout_seconds=1800,
+        housekeeping=True,
     ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from jobs.api import views as api
-from jobs.dashboard import run_actions, schedule
+from jobs.dashboard import run_actions, schedule, triage
 from jobs.dashboard import views as dashboard
 from jobs.operations import health, metrics
 
@@ -14,11 +14,13 @@ app_name = "jobs"
 urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("dashboard/data.json", dashboard.dashboard_data, name="dashboard-data"),
-    path("dashboard/failures/", dashboard.failures, name="failures"),
+    path("dashboard/failures/", triage.failures, name="failures"),
+    path("dashboard/failures/act", triage.failures_act, name="failures-act"),
     path("dashboard/jobs/<slug:name>/", dashboard.job_detail, name="job"),
     path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now_view, name="job-run"),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
     path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
+    path("dashboard/runs/<int:run_id>/acknowledge", triage.run_acknowledge_view, name="run-acknowledge"),
     path("dashboard/runs/<int:run_id>/run-slot-again", run_actions.run_slot_again_view, name="run-slot-again"),
     path("dashboard/jobs/<slug:name>/backfill", run_actions.backfill_new, name="backfill-new"),
     path("dashboard/backfills/<int:backfill_id>/", run_actions.backfill_detail, name="backfill"),

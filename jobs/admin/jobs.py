@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR
 from django.db.models.functions import Left
 from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -95,7 +96,7 @@ class JobAdmin(AuditedAdmin):
     form = JobAdminForm
     # Fits a 1366 px screen beside the filters; the handler, next runs and the rest are on the job's page.
     list_display = ("name", "schedule_in_words", "enabled", "last_run", "result", "duration", "failures")
-    list_filter = ("enabled", "last_run_status")
+    list_filter = ("enabled", "last_run_status", "housekeeping")
     search_fields = ("name", "description", "command")
     readonly_fields = (
         "schedule_in_words",
@@ -207,6 +208,7 @@ RUN_MOMENT_FIELDS = (
     "started_at",
     "heartbeat_at",
     "finished_at",
+    "acknowledged_at",
 )
 # Left out of the list's query: a run's output and texts can be long, and a page holds 100 runs.
 RUN_LIST_DEFERRED = ("summary", "error", "output", "options")
@@ -242,6 +244,31 @@ def runs_search(queryset, term: str):
     return queryset.filter(job_id__in=job_ids)
 
 
+class HousekeepingFilter(admin.SimpleListFilter):
+    """The upkeep jobs' runs (``Job.housekeeping``: a queue drain every 30 s) are left out of the
+    list unless asked for (``?housekeeping=1``): a ``NOT IN`` of a handful of job ids
+    (jobs_job_housekeeping) beside the list's newest-first walk."""
+
+    title = "housekeeping jobs"
+    parameter_name = "housekeeping"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Included")]
+
+    def choices(self, changelist):
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Left out",
+        }
+        yield from list(super().choices(changelist))[1:]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset
+        return queryset.exclude(job__in=Job.objects.housekeeping())
+
+
 @admin.register(JobRun)
 class JobRunAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters; the slot, output and the rest are on the run's page.
@@ -249,7 +276,7 @@ class JobRunAdmin(admin.ModelAdmin):
     # Each served by an index (jobs_jobrun_failures, jobs_jobrun_active, or the newest-first
     # jobs_jobrun_created for the common values). A job's runs: ?job__id__exact=<id> (the job's
     # page links it) or a search for its name; a sidebar listing every job would not fit 100,000.
-    list_filter = ("status", "triggered_by")
+    list_filter = ("status", "triggered_by", HousekeepingFilter)
     list_select_related = ("job",)
     # Newest first through jobs_jobrun_created; no date_hierarchy (its per-date queries read
     # every run), no full COUNT(*) (EstimatedCountPaginator, and no second count below).
@@ -266,6 +293,7 @@ class JobRunAdmin(admin.ModelAdmin):
         ]
         + [_moment_column(name) for name in RUN_MOMENT_FIELDS]
         + [
+            "lineage",
             "duration_column",
             "summary_json",
             "warnings_text",
@@ -324,6 +352,22 @@ class JobRunAdmin(admin.ModelAdmin):
         if not error and run.warnings:
             return one_line_cell(f"warning: {run.warnings[0]}")
         return one_line_cell(error)
+
+    @admin.display(description="retries")
+    def lineage(self, run: JobRun) -> str:
+        """The failed run this one retries and the run that retried it, as links to their pages."""
+        links = []
+        if run.retry_of_id:
+            links.append(("retry of", run.retry_of_id))
+        if retried_as := run.retried_as():
+            links.append(("retried as", retried_as))
+        if not links:
+            return "-"
+        return format_html_join(
+            "; ",
+            '{} <a href="{}">#{}</a>',
+            ((text, reverse("admin:jobs_jobrun_change", args=[pk]), pk) for text, pk in links),
+        )
 
     @admin.display(description="summary")
     def summary_json(self, run: JobRun) -> str:

@@ -26,6 +26,7 @@ TUNABLE_FIELDS = (
     "max_retries",
     "retry_backoff_seconds",
     "expected_duration_seconds",
+    "housekeeping",
 )
 
 
@@ -43,6 +44,11 @@ class JobDefinition:
     max_retries: int = 0
     retry_backoff_seconds: int = 60
     expected_duration_seconds: int | None = None
+    # Platform upkeep (a queue drain, a clean-up): its runs stay out of run lists and totals
+    # unless asked for (Job.housekeeping).
+    housekeeping: bool = False
+    # A job the tests run (test-job, test-fail-job): registered only by ``seed_jobs
+    # --with-fixtures``, never by ``up`` on a fresh install, so nothing fails there on purpose.
     fixture: bool = False
     # A setting that must be truthy for seed_jobs to create the job (a feature switch), or "".
     gate: str = ""

@@ -32,7 +32,7 @@ from jobs.operations.health import alert_routing_text, dashboard_health
 from jobs.permissions import access
 from jobs.permissions.audit import job_actions
 from jobs.running.run_requests import jobs_run_now
-from jobs.status.failures import failed_runs
+from jobs.status.failures import with_lineage
 from jobs.status.listing import SORTS, STATUSES, JobFilters, apps_among, group_names, jobs_filtered, status_counts
 from jobs.status.rows import job_next_runs, job_rows, runs_page, totals_since
 
@@ -82,26 +82,32 @@ def dashboard_page(request, now) -> dict:
         "rows": rows,
         "runnable": set(runnable.values_list("pk", flat=True)),
         "counts": status_counts(visible, now),
-        "totals": totals_of_the_day(now),
+        "totals": totals_of_the_day(now, housekeeping=with_housekeeping(request)),
         "updated": updated_text(now),
         **health_context(now),
     }
 
 
-def totals_of_the_day(now) -> dict:
+def with_housekeeping(request) -> bool:
+    """The address asks for the upkeep jobs' runs too (``?housekeeping=1``): left out otherwise."""
+    return request.GET.get("housekeeping", "") == "1"
+
+
+def totals_of_the_day(now, *, housekeeping: bool = False) -> dict:
     """The last 24 hours' run totals, shared by every reader for JOBS_DASHBOARD_TOTALS_SECONDS:
     counting a day of runs reads every run of the day, too much for each 5-second refresh of
     each reader. Without the cache (Redis down) they are counted for each request."""
     seconds = settings.JOBS_DASHBOARD_TOTALS_SECONDS
+    key = f"{TOTALS_KEY}:housekeeping" if housekeeping else TOTALS_KEY
     try:
-        totals = cache.get(TOTALS_KEY) if seconds > 0 else None
+        totals = cache.get(key) if seconds > 0 else None
     except Exception:  # the cache is an optimisation: never a failed page
         totals = None
     if totals is None:
-        totals = totals_since(now - timedelta(hours=24))
+        totals = totals_since(now - timedelta(hours=24), housekeeping=housekeeping)
         try:
             if seconds > 0:
-                cache.set(TOTALS_KEY, totals, seconds)
+                cache.set(key, totals, seconds)
         except Exception:
             pass
     return totals
@@ -142,24 +148,9 @@ def dashboard(request):
         "page_links": page_links(data["filters"], data["page"]),
         "sort_links": sort_links(data["filters"]),
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
+        "housekeeping": with_housekeeping(request),
     }
     return render(request, "jobs/dashboard.html", context)
-
-
-@staff_member_required
-@view_required
-@require_GET
-def failures(request):
-    """Runs that failed, timed out, were abandoned or wait for their retry: newest first."""
-    job_name = request.GET.get("job", "")[:100]
-    before = None
-    if request.GET.get("before", "").isdigit():
-        before = JobRun.objects.filter(pk=int(request.GET["before"])).only("pk", "created_at").first()
-    runs, more = failed_runs(before=before, job_name=job_name, jobs=access.allowed_jobs(request.user, access.VIEW))
-    for run in runs:
-        run.error_line = one_line(run.error) or ("waiting for its retry" if run.status == JobRun.Status.QUEUED else "")
-    context = {"runs": runs, "job_name": job_name, "next_before": runs[-1].pk if more else None}
-    return render(request, "jobs/failures.html", context)
 
 
 @staff_member_required
@@ -205,7 +196,7 @@ def job_run_now_view(request, name: str):
 
 def _history(job: Job, status: str, before: JobRun | None):
     """One page of the job's runs, newest first (each knowing its job: no query per run)."""
-    runs = job.runs.all()
+    runs = with_lineage(job.runs.select_related("acknowledged_by"))
     if status:
         runs = runs.filter(status=status)
     return runs_page(runs, before=before, size=HISTORY_PAGE_SIZE)
@@ -257,7 +248,7 @@ def job_detail(request, name: str):
 @require_GET
 def run_detail(request, run_id: int):
     """The run; as JSON for the page's own refresh and the dashboard's "Run now" line."""
-    runs = JobRun.objects.select_related("job", "triggered_by_user")
+    runs = with_lineage(JobRun.objects.select_related("job", "triggered_by_user", "acknowledged_by"))
     run = get_object_or_404(runs, pk=run_id, job__in=access.allowed_jobs(request.user, access.VIEW))
     now = timezone.now()
     if wants_json(request):

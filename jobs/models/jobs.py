@@ -117,6 +117,12 @@ class JobQuerySet(models.QuerySet):
         """
         return self.filter(enabled=True, late_at__lte=now)
 
+    def housekeeping(self) -> JobQuerySet:
+        """The platform's upkeep jobs (queue drains, clean-ups): a handful of rows through the
+        partial index jobs_job_housekeeping, read as the ``NOT IN`` list that keeps their runs
+        out of run lists and the day's totals."""
+        return self.filter(housekeeping=True)
+
 
 class Job(models.Model):
     """A scheduled piece of work. The row is the source of truth for its PeriodicTask."""
@@ -189,6 +195,13 @@ class Job(models.Model):
         help_text="Runs longer than this are flagged as slow (at most a week).",
     )
     notify_on_failure = models.BooleanField(default=True)
+    # db_default too: rows written by bulk SQL (benchmarks, imports) name only the columns they know.
+    housekeeping = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Platform upkeep (queue drains, clean-ups): its runs are left out of run lists and the "
+        "day's totals unless asked for.",
+    )
     grace_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -269,6 +282,8 @@ class Job(models.Model):
             models.Index(fields=["late_at"], condition=Q(enabled=True), name="jobs_job_late"),
             # /health/'s "which jobs' last run warned?": a few names and a count, never a scan.
             models.Index(fields=["name"], condition=Q(last_run_warnings__gt=0), name="jobs_job_warned"),
+            # Job.objects.housekeeping(): the few upkeep jobs whose runs lists leave out.
+            models.Index(fields=["name"], condition=Q(housekeeping=True), name="jobs_job_housekeeping"),
             # /metrics' failing jobs (last run failed, timed out or abandoned): a few names and a count.
             models.Index(
                 fields=["name"],
@@ -434,6 +449,9 @@ class JobRun(models.Model):
     )
     scheduled_for = models.DateTimeField(null=True, blank=True, help_text="The schedule slot this run belongs to.")
     attempt = models.PositiveSmallIntegerField(default=1)
+    # The failed run this one retries: set by the runner for an automatic retry (the next
+    # attempt of the same slot) and by a person's "Retry" (jobs.running.run_requests.run_retry,
+    # attempt 1 as of the failed run's slot). Either way a run is retried at most once.
     # A foreign key with a partial unique constraint (jobs_jobrun_one_retry_per_run) rather
     # than a OneToOneField: a one-to-one's unique index holds an entry for every run, NULL
     # included, rewritten on every status change; the partial one holds retries only.
@@ -450,6 +468,24 @@ class JobRun(models.Model):
         related_name="+",
         db_index=False,
         help_text="The active run that caused this trigger to be skipped.",
+    )
+
+    # A person looked at this failure and took it off the failures list without retrying it
+    # (jobs.running.triage.run_acknowledge): who, when and why.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # When this failure left the failures list: its retry was recorded (by a person, or by the
+    # runner and then jobs.running.triage.failure_retried) or it was acknowledged. Kept on the
+    # row so that the list's index (jobs_jobrun_open_failures) holds only the failures still open.
+    triaged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    acknowledgement = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The note of whoever acknowledged this failure.",
     )
 
     # Set by the runner (_runs_insert stamps every row of one INSERT alike), not auto_now_add.
@@ -501,6 +537,16 @@ class JobRun(models.Model):
             ),
             models.CheckConstraint(condition=Q(attempt__gte=1), name="jobs_jobrun_attempt_positive"),
             models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True) | Q(triaged_at__isnull=False),
+                name="jobs_jobrun_acknowledged_is_triaged",
+            ),
+            # Only a failure is acknowledged, and always with a note saying why.
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True)
+                | (Q(status__in=["failed", "timed_out", "abandoned"]) & ~Q(acknowledgement="")),
+                name="jobs_jobrun_acknowledged_failure_with_note",
+            ),
+            models.CheckConstraint(
                 condition=~Q(status="skipped") | ~Q(skip_reason=""), name="jobs_jobrun_skip_has_reason"
             ),
         ]
@@ -526,8 +572,22 @@ class JobRun(models.Model):
                 name="jobs_jobrun_user",
             ),
             models.Index(fields=["blocked_by"], condition=Q(blocked_by__isnull=False), name="jobs_jobrun_blocked_by"),
-            # The failures page (jobs.status.failures.failed_runs): runs that ended badly or wait for
-            # their retry, newest first, a page at a time; its condition is that query's filter.
+            models.Index(
+                fields=["acknowledged_by"],
+                condition=Q(acknowledged_by__isnull=False),
+                name="jobs_jobrun_acknowledged_by",
+            ),
+            # The failures page (jobs.status.failures.failed_runs): failures not yet retried or
+            # acknowledged, and retries waiting to run, newest first, a page at a time; its
+            # condition is that query's filter, so handled failures (most of them, in time) are
+            # not stepped over one by one.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(status__in=["failed", "timed_out", "abandoned"], triaged_at__isnull=True)
+                | Q(status="queued", triggered_by="retry"),
+                name="jobs_jobrun_open_failures",
+            ),
+            # The admin's status filter on failed, timed out, abandoned runs, newest first.
             models.Index(
                 fields=["-created_at", "-id"],
                 condition=Q(status__in=["failed", "timed_out", "abandoned"]) | Q(status="queued", triggered_by="retry"),
@@ -541,6 +601,14 @@ class JobRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    def retried_as(self) -> int | None:
+        """The id of the run that retries this one (by the runner or by hand), or None: the list's
+        annotation (jobs.status.failures.with_lineage) when the run came from a list, else one
+        lookup on jobs_jobrun_one_retry_per_run."""
+        if not hasattr(self, "retried_as_id"):
+            self.retried_as_id = JobRun.objects.filter(retry_of_id=self.pk).values_list("pk", flat=True).first()
+        return self.retried_as_id
 
     @property
     def status_text(self) -> str:

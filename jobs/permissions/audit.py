@@ -64,9 +64,10 @@ def _label(actor) -> str:
     return getattr(actor, "get_username", lambda: str(actor or "system"))()
 
 
-def audit_run(*, who, job, run, address: str = "") -> AuditEntry:
-    """A run someone asked for (run now, API trigger): which run, and whether it was queued or skipped."""
-    changes = {"run": [None, run.pk], "status": [None, run.status]}
+def audit_run(*, who, job, run, address: str = "", about: dict | None = None) -> AuditEntry:
+    """A run someone asked for (run now, API trigger): which run, and whether it was queued or
+    skipped; ``about`` adds what it repeats (a retry, a slot run again)."""
+    changes = {**(about or {}), "run": [None, run.pk], "status": [None, run.status]}
     if run.skip_reason:
         changes["skip_reason"] = [None, run.skip_reason]
     return audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, changes=changes)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs.models import AuditEntry, Backfill, Job, JobRun
@@ -73,7 +73,7 @@ def run_request(
     except JobDisabled as exc:
         audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
         raise RunRefused(str(exc), disabled=True) from None
-    audit_run(who=who, job=job, run=result.run, address=address)
+    audit_run(who=who, job=job, run=result.run, address=address, about=about)
     return result
 
 
@@ -114,7 +114,12 @@ def runs_as_of_slots(job: Job) -> bool:
 
 
 def may_retry(run: JobRun) -> bool:
-    return run.status in JobRun.FAILURE_STATUSES and (run.scheduled_for is None or runs_as_of_slots(run.job))
+    """A failure not retried yet (by the runner or by hand) whose work can be done again."""
+    return (
+        run.status in JobRun.FAILURE_STATUSES
+        and (run.scheduled_for is None or runs_as_of_slots(run.job))
+        and run.retried_as() is None
+    )
 
 
 def may_run_slot_again(run: JobRun) -> bool:
@@ -130,10 +135,34 @@ def run_again_options(run: JobRun) -> dict:
 
 
 def run_retry(*, run: JobRun, user, address: str = "") -> ActionResult:
-    """A new run of a failed, timed-out or abandoned run, with its options (and slot)."""
+    """A new run of a failed, timed-out or abandoned run, with its options (and slot), recorded
+    as its retry (``retry_of``): the failure leaves the failures list and offers no second retry.
+
+    The new run and its link are written in one transaction: when two people retry the same
+    failure at once, the database's one-retry-per-run constraint refuses the second link, and
+    the second run goes with it (its message is sent only on commit)."""
+    if (retry := run.retried_as()) is not None:
+        raise ActionRefused(f"Run #{run.pk} was already retried as #{retry}.")
     if not may_retry(run):
         raise ActionRefused(f"Run #{run.pk} is {run.status}: only a failed, timed out or abandoned run is retried.")
-    return _run_as(job=run.job, options=run_again_options(run), user=user, address=address, repeats=run)
+    refused = None
+    try:
+        with transaction.atomic():
+            try:
+                result = _run_as(job=run.job, options=run_again_options(run), user=user, address=address, repeats=run)
+            except RunRefused as exc:
+                refused = exc  # raised once its audit entry is committed
+            else:
+                if result.queued:
+                    JobRun.objects.filter(pk=result.run.pk).update(retry_of=run)
+                    JobRun.objects.filter(pk=run.pk, triaged_at__isnull=True).update(triaged_at=timezone.now())
+                    result.run.retry_of = run
+    except IntegrityError:
+        raise ActionRefused(f"Run #{run.pk} was retried by someone else meanwhile.") from None
+    if refused is not None:
+        raise refused
+    run.retried_as_id = result.run.pk if result.queued else None
+    return result
 
 
 def run_slot_again(*, run: JobRun, user, address: str = "") -> ActionResult:

@@ -192,9 +192,14 @@ def job_next_runs(job: Job, now: datetime, count: int) -> list[datetime]:
     return upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=count)
 
 
-def totals_since(since: datetime) -> dict:
-    """Runs created since ``since``: how many, succeeded, failed, skipped, success rate."""
-    counts = JobRun.objects.filter(created_at__gte=since).aggregate(
+def totals_since(since: datetime, *, housekeeping: bool = False) -> dict:
+    """Runs created since ``since``: how many, succeeded, failed, skipped, success rate; without
+    the upkeep jobs' runs (``Job.housekeeping``: a queue drain every 30 s would be most of them)
+    unless ``housekeeping``."""
+    runs = JobRun.objects.filter(created_at__gte=since)
+    if not housekeeping:
+        runs = runs.exclude(job__in=Job.objects.housekeeping())
+    counts = runs.aggregate(
         runs=Count("id"),
         succeeded=Count("id", filter=Q(status=JobRun.Status.SUCCEEDED)),
         failed=Count("id", filter=Q(status__in=JobRun.FAILURE_STATUSES)),
@@ -241,6 +246,13 @@ def job_row_json(row: JobRow) -> dict:
     }
 
 
+def acknowledgement_json(run: JobRun) -> dict | None:
+    if run.acknowledged_at is None:
+        return None
+    by = run.acknowledged_by
+    return {"at": iso(run.acknowledged_at), "by": by.get_username() if by else None, "note": run.acknowledgement}
+
+
 def run_json(run: JobRun, *, full: bool = True) -> dict:
     data = {
         "id": run.pk,
@@ -257,6 +269,10 @@ def run_json(run: JobRun, *, full: bool = True) -> dict:
         "duration_seconds": seconds(run.duration),
         "skip_reason": run.skip_reason,
         "blocked_by_run_id": run.blocked_by_id,
+        # Lineage: the failed run this one retries, and the run that retried this one.
+        "retry_of_run_id": run.retry_of_id,
+        "retried_as_run_id": run.retried_as(),
+        "acknowledged": acknowledgement_json(run),
         "slow": run.slow,
         "dry_run": is_dry_run(run),
         "progress": progress_json(run, timezone.now()),

@@ -37,12 +37,13 @@ def test_it_links_the_failures_card_to_a_page_of_failed_runs_only(staff_client, 
     assert first_line in failures and f'href="/dashboard/runs/{failed.pk}/"' in failures
 
 
-def test_it_lists_a_retry_waiting_to_run_as_retrying(staff_client, make_job):
+def test_it_lists_a_retry_waiting_to_run_as_retrying_in_place_of_its_failure(staff_client, make_job):
     job = make_job("flaky", command="test_fail_job", max_retries=1, retry_backoff_seconds=600)
     failed = ran(job)
     retry = JobRun.objects.get(retry_of=failed)
     page = staff_client.get("/dashboard/failures/").content.decode()
-    assert f'data-run="{retry.pk}"' in page and "retrying" in page and f'data-run="{failed.pk}"' in page
+    assert f'data-run="{retry.pk}"' in page and "retrying" in page and f'data-run="{failed.pk}"' not in page
+    assert f'retry of <a href="/dashboard/runs/{failed.pk}/"' in page
 
 
 def test_it_puts_failing_jobs_first(staff_client, mixed):
