@@ -16,10 +16,9 @@ class Command(BillingJobCommand):
         except (NotConfigured, ProviderError) as exc:
             raise CommandError(str(exc)) from exc
         if summary.get("not_configured"):
-            self.stdout.write(
-                self.style.WARNING(
-                    f"No payout provider is configured (BILLING_PAYOUT_PROVIDER_URL is empty): "
-                    f"{summary['awaiting_confirmation']} submitted payout(s) not reconciled."
-                )
+            # Not configured to do its work: a warning on the run, never a plain success.
+            self.warn(
+                "No payout provider is configured (BILLING_PAYOUT_PROVIDER_URL is empty): "
+                f"{summary['awaiting_confirmation']} submitted payout(s) not reconciled."
             )
         return summary

@@ -22,11 +22,10 @@ class Command(BillingJobCommand):
         except NotConfigured as exc:
             raise CommandError(str(exc)) from exc
         if summary.get("not_configured"):
-            self.stdout.write(
-                self.style.WARNING(
-                    f"No payout provider is configured (BILLING_PAYOUT_PROVIDER_URL is empty): "
-                    f"{summary['left_pending']} payout(s) left pending, nothing was sent."
-                )
+            # Not configured to do its work: a warning on the run, never a plain success.
+            self.warn(
+                "No payout provider is configured (BILLING_PAYOUT_PROVIDER_URL is empty): "
+                f"{summary['left_pending']} payout(s) left pending, nothing was sent."
             )
         elif summary.get("unanswered"):
             # Recorded before failing: the run's error names what to look at, and its retry (or the
