@@ -30,7 +30,7 @@ client); it raises ``DestinationRefused`` (no request made) or a
 Step 3 overrides urllib3's ``HTTPConnection._new_conn`` (reading ``_dns_host``): urllib3 has no
 public hook that resolves and connects in one step. This module and ``jobs/scheduling/beat.py`` are the only
 places that use a library's private names; urllib3 is pinned exactly in requirements.txt and
-tests/jobs/test_pinned_internals.py fails when an upgrade moves the hook.
+tests/jobs/security/test_pinned_internals.py fails when an upgrade moves the hook.
 """
 
 from __future__ import annotations

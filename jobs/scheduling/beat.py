@@ -16,7 +16,7 @@ crontab never occurs from stopping beat. This is one of the two places that use 
 private names, because django-celery-beat has no public hook for it: a standby that becomes
 leader must drop the entries it read while standing by (``_initial_read``, ``_heap``,
 ``_last_timestamp``). celery and django-celery-beat are pinned exactly;
-tests/jobs/test_pinned_internals.py fails when an upgrade removes one of these names.
+tests/jobs/security/test_pinned_internals.py fails when an upgrade removes one of these names.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from jobs.scheduling.cron import next_fire
 from jobs.scheduling.firing import due_jobs_fire
 from tests.scheduling import owe_since
 
-from .conftest import API_KEY, NOON
+from tests.jobs.conftest import API_KEY, NOON
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status

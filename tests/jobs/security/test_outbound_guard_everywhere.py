@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.nodb  # reads source files only
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SKIPPED_DIRS = {"tests", "bench", ".venv", "node_modules", ".git"}
 GUARD = Path("core/http_guard.py")
 # Modules whose mere import means talking HTTP without the guard.

@@ -13,7 +13,7 @@ from jobs.models import Backfill, JobRun
 from jobs.running.run_requests import BACKFILL_MAX_SLOTS
 from jobs.running.runner import run_execute
 
-from .billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
+from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from jobs.models import Job, JobRun
 from jobs.scheduling.leader import beat_heartbeat_write
 from notifications.services import notification_enqueue
 
-from .conftest import API_KEY
+from tests.jobs.conftest import API_KEY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 

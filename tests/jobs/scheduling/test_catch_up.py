@@ -10,7 +10,7 @@ from jobs.models import Job, JobRun
 from jobs.scheduling.catch_up import catch_up_backlog, missed_slots
 from jobs.scheduling.firing import due_jobs_fire
 
-from .conftest import NOON
+from tests.jobs.conftest import NOON
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status

@@ -12,7 +12,7 @@ from billing.models import LedgerEntry
 from jobs.models import JobRun
 from jobs.running.runner import run_execute, run_trigger
 
-from .billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
+from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 
 pytestmark = pytest.mark.django_db
 

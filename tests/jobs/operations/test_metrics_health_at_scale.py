@@ -14,7 +14,7 @@ from django.utils import timezone
 from jobs.models import Job, JobRun
 from jobs.scheduling.leader import beat_heartbeat_write
 
-from .conftest import API_KEY
+from tests.jobs.conftest import API_KEY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 

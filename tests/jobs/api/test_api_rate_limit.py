@@ -1,6 +1,6 @@
 """The API's rate limit counted in real Redis (django-ratelimit on Django's Redis cache): exact
 across threads and processes, a 429 with Retry-After past the limit, and the shared count used again when Redis answers
-(tests/jobs/test_web_rate_limit.py: the per-process limit while it does not)."""
+(tests/jobs/api/test_web_rate_limit.py: the per-process limit while it does not)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ django.setup()
 from django.conf import settings
 settings.RATELIMIT_USE_CACHE = "default"
 settings.JOBS_API_RATE_LIMIT = "120/m"
-from tests.jobs.test_api_rate_limit import admitted_from_threads
+from tests.jobs.api.test_api_rate_limit import admitted_from_threads
 print("ready", flush=True)
 sys.stdin.readline()
 print(admitted_from_threads(sys.argv[1], requests=100, threads=4))
