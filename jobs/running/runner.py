@@ -25,8 +25,8 @@ from functools import partial
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
@@ -384,22 +384,42 @@ def run_resend(*, run_id: int, countdown: float | None = None) -> bool:
 # --- execute ----------------------------------------------------------------------------
 
 
+# The claim: queued -> running if still queued and due (a retry waits for its not_before), or the
+# same row again if a first attempt claimed it with these very values before its reply was lost.
+# RETURNING hands back the claimed row in the same statement (PostgreSQL, SQLite >= 3.35).
+CLAIM_SQL = """
+    UPDATE jobs_jobrun
+       SET status = %s, heartbeat_at = %s, started_at = %s, worker_host = %s, worker_pid = %s
+     WHERE id = %s
+       AND ((status = %s AND (not_before IS NULL OR not_before <= %s))
+            OR (status = %s AND started_at = %s AND worker_host = %s AND worker_pid = %s))
+    RETURNING *
+"""
+
+
 def run_claim(run_id: int) -> JobRun | None:
     """queued -> running, only if still queued and due; the row count says who won.
 
-    A worker's connection may have died with a database restart while it idled: the claim
+    One conditional UPDATE that returns the claimed run (``CLAIM_SQL``), then its job by primary
+    key. A worker's connection may have died with a database restart while it idled: the claim
     reconnects and tries again. A repeated UPDATE also matches the row that a first attempt
     claimed before its reply was lost (same start, host and pid), so no claim is lost that way.
     """
     now = timezone.now()
-    mine = dict(started_at=now, worker_host=socket.gethostname()[:200], worker_pid=os.getpid())
-    due = Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1))
-    claimable = JobRun.objects.filter(Q(status=Status.QUEUED) & due | Q(status=Status.RUNNING, **mine), pk=run_id)
+    host, pid = socket.gethostname()[:200], os.getpid()
 
     def claim() -> JobRun | None:
-        if not claimable.update(status=Status.RUNNING, heartbeat_at=now, **mine):
+        # Values prepared by the fields themselves, so each database stores them as the ORM does.
+        moment = JobRun._meta.get_field("started_at").get_db_prep_value(now, connection)
+        due = JobRun._meta.get_field("not_before").get_db_prep_value(now + timedelta(seconds=1), connection)
+        params = [Status.RUNNING, moment, moment, host, pid, run_id, Status.QUEUED, due, Status.RUNNING]
+        # raw() applies each field's conversion from the database (JSON, datetimes on SQLite).
+        claimed = list(JobRun.objects.raw(CLAIM_SQL, [*params, moment, host, pid]))
+        if not claimed:
             return None
-        return JobRun.objects.select_related("job").get(pk=run_id)
+        run = claimed[0]
+        run.job = Job.objects.get(pk=run.job_id)
+        return run
 
     return with_reconnect(claim, seconds=CLAIM_RETRY_SECONDS, what=f"claim of run {run_id}")
 
