@@ -115,6 +115,8 @@ class TriggerRequest:
     # Set: record the trigger as skipped for this reason instead of running it (a missed slot
     # under the ``skip`` catch-up policy).
     skip_reason: str = ""
+    # The backfill whose slot this run is (its end moves the backfill on).
+    backfill: object = None
 
 
 def runs_book(
@@ -184,9 +186,10 @@ def run_trigger(
     scheduled_for: datetime | None = None,
     options: dict | None = None,
     dispatch: bool = True,
+    backfill=None,
 ) -> TriggerResult:
     """One trigger through ``runs_book``."""
-    request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch)
+    request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch, backfill=backfill)
     return runs_book([request])[0]
 
 
@@ -203,6 +206,7 @@ def _queued_row(request: TriggerRequest, now: datetime) -> JobRun:
         scheduled_for=request.scheduled_for,
         options=request.options,
         dispatched_at=now if request.dispatch else None,
+        backfill=request.backfill,
     )
 
 
@@ -575,6 +579,7 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
         attempt=run.attempt + 1,
         retry_of=run,
         options=run.options,
+        backfill_id=run.backfill_id,
         not_before=now + delay,
         dispatched_at=now if dispatch else None,
     )
