@@ -364,6 +364,8 @@ def run_send(run: JobRun, *, countdown: float | None = None, producer=None) -> b
             task_id=run.celery_task_id or None,
             countdown=countdown,
             producer=producer,
+            # No result to store: the run row is the record (a result backend would add one per run).
+            ignore_result=True,
             soft_time_limit=timeout,
             time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
         )
