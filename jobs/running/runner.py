@@ -424,7 +424,8 @@ def run_claim(run_id: int) -> JobRun | None:
         if not claimed:
             return None
         run = claimed[0]
-        run.job = Job.objects.get(pk=run.job_id)
+        # The job as it is now (its config, timeout and handler may have changed since the trigger).
+        run.job = list(Job.objects.raw("SELECT * FROM jobs_job WHERE id = %s", [run.job_id]))[0]
         return run
 
     return with_reconnect(claim, seconds=CLAIM_RETRY_SECONDS, what=f"claim of run {run_id}")
