@@ -1,7 +1,8 @@
 """Tasks that exist only for the benchmarks; the worker imports them with ``-I bench.bench_tasks``.
 
 ``bench.noop`` is the bare-Celery baseline: it does nothing but count itself in Redis, so the
-benchmark can tell when every message has been executed. It takes an optional job name so the
+benchmark can tell when every message has been executed. ``bench.recorded_noop`` is the same
+with its result stored by django-celery-results. It takes an optional job name so the
 HTTP baseline (bench/api_trigger_urls.py) can send the message a Celery user would send.
 """
 
@@ -27,3 +28,9 @@ def counter() -> redis.Redis:
 @app.task(name="bench.noop", ignore_result=True)
 def noop(job: str | None = None) -> None:
     counter().incr(DONE_KEY)
+
+
+@app.task(name="bench.recorded_noop", ignore_result=False)
+def recorded_noop() -> None:
+    """The Celery + django-celery-results baseline: does nothing; its worker
+    (bench/results_settings.py) stores a result row for it, which is how the benchmark counts it."""

@@ -16,19 +16,35 @@ errors, alert e-mails, recorded delivery errors) with one mask, ``[redacted]``.
 
 ``jobs`` imports no domain app, so an app whose models hold secrets registers a function that
 returns them (``notifications`` does so in its ``AppConfig.ready``).
+
+Stored secrets are read once per process, not on every redaction (a run redacts its output,
+error and every text of its summary), and kept for at most ``STORED_SECRETS_MAX_AGE`` seconds:
+
+* in the process that saves or deletes a row a source reads, at once: each app connects
+  ``stored_secrets_forget`` to its models' ``post_save`` / ``post_delete`` in ``ready()`` (and
+  it runs again on commit, so a read between the save and its commit is not kept);
+* in every other process (a worker, another web process), and after a bulk ``QuerySet.update()``
+  that sends no signal, when the age runs out. A short age rather than a version row or cache
+  key bumped on change: it costs no statement per run, needs no shared cache (the embedded mode
+  has none across processes), and a changed secret is masked everywhere within seconds. Until
+  then only a run of another handler could print the new value: a handler's own run masks its
+  own secret explicitly (``extra``).
 """
 
 from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Callable, Iterable
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
 
 MASK = "[redacted]"
+# Seconds a process keeps the stored secrets it read (see above).
+STORED_SECRETS_MAX_AGE = 5.0
 SECRET_SETTING_NAME = re.compile(r"(SECRET|PASSWORD|PASSWD|TOKEN|API_KEY|PRIVATE_KEY|CREDENTIAL|_KEY$)", re.I)
 # Shorter literal values are left to the patterns: they would match ordinary words.
 MIN_LITERAL = 6
@@ -70,6 +86,7 @@ def register_secret_source(source: Callable[[], Iterable[str]], *, key: str) -> 
     """Add a function returning secrets stored by another app; ``redact(stored=True)`` masks
     them. Registering the same ``key`` again replaces the function."""
     _sources[key] = source
+    stored_secrets_forget()
 
 
 def _base64_forms(raw: bytes) -> set[str]:
@@ -89,6 +106,11 @@ def _base64_forms(raw: bytes) -> set[str]:
             end = len(text) - (1 if (offset + len(raw)) % 3 else 0)  # the last one mixes in what follows
             forms.add(text[start:end])
     return forms
+
+
+@lru_cache(maxsize=4096)
+def _forms(value: str) -> frozenset[str]:
+    return frozenset(secret_forms(value))
 
 
 def secret_forms(value: str) -> set[str]:
@@ -127,31 +149,59 @@ def setting_values_forget(**kwargs) -> None:
     _setting_forms.cache_clear()
 
 
-def stored_secrets() -> set[str]:
-    """Secrets held in the database, read fresh: they change in the admin."""
-    values: set[str] = set()
-    for source in _sources.values():
-        values.update(source())
-    return values
+# (read at, the stored secrets, the forms of those long enough to mask); None: not read yet.
+_stored: tuple[float, frozenset[str], frozenset[str]] | None = None
+
+
+def _stored_read() -> tuple[float, frozenset[str], frozenset[str]]:
+    global _stored
+    if _stored is None or time.monotonic() - _stored[0] > STORED_SECRETS_MAX_AGE:
+        values: set[str] = set()
+        for source in _sources.values():
+            values.update(source())
+        forms = frozenset(form for value in values if len(value) >= MIN_LITERAL for form in _forms(value))
+        _stored = (time.monotonic(), frozenset(values), forms)
+    return _stored
+
+
+def stored_secrets() -> frozenset[str]:
+    """Secrets held in the database, read at most every ``STORED_SECRETS_MAX_AGE`` seconds and
+    forgotten when a row they come from is saved or deleted in this process."""
+    return _stored_read()[1]
+
+
+def stored_secrets_forget(**kwargs) -> None:
+    """Receiver of ``post_save`` / ``post_delete`` of every model a secret source reads: the next
+    redaction reads the stored secrets again, now and once the change is committed."""
+    global _stored
+    _stored = None
+    if kwargs.get("sender") is not None:
+        from django.db import transaction
+
+        transaction.on_commit(stored_secrets_forget, using=kwargs.get("using"))
 
 
 def redact(text: str, *, extra: Iterable[str] = (), stored: bool = False) -> str:
-    """``text`` with secrets masked. ``stored=True`` also masks the database's secrets (queries).
+    """``text`` with secrets masked. ``stored=True`` also masks the database's secrets.
 
-    The forms of every secret are worked out once per call (those of the settings once per
-    process), then each is replaced in the whole text.
+    The forms of every secret are worked out once per process (``_forms``), then each is
+    replaced in the whole text.
     """
     if not text:
         return text
-    secrets = set(extra) | (stored_secrets() if stored else set())
     # The caller's own secrets are masked whatever their length (their encoded forms only from
     # MIN_LITERAL up); longest first, so that a secret containing another is masked whole.
-    literals = set(_setting_forms()) | {v for v in extra if v}
-    for value in secrets:
-        if len(value) >= MIN_LITERAL:
-            literals |= secret_forms(value)
+    literals = set(_setting_forms())
+    if stored:
+        literals |= _stored_read()[2]
+    for value in extra:
+        if value:
+            literals.add(value)
+            if len(value) >= MIN_LITERAL:
+                literals |= _forms(value)
     for value in sorted(literals, key=len, reverse=True):
-        text = text.replace(value, MASK)
+        if value in text:
+            text = text.replace(value, MASK)
     for pattern, replacement in PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -42,9 +42,9 @@ class JobsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from core.db_recovery import drop_broken_connections
-        from core.redaction import setting_values_forget
+        from core.redaction import setting_values_forget, stored_secrets_forget
         from jobs import tasks
-        from jobs.models import Job
+        from jobs.models import Job, WebhookHandler
         from jobs.permissions.guards import password_login_remember
         from jobs.permissions.logins import login_failed
         from jobs.running.run_requests import backfill_on_run_finished
@@ -53,6 +53,9 @@ class JobsConfig(AppConfig):
         from jobs.signals import run_finished
 
         setting_changed.connect(setting_values_forget, dispatch_uid="core.redaction.setting_values_forget")
+        # The redactor's stored secrets (the sources registered above read webhook handlers).
+        for signal in (post_save, post_delete):
+            signal.connect(stored_secrets_forget, sender=WebhookHandler, dispatch_uid="core.redaction.handler_secrets")
         # A worker whose database restarted drops its broken connections (core.db_recovery).
         task_failure.connect(drop_broken_connections, dispatch_uid="core.db_recovery.drop_broken_connections")
         celeryd_after_setup.connect(tasks.worker_remember, dispatch_uid="jobs.tasks.worker_remember")

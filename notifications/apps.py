@@ -7,8 +7,9 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core.checks import register as check_register
+        from django.db.models.signals import post_delete, post_save
 
-        from core.redaction import register_secret_source
+        from core.redaction import register_secret_source, stored_secrets_forget
         from jobs.operations.health import health_check_register
         from jobs.operations.logs import purge_logs_requested
         from jobs.operations.metrics import register_collector
@@ -20,6 +21,7 @@ class NotificationsConfig(AppConfig):
         from notifications.checks import notifications_settings_check
         from notifications.email.health import mail_health, mail_health_text
         from notifications.metrics import NotificationQueueCollector
+        from notifications.models import AlertChannel, WebhookEndpoint
         from notifications.retention import on_purge_logs_requested
         from notifications.webhooks import endpoint_secrets
 
@@ -29,6 +31,10 @@ class NotificationsConfig(AppConfig):
         purge_logs_requested.connect(on_purge_logs_requested, dispatch_uid="notifications.retention")
         register_secret_source(endpoint_secrets, key="notifications.endpoints")
         register_secret_source(alert_channel_secrets, key="notifications.alert_channels")
+        # The redactor reads stored secrets once per process: a change here makes it read again.
+        for model in (WebhookEndpoint, AlertChannel):
+            for signal in (post_save, post_delete):
+                signal.connect(stored_secrets_forget, sender=model, dispatch_uid=f"core.redaction.{model.__name__}")
         check_register(notifications_settings_check)
         check_register(check_alert_destinations)
         register_collector(NotificationQueueCollector(), key="notifications")

@@ -511,6 +511,17 @@ class JobRun(models.Model):
     warnings = models.JSONField(
         default=list, blank=True, help_text="Why a succeeded run did not do all its work (redacted)."
     )
+    # The backfill whose next step waits for this run's end: a slot's run and its retries, or the
+    # run that held a slot's run up. Null for every other run: its end touches no backfill.
+    backfill = models.ForeignKey(
+        "jobs.Backfill",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The backfill this run's end moves on.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -572,6 +583,8 @@ class JobRun(models.Model):
                 name="jobs_jobrun_user",
             ),
             models.Index(fields=["blocked_by"], condition=Q(blocked_by__isnull=False), name="jobs_jobrun_blocked_by"),
+            # ON DELETE SET NULL of a backfill; partial: only backfills' runs have one.
+            models.Index(fields=["backfill"], condition=Q(backfill__isnull=False), name="jobs_jobrun_backfill"),
             models.Index(
                 fields=["acknowledged_by"],
                 condition=Q(acknowledged_by__isnull=False),

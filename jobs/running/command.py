@@ -3,7 +3,8 @@
 A job command implements ``run_job(now=..., dry_run=..., **options)`` and returns a summary
 dict. The base class gives it ``--dry-run``, ``--as-of`` (run as if it were then), a progress
 bar when a person watches a terminal, and prints the summary as JSON on the last line of
-stdout. Through ``call_command`` the runner receives the summary as the dict itself.
+stdout. Through ``call_command`` (and the runner's ``command_call``) the caller receives the
+summary as the dict itself.
 
 A command that finishes without doing its work (nothing configured to do it with, a server
 it could not reach) says so with ``self.warn("...")``: the warnings travel in the summary under

@@ -23,8 +23,8 @@ from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.management import call_command, get_commands, load_command_class
-from django.core.management.base import CommandError
+from django.core.management import get_commands, load_command_class
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.redaction import MIN_LITERAL, redact, stored_secrets
 from jobs.running.process_tree import processes_owned
@@ -216,7 +216,29 @@ def is_job_command(name: str) -> bool:
     from jobs.running.command import JobCommand
 
     app_name = get_commands().get(name)
-    return app_name is not None and isinstance(load_command_class(app_name, name), JobCommand)
+    return app_name is not None and isinstance(_command_loaded(app_name, name)[0], JobCommand)
+
+
+@functools.lru_cache(maxsize=256)
+def _command_loaded(app_name: str, command: str) -> tuple[BaseCommand, CommandParser]:
+    """The command and its parser as ``call_command`` builds them, once per process: building
+    the parser costs more than running a small command, and ``call_command`` builds it anew on
+    every call."""
+    instance = load_command_class(app_name, command)
+    return instance, instance.create_parser("", command)
+
+
+def command_call(command: str, argv: list[str], *, stdout, stderr):
+    """What ``call_command(command, *argv, stdout=stdout, stderr=stderr)`` does (the options
+    read by the command's own parser, system checks skipped), on a fresh instance of the command
+    with the parser this process built once."""
+    app_name = get_commands()[command]
+    instance, parser = _command_loaded(app_name, command)
+    options = vars(parser.parse_args(argv))
+    args = options.pop("args", ())
+    options.update(stdout=stdout, stderr=stderr, skip_checks=True)
+    # A fresh instance per run: nothing one run leaves on the command reaches the next.
+    return type(instance)().execute(*args, **options)
 
 
 # Options every management command has; not worth listing as a job's options.
@@ -434,7 +456,7 @@ def command_execute(
             redirect_stderr(buffer),
             run_context(run_id),
         ):
-            result = call_command(command, *argv, stdout=buffer, stderr=buffer)
+            result = command_call(command, argv, stdout=buffer, stderr=buffer)
     except RunStopped:
         return outcome_bounded(Status.ABANDONED, output=buffer, error=STOPPED_ERROR, hidden=hidden)
     except (RunTimeout, SoftTimeLimitExceeded):

@@ -33,13 +33,21 @@ PR_SET_CHILD_SUBREAPER = 36
 TERMINATE_GRACE_SECONDS = 3.0
 
 
+# The process that became a subreaper: the setting holds for the process (a forked child
+# starts without it), so each process asks once.
+_subreaper_pid: int | None = None
+
+
 def subreaper_become() -> None:
     """Keep orphaned descendants on this process's chain (Linux; elsewhere nothing changes)."""
-    if not sys.platform.startswith("linux"):
+    global _subreaper_pid
+    if not sys.platform.startswith("linux") or _subreaper_pid == os.getpid():
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         logger.warning("could not become child subreaper (errno %s)", ctypes.get_errno())
+        return
+    _subreaper_pid = os.getpid()
 
 
 def descendants(pid: int | None = None) -> list[psutil.Process]:
@@ -48,6 +56,23 @@ def descendants(pid: int | None = None) -> list[psutil.Process]:
         return psutil.Process(pid or os.getpid()).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
+
+
+def has_children() -> bool:
+    """Whether this process has a child, as the kernel lists them per thread
+    (``/proc/<pid>/task/<tid>/children``, proc(5)): a few small reads, where psutil's walk reads
+    the status of every process on the machine. A descendant always has a child of this process
+    above it (an orphan is re-parented here: ``subreaper_become``), so no child means none at
+    all. True where the kernel offers no such file: the caller then walks the tree."""
+    pid = os.getpid()
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as children:
+                if children.read().strip():
+                    return True
+    except OSError:  # not Linux, no CONFIG_PROC_CHILDREN, or a thread that just ended
+        return True
+    return False
 
 
 def processes_end(processes: Iterable[psutil.Process], *, grace: float = TERMINATE_GRACE_SECONDS) -> list[int]:
@@ -100,8 +125,10 @@ def processes_owned(*, grace: float = TERMINATE_GRACE_SECONDS) -> Iterator[None]
         yield
         return
     subreaper_become()
-    before = {process.pid for process in descendants()}
+    before = {process.pid for process in descendants()} if has_children() else set()
     try:
         yield
     finally:
-        descendants_end(spare=before, grace=grace)
+        # Most runs start no process: then there is nothing to walk, let alone end.
+        if has_children():
+            descendants_end(spare=before, grace=grace)

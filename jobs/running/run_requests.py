@@ -54,12 +54,13 @@ def run_request(
     trigger: str = JobRun.Trigger.MANUAL,
     options: dict | None = None,
     repeats: JobRun | None = None,
+    backfill: Backfill | None = None,
 ) -> TriggerResult:
     """Ask for one run of ``job`` on behalf of ``who`` (a user, an ApiKey or the bootstrap key),
     from ``address``: check the ``run`` rule, trigger, audit. Returns the trigger's result (a
     queued run, or a recorded skip when another run is active); raises ``RunRefused``, audited,
     when ``who`` may not run the job or it is disabled. ``repeats``: the run this one repeats (a
-    retry, a slot run again), named in the audit entry."""
+    retry, a slot run again), named in the audit entry; ``backfill``: the backfill whose slot it is."""
     about = {"repeats_run": [None, repeats.pk]} if repeats is not None else {}
     if not access.job_allows(who, access.RUN, job):
         reason = access.refusal_reason(who, access.RUN)
@@ -69,7 +70,7 @@ def run_request(
         raise RunRefused(f"{job.name}: not allowed ({reason})")
     user = who if isinstance(who, get_user_model()) else None
     try:
-        result = run_trigger(job=job, triggered_by=trigger, user=user, options=options)
+        result = run_trigger(job=job, triggered_by=trigger, user=user, options=options, backfill=backfill)
     except JobDisabled as exc:
         audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
         raise RunRefused(str(exc), disabled=True) from None
@@ -225,13 +226,11 @@ def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "") 
     with transaction.atomic():
         if Backfill.objects.filter(job=job, status=Backfill.Status.RUNNING).exists():
             raise ActionRefused(f"{job.name} already has a backfill running.")
-        result = run_request(job=job, who=user, address=address, options={"as_of": slots[0].isoformat()})
-        backfill = Backfill.objects.create(
-            job=job,
-            requested_by=user,
-            slots=[slot.isoformat() for slot in slots],
-            run_ids=[result.run.pk] if result.queued else [],
-        )
+        backfill = Backfill.objects.create(job=job, requested_by=user, slots=[slot.isoformat() for slot in slots])
+        options = {"as_of": slots[0].isoformat()}
+        result = run_request(job=job, who=user, address=address, options=options, backfill=backfill)
+        _backfill_started(backfill, result)
+        backfill.save(update_fields=["run_ids"])
         audit_record(
             actor=user,
             action=AuditEntry.Action.RUN,
@@ -269,15 +268,28 @@ def _backfill_trigger(backfill: Backfill) -> None:
     slot = backfill.slots[backfill.position]
     try:
         result = run_trigger(
-            job=backfill.job, triggered_by=JobRun.Trigger.MANUAL, user=backfill.requested_by, options={"as_of": slot}
+            job=backfill.job,
+            triggered_by=JobRun.Trigger.MANUAL,
+            user=backfill.requested_by,
+            options={"as_of": slot},
+            backfill=backfill,
         )
     except JobDisabled:
         backfill.status, backfill.finished_at = Backfill.Status.STOPPED, timezone.now()
         backfill.stop_reason = "the job was disabled"
         return
+    _backfill_started(backfill, result)
+
+
+def _backfill_started(backfill: Backfill, result: TriggerResult) -> None:
+    """Note the slot's run; a slot refused because another run is active waits for that run's
+    end, which is marked to move the backfill on (only runs so marked look at a backfill)."""
     if result.queued:
         backfill.run_ids.append(result.run.pk)
-        logger.info("backfill %s: slot %s is run #%s", backfill.pk, slot, result.run.pk)
+        logger.info("backfill %s: slot %s is run #%s", backfill.pk, backfill.slots[backfill.position], result.run.pk)
+    elif result.run is not None and result.run.blocked_by_id is not None:
+        blocker = JobRun.objects.filter(pk=result.run.blocked_by_id, status__in=JobRun.ACTIVE_STATUSES)
+        blocker.update(backfill=backfill)
 
 
 def backfill_stop(*, backfill: Backfill, user, address: str = "") -> bool:
@@ -319,13 +331,9 @@ def backfill_on_run_finished(sender, run: JobRun, final: bool, **kwargs) -> None
     """A run that ended for good may free its job's running backfill for its next slot. A fault
     here must not disturb the end of the run that sent the signal: it is logged, and the next
     run's end (or the backfill page's "Continue") moves the backfill on."""
-    if not final:
-        return
-    backfill_id = (
-        Backfill.objects.filter(job_id=run.job_id, status=Backfill.Status.RUNNING).values_list("pk", flat=True).first()
-    )
-    if backfill_id is None:
-        return
+    if not final or run.backfill_id is None:
+        return  # the common case: a run no backfill waits for, and no query
+    backfill_id = run.backfill_id
     try:
         backfill_advance(backfill_id=backfill_id)
     except Exception:

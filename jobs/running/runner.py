@@ -25,8 +25,8 @@ from functools import partial
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
@@ -115,6 +115,8 @@ class TriggerRequest:
     # Set: record the trigger as skipped for this reason instead of running it (a missed slot
     # under the ``skip`` catch-up policy).
     skip_reason: str = ""
+    # The backfill whose slot this run is (its end moves the backfill on).
+    backfill: object = None
 
 
 def runs_book(
@@ -184,9 +186,10 @@ def run_trigger(
     scheduled_for: datetime | None = None,
     options: dict | None = None,
     dispatch: bool = True,
+    backfill=None,
 ) -> TriggerResult:
     """One trigger through ``runs_book``."""
-    request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch)
+    request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch, backfill=backfill)
     return runs_book([request])[0]
 
 
@@ -203,6 +206,7 @@ def _queued_row(request: TriggerRequest, now: datetime) -> JobRun:
         scheduled_for=request.scheduled_for,
         options=request.options,
         dispatched_at=now if request.dispatch else None,
+        backfill=request.backfill,
     )
 
 
@@ -360,6 +364,8 @@ def run_send(run: JobRun, *, countdown: float | None = None, producer=None) -> b
             task_id=run.celery_task_id or None,
             countdown=countdown,
             producer=producer,
+            # No result to store: the run row is the record (a result backend would add one per run).
+            ignore_result=True,
             soft_time_limit=timeout,
             time_limit=timeout + settings.JOBS_REAPER_GRACE_SECONDS / 2,
         )
@@ -384,22 +390,43 @@ def run_resend(*, run_id: int, countdown: float | None = None) -> bool:
 # --- execute ----------------------------------------------------------------------------
 
 
+# The claim: queued -> running if still queued and due (a retry waits for its not_before), or the
+# same row again if a first attempt claimed it with these very values before its reply was lost.
+# RETURNING hands back the claimed row in the same statement (PostgreSQL, SQLite >= 3.35).
+CLAIM_SQL = """
+    UPDATE jobs_jobrun
+       SET status = %s, heartbeat_at = %s, started_at = %s, worker_host = %s, worker_pid = %s
+     WHERE id = %s
+       AND ((status = %s AND (not_before IS NULL OR not_before <= %s))
+            OR (status = %s AND started_at = %s AND worker_host = %s AND worker_pid = %s))
+    RETURNING *
+"""
+
+
 def run_claim(run_id: int) -> JobRun | None:
     """queued -> running, only if still queued and due; the row count says who won.
 
-    A worker's connection may have died with a database restart while it idled: the claim
+    One conditional UPDATE that returns the claimed run (``CLAIM_SQL``), then its job by primary
+    key. A worker's connection may have died with a database restart while it idled: the claim
     reconnects and tries again. A repeated UPDATE also matches the row that a first attempt
     claimed before its reply was lost (same start, host and pid), so no claim is lost that way.
     """
     now = timezone.now()
-    mine = dict(started_at=now, worker_host=socket.gethostname()[:200], worker_pid=os.getpid())
-    due = Q(not_before__isnull=True) | Q(not_before__lte=now + timedelta(seconds=1))
-    claimable = JobRun.objects.filter(Q(status=Status.QUEUED) & due | Q(status=Status.RUNNING, **mine), pk=run_id)
+    host, pid = socket.gethostname()[:200], os.getpid()
 
     def claim() -> JobRun | None:
-        if not claimable.update(status=Status.RUNNING, heartbeat_at=now, **mine):
+        # Values prepared by the fields themselves, so each database stores them as the ORM does.
+        moment = JobRun._meta.get_field("started_at").get_db_prep_value(now, connection)
+        due = JobRun._meta.get_field("not_before").get_db_prep_value(now + timedelta(seconds=1), connection)
+        params = [Status.RUNNING, moment, moment, host, pid, run_id, Status.QUEUED, due, Status.RUNNING]
+        # raw() applies each field's conversion from the database (JSON, datetimes on SQLite).
+        claimed = list(JobRun.objects.raw(CLAIM_SQL, [*params, moment, host, pid]))
+        if not claimed:
             return None
-        return JobRun.objects.select_related("job").get(pk=run_id)
+        run = claimed[0]
+        # The job as it is now (its config, timeout and handler may have changed since the trigger).
+        run.job = list(Job.objects.raw("SELECT * FROM jobs_job WHERE id = %s", [run.job_id]))[0]
+        return run
 
     return with_reconnect(claim, seconds=CLAIM_RETRY_SECONDS, what=f"claim of run {run_id}")
 
@@ -555,6 +582,7 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
         attempt=run.attempt + 1,
         retry_of=run,
         options=run.options,
+        backfill_id=run.backfill_id,
         not_before=now + delay,
         dispatched_at=now if dispatch else None,
     )

@@ -10,7 +10,6 @@ from django.utils import timezone
 from jobs.models import Job, JobRun
 from jobs.scheduling.leader import beat_heartbeat_write
 from notifications.services import notification_enqueue
-
 from tests.jobs.conftest import API_KEY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]

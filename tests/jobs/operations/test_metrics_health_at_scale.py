@@ -13,7 +13,6 @@ from django.utils import timezone
 
 from jobs.models import Job, JobRun
 from jobs.scheduling.leader import beat_heartbeat_write
-
 from tests.jobs.conftest import API_KEY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]

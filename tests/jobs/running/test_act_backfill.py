@@ -12,7 +12,6 @@ from billing.models import LedgerEntry
 from jobs.models import Backfill, JobRun
 from jobs.running.run_requests import BACKFILL_MAX_SLOTS
 from jobs.running.runner import run_execute
-
 from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 
 pytestmark = pytest.mark.django_db
@@ -103,3 +102,42 @@ def test_it_answers_403_to_a_user_who_may_not_run_the_job(client, staff_user, ch
     response = client.post(backfill_url(charges_job), {"start": "2025-01-01", "end": "2025-03-31", "confirm": "1"})
     assert response.status_code == 403
     assert not Backfill.objects.exists() and not JobRun.objects.exists()
+
+
+def test_it_starts_a_slot_held_up_by_another_run_once_that_run_ends(
+    staff_client, charges_job, django_capture_on_commit_callbacks
+):
+    from jobs.running.runner import run_trigger
+
+    scheduled = run_trigger(job=charges_job, triggered_by=JobRun.Trigger.SCHEDULE, dispatch=False).run
+    staff_client.post(backfill_url(charges_job), {"start": "2025-01-01", "end": "2025-02-28", "confirm": "1"})
+    assert not JobRun.objects.filter(options__as_of__isnull=False, status=JobRun.Status.QUEUED).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run_execute(scheduled.pk)
+
+    queued = JobRun.objects.get(status=JobRun.Status.QUEUED)
+    assert queued.options["as_of"] == "2025-01-01T06:00:00+00:00"
+
+
+def test_it_leaves_a_backfill_alone_when_a_run_outside_it_ends(
+    staff_client, charges_job, django_capture_on_commit_callbacks
+):
+    from jobs.running.runner import run_trigger
+
+    staff_client.post(backfill_url(charges_job), {"start": "2025-01-01", "end": "2025-02-28", "confirm": "1"})
+    first = JobRun.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        run_execute(first.pk)
+    second = JobRun.objects.get(status=JobRun.Status.QUEUED)
+    Backfill.objects.update(status=Backfill.Status.STOPPED)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_execute(second.pk)
+    Backfill.objects.update(status=Backfill.Status.RUNNING)  # "Continue" would move it on; no run does
+
+    manual = run_trigger(job=charges_job, triggered_by=JobRun.Trigger.MANUAL, dispatch=False).run
+    with django_capture_on_commit_callbacks(execute=True):
+        run_execute(manual.pk)
+
+    assert not JobRun.objects.filter(status=JobRun.Status.QUEUED).exists()
+    assert Backfill.objects.get().position == 1

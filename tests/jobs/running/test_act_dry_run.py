@@ -11,7 +11,6 @@ from django.urls import reverse
 from billing.models import LedgerEntry
 from jobs.models import JobRun
 from jobs.running.runner import run_execute, run_trigger
-
 from tests.jobs.billing_jobs import build, charges_job_create  # noqa: F401  (build: a fixture)
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,6 @@ from django.core.management import call_command
 
 from jobs.models import JobRun
 from jobs.running.runner import run_execute, run_trigger
-
 from tests.jobs.conftest import API_KEY
 
 pytestmark = pytest.mark.django_db

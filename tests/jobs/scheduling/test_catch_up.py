@@ -9,7 +9,6 @@ import pytest
 from jobs.models import Job, JobRun
 from jobs.scheduling.catch_up import catch_up_backlog, missed_slots
 from jobs.scheduling.firing import due_jobs_fire
-
 from tests.jobs.conftest import NOON
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]

@@ -13,9 +13,8 @@ from jobs.models import Job, JobRun
 from jobs.running.runner import run_trigger
 from jobs.scheduling.cron import next_fire
 from jobs.scheduling.firing import due_jobs_fire
-from tests.scheduling import owe_since
-
 from tests.jobs.conftest import API_KEY, NOON
+from tests.scheduling import owe_since
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alert_recipients")]
 Status = JobRun.Status
