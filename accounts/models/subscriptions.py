@@ -8,6 +8,8 @@ from django.db.models import Q
 
 from core.money import money_field_kwargs
 
+from .members import language_choices
+
 
 class Plan(models.Model):
     code = models.SlugField(max_length=50, unique=True)
@@ -41,6 +43,12 @@ class Account(models.Model):
     )
     stripe_customer_id = models.CharField(
         max_length=255, null=True, blank=True, help_text="Stripe's customer id (cus_...), for sync-stripe."
+    )
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=language_choices,
+        help_text="Language of the organization's e-mails, for members who chose none. Blank: the site default.",
     )
 
     class Meta:
