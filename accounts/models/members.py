@@ -6,10 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-
-def language_choices() -> list[tuple[str, str]]:
-    """The shipped languages (``settings.LANGUAGES``), read when a form or the admin asks."""
-    return list(settings.LANGUAGES)
+from core.languages import language_choices
 
 
 class Role(models.TextChoices):

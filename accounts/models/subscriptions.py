@@ -6,9 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.languages import language_choices
 from core.money import money_field_kwargs
-
-from .members import language_choices
 
 
 class Plan(models.Model):
