@@ -121,3 +121,17 @@ def test_it_retries_a_german_message_in_german_after_the_member_changed_language
     assert message.subject == "Ihre Pro-Testphase endet in 3 Tagen"
     waiting.refresh_from_db()
     assert waiting.status == "sent"
+
+
+def test_it_looks_up_languages_in_two_queries_however_many_recipients(build, django_assert_num_queries, settings):
+    from accounts.languages import messages_localized
+
+    accounts = [build.account() for _ in range(30)]
+    for account in accounts[::2]:
+        member(account, language="de")
+    messages = [(a.pk, {"recipient": a.email, "template": "accounts/low_credits"}) for a in accounts]
+
+    with django_assert_num_queries(2):
+        languages = [m["language"] for m in messages_localized(messages)]
+
+    assert languages == ["de", settings.LANGUAGE_CODE] * 15
