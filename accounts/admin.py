@@ -52,7 +52,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "created_at")
+    list_display = ("name", "email", "language", "created_at")
     search_fields = ("name", "email")
     inlines = [MembershipInline]
 
@@ -94,7 +94,7 @@ class SubscriptionSnapshotAdmin(ReadOnlyAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
-    list_display = ("account", "user", "role", "joined_at")
+    list_display = ("account", "user", "role", "language", "joined_at")
     list_filter = ("role",)
     list_select_related = ("account", "user")
     search_fields = ("account__name", "user__username", "user__email")

@@ -87,7 +87,12 @@ def _subscriptions(rng: random.Random, count: int, today: date) -> None:
     ]
     accounts = Account.objects.bulk_create(
         [
-            Account(name=f"{rng.choice(STREETS)} Realty {i + 1}", email=f"account{i + 1}@{DEMO_DOMAIN}")
+            # Every third organization writes in German, so the demo mail shows both languages.
+            Account(
+                name=f"{rng.choice(STREETS)} Realty {i + 1}",
+                email=f"account{i + 1}@{DEMO_DOMAIN}",
+                language="de" if i % 3 == 2 else "",
+            )
             for i in range(count)
         ],
         batch_size=CHUNK,

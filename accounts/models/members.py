@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.languages import language_choices
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
@@ -20,6 +22,13 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_at = models.DateTimeField()
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=language_choices,
+        help_text="The e-mails this member receives from the organization are in this language. "
+        "Blank: the organization's language.",
+    )
 
     class Meta:
         ordering = ("account", "user")

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from core.languages import language_choices
 from core.money import money_field_kwargs
 
 
@@ -41,6 +42,12 @@ class Account(models.Model):
     )
     stripe_customer_id = models.CharField(
         max_length=255, null=True, blank=True, help_text="Stripe's customer id (cus_...), for sync-stripe."
+    )
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=language_choices,
+        help_text="Language of the organization's e-mails, for members who chose none. Blank: the site default.",
     )
 
     class Meta:

@@ -20,6 +20,7 @@ from django.db.models import F
 from notifications.alerts.admins import admins_notify
 from notifications.services import notifications_enqueue_many
 
+from ..languages import messages_localized
 from ..links import site_link
 from ..models import CreditBalance
 
@@ -44,7 +45,7 @@ def low_credits_check(*, now: datetime, dry_run: bool = False) -> dict:
             .order_by("account_id")
             .values_list("account_id", "account__name", "account__email", "balance", "threshold")
         )
-        queued = notifications_enqueue_many(messages=[_message(row, now) for row in rows])
+        queued = notifications_enqueue_many(messages=messages_localized((row[0], _message(row, now)) for row in rows))
         admin_queued = admins_notify(
             title=f"{flagged} account(s) fell below their credit threshold",
             lines=[f"{name}: {balance} left (threshold {threshold})" for _, name, _, balance, threshold in rows],

@@ -34,6 +34,7 @@ from django.db.models import Exists, OuterRef, Q
 from core.http_guard import DestinationRefused
 from notifications.services import notifications_enqueue_many
 
+from ..languages import messages_localized
 from ..models import (
     Account,
     AffiliateConversion,
@@ -162,7 +163,7 @@ def account_erase(*, request_id: int, now: datetime) -> dict | None:
 def _account_rows_delete(account: Account | None, *, request: DeletionRequest, now: datetime) -> dict:
     if account is None:  # deleted by other means: nothing left to erase or to tell
         return {"rows_deleted": {}, "rows_anonymised": {}, "users_deleted": 0, "notices_queued": 0}
-    notices = notifications_enqueue_many(messages=_notices(account, request=request, now=now))
+    notices = notifications_enqueue_many(messages=messages_localized(_notices(account, request=request, now=now)))
     # The affiliate's commission stays owed; only the link to the customer goes.
     anonymised = AffiliateConversion.objects.filter(account=account).update(account=None)
     deleted: dict[str, int] = {}
@@ -199,7 +200,7 @@ def _logins_only_here(account: Account):
     )
 
 
-def _notices(account: Account, *, request: DeletionRequest, now: datetime) -> list[dict]:
+def _notices(account: Account, *, request: DeletionRequest, now: datetime) -> list[tuple[int, dict]]:
     recipients = [account.email]
     if request.requested_by is not None and request.requested_by.email:
         recipients.append(request.requested_by.email)
@@ -209,12 +210,15 @@ def _notices(account: Account, *, request: DeletionRequest, now: datetime) -> li
         "deleted_on": now.date().isoformat(),
     }
     return [
-        {
-            "recipient": email,
-            "template": "accounts/account_deleted",
-            "context": context,
-            "dedupe_key": f"account-deleted:{request.pk}:{email}"[:200],
-        }
+        (
+            account.pk,
+            {
+                "recipient": email,
+                "template": "accounts/account_deleted",
+                "context": context,
+                "dedupe_key": f"account-deleted:{request.pk}:{email}"[:200],
+            },
+        )
         for email in dict.fromkeys(recipients)
     ]
 

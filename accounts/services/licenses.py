@@ -20,6 +20,7 @@ from core.batching import value_batches
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
+from ..languages import messages_localized
 from ..links import site_link
 from ..models import License, LicenseWarning
 
@@ -62,19 +63,22 @@ def _warn(rows: list[dict], *, tier: int, now: datetime) -> int:
         key = f"license-warning:{row['pk']}:tier{tier}"
         warnings.append(LicenseWarning(license_id=row["pk"], tier=tier, dedupe_key=key, sent_at=now))
         messages.append(
-            {
-                "recipient": row["account__email"],
-                "template": "accounts/license_expiring",
-                "context": {
-                    "account_name": row["account__name"],
-                    "key_hint": row["key"][:8],
-                    "expires_at": row["expires_at"].isoformat(),
-                    "days_left": max((row["expires_at"] - now).days, 0),
-                    "tier": tier,
-                    "renew_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=row["account_id"]),
+            (
+                row["account_id"],
+                {
+                    "recipient": row["account__email"],
+                    "template": "accounts/license_expiring",
+                    "context": {
+                        "account_name": row["account__name"],
+                        "key_hint": row["key"][:8],
+                        "expires_at": row["expires_at"].isoformat(),
+                        "days_left": max((row["expires_at"] - now).days, 0),
+                        "tier": tier,
+                        "renew_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=row["account_id"]),
+                    },
+                    "dedupe_key": key,
                 },
-                "dedupe_key": key,
-            }
+            )
         )
     LicenseWarning.objects.bulk_create(warnings, ignore_conflicts=True)
-    return notifications_enqueue_many(messages=messages)
+    return notifications_enqueue_many(messages=messages_localized(messages))

@@ -21,6 +21,7 @@ from core.money import cents
 from notifications.services import notifications_enqueue_many
 
 from ..batching import batch_size as resolve_batch_size
+from ..languages import messages_localized
 from ..links import site_link
 from ..models import Subscription, SubscriptionNotice
 
@@ -58,16 +59,15 @@ def _batch_send(rows: list[dict], *, tier: int, now: datetime) -> int:
     for row in rows:
         key = f"trial-reminder:{row['pk']}:tier{tier}"
         notices.append(SubscriptionNotice(subscription_id=row["pk"], tier=tier, dedupe_key=key, sent_on=today))
-        messages.append(
-            {
-                "recipient": row["account__email"],
-                "template": "accounts/trial_reminder",
-                "context": _context(row, tier=tier, now=now),
-                "dedupe_key": key,
-            }
-        )
+        message = {
+            "recipient": row["account__email"],
+            "template": "accounts/trial_reminder",
+            "context": _context(row, tier=tier, now=now),
+            "dedupe_key": key,
+        }
+        messages.append((row["account_id"], message))
     SubscriptionNotice.objects.bulk_create(notices, ignore_conflicts=True)
-    return notifications_enqueue_many(messages=messages)
+    return notifications_enqueue_many(messages=messages_localized(messages))
 
 
 def _context(row: dict, *, tier: int, now: datetime) -> dict:

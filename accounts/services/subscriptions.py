@@ -22,6 +22,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from notifications.services import notifications_enqueue_many
 
+from ..languages import messages_localized
 from ..links import site_link
 from ..models import Catalog, Subscription
 
@@ -69,9 +70,13 @@ def subscriptions_expire(*, now: datetime, dry_run: bool = False) -> dict:
     just_expired = Subscription.objects.filter(status=Status.EXPIRED, expired_at=now)
     unpublished = catalogs_unpublish(lost=just_expired, now=now)
     republished = catalogs_republish(now=now)
-    queued = notifications_enqueue_many(messages=_expiry_messages(just_expired, now)) if trials + periods else 0
+    queued = (
+        notifications_enqueue_many(messages=messages_localized(_expiry_messages(just_expired, now)))
+        if trials + periods
+        else 0
+    )
     if republished:
-        queued += notifications_enqueue_many(messages=_republished_messages(now))
+        queued += notifications_enqueue_many(messages=messages_localized(_republished_messages(now)))
     return {
         "trials_expired": trials,
         "periods_expired": periods,
@@ -122,7 +127,7 @@ def _catalog_link(catalog_id: int, account_id: int, name: str) -> dict:
     }
 
 
-def _expiry_messages(expired: QuerySet, now: datetime) -> Iterator[dict]:
+def _expiry_messages(expired: QuerySet, now: datetime) -> Iterator[tuple[int, dict]]:
     """Both streams in account order, merged as they are read: memory stays flat however many
     accounts lost a plan in this run."""
     lost = (
@@ -147,22 +152,25 @@ def _expiry_messages(expired: QuerySet, now: datetime) -> Iterator[dict]:
         if pending is not None and pending[0] == account_id:
             catalogs = [_catalog_link(*row) for row in pending[1]]
             pending = next(lost_groups, None)
-        yield {
-            "recipient": first[3],
-            "template": "accounts/subscription_expired",
-            "context": {
-                "account_name": first[2],
-                "plans": [row[4] for row in group],
-                "was_trial": any(row[5] is not None for row in group),
-                "catalogs": catalogs,
-                "renew_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
+        yield (
+            account_id,
+            {
+                "recipient": first[3],
+                "template": "accounts/subscription_expired",
+                "context": {
+                    "account_name": first[2],
+                    "plans": [row[4] for row in group],
+                    "was_trial": any(row[5] is not None for row in group),
+                    "catalogs": catalogs,
+                    "renew_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
+                },
+                # Each subscription expires once, so its first id names this notice for good.
+                "dedupe_key": f"subscription-expired:{account_id}:{first[0]}",
             },
-            # Each subscription expires once, so its first id names this notice for good.
-            "dedupe_key": f"subscription-expired:{account_id}:{first[0]}",
-        }
+        )
 
 
-def _republished_messages(now: datetime) -> Iterator[dict]:
+def _republished_messages(now: datetime) -> Iterator[tuple[int, dict]]:
     rows = (
         Catalog.objects.filter(published=True, republished_at=now)
         .order_by("account_id", "id")
@@ -172,14 +180,17 @@ def _republished_messages(now: datetime) -> Iterator[dict]:
     for account_id, group in groupby(rows, key=lambda row: row[1]):
         group = list(group)
         first = group[0]
-        yield {
-            "recipient": first[4],
-            "template": "accounts/catalogs_republished",
-            "context": {
-                "account_name": first[3],
-                "catalogs": [_catalog_link(row[0], row[1], row[2]) for row in group],
-                "subscription_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
+        yield (
+            account_id,
+            {
+                "recipient": first[4],
+                "template": "accounts/catalogs_republished",
+                "context": {
+                    "account_name": first[3],
+                    "catalogs": [_catalog_link(row[0], row[1], row[2]) for row in group],
+                    "subscription_url": site_link(settings.ACCOUNTS_SUBSCRIPTION_PATH, account_id=account_id),
+                },
+                # One republication of these catalogs at this moment; a later one is a new message.
+                "dedupe_key": f"catalogs-republished:{account_id}:{first[0]}:{now.isoformat()}",
             },
-            # One republication of these catalogs at this moment; a later one is a new message.
-            "dedupe_key": f"catalogs-republished:{account_id}:{first[0]}:{now.isoformat()}",
-        }
+        )

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from core.languages import language_choices
 from core.money import money_field_kwargs
 
 
@@ -28,6 +29,12 @@ class Owner(models.Model):
         help_text="Percent of collected rent the manager keeps.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=language_choices,
+        help_text="Language of the e-mails sent to them. Blank: the site default (LANGUAGE_CODE).",
+    )
 
     class Meta:
         ordering = ("name",)
@@ -74,6 +81,12 @@ class Tenant(models.Model):
     email = models.EmailField()
     autopay_enrolled = models.BooleanField(
         default=False, help_text="Rent is charged to the tenant's stored payment method on the due date."
+    )
+    language = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=language_choices,
+        help_text="Language of the e-mails sent to them. Blank: the site default (LANGUAGE_CODE).",
     )
 
     class Meta:

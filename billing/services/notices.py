@@ -31,6 +31,14 @@ from ..periods import due_date, local_date, month_label, month_start, next_month
 from .payments import open_charges
 
 Kind = BillingNotice.Kind
+
+
+def language_or_default(language: str) -> str:
+    """The recipient's language, or the site's when they chose none: stored on the queued
+    message, so a retry renders the language it was queued in."""
+    return language or settings.LANGUAGE_CODE
+
+
 CHARGE_FIELDS = (
     "amount",
     "outstanding",
@@ -40,6 +48,7 @@ CHARGE_FIELDS = (
     "lease_id",
     "lease__tenant__name",
     "lease__tenant__email",
+    "lease__tenant__language",
     "lease__unit__name",
     "lease__unit__property__name",
 )
@@ -121,7 +130,12 @@ def rent_reminders_send(*, now: datetime, dry_run: bool = False, batch_size: int
     def build(row: dict) -> Outgoing:
         key = f"rent-reminder:{row['pk']}"
         context = {**_charge_context(row, today), "days_until_due": (row["due_date"] - today).days}
-        message = {"recipient": row["lease__tenant__email"], "template": "billing/rent_reminder", "context": context}
+        message = {
+            "recipient": row["lease__tenant__email"],
+            "template": "billing/rent_reminder",
+            "context": context,
+            "language": language_or_default(row["lease__tenant__language"]),
+        }
         notice = BillingNotice(
             kind=Kind.RENT_REMINDER, charge_id=row["pk"], lease_id=row["lease_id"], dedupe_key=key, sent_on=today
         )
@@ -157,7 +171,12 @@ def _overdue_builder(tier: int, today: date, by_tier: dict) -> Callable[[dict], 
         by_tier[tier] = by_tier.get(tier, 0) + 1
         key = f"overdue:{row['pk']}:tier{tier}"
         context = {**_charge_context(row, today), "tier": tier, "days_overdue": (today - row["due_date"]).days}
-        message = {"recipient": row["lease__tenant__email"], "template": "billing/overdue_notice", "context": context}
+        message = {
+            "recipient": row["lease__tenant__email"],
+            "template": "billing/overdue_notice",
+            "context": context,
+            "language": language_or_default(row["lease__tenant__language"]),
+        }
         notice = BillingNotice(
             kind=Kind.OVERDUE, tier=tier, charge_id=row["pk"], lease_id=row["lease_id"], dedupe_key=key, sent_on=today
         )
@@ -175,10 +194,12 @@ LEASE_FIELDS = (
     "tenant_id",
     "tenant__name",
     "tenant__email",
+    "tenant__language",
     "unit__name",
     "unit__property__name",
     "unit__property__owner__name",
     "unit__property__owner__email",
+    "unit__property__owner__language",
 )
 
 
@@ -212,12 +233,14 @@ def _expiry_builder(tier: int, today: date) -> Callable[[dict], Outgoing]:
                 "recipient": row["tenant__email"],
                 "template": "billing/lease_expiry_tenant",
                 "context": context,
+                "language": language_or_default(row["tenant__language"]),
                 "dedupe_key": f"{key}:tenant",
             },
             {
                 "recipient": row["unit__property__owner__email"],
                 "template": "billing/lease_expiry_owner",
                 "context": context,
+                "language": language_or_default(row["unit__property__owner__language"]),
                 "dedupe_key": f"{key}:owner",
             },
         ]
@@ -246,7 +269,7 @@ def autopay_reminders_send(*, now: datetime, dry_run: bool = False, batch_size: 
     if dry_run:
         totals["enrollment_reminders"] = enrollment.count()
         return totals
-    for rows in value_batches(enrollment, "name", "email", size=size):
+    for rows in value_batches(enrollment, "name", "email", "language", size=size):
         outgoing = [_enrollment_outgoing(row, today) for row in rows]
         totals["enrollment_reminders"] += len(outgoing)
         totals["messages_queued"] += notices_batch_send(outgoing=outgoing)
@@ -301,7 +324,12 @@ def _precharge_batch(rows: list[dict], today: date) -> list[Outgoing]:
             "charge_date": day.isoformat(),
             "period_label": month_label(period),
         }
-        message = {"recipient": row["tenant__email"], "template": "billing/autopay_precharge", "context": context}
+        message = {
+            "recipient": row["tenant__email"],
+            "template": "billing/autopay_precharge",
+            "context": context,
+            "language": language_or_default(row["tenant__language"]),
+        }
         notice = BillingNotice(
             kind=Kind.AUTOPAY_PRECHARGE, lease_id=row["pk"], period=period, dedupe_key=key, sent_on=today
         )
@@ -325,6 +353,7 @@ def _enrollment_outgoing(row: dict, today: date) -> Outgoing:
         "recipient": row["email"],
         "template": "billing/autopay_enrollment",
         "context": {"tenant_name": row["name"], "period_label": month_label(period)},
+        "language": language_or_default(row["language"]),
         "dedupe_key": key,
     }
     notice = BillingNotice(

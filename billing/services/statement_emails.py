@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from jobs.models import AuditEntry
 from jobs.permissions.audit import audit_record
 from notifications.services import notification_enqueue, notifications_enqueue_keyed
 
+from ..models.leases import Owner
 from ..models.statements import OwnerStatement, StatementDelivery
 from ..periods import month_label
 
@@ -20,10 +22,12 @@ TEMPLATE = "billing/statement_ready"
 STORAGE = "billing_statements"  # its key in settings.STORAGES
 
 
-def statement_message(statement: OwnerStatement, *, name: str, email: str) -> dict:
+def statement_message(statement: OwnerStatement, *, name: str, email: str, language: str) -> dict:
     return {
         "recipient": email,
         "template": TEMPLATE,
+        # Stored on the queued message, so a retry renders the language it was queued in.
+        "language": language or settings.LANGUAGE_CODE,
         "context": {
             "owner_name": name,
             "period_label": month_label(statement.period),
@@ -49,11 +53,18 @@ def monthly_key(statement: OwnerStatement) -> str:
 
 def statements_deliver(*, statements: list[OwnerStatement], owners: dict[int, tuple[str, str]], now: datetime) -> int:
     """Queue the monthly e-mail of each rendered statement not mailed before; in the caller's
-    transaction. ``owners``: owner id -> (name, e-mail). Two queries per batch plus the queue's."""
+    transaction. ``owners``: owner id -> (name, e-mail). Three queries per batch plus the queue's
+    (the owners' languages, then the two below)."""
     by_key = {monthly_key(s): s for s in statements}
+    languages = dict(Owner.objects.filter(pk__in=list(owners)).values_list("pk", "language"))
     queued = notifications_enqueue_keyed(
         messages=(
-            {**statement_message(s, name=owners[s.owner_id][0], email=owners[s.owner_id][1]), "dedupe_key": key}
+            {
+                **statement_message(
+                    s, name=owners[s.owner_id][0], email=owners[s.owner_id][1], language=languages.get(s.owner_id, "")
+                ),
+                "dedupe_key": key,
+            }
             for key, s in by_key.items()
         )
     )
@@ -79,7 +90,9 @@ def statement_send_again(*, statement: OwnerStatement, actor, now: datetime, add
     if not statement.pdf:
         raise ValueError(f"The statement {statement} has no PDF yet.")
     owner = statement.owner
-    notification = notification_enqueue(**statement_message(statement, name=owner.name, email=owner.email))
+    notification = notification_enqueue(
+        **statement_message(statement, name=owner.name, email=owner.email, language=owner.language)
+    )
     delivery = StatementDelivery.objects.create(
         statement=statement,
         kind=StatementDelivery.Kind.RESEND,

@@ -10,16 +10,24 @@
   backend would pick ``DebugUndefined``), and a template's last newline is kept.
 * ``absolute_url("admin:jobs_jobrun_change", run_id)`` builds a link to a named URL from
   SITE_URL; ``pluralize`` is Django's filter.
+* Filters that format for the active language (contexts are JSON, so dates and amounts arrive
+  as ISO strings): ``localdate`` ("Dec. 6, 2026" / "6. Dezember 2026"), ``number`` (two
+  places, grouped: "1,234.50" / "1.234,50") and ``money`` (``number`` with the currency sign
+  where the language puts it: "$1,234.50" / "1.234,50 $").
 """
 
 from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
 
 import jinja2
 from django.conf import settings
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import translation
-from django.utils.formats import number_format
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.formats import date_format, number_format
 
 
 def absolute_url(view_name: str, *args) -> str:
@@ -44,6 +52,32 @@ def localize_floats(values: dict) -> dict:
     return {name: LocalizedFloat(value) if type(value) is float else value for name, value in values.items()}
 
 
+def localdate(value) -> str:
+    """A date, or the date part of an ISO date or date-time, in the language's DATE_FORMAT."""
+    if isinstance(value, str):
+        value = parse_datetime(value) or parse_date(value[:10])
+    if isinstance(value, datetime):
+        value = value.date()
+    if not isinstance(value, date):
+        return ""
+    return date_format(value, "DATE_FORMAT", use_l10n=True)
+
+
+def number(value) -> str:
+    """An amount with two places, grouped, with the language's separators."""
+    if value in (None, ""):
+        return ""
+    return number_format(Decimal(str(value)), decimal_pos=2, use_l10n=True, force_grouping=True)
+
+
+def money(value) -> str:
+    """An amount of the site's currency (US dollars), as the language writes it."""
+    if value in (None, ""):
+        return ""
+    # Translators: a US dollar amount; put the sign where your language writes it.
+    return translation.gettext("$%(amount)s") % {"amount": number(value)}
+
+
 def environment(**options) -> jinja2.Environment:
     options.update(
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
@@ -55,4 +89,7 @@ def environment(**options) -> jinja2.Environment:
     env.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
     env.globals["absolute_url"] = absolute_url
     env.filters["pluralize"] = pluralize
+    env.filters["localdate"] = localdate
+    env.filters["number"] = number
+    env.filters["money"] = money
     return env

@@ -120,7 +120,7 @@ def test_it_deletes_an_organization_after_the_grace_period_and_tells_it(leaving,
     drain()
     assert sorted(message.to[0] for message in outbox) == ["account1@example.com", "owner@example.com"]
     assert {message.subject for message in outbox} == {"Your organization Account 1 has been deleted"}
-    assert "As requested on 2025-01-30" in outbox[0].body
+    assert "As requested on Jan. 30, 2025" in outbox[0].body
 
     again = run("process_account_deletions", "--as-of", (NOW + timedelta(minutes=30)).isoformat())
     assert (again["requests_due"], again["notices_queued"]) == (0, 0)
