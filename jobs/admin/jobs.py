@@ -25,7 +25,7 @@ from jobs.permissions import access
 from jobs.permissions.audit import audit_record, audit_run
 from jobs.running.runner import JobDisabled, run_trigger
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
-from jobs.scheduling.periodic_tasks import jobs_set_enabled
+from jobs.scheduling.schedules import SCHEDULE_ROWS, jobs_set_enabled
 
 # The app list beside every page takes a quarter of a 1366 px screen from the lists; the home page
 # and the breadcrumbs lead everywhere it did.
@@ -172,10 +172,14 @@ class JobAdmin(AuditedAdmin):
             "", "<div>{}</div>", ((t.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),) for t in times)
         )
 
+    # The schedule column reads the job's task's crontab / interval row: fetched with the page.
+    list_select_related = SCHEDULE_ROWS
+
     def get_queryset(self, request):
         # A job the user may not see (jobs.view_jobrun, its operator groups) has no row here and
         # answers 404 by its URL.
-        return super().get_queryset(request).filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))
+        jobs = super().get_queryset(request).select_related(*SCHEDULE_ROWS)
+        return jobs.filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))
 
     def has_change_permission(self, request, obj=None) -> bool:
         allowed = super().has_change_permission(request, obj)

@@ -15,6 +15,7 @@ from jobs.models import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, ServiceHeartbeat
 from jobs.operations.health import BEAT_HEARTBEAT
 from jobs.running.runner import TriggerResult, run_trigger
 from jobs.scheduling.cron import recent_slots
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 
 logger = logging.getLogger(__name__)
 Trigger = JobRun.Trigger
@@ -70,7 +71,7 @@ def catch_up_next(*, job: Job, now: datetime) -> TriggerResult | None:
 def catch_up_backlog(*, now: datetime) -> int:
     """Move every ``all`` job's backlog on by one slot (the next when this run ends)."""
     started = 0
-    for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL):
+    for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL).select_related(*SCHEDULE_ROWS):
         result = catch_up_next(job=job, now=now)
         started += int(bool(result and result.queued))
     return started

@@ -19,7 +19,7 @@ from .helpers import fresh
 def test_it_rewrites_the_periodic_task_when_a_jobs_schedule_is_edited(make_job):
     from django_celery_beat.models import PeriodicTasks
 
-    from jobs.scheduling.periodic_tasks import RUN_TASK
+    from jobs.scheduling.schedules import RUN_TASK
 
     job = make_job("nightly", cron_expression="0 3 * * *", timezone="Europe/London")
     task = job.periodic_task
@@ -65,7 +65,7 @@ def test_it_reports_a_run_task_periodic_task_without_a_job_as_an_orphan(make_job
 
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from jobs.scheduling.periodic_tasks import RUN_TASK, orphan_periodic_tasks
+    from jobs.scheduling.schedules import RUN_TASK, orphan_periodic_tasks
 
     owned = make_job("still-here")
     every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
