@@ -92,8 +92,9 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         # jobs.scheduling.firing fires them (from Job.next_fire_at): beat loads only the other
         # periodic tasks, which are few. Not through django-celery-beat's own query: it builds
         # one CASE term per crontab row (its DISTINCT on timezones keeps the model's ordering
-        # columns), thousands with many jobs, which made every reload take seconds. A row a job owns is never sent, whatever it names:
-        # the job's own rules decide what runs (docs/permissions.md), not an edit of its row.
+        # columns), thousands with many jobs, which made every reload take seconds. A row a job
+        # owns is never sent, whatever it names: the job's own rules decide what runs
+        # (docs/permissions.md), not an edit of its row.
         return self.Model.objects.enabled().exclude(task=RUN_TASK).filter(job__isnull=True)
 
     def tick(self, *args, **kwargs) -> float:
