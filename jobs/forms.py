@@ -59,9 +59,8 @@ class JobAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["command"].choices = command_choices(self.instance.command if self.instance else "")
-        if self.instance.pk is not None:
-            for name in self.SCHEDULE_FIELDS:
-                self.initial.setdefault(name, getattr(self.instance, name))
+        for name in self.SCHEDULE_FIELDS:
+            self.initial.setdefault(name, getattr(self.instance, name))
 
     def clean(self) -> dict:
         data = super().clean()

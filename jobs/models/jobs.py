@@ -310,6 +310,10 @@ class Job(models.Model):
             return pending
         return None if self._schedule() == Schedule(**pending) else pending
 
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        self.__dict__.pop("_schedule_pending", None)  # the stored schedule, as for every field
+        super().refresh_from_db(*args, **kwargs)
+
     @classmethod
     def from_db(cls, db, field_names, values):
         job = super().from_db(db, field_names, values)
