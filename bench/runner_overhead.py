@@ -211,7 +211,7 @@ def bare_phase(n: int, worker_pid: int, timeout: float, *, drain: bool) -> Phase
 
 
 def make_jobs(prefix: str, count: int) -> list:
-    """``count`` no-op jobs. bulk_create skips the PeriodicTask sync: no beat runs here."""
+    """``count`` no-op jobs. bulk_create writes no schedule rows: no beat runs here."""
     from jobs.models import Job
 
     Job.objects.bulk_create(
