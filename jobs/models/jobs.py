@@ -13,6 +13,8 @@ from django.utils import timezone
 from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, describe_schedule, next_fire, schedule_errors
 
 DEFAULT_CATCH_UP_LIMIT = 10
+# A job's schedule as its properties name it (stored in its PeriodicTask's rows, not as columns).
+SCHEDULE_NAMES = ("cron_expression", "timezone", "interval_seconds")
 # Bounds of a job's numbers, in forms (the model's validators) and in the database (the
 # jobs_job_*_range constraints): every value a form accepts must fit every date computed from
 # it, on every page, and mean something for a job.
@@ -326,6 +328,8 @@ class Job(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         pending = self._schedule_pending_changes()
+        if kwargs.get("update_fields") is not None:  # update_or_create names what it assigned
+            kwargs["update_fields"] = [name for name in kwargs["update_fields"] if name not in SCHEDULE_NAMES]
         loaded = getattr(self, "_loaded_schedule", None)
         changed = loaded is not None and loaded != self._schedule_key()
         if loaded is not None and not changed and kwargs.get("update_fields") is None:

@@ -18,10 +18,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from jobs.models import Job
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 
 
 def late_jobs(now: datetime, jobs: list[Job] | None = None) -> dict[int, tuple[Job, datetime]]:
     """Every late job (among ``jobs``, if given) with the first slot it missed."""
-    late = Job.objects.filter(enabled=True, late_at__lte=now)
+    # The alerts name each job's schedule: its task's rows come with it.
+    late = Job.objects.filter(enabled=True, late_at__lte=now).select_related(*SCHEDULE_ROWS)
     wanted = None if jobs is None else {job.pk for job in jobs}
     return {job.pk: (job, job.next_fire_at) for job in late if wanted is None or job.pk in wanted}
