@@ -175,6 +175,13 @@ class JobAdmin(AuditedAdmin):
     # The schedule column reads the job's task's crontab / interval row: fetched with the page.
     list_select_related = SCHEDULE_ROWS
 
+    def get_fields(self, request, obj=None):
+        """The schedule (form fields, not columns) where the old columns stood: after the handler."""
+        schedule = JobAdminForm.SCHEDULE_FIELDS
+        fields = [name for name in super().get_fields(request, obj) if name not in schedule]
+        at = fields.index("webhook_handler") + 1 if "webhook_handler" in fields else len(fields)
+        return [*fields[:at], *schedule, *fields[at:]]
+
     def get_queryset(self, request):
         # A job the user may not see (jobs.view_jobrun, its operator groups) has no row here and
         # answers 404 by its URL.
