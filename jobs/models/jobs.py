@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -350,14 +350,16 @@ class Job(models.Model):
                 moved.add("schedule_changed_at")
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], *moved}
-        super().save(*args, **kwargs)
-        self._loaded_schedule = self._schedule_key()
         from jobs.scheduling.schedules import job_schedule_set, task_enabled_sync
 
-        if pending is not None:
-            job_schedule_set(job=self, **pending)  # its slot and task's flag, enabled included
-        elif changed:
-            task_enabled_sync(self)
+        # One transaction: a schedule the service refuses leaves no job row without it.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if pending is not None:
+                job_schedule_set(job=self, **pending)  # its slot and task's flag, enabled included
+            elif changed:
+                task_enabled_sync(self)
+        self._loaded_schedule = self._schedule_key()
 
     def schedule_reset(self, after) -> None:
         """Fire next at the schedule's first slot after ``after`` (none while disabled): a new,
