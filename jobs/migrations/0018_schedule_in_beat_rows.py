@@ -1,18 +1,14 @@
-"""A job's schedule moves into its django-celery-beat rows (jobs.scheduling.schedules).
-
-1. Every job's PeriodicTask is made to hold the job's schedule, built from the job's columns
-   where it is missing or differs (a task created, a crontab / interval row found or created;
-   a row other jobs share is never changed; day-of-week 7 is stored as 0).
-2. The three columns and their constraints are dropped.
-"""
+"""A job's schedule moves into its django-celery-beat rows (jobs.scheduling.schedules), step 1:
+every job's PeriodicTask is made to hold the job's schedule, built from the job's columns where it
+is missing or differs (a task created, a crontab / interval row found or created; a row other
+jobs share is never changed; day-of-week 7 is stored as 0). Step 2, 0019, drops the columns."""
 
 import json
 from datetime import datetime
 
 from celery.schedules import crontab_parser
 from cronsim import CronSim, CronSimError
-from django.db import migrations, models
-import django.db.models.deletion
+from django.db import migrations
 
 CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
 
@@ -32,15 +28,18 @@ def _day_of_week(field):
 
 def _row(apps, job, known):
     if job.interval_seconds:
-        model, fields = apps.get_model("django_celery_beat", "IntervalSchedule"), {
-            "every": job.interval_seconds,
-            "period": "seconds",
-        }
+        model, fields = (
+            apps.get_model("django_celery_beat", "IntervalSchedule"),
+            {
+                "every": job.interval_seconds,
+                "period": "seconds",
+            },
+        )
     else:
         values = job.cron_expression.split()
         values[4] = _day_of_week(values[4])
         model = apps.get_model("django_celery_beat", "CrontabSchedule")
-        fields = dict(zip(CRONTAB_FIELDS, values), timezone=job.timezone)
+        fields = dict(zip(CRONTAB_FIELDS, values, strict=False), timezone=job.timezone)
     key = (model.__name__, *map(str, fields.values()))
     if key not in known:
         known[key] = model.objects.filter(**fields).order_by("pk").first() or model.objects.create(**fields)
@@ -82,6 +81,8 @@ def schedules_into_tasks(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # The columns go in 0019: PostgreSQL alters no table with row changes of this transaction
+    # still to check (deferred foreign keys).
     dependencies = [
         ("django_celery_beat", "0019_alter_periodictasks_options"),
         ("jobs", "0017_run_list_and_metrics_indexes"),
@@ -89,20 +90,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(schedules_into_tasks, migrations.RunPython.noop, elidable=False),
-        migrations.RemoveConstraint(model_name="job", name="jobs_job_exactly_one_schedule"),
-        migrations.RemoveConstraint(model_name="job", name="jobs_job_interval_seconds_range"),
-        migrations.RemoveField(model_name="job", name="cron_expression"),
-        migrations.RemoveField(model_name="job", name="interval_seconds"),
-        migrations.RemoveField(model_name="job", name="timezone"),
-        migrations.AlterField(
-            model_name="job",
-            name="periodic_task",
-            field=models.OneToOneField(
-                blank=True,
-                editable=False,
-                null=True,
-                on_delete=django.db.models.deletion.PROTECT,
-                to="django_celery_beat.periodictask",
-            ),
-        ),
     ]

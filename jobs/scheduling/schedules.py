@@ -174,7 +174,10 @@ def job_schedule_set(
     task = PeriodicTask.objects.filter(pk=job.periodic_task_id).first() if job.periodic_task_id else None
     existed = task is not None
     if task is None:
-        task = PeriodicTask(**_new_task_fields(job))
+        # A task of this name that no job owns (its job deleted by SQL, a partial restore) is taken over.
+        unowned = PeriodicTask.objects.filter(name=periodic_task_name(job), job__isnull=True).first()
+        task = unowned or PeriodicTask(**_new_task_fields(job))
+        task.task, task.kwargs = RUN_TASK, json.dumps({"job_id": job.pk})
     elif task_schedule(task) == schedule and task.enabled == job.enabled:
         job.periodic_task = task
         return job
