@@ -43,7 +43,8 @@ from celery.schedules import crontab_parser
 from cronsim import CronSim, CronSimError
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 from django.utils.timezone import now as current_time
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
@@ -216,11 +217,13 @@ def jobs_schedules_create_many(jobs: list[Job], schedules: list[Schedule]) -> No
         _task_point(task, schedule_row(schedule_validate(schedule), known))
         tasks.append(task)
     PeriodicTask.objects.bulk_create(tasks)
+    # Each job to its task, by the task's unique name: one UPDATE for the batch.
+    own_task = PeriodicTask.objects.filter(name=Concat(Value(PERIODIC_TASK_PREFIX), OuterRef("name")))
+    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(periodic_task=Subquery(own_task.values("pk")[:1]))
     by_name = dict(PeriodicTask.objects.filter(name__in=[t.name for t in tasks]).values_list("name", "pk"))
     for job in jobs:
         job.periodic_task_id = by_name[periodic_task_name(job)]
         job.__dict__.pop("_schedule_pending", None)
-    Job.objects.bulk_update(jobs, ["periodic_task"])
     PeriodicTasks.update_changed()
 
 
