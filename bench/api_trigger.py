@@ -253,7 +253,7 @@ def main() -> int:
     from jobs.models import Job, JobRun
 
     call_command("migrate", verbosity=0)
-    # bulk_create skips the PeriodicTask sync: no beat runs here.
+    # bulk_create writes no schedule rows: no beat runs here.
     total = args.jobs * (args.rounds + 1)
     Job.objects.bulk_create(
         (Job(name=f"bench-{i}", command="test_job", cron_expression="0 0 1 1 *") for i in range(total)), batch_size=5000

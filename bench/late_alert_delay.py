@@ -59,7 +59,7 @@ def create_database(pg: str, name: str, var_dir: str) -> str:
 
 
 def seed_jobs(url: str, count: int) -> None:
-    """Jobs without PeriodicTasks (bulk_create skips the schedule sync): beat never fires them."""
+    """Jobs without schedule rows (bulk_create writes none): beat never fires them."""
     graces = [FIRST_GRACE_SECONDS + round(60 * i / count) for i in range(count)]
     script = (
         "from jobs.models import Job\n"

@@ -32,12 +32,11 @@ GOAL_BYTES = 1_000_000
 API_KEY = "bench-pages-api-key-5e6f7a8b9c0d1e2f3a4b5c6d"
 
 JOBS_SQL = """
-INSERT INTO jobs_job (name, description, command, cron_expression, timezone, config, enabled,
+INSERT INTO jobs_job (name, description, command, config, enabled,
     timeout_seconds, max_retries, retry_backoff_seconds, notify_on_failure, catch_up, catch_up_limit,
     escalate_after_failures, alert_state, next_fire_at, late_at, last_run_at, last_run_status,
     last_duration, consecutive_failures, last_run_warnings, seed_defaults, created_at, updated_at)
-SELECT 'job-' || lpad(n::text, 6, '0'), 'bulk job ' || n, 'test_job',
-    (ARRAY['0 3 * * *', '*/5 * * * *', '15 7 * * 1', '0 */4 * * *'])[1 + n %% 4], 'UTC', '{}', n %% 100 <> 0,
+SELECT 'job-' || lpad(n::text, 6, '0'), 'bulk job ' || n, 'test_job', '{}', n %% 100 <> 0,
     3600, 0, 60, true, 'latest', 10, 3, 'ok',
     CASE WHEN n %% 100 = 0 THEN NULL WHEN n %% 50 = 0 THEN now() - interval '2 hours'
         ELSE now() + interval '3 hours' END,
@@ -110,14 +109,30 @@ def setup_django(args) -> None:
     settings.DEBUG = False
 
 
+# Job n's schedule (its PeriodicTask's crontab row), written as import_jobs writes a batch's.
+CRONS = ("0 3 * * *", "*/5 * * * *", "15 7 * * 1", "0 */4 * * *")
+
+
+def schedules_write(batch: int = 5000) -> None:
+    from jobs.models import Job
+    from jobs.scheduling.schedules import Schedule, jobs_schedules_create_many
+
+    ids = list(Job.objects.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch):
+        jobs = list(Job.objects.filter(pk__in=ids[start : start + batch]).order_by("pk"))
+        jobs_schedules_create_many(jobs, [Schedule(CRONS[job.pk % 4]) for job in jobs])
+
+
 def fill(jobs: int, runs: int, seconds: float, batch: int) -> int:
     """Empty the job tables, insert ``jobs`` jobs and runs in batches until ``runs`` or ``seconds``;
     return how many runs went in."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE jobs_job, jobs_jobrun RESTART IDENTITY CASCADE")
+        cursor.execute("TRUNCATE jobs_job, jobs_jobrun, django_celery_beat_periodictask RESTART IDENTITY CASCADE")
         cursor.execute(JOBS_SQL, {"jobs": jobs})
+    schedules_write()
+    with connection.cursor() as cursor:
         started, done = time.monotonic(), 0
         while done < runs and time.monotonic() - started < seconds:
             stop = min(done + batch, runs)

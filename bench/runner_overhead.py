@@ -266,7 +266,7 @@ def recorded_phase(n: int, worker: Worker, timeout: float, *, drain: bool) -> Ph
 
 
 def make_jobs(prefix: str, count: int) -> list:
-    """``count`` no-op jobs. bulk_create skips the PeriodicTask sync: no beat runs here."""
+    """``count`` no-op jobs. bulk_create writes no schedule rows: no beat runs here."""
     from jobs.models import Job
 
     Job.objects.bulk_create(

@@ -39,7 +39,8 @@ class JobsConfig(AppConfig):
         from celery.signals import celeryd_after_setup, task_failure, worker_shutting_down
         from django.contrib.auth.signals import user_logged_in, user_login_failed
         from django.core.signals import setting_changed
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_save
+        from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
         from core.db_recovery import drop_broken_connections
         from core.redaction import setting_values_forget, stored_secrets_forget
@@ -49,7 +50,7 @@ class JobsConfig(AppConfig):
         from jobs.permissions.logins import login_failed
         from jobs.running.run_requests import backfill_on_run_finished
         from jobs.running.triage import failure_retried
-        from jobs.scheduling import periodic_tasks
+        from jobs.scheduling import schedule_edits
         from jobs.signals import run_finished
 
         setting_changed.connect(setting_values_forget, dispatch_uid="core.redaction.setting_values_forget")
@@ -63,7 +64,12 @@ class JobsConfig(AppConfig):
         user_logged_in.connect(password_login_remember, dispatch_uid="jobs.permissions.guards.password_login")
         # After axes' receiver (its app is listed first), which marks a lockout on the request.
         user_login_failed.connect(login_failed, dispatch_uid="jobs.permissions.logins.login_failed")
-        post_save.connect(periodic_tasks.job_saved, sender=Job, dispatch_uid="jobs.periodic_tasks.job_saved")
-        post_delete.connect(periodic_tasks.job_deleted, sender=Job, dispatch_uid="jobs.periodic_tasks.job_deleted")
+        post_delete.connect(schedule_edits.job_deleted, sender=Job, dispatch_uid="jobs.schedule_edits.job_deleted")
+        # A job's schedule edited on django-celery-beat's rows (its admin, a shell .save()): checked
+        # by the engine before the write, every job using the row moved after it.
+        for row in (PeriodicTask, CrontabSchedule, IntervalSchedule):
+            uid = f"jobs.schedule_edits.{row.__name__}"
+            pre_save.connect(schedule_edits.schedule_row_checking, sender=row, dispatch_uid=f"{uid}.checking")
+            post_save.connect(schedule_edits.schedule_row_saved, sender=row, dispatch_uid=f"{uid}.saved")
         run_finished.connect(backfill_on_run_finished, dispatch_uid="jobs.running.run_requests.backfill")
         run_finished.connect(failure_retried, dispatch_uid="jobs.running.triage.failure_retried")

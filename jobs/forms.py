@@ -12,7 +12,7 @@ from core.http_guard import DestinationRefused, resolve_checked, url_check
 from core.redaction import MASK
 from jobs.catalog.allowlist import command_choices
 from jobs.models import Job, WebhookHandler
-from jobs.scheduling.cron import cron_syntax_error, timezone_choices
+from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, cron_syntax_error, timezone_choices
 
 
 def cron_field_error(value: str) -> str | None:
@@ -29,6 +29,22 @@ def cron_field_error(value: str) -> str | None:
 
 
 class JobAdminForm(forms.ModelForm):
+    """A job's fields and its schedule. The schedule is not a column of the job: the three fields
+    below are staged on the job, whose save() hands them to job_schedule_set (its task's rows)."""
+
+    SCHEDULE_FIELDS = ("cron_expression", "timezone", "interval_seconds")
+
+    cron_expression = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="Five fields: minute hour day-of-month month day-of-week. Leave empty for an interval. "
+        "Day-of-week 7 (Sunday) is stored as 0.",
+    )
+    interval_seconds = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text=f"Run every N seconds (1 to {MAX_INTERVAL_SECONDS:,}, a year) instead of on a cron schedule.",
+    )
     command = forms.ChoiceField(
         required=False,
         help_text="The management command this job runs, from the allow-list (docs/permissions.md). "
@@ -43,6 +59,19 @@ class JobAdminForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["command"].choices = command_choices(self.instance.command if self.instance else "")
+        for name in self.SCHEDULE_FIELDS:
+            self.initial.setdefault(name, getattr(self.instance, name))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # Staged before the model's clean(), which checks the schedule with the engine.
+        failed = any(name in self.errors for name in self.SCHEDULE_FIELDS)
+        edited = any(name in self.changed_data for name in self.SCHEDULE_FIELDS) or self.instance.pk is None
+        if edited and not failed:
+            self.instance.cron_expression = data.get("cron_expression") or ""
+            self.instance.timezone = data.get("timezone") or "UTC"
+            self.instance.interval_seconds = data.get("interval_seconds")
+        return data
 
     def clean_cron_expression(self) -> str:
         value = " ".join(self.cleaned_data.get("cron_expression", "").split())

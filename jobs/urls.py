@@ -29,7 +29,6 @@ urlpatterns = [
     path("dashboard/schedule/<int:pk>/pause", schedule.schedule_set_enabled, {"enabled": False}, name="task-pause"),
     path("dashboard/schedule/<int:pk>/resume", schedule.schedule_set_enabled, {"enabled": True}, name="task-resume"),
     path("dashboard/schedule/<int:pk>/unschedule", schedule.schedule_unschedule, name="task-unschedule"),
-    path("dashboard/schedule/purge-orphans", schedule.schedule_purge_orphans, name="purge-orphans"),
     path("dashboard/reauthenticate/", schedule.reauthenticate, name="reauthenticate"),
     path("api/jobs/run", api.jobs_run, name="api-run-job"),
     path("api/jobs/status", api.jobs_status, name="api-status"),

@@ -1,4 +1,5 @@
-"""A fleet of jobs made in bulk (no per-job save, no PeriodicTask): what the list pages see at scale."""
+"""A fleet of jobs made in bulk (no per-job save; their schedules written for the batch): what the
+list pages see at scale."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from jobs.models import Job, JobRun
+from jobs.scheduling.schedules import Schedule, jobs_schedules_create_many
 
 
 def fleet_create(count: int, *, prefix: str = "bulk", failed_every: int = 0, late_every: int = 0) -> list[Job]:
@@ -22,7 +24,6 @@ def fleet_create(count: int, *, prefix: str = "bulk", failed_every: int = 0, lat
                 name=f"{prefix}-{number:05d}",
                 description=f"bulk job number {number}",
                 command="test_job",
-                cron_expression="0 3 * * *",
                 next_fire_at=now - timedelta(hours=2) if late else now + timedelta(hours=3),
                 late_at=now - timedelta(hours=1) if late else now + timedelta(hours=4),
                 last_run_at=now - timedelta(minutes=5),
@@ -34,6 +35,8 @@ def fleet_create(count: int, *, prefix: str = "bulk", failed_every: int = 0, lat
     jobs = Job.objects.bulk_create(jobs, batch_size=500)
     if not jobs or jobs[0].pk is None:  # backends that do not return ids from bulk_create
         jobs = list(Job.objects.filter(name__startswith=f"{prefix}-").order_by("name"))
+    # Their schedule: their PeriodicTasks' rows, written for the batch as import_jobs writes them.
+    jobs_schedules_create_many(jobs, [Schedule("0 3 * * *")] * len(jobs))
     JobRun.objects.bulk_create(
         (
             JobRun(

@@ -26,7 +26,7 @@ from jobs.permissions import access
 from jobs.permissions.audit import audit_record
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
-from jobs.scheduling.periodic_tasks import jobs_set_enabled
+from jobs.scheduling.schedules import SCHEDULE_ROWS, jobs_set_enabled
 
 # The app list beside every page takes a quarter of a 1366 px screen from the lists; the home page
 # and the breadcrumbs lead everywhere it did.
@@ -144,10 +144,21 @@ class JobAdmin(AuditedAdmin):
             "", "<div>{}</div>", ((t.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z"),) for t in times)
         )
 
+    # The schedule column reads the job's task's crontab / interval row: fetched with the page.
+    list_select_related = SCHEDULE_ROWS
+
+    def get_fields(self, request, obj=None):
+        """The schedule (form fields, not columns) where the old columns stood: after the handler."""
+        schedule = JobAdminForm.SCHEDULE_FIELDS
+        fields = [name for name in super().get_fields(request, obj) if name not in schedule]
+        at = fields.index("webhook_handler") + 1 if "webhook_handler" in fields else len(fields)
+        return [*fields[:at], *schedule, *fields[at:]]
+
     def get_queryset(self, request):
         # A job the user may not see (jobs.view_jobrun, its operator groups) has no row here and
         # answers 404 by its URL.
-        return super().get_queryset(request).filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))
+        jobs = super().get_queryset(request).select_related(*SCHEDULE_ROWS)
+        return jobs.filter(pk__in=access.allowed_jobs(request.user, access.VIEW).values("pk"))
 
     def has_change_permission(self, request, obj=None) -> bool:
         allowed = super().has_change_permission(request, obj)

@@ -1,10 +1,10 @@
 """Create many jobs at once (``manage.py import_jobs``): a hundred thousand in seconds.
 
-Saving jobs one by one syncs each one's PeriodicTask with its own queries. Here a batch is
-validated as the admin form would (the model's validators and ``Job.clean``), then written with
-a handful of statements: the jobs (with their first slot), their crontab / interval rows, their
-PeriodicTasks, and the link between the two. django-celery-beat learns of the new tasks through
-``PeriodicTasks.update_changed()``, as its documentation asks for bulk writes.
+Saving jobs one by one writes each one's schedule with its own queries. Here a batch is
+validated as the admin form would (the model's validators and ``Job.clean``, which runs the cron
+engine's checks on the schedule), then written with a handful of statements: the jobs (with their
+first slot), then their schedules by ``jobs_schedules_create_many`` (the batch form of
+``job_schedule_set``: the crontab / interval rows, the PeriodicTasks, the link from each job).
 """
 
 from __future__ import annotations
@@ -13,13 +13,17 @@ import json
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import OuterRef, Subquery, Value
-from django.db.models.functions import Concat
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from jobs.models import Job
-from jobs.scheduling.periodic_tasks import PERIODIC_TASK_PREFIX, periodic_task_fields
+from jobs.scheduling.schedules import Schedule, jobs_schedules_create_many
+
+# The schedule is no column of the job: a definition declares it as before, in these keys.
+SCHEDULE_TYPES = {
+    "cron_expression": (str, "text"),
+    "timezone": (str, "text"),
+    "interval_seconds": (int, "a whole number"),
+}
 
 BATCH = 5000
 
@@ -39,7 +43,7 @@ def importable_fields() -> set[str]:
         field.name
         for field in Job._meta.concrete_fields
         if field.editable and not field.primary_key and not field.is_relation
-    }
+    } | set(SCHEDULE_TYPES)
 
 
 def job_from_definition(definition: dict) -> Job:
@@ -79,8 +83,11 @@ def _type_problem(name: str, value) -> str | None:
     """Why ``value`` is the wrong JSON type for the field ``name`` (true is no number here)."""
     if value is None:
         return None
-    field = Job._meta.get_field(name)
-    kind, words = next((kind, words) for model_field, kind, words in JSON_TYPES if isinstance(field, model_field))
+    if name in SCHEDULE_TYPES:
+        kind, words = SCHEDULE_TYPES[name]
+    else:
+        field = Job._meta.get_field(name)
+        kind, words = next((kind, words) for model_field, kind, words in JSON_TYPES if isinstance(field, model_field))
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return None
     return f"{name} must be {words}, not {json.dumps(value)[:40]}"
@@ -118,26 +125,10 @@ def jobs_create_many(jobs: list[Job]) -> list[Job]:
     if not jobs:
         return []
     now = timezone.now()
+    schedules = []
     for job in jobs:
+        schedules.append(Schedule(job.cron_expression, job.timezone, job.interval_seconds))
         job.schedule_reset(now)
     Job.objects.bulk_create(jobs)
-    schedules = _known_schedules()
-    tasks = [PeriodicTask(**periodic_task_fields(job, schedules)) for job in jobs]
-    PeriodicTask.objects.bulk_create(tasks)
-    # Each job to its task, by the task's unique name: one UPDATE for the batch.
-    own_task = PeriodicTask.objects.filter(name=Concat(Value(PERIODIC_TASK_PREFIX), OuterRef("name")))
-    Job.objects.filter(pk__in=[job.pk for job in jobs]).update(periodic_task=Subquery(own_task.values("pk")[:1]))
-    PeriodicTasks.update_changed()
+    jobs_schedules_create_many(jobs, schedules)
     return jobs
-
-
-def _known_schedules() -> dict:
-    """Every crontab and interval row, keyed as ``periodic_task_fields`` memoises them: a batch
-    then creates only the schedules no job used before, instead of one lookup per job."""
-    known: dict = {}
-    for row in CrontabSchedule.objects.all():
-        fields = (row.minute, row.hour, row.day_of_month, row.month_of_year, row.day_of_week, str(row.timezone))
-        known.setdefault(("crontab", *fields), row)
-    for row in IntervalSchedule.objects.filter(period=IntervalSchedule.SECONDS):
-        known.setdefault(("interval", row.every), row)
-    return known

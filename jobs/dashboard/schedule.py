@@ -1,4 +1,4 @@
-"""The raw beat schedule: every PeriodicTask, pause/resume, unschedule and purge orphans.
+"""The raw beat schedule: every PeriodicTask, pause/resume and unschedule.
 
 Destructive actions need a recent password entry (here and in the admin, which uses
 ``reauthenticate_redirect``) and a second, confirming POST; every action is audited."""
@@ -28,13 +28,11 @@ from jobs.permissions.guards import (
 from jobs.scheduling.cron import describe_schedule, schedule_problem
 from jobs.scheduling.periodic_task_actions import (
     ScheduleActionRefused,
-    orphans_purge,
     owning_job,
     periodic_task_unschedule,
     periodic_tasks_listing,
     periodic_tasks_set_enabled,
 )
-from jobs.scheduling.periodic_tasks import RUN_TASK, orphan_periodic_tasks
 from jobs.status.rows import job_next_runs
 
 NEXT_RUNS_SHOWN = 3
@@ -64,7 +62,6 @@ def schedule(request):
             {
                 "task": task,
                 "job": job,
-                "orphan": task.task == RUN_TASK and job is None,
                 "schedule": _schedule_words(task),
                 "next_runs": job_next_runs(job, now, count=NEXT_RUNS_SHOWN) if job else [],
                 # A job whose stored schedule never fires (raw SQL, a restore) says why on its row.
@@ -75,7 +72,6 @@ def schedule(request):
     rows = [row for row in rows if row["job"] is None or row["job"].pk in visible]
     context = {
         "rows": rows,
-        "orphans": sum(row["orphan"] for row in rows),
         "recent_login": has_recent_login(request),
         "can_manage": access.may_manage_schedule(request.user),
     }
@@ -140,24 +136,6 @@ def schedule_unschedule(request, pk: int):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{task.name} unscheduled (deleted).")
-    return redirect("jobs:schedule")
-
-
-@staff_member_required
-@schedule_manager_required
-@recent_login_required
-@require_POST
-def schedule_purge_orphans(request):
-    if not _confirmed(request) and (pending := list(orphan_periodic_tasks().values_list("name", flat=True))):
-        return _confirmation(
-            request,
-            title="Purge orphan tasks",
-            question="Delete these beat tasks that no job owns? This cannot be undone.",
-            names=pending,
-            button=f"Purge {len(pending)} task{'s' if len(pending) != 1 else ''}",
-        )
-    names = orphans_purge(user=request.user)
-    messages.success(request, f"Purged {len(names)} orphan task(s): {', '.join(names)}" if names else "No orphans.")
     return redirect("jobs:schedule")
 
 

@@ -32,6 +32,7 @@ from jobs.operations.health import alert_routing_text, dashboard_health
 from jobs.permissions import access
 from jobs.permissions.audit import job_actions
 from jobs.running.run_requests import jobs_run_now
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.status.failures import with_lineage
 from jobs.status.listing import SORTS, STATUSES, JobFilters, apps_among, group_names, jobs_filtered, status_counts
 from jobs.status.rows import job_next_runs, job_rows, runs_page, totals_since
@@ -50,7 +51,8 @@ view_required = permission_required(access.PERMISSIONS[access.VIEW], raise_excep
 
 
 def visible_jobs(user):
-    return access.allowed_jobs(user, access.VIEW).select_related("webhook_handler").order_by("name")
+    jobs = access.allowed_jobs(user, access.VIEW).select_related("webhook_handler", *SCHEDULE_ROWS)
+    return jobs.order_by("name")
 
 
 def job_by_name(user, name: str) -> Job:
@@ -72,7 +74,7 @@ def dashboard_page(request, now) -> dict:
     ids = jobs_filtered(visible, filters, now).values_list("pk", flat=True)
     page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
-    by_id = visible.select_related("webhook_handler").in_bulk(shown)
+    by_id = visible.select_related("webhook_handler", *SCHEDULE_ROWS).in_bulk(shown)
     jobs = [by_id[pk] for pk in shown if pk in by_id]
     rows = job_rows(now=now, jobs=jobs)
     runnable = access.allowed_jobs(request.user, access.RUN).filter(pk__in=[job.pk for job in jobs])

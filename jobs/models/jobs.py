@@ -6,19 +6,15 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.scheduling.cron import (
-    MAX_INTERVAL_SECONDS,
-    describe_schedule,
-    next_fire,
-    validate_cron_expression,
-    validate_timezone,
-)
+from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, describe_schedule, next_fire, schedule_errors
 
 DEFAULT_CATCH_UP_LIMIT = 10
+# A job's schedule as its properties name it (stored in its PeriodicTask's rows, not as columns).
+SCHEDULE_NAMES = ("cron_expression", "timezone", "interval_seconds")
 # Bounds of a job's numbers, in forms (the model's validators) and in the database (the
 # jobs_job_*_range constraints): every value a form accepts must fit every date computed from
 # it, on every page, and mean something for a job.
@@ -125,7 +121,8 @@ class JobQuerySet(models.QuerySet):
 
 
 class Job(models.Model):
-    """A scheduled piece of work. The row is the source of truth for its PeriodicTask."""
+    """A scheduled piece of work. Its schedule is its django-celery-beat PeriodicTask's crontab
+    or interval row (jobs.scheduling.schedules); the row keeps what beat derives from it."""
 
     class Status(models.TextChoices):
         IDLE = "idle"
@@ -152,26 +149,6 @@ class Job(models.Model):
     )
     webhook_handler = models.ForeignKey(
         WebhookHandler, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
-    )
-    cron_expression = models.CharField(
-        max_length=100,
-        blank=True,
-        validators=[validate_cron_expression],
-        help_text="Five fields: minute hour day-of-month month day-of-week. Leave empty for an interval.",
-    )
-    timezone = models.CharField(
-        max_length=63, default="UTC", validators=[validate_timezone], help_text="The cron is read in this zone."
-    )
-    interval_seconds = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        validators=between(
-            1,
-            MAX_INTERVAL_SECONDS,
-            f"An interval of more than a year ({MAX_INTERVAL_SECONDS:,} s) is not supported: "
-            "use a cron expression for a job that runs more rarely.",
-        ),
-        help_text=f"Run every N seconds (1 to {MAX_INTERVAL_SECONDS:,}, a year) instead of on a cron schedule.",
     )
     config = models.JSONField(default=dict, blank=True, help_text="Options passed to the command.")
     enabled = models.BooleanField(default=True)
@@ -260,8 +237,11 @@ class Job(models.Model):
     # What seed_jobs last wrote, so it can tell an admin's edit from its own old default.
     seed_defaults = models.JSONField(default=dict, blank=True, editable=False)
 
+    # The job's schedule: its task's crontab (timezone included) or interval row. PROTECT: the
+    # task, and a crontab or interval row it uses, outlive no job they schedule only through
+    # the job's delete (jobs.scheduling.schedule_edits.job_deleted deletes the task after it).
     periodic_task = models.OneToOneField(
-        "django_celery_beat.PeriodicTask", null=True, blank=True, editable=False, on_delete=models.SET_NULL
+        "django_celery_beat.PeriodicTask", null=True, blank=True, editable=False, on_delete=models.PROTECT
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -293,16 +273,10 @@ class Job(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=(Q(cron_expression="") & Q(interval_seconds__isnull=False))
-                | (~Q(cron_expression="") & Q(interval_seconds__isnull=True)),
-                name="jobs_job_exactly_one_schedule",
-            ),
-            models.CheckConstraint(
                 condition=(Q(command="") & Q(webhook_handler__isnull=False))
                 | (~Q(command="") & Q(webhook_handler__isnull=True)),
                 name="jobs_job_exactly_one_handler",
             ),
-            in_range("interval_seconds", 1, MAX_INTERVAL_SECONDS, nullable=True),
             in_range("timeout_seconds", 1, MAX_TIMEOUT_SECONDS),
             in_range("max_retries", 0, MAX_RETRIES),
             in_range("retry_backoff_seconds", 0, MAX_RETRY_BACKOFF_SECONDS),
@@ -312,12 +286,76 @@ class Job(models.Model):
             in_range("escalate_after_failures", 1, MAX_ESCALATE_AFTER_FAILURES),
         ]
 
-    SCHEDULE_FIELDS = ("enabled", "cron_expression", "interval_seconds", "timezone", "grace_seconds")
+    # What moves the next slot besides the schedule itself (which lives in the task's rows).
+    SCHEDULE_FIELDS = ("enabled", "grace_seconds")
     # Written by beat (jobs.scheduling.firing) as it records slots, and by a schedule change.
     BEAT_FIELDS = ("next_fire_at", "late_at")
 
     def __str__(self) -> str:
         return self.name
+
+    # -- the schedule, read from the task's rows ------------------------------------------------
+    # Lists and beat fetch the rows with the jobs (select_related / prefetch_related of
+    # jobs.scheduling.schedules.SCHEDULE_ROWS). Assigning one of these three stages a new
+    # schedule that save() hands to jobs.scheduling.schedules.job_schedule_set, the one writer.
+
+    def _schedule(self):
+        from jobs.scheduling.schedules import Schedule, task_schedule
+
+        if (pending := self.__dict__.get("_schedule_pending")) is not None:
+            return Schedule(**pending)
+        return task_schedule(self.periodic_task if self.periodic_task_id else None)
+
+    def _schedule_stage(self, **change) -> None:
+        pending = self.__dict__.get("_schedule_pending")
+        if pending is None:
+            current = self._schedule()
+            pending = {
+                "cron_expression": current.cron_expression,
+                "timezone": current.timezone,
+                "interval_seconds": current.interval_seconds,
+            }
+        self.__dict__["_schedule_pending"] = {**pending, **change}
+
+    @property
+    def cron_expression(self) -> str:
+        """Five fields, minute hour day-of-month month day-of-week ("" for an interval)."""
+        return self._schedule().cron_expression
+
+    @cron_expression.setter
+    def cron_expression(self, value: str) -> None:
+        self._schedule_stage(cron_expression=value or "")
+
+    @property
+    def timezone(self) -> str:
+        """The zone the cron expression is read in."""
+        return self._schedule().timezone
+
+    @timezone.setter
+    def timezone(self, value: str) -> None:
+        self._schedule_stage(timezone=value or "UTC")
+
+    @property
+    def interval_seconds(self) -> int | None:
+        """Run every N seconds instead of on a cron schedule (None for a cron schedule)."""
+        return self._schedule().interval_seconds
+
+    @interval_seconds.setter
+    def interval_seconds(self, value: int | None) -> None:
+        self._schedule_stage(interval_seconds=value)
+
+    def _schedule_pending_changes(self) -> dict | None:
+        """The staged schedule, or None when nothing is staged or it is the stored one."""
+        from jobs.scheduling.schedules import Schedule
+
+        pending = self.__dict__.pop("_schedule_pending", None)
+        if pending is None or self.periodic_task_id is None:
+            return pending
+        return None if self._schedule() == Schedule(**pending) else pending
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        self.__dict__.pop("_schedule_pending", None)  # the stored schedule, as for every field
+        super().refresh_from_db(*args, **kwargs)
 
     @classmethod
     def from_db(cls, db, field_names, values):
@@ -330,17 +368,21 @@ class Job(models.Model):
         return tuple(self.__dict__.get(name) for name in self.SCHEDULE_FIELDS)
 
     def save(self, *args, **kwargs) -> None:
+        pending = self._schedule_pending_changes()
+        if kwargs.get("update_fields") is not None:  # update_or_create names what it assigned
+            kwargs["update_fields"] = [name for name in kwargs["update_fields"] if name not in SCHEDULE_NAMES]
         loaded = getattr(self, "_loaded_schedule", None)
         changed = loaded is not None and loaded != self._schedule_key()
         if loaded is not None and not changed and kwargs.get("update_fields") is None:
-            # An edit that leaves the schedule alone (the admin saves every field) must not
-            # write back the slot beat owes, which beat may have moved on since this was read.
+            # An edit that leaves the slot alone (the admin saves every field) must not write
+            # back the slot beat owes, which beat may have moved on since this was read; a new
+            # schedule's slot is written by job_schedule_set below.
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
                 if not field.primary_key and field.name not in self.BEAT_FIELDS
             ]
-        elif self.pk is None or changed or (self.enabled and self.next_fire_at is None):
+        elif pending is None and (self.pk is None or changed or (self.enabled and self.next_fire_at is None)):
             now = timezone.now()
             self.schedule_reset(now)
             moved = {"next_fire_at", "late_at"}
@@ -349,7 +391,15 @@ class Job(models.Model):
                 moved.add("schedule_changed_at")
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], *moved}
-        super().save(*args, **kwargs)
+        from jobs.scheduling.schedules import job_schedule_set, task_enabled_sync
+
+        # One transaction: a schedule the service refuses leaves no job row without it.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if pending is not None:
+                job_schedule_set(job=self, **pending)  # its slot and task's flag, enabled included
+            elif changed:
+                task_enabled_sync(self)
         self._loaded_schedule = self._schedule_key()
 
     def schedule_reset(self, after) -> None:
@@ -359,7 +409,10 @@ class Job(models.Model):
         if not self.enabled:
             self.next_fire_at = self.late_at = None
             return
-        upcoming = next_fire(self.cron_expression, self.interval_seconds, self.timezone, after, self.grace_seconds)
+        schedule = self._schedule()
+        upcoming = next_fire(
+            schedule.cron_expression, schedule.interval_seconds, schedule.timezone, after, self.grace_seconds
+        )
         self.next_fire_at, self.late_at = upcoming.at, upcoming.late_at
 
     @property
@@ -374,8 +427,8 @@ class Job(models.Model):
         self.catch_up = self.catch_up or self.CatchUp.LATEST
         if self.catch_up_limit is None:
             self.catch_up_limit = DEFAULT_CATCH_UP_LIMIT
-        if bool(self.cron_expression) == bool(self.interval_seconds):
-            errors["cron_expression"] = "Give either a cron expression or an interval in seconds, not both."
+        schedule = self._schedule()
+        errors.update(schedule_errors(schedule.cron_expression, schedule.timezone, schedule.interval_seconds))
         if bool(self.command) == bool(self.webhook_handler_id):
             errors["command"] = "Choose either a management command or a webhook handler."
         elif self.command:
@@ -396,7 +449,8 @@ class Job(models.Model):
 
     @property
     def schedule_description(self) -> str:
-        return describe_schedule(self.cron_expression, self.interval_seconds, self.timezone)
+        schedule = self._schedule()
+        return describe_schedule(schedule.cron_expression, schedule.interval_seconds, schedule.timezone)
 
     def backoff_for_attempt(self, attempt: int) -> timedelta:
         """Wait before attempt ``attempt + 1``: backoff, 2x backoff, 4x backoff, ... up to a week."""

@@ -11,6 +11,7 @@ from django.db.models import Q
 from jobs.models import Job, JobRun
 from jobs.running.runner import run_abandon, run_resend
 from jobs.scheduling.clock import db_now
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.signals import job_lateness_changed, run_slow
 
 Status = JobRun.Status
@@ -126,7 +127,8 @@ def lateness_process(*, now: datetime) -> dict:
     2. Every job with an open episode that is no longer late (it ran, or was disabled or
        rescheduled) has it closed the same way, and the recovery is announced.
     """
-    late = {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now)}
+    # The alerts name each job's schedule: its task's rows come with it.
+    late = {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now).select_related(*SCHEDULE_ROWS)}
     started = recovered = 0
     for job, slot in late.values():
         if job.late_since is None and Job.objects.filter(pk=job.pk, late_since__isnull=True).update(late_since=slot):

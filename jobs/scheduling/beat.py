@@ -37,7 +37,7 @@ from jobs.scheduling.catch_up import catch_up_backlog
 from jobs.scheduling.clock import clock_read
 from jobs.scheduling.firing import due_jobs_fire, next_due_at
 from jobs.scheduling.leader import Leadership, beat_heartbeat_write, fence_transaction
-from jobs.scheduling.periodic_tasks import RUN_TASK
+from jobs.scheduling.schedules import RUN_TASK
 
 logger = logging.getLogger(__name__)
 STANDBY_POLL_SECONDS = 1.0
@@ -88,12 +88,13 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
         super().__init__(*args, **kwargs)
 
     def enabled_models_qs(self):
-        # Cronhouse's jobs keep their PeriodicTask as the schedule store the admin shows, but
-        # jobs.scheduling.firing fires them: beat loads only the other periodic tasks, which are few. Not
-        # through django-celery-beat's own query: it builds one CASE term per crontab row (its
-        # DISTINCT on timezones keeps the model's ordering columns), thousands with many jobs,
-        # which made every reload take seconds. A row a job owns is never sent, whatever it names:
-        # the job's own rules decide what runs (docs/permissions.md), not an edit of its row.
+        # Cronhouse's jobs keep their schedule in their PeriodicTask's rows, but
+        # jobs.scheduling.firing fires them (from Job.next_fire_at): beat loads only the other
+        # periodic tasks, which are few. Not through django-celery-beat's own query: it builds
+        # one CASE term per crontab row (its DISTINCT on timezones keeps the model's ordering
+        # columns), thousands with many jobs, which made every reload take seconds. A row a job
+        # owns is never sent, whatever it names: the job's own rules decide what runs
+        # (docs/permissions.md), not an edit of its row.
         return self.Model.objects.enabled().exclude(task=RUN_TASK).filter(job__isnull=True)
 
     def tick(self, *args, **kwargs) -> float:

@@ -21,6 +21,7 @@ from django.conf import settings
 from jobs.models import DEFAULT_CATCH_UP_LIMIT, Job, JobRun
 from jobs.running.runner import TriggerRequest, runs_book
 from jobs.scheduling.cron import last_slot, recent_slots
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 
 logger = logging.getLogger(__name__)
 Trigger = JobRun.Trigger
@@ -78,7 +79,7 @@ def catch_up_backlog(*, now: datetime) -> int:
     """Move every ``all`` job's backlog on by one slot (the next when this run ends)."""
     requests = [
         request
-        for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL)
+        for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL).select_related(*SCHEDULE_ROWS)
         for request in _oldest_missed(job, now)
     ]
     return sum(result.queued for result in runs_book(requests, now=now))

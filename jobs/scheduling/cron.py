@@ -147,6 +147,33 @@ def validate_timezone(value: str) -> None:
         raise ValidationError("%(value)r is not a known timezone (e.g. UTC, Europe/London).", params={"value": value})
 
 
+def schedule_errors(cron_expression: str, timezone: str, interval_seconds: int | None) -> dict[str, str]:
+    """Every check a job's schedule passes before it is stored, wherever it is edited (the job
+    form, import_jobs, seed_jobs, django-celery-beat's admin, a shell ``.save()``): exactly one of
+    a cron expression and an interval, Debian syntax, an expression that fires, a known timezone,
+    an interval of 1 s to a year. Keyed by the field each message is about; empty when valid."""
+    errors: dict[str, str] = {}
+    if bool(cron_expression) == bool(interval_seconds):
+        errors["cron_expression"] = "Give either a cron expression or an interval in seconds, not both."
+    elif cron_expression:
+        try:
+            validate_cron_expression(cron_expression)
+        except ValidationError as exc:
+            errors["cron_expression"] = exc.messages[0]
+    elif problem := interval_problem(interval_seconds):
+        errors["interval_seconds"] = (
+            f"An interval of more than a year ({MAX_INTERVAL_SECONDS:,} s) is not supported: "
+            "use a cron expression for a job that runs more rarely."
+            if interval_seconds > MAX_INTERVAL_SECONDS
+            else problem
+        )
+    try:
+        validate_timezone(timezone)
+    except ValidationError as exc:
+        errors["timezone"] = exc.messages[0]
+    return errors
+
+
 def timezone_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in sorted(available_timezones())]
 

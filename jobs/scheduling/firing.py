@@ -37,6 +37,7 @@ from jobs.running.runner import TriggerRequest, runs_book, runs_publish
 from jobs.scheduling.catch_up import catch_up_requests, catch_up_tolerance
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.leader import Leadership, fence_transaction
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 
 logger = logging.getLogger(__name__)
 FIRE_BATCH = 1000
@@ -100,7 +101,9 @@ def _record_due(report: FireReport, leadership: Leadership | None, pinned: datet
                 report.lost_leadership = True
                 return
             due = Job.objects.select_for_update(skip_locked=True).due(now)
-            jobs = list(due.order_by("next_fire_at", "pk")[:batch])
+            # The schedules (the jobs' tasks' crontab / interval rows) in three queries a batch;
+            # prefetched rather than joined, so no crontab row that many jobs share gets locked.
+            jobs = list(due.order_by("next_fire_at", "pk").prefetch_related(*SCHEDULE_ROWS)[:batch])
             queued = _fire(jobs, now, report) if jobs else []
         report.outgoing += queued  # committed
         if len(jobs) < batch:

@@ -1,9 +1,9 @@
 """Staff actions on the raw beat schedule (every django-celery-beat ``PeriodicTask``).
 
-A task that a Job owns is changed through the Job, the source of truth (pausing it disables
-the job, which needs the job's own toggle rule in ``jobs.permissions.access``; it cannot be unscheduled on
-its own, or the next save of the job would bring it back). Every action writes an audit entry
-per task it touched. A task no job owns may name only a task ``schedulable_task_names`` lists.
+A task that a Job owns holds the job's schedule: pausing it disables the job, which needs the
+job's own toggle rule in ``jobs.permissions.access``; it is deleted with the job, not on its own.
+Every action writes an audit entry per task it touched. A task no job owns may name only a task
+``schedulable_task_names`` lists.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from jobs.models import AuditEntry, Job
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record
-from jobs.scheduling.periodic_tasks import jobs_set_enabled, orphan_periodic_tasks
+from jobs.scheduling.schedules import jobs_set_enabled
 
 # Celery's own beat entry (expired results); it takes no arguments. Celery's other built-ins
 # (celery.map, celery.chain, celery.chord...) run whatever task their arguments name.
@@ -92,18 +92,7 @@ def periodic_task_unschedule(*, task: PeriodicTask, user) -> None:
     job = owning_job(task)
     if job is not None:
         raise ScheduleActionRefused(
-            f"{task.name} belongs to job {job.name}: disable or delete the job instead (it would come back)."
+            f"{task.name} belongs to job {job.name} (it holds its schedule): disable or delete the job instead."
         )
     audit_record(actor=user, action="delete", instance=task)
     task.delete()  # .delete() bumps PeriodicTasks.last_update, which beat watches
-
-
-@transaction.atomic
-def orphans_purge(*, user) -> list[str]:
-    """Delete every PeriodicTask of the run task that no Job owns; returns their names."""
-    orphans = list(orphan_periodic_tasks().select_for_update(of=("self",)))
-    for task in orphans:
-        audit_record(actor=user, action="delete", instance=task, fields=["task", "kwargs"])
-    PeriodicTask.objects.filter(pk__in=[task.pk for task in orphans]).delete()
-    PeriodicTasks.update_changed()
-    return [task.name for task in orphans]

@@ -18,13 +18,14 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, prefetch_related_objects
 from django.utils import timezone
 
 from core.formatting import one_line
 from jobs.models import Job, JobRun
 from jobs.running.progress import progress_json
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 
 RECENT_PER_JOB = 20
 # Sub-selects per UNION ALL statement (SQLite allows 500 compound terms).
@@ -161,6 +162,9 @@ def job_rows(
     """Every job (or ``jobs``) with its status -- disabled / running / late / failed / idle --
     next run, active run, newest runs and (``warnings``) its last run's warnings."""
     jobs = list(Job.objects.select_related("webhook_handler").order_by("name")) if jobs is None else jobs
+    # Each row shows the schedule, read from the job's task's rows: fetched for the page at once
+    # (the dashboard, the API's status, `manage.py jobs`), never one query per job.
+    prefetch_related_objects(jobs, *SCHEDULE_ROWS)
     active = dict(
         JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES, job__in=[j.pk for j in jobs]).values_list(
             "job_id", "id"

@@ -1,25 +1,24 @@
-"""The Job row drives its PeriodicTask, and a running beat follows edits within seconds."""
+"""A job's schedule is its PeriodicTask's rows, and a running beat follows edits within seconds."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from tests.process_group import log_text, wait_for, wait_for_log
 
 from .helpers import fresh
 
-# --- plain database: the Job row owns its PeriodicTask ------------------------------------
+# --- plain database: the job's schedule is its PeriodicTask's rows ---------------------------
 
 
 @pytest.mark.django_db
 def test_it_rewrites_the_periodic_task_when_a_jobs_schedule_is_edited(make_job):
     from django_celery_beat.models import PeriodicTasks
 
-    from jobs.scheduling.periodic_tasks import RUN_TASK
+    from jobs.scheduling.schedules import RUN_TASK
 
     job = make_job("nightly", cron_expression="0 3 * * *", timezone="Europe/London")
     task = job.periodic_task
@@ -57,33 +56,6 @@ def test_it_deletes_the_periodic_task_with_its_job(make_job):
     assert not PeriodicTask.objects.filter(pk=task_id).exists()
     assert not PeriodicTask.objects.filter(name="cronhouse:short-lived").exists()
     assert PeriodicTasks.last_change() > before
-
-
-@pytest.mark.django_db
-def test_it_reports_a_run_task_periodic_task_without_a_job_as_an_orphan(make_job):
-    import json
-
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
-    from jobs.scheduling.periodic_tasks import RUN_TASK, orphan_periodic_tasks
-
-    owned = make_job("still-here")
-    every_minute, _ = IntervalSchedule.objects.get_or_create(every=60, period=IntervalSchedule.SECONDS)
-    orphan = PeriodicTask.objects.create(
-        name="cronhouse:restored-from-backup", task=RUN_TASK, interval=every_minute, kwargs=json.dumps({"job_id": 999})
-    )
-    # A PeriodicTask of some other task is none of Cronhouse's business.
-    PeriodicTask.objects.create(name="someone-else", task="other.tasks.ping", interval=every_minute)
-    # A delete that bypasses the ORM (SQL, a partial restore) leaves the job's task behind.
-    gone = make_job("deleted-in-sql")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {gone._meta.db_table} WHERE id = %s", [gone.pk])
-
-    assert set(orphan_periodic_tasks().values_list("name", flat=True)) == {
-        orphan.name,
-        "cronhouse:deleted-in-sql",
-    }
-    assert owned.periodic_task_id not in orphan_periodic_tasks().values_list("pk", flat=True)
 
 
 # --- a running beat follows the Job rows ----------------------------------------------------

@@ -3,11 +3,10 @@ most a year) in the forms and in the database, and an interval stored out of ran
 restore, raw SQL past the check) shows "interval out of range" on its own row while every page
 answers.
 
-The database refuses such a value (jobs_job_interval_seconds_range), so ``unchecked_interval``
-stores it the way a restore into a database without the check would: on PostgreSQL it drops the
-constraint inside the test's transaction (rolled back with it), on SQLite it turns CHECK
-enforcement off for the one UPDATE (``PRAGMA ignore_check_constraints``). PostgreSQL's integer
-column holds at most 2,147,483,647 (68 years); SQLite holds the attacker's 99,999,999,999.
+The interval is the job's django-celery-beat IntervalSchedule row, which every save checks, so
+``unchecked_interval`` stores one the way a restore would: a row of its own, pointed at by an
+UPDATE (no signal, no check). PostgreSQL's integer column holds at most 2,147,483,647 (68 years);
+SQLite holds the attacker's 99,999,999,999.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from jobs.models import Job, JobRun
 from jobs.running.maintenance import jobs_process
@@ -72,11 +72,9 @@ def test_it_refuses_a_number_out_of_its_range_in_the_admin(staff_client, make_jo
 
 def test_it_refuses_an_out_of_range_number_in_the_database_too(make_job):
     job = make_job("nightly")
-    for field, value in (("interval_seconds", 31_536_001), ("timeout_seconds", 0), ("max_retries", 26)):
+    for field, value in (("timeout_seconds", 0), ("max_retries", 26)):
         with pytest.raises(IntegrityError), transaction.atomic():
-            Job.objects.filter(pk=job.pk).update(
-                **{field: value}, cron_expression="" if field == "interval_seconds" else job.cron_expression
-            )
+            Job.objects.filter(pk=job.pk).update(**{field: value})
 
 
 def test_it_waits_at_most_a_week_before_a_late_retry(make_job):
@@ -90,19 +88,10 @@ def unchecked_interval():
     """Store ``seconds`` as a job's interval past the database's check (see the module's docstring)."""
 
     def store(job: Job, seconds: int) -> Job:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # The job's deferred foreign-key checks first: PostgreSQL alters no table with some pending.
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute("ALTER TABLE jobs_job DROP CONSTRAINT jobs_job_interval_seconds_range")
-                seconds = min(seconds, 2**31 - 1)
-            else:
-                cursor.execute("PRAGMA ignore_check_constraints = ON")
-            try:
-                cursor.execute("UPDATE jobs_job SET interval_seconds = %s WHERE id = %s", [seconds, job.pk])
-            finally:
-                if connection.vendor == "sqlite":
-                    cursor.execute("PRAGMA ignore_check_constraints = OFF")
+        if connection.vendor == "postgresql":
+            seconds = min(seconds, 2**31 - 1)
+        row = IntervalSchedule.objects.create(every=seconds, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.filter(pk=job.periodic_task_id).update(interval=row)
         return Job.objects.get(pk=job.pk)
 
     return store

@@ -1,5 +1,6 @@
 """django-celery-beat's admin pages follow jobs.permissions.access: a job's beat task (and the schedule row it
-uses) is read-only there for everyone and points to the job; tasks no job owns stay editable by
+uses) holds the job's schedule, is edited there under the job's rules and points to the job; what the
+task runs and deleting it stay the job's; tasks no job owns stay editable by
 who holds the permission, but never name the job engine's tasks; a job's task is listed only to
 who may see the job."""
 
@@ -11,7 +12,7 @@ import pytest
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.models import AuditEntry
-from jobs.scheduling.periodic_tasks import RUN_TASK
+from jobs.scheduling.schedules import RUN_TASK
 from tests.jobs.conftest import PASSWORD, grant
 
 pytestmark = pytest.mark.django_db
@@ -119,7 +120,7 @@ def test_it_hides_a_group_limited_jobs_task_from_who_may_not_see_the_job(client,
 
 
 @pytest.mark.parametrize("who", ["boss", "operator"])
-def test_it_shows_a_jobs_task_read_only_with_a_link_to_the_job(client, roles, who, django_user_model):
+def test_it_shows_a_jobs_task_as_the_jobs_schedule_with_a_link_to_the_job(client, roles, who, django_user_model):
     if who == "operator":
         user = grant(
             roles["users"]["billing"],
@@ -137,9 +138,9 @@ def test_it_shows_a_jobs_task_read_only_with_a_link_to_the_job(client, roles, wh
     text = page.content.decode()
 
     assert page.status_code == 200
-    assert "is read-only here: it belongs to job" in text
+    assert "holds the schedule of job" in text
     assert f'<a href="/admin/jobs/job/{payouts.pk}/change/">generate-payouts</a>' in text
-    assert 'name="_save"' not in text and 'name="args"' not in text
+    assert 'name="crontab"' in text and 'name="args"' not in text and 'name="task"' not in text
 
 
 def test_it_refuses_a_superuser_editing_a_jobs_task_and_points_to_the_job(client, roles):
@@ -172,7 +173,7 @@ def test_it_leaves_a_jobs_task_out_of_every_bulk_action_and_says_where_to_edit_i
     assert unchanged(payouts, task)
 
 
-def test_it_refuses_to_edit_or_delete_the_crontab_a_jobs_task_uses(client, roles):
+def test_it_refuses_to_delete_the_crontab_a_jobs_task_uses(client, roles):
     client.force_login(roles["users"]["boss"])
     payouts = roles["payouts"]
     crontab = payouts.periodic_task.crontab
@@ -185,13 +186,13 @@ def test_it_refuses_to_edit_or_delete_the_crontab_a_jobs_task_uses(client, roles
         CRONTABS, {"action": "delete_selected", "_selected_action": [crontab.pk], "post": "yes"}, follow=True
     ).content.decode()
 
-    assert "is read-only here: it is used by job" in changed and "is read-only here" in deleted
+    assert "changed successfully" in changed and "is deleted with its job" in deleted
     assert "belong to jobs and were left unchanged" in bulk
-    crontab.refresh_from_db()
-    assert crontab.minute == "*" and PeriodicTask.objects.filter(pk=payouts.periodic_task_id).exists()
+    crontab.refresh_from_db()  # edited (the jobs' rules allow it), not deleted
+    assert crontab.minute == "7" and PeriodicTask.objects.filter(pk=payouts.periodic_task_id).exists()
 
 
-def test_it_refuses_to_edit_the_interval_a_jobs_task_uses(client, make_job, superuser):
+def test_it_edits_the_interval_a_jobs_task_uses(client, make_job, superuser):
     client.force_login(superuser)
     job = make_job("drain", interval_seconds=30)
     interval = job.periodic_task.interval
@@ -200,9 +201,9 @@ def test_it_refuses_to_edit_the_interval_a_jobs_task_uses(client, make_job, supe
     page = client.get(f"/admin/django_celery_beat/intervalschedule/{interval.pk}/change/").content.decode()
     client.post(f"/admin/django_celery_beat/intervalschedule/{interval.pk}/change/", data)
 
-    assert "is read-only here: it is used by job" in page and 'name="every"' not in page
+    assert "holds the schedule of job" in page and 'name="every"' in page
     interval.refresh_from_db()
-    assert interval.every == 30
+    assert interval.every == 5
 
 
 def test_it_lets_who_has_the_permission_edit_a_task_no_job_owns(client, cleanup_task, django_user_model):

@@ -10,29 +10,16 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.models import AuditEntry
 from jobs.permissions.guards import PASSWORD_AT
-from jobs.scheduling.periodic_tasks import RUN_TASK
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/django_celery_beat/periodictask/"
 
 
 @pytest.fixture
-def beat_tasks(db):
-    """A beat task of another app and an orphan of the run task (no job owns either)."""
+def task(db):
+    """A beat task of another app (no job owns it)."""
     every = CrontabSchedule.objects.create(minute="*/5")
-    foreign = PeriodicTask.objects.create(name="celery-cleanup", task="celery.backend_cleanup", crontab=every)
-    orphan = PeriodicTask.objects.create(name="cronhouse:gone", task=RUN_TASK, kwargs='{"job_id": 9}', crontab=every)
-    return foreign, orphan
-
-
-@pytest.fixture
-def task(beat_tasks):
-    return beat_tasks[0]
-
-
-@pytest.fixture
-def orphan(beat_tasks):
-    return beat_tasks[1]
+    return PeriodicTask.objects.create(name="celery-cleanup", task="celery.backend_cleanup", crontab=every)
 
 
 def login_an_hour_ago(client) -> None:
@@ -59,11 +46,10 @@ def test_it_refuses_the_admin_delete_page_and_action_with_an_old_login(staff_cli
     assert not AuditEntry.objects.exists()
 
 
-def test_it_refuses_to_unschedule_or_purge_on_the_dashboard_with_an_old_login(staff_client, task, orphan):
+def test_it_refuses_to_unschedule_on_the_dashboard_with_an_old_login(staff_client, task):
     login_an_hour_ago(staff_client)
-    for url in (f"/dashboard/schedule/{task.pk}/unschedule", "/dashboard/schedule/purge-orphans"):
-        assert sent_to_reauthenticate(staff_client.post(url, {"confirm": "yes"}))
-    assert PeriodicTask.objects.count() == 2 and not AuditEntry.objects.exists()
+    assert sent_to_reauthenticate(staff_client.post(f"/dashboard/schedule/{task.pk}/unschedule", {"confirm": "yes"}))
+    assert PeriodicTask.objects.count() == 1 and not AuditEntry.objects.exists()
 
 
 def test_it_asks_for_confirmation_before_the_admin_deletes_with_a_fresh_login(staff_client, task):
@@ -96,13 +82,3 @@ def test_it_shows_a_confirmation_page_before_unscheduling_on_the_dashboard(staff
     staff_client.post(f"/dashboard/schedule/{task.pk}/unschedule", {"confirm": "yes"})
     assert not PeriodicTask.objects.filter(pk=task.pk).exists()
     assert AuditEntry.objects.get().action == "delete"
-
-
-def test_it_lists_the_orphans_before_purging_them(staff_client, task, orphan):
-    first = staff_client.post("/dashboard/schedule/purge-orphans")
-    assert first.status_code == 200 and "cronhouse:gone" in first.content.decode()
-    assert PeriodicTask.objects.count() == 2
-
-    staff_client.post("/dashboard/schedule/purge-orphans", {"confirm": "yes"})
-    assert list(PeriodicTask.objects.values_list("pk", flat=True)) == [task.pk]
-    assert AuditEntry.objects.get().object_id == str(orphan.pk)

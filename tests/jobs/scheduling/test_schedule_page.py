@@ -1,4 +1,4 @@
-"""The raw beat schedule page: pause/resume, unschedule, purge orphans, recent login, audit."""
+"""The raw beat schedule page: pause/resume, unschedule, recent login, audit."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from jobs.models import AuditEntry
 from jobs.permissions.guards import PASSWORD_AT
-from jobs.scheduling.periodic_tasks import RUN_TASK
 from tests.jobs.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -22,23 +21,16 @@ def foreign_task(db):
     return PeriodicTask.objects.create(name="celery-cleanup", task="celery.backend_cleanup", crontab=crontab)
 
 
-@pytest.fixture
-def orphan(db):
-    crontab = CrontabSchedule.objects.create(minute="*/5")
-    return PeriodicTask.objects.create(name="cronhouse:gone", task=RUN_TASK, kwargs='{"job_id": 999}', crontab=crontab)
-
-
 def make_stale(client) -> None:
     session = client.session
     session[PASSWORD_AT] = time.time() - 3600
     session.save()
 
 
-def test_it_lists_every_periodic_task_with_its_owner(staff_client, make_job, foreign_task, orphan):
+def test_it_lists_every_periodic_task_with_its_owner(staff_client, make_job, foreign_task):
     make_job("nightly", cron_expression="0 3 * * *")
     page = staff_client.get("/dashboard/schedule/").content.decode()
-    assert "cronhouse:nightly" in page and "celery-cleanup" in page and "cronhouse:gone" in page
-    assert "orphan" in page and "Purge 1 orphan task" in page
+    assert "cronhouse:nightly" in page and "celery-cleanup" in page
     assert "At 03:00" in page
 
 
@@ -94,19 +86,6 @@ def test_it_refuses_to_unschedule_a_jobs_task(staff_client, make_job):
     assert "belongs to job nightly" in response.content.decode()
     assert PeriodicTask.objects.filter(pk=job.periodic_task_id).exists()
     assert not AuditEntry.objects.exists()
-
-
-def test_it_purges_only_orphans_after_a_recent_login_and_audits_each(staff_client, make_job, foreign_task, orphan):
-    job = make_job("nightly")
-    make_stale(staff_client)
-    staff_client.post("/dashboard/schedule/purge-orphans")
-    assert PeriodicTask.objects.filter(pk=orphan.pk).exists()
-    staff_client.post("/dashboard/reauthenticate/", {"password": PASSWORD})
-    response = staff_client.post("/dashboard/schedule/purge-orphans", {"confirm": "yes"}, follow=True)
-    assert "Purged 1 orphan task(s): cronhouse:gone" in response.content.decode()
-    assert set(PeriodicTask.objects.values_list("pk", flat=True)) == {job.periodic_task_id, foreign_task.pk}
-    entry = AuditEntry.objects.get()
-    assert entry.action == "delete" and entry.object_type == "periodictask" and entry.object_id == str(orphan.pk)
 
 
 def test_it_needs_post_and_csrf_for_actions(make_job, superuser, foreign_task):
