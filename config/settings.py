@@ -549,6 +549,10 @@ if not JOBS_SECRETS_ENCRYPTION_KEY and not PRODUCTION:
 # Requests one API client may make per window: the key holder (per key), a staff user (per
 # user), and anyone else (no or a wrong token) per client address; see core/ratelimit.py.
 JOBS_API_RATE_LIMIT = env.str("JOBS_API_RATE_LIMIT", default="120/m")
+# Actions one person may take per window on the dashboard and in the admin ("Run now", retry,
+# run a slot again, backfill, the failures page's actions and acknowledge), counted together
+# per user (jobs.permissions.guards.action_rate_limited). Beyond it nothing is recorded.
+JOBS_ACTION_RATE_LIMIT = env.str("JOBS_ACTION_RATE_LIMIT", default="5/m")
 # Reverse proxies in front of the web server that append to X-Forwarded-For (0: none, the
 # client address is REMOTE_ADDR). Only the entry the outermost of them wrote is believed.
 TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)

@@ -24,6 +24,7 @@ from jobs.forms import JobAdminForm, WebhookHandlerAdminForm
 from jobs.models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record
+from jobs.permissions.guards import action_limit_message, action_limit_reached
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
 from jobs.scheduling.schedules import SCHEDULE_ROWS, jobs_set_enabled
@@ -182,6 +183,9 @@ class JobAdmin(AuditedAdmin):
 
     @admin.action(description="Run now", permissions=["run"])
     def run_now(self, request, queryset):
+        if (retry_after := action_limit_reached(request)) is not None:
+            self.message_user(request, action_limit_message(retry_after), messages.ERROR)
+            return None
         started, refused = jobs_run_now(jobs=queryset, user=request.user, address=client_address(request))
         self._report(request, started, refused)
 

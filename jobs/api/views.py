@@ -1,6 +1,7 @@
 """The HTTP trigger API for external schedulers (system cron, Kubernetes CronJob, pg_cron).
 
     POST /api/jobs/run     {"job": "<name>"} or {"job_id": N}   -> 202 {run_id, status, ...}
+                           (the old system's {"job_id": "<id or uuid>", "triggered_by": "..."} too)
     GET  /api/jobs/status?status=&app=&group=&q=&limit=&cursor=  -> a page of jobs, counts by status
     GET  /api/runs/<id>                                          -> one run
 
@@ -14,6 +15,7 @@ rate limit (Retry-After), 503 no API key configured. Every trigger, allowed or r
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 from django.http import JsonResponse
@@ -38,21 +40,54 @@ STATUS_LIMIT_DEFAULT = 100
 STATUS_LIMIT_MAX = 500
 
 
+# The old system's "triggered_by": who or what sent the trigger, kept in the audit entry only.
+TRIGGERED_BY_MAX_LENGTH = 200
+
+
+def _printable_text(value, max_length: int) -> bool:
+    # isprintable() also refuses NUL and lone surrogates, which no database would take.
+    return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
+
+
 def _job_key(body: dict) -> dict | JsonResponse:
-    """The job lookup (``{"name": ...}`` or ``{"pk": ...}``) the body asks for, or the 400/404 answer."""
-    unknown = set(body) - {"job", "job_id"}
-    if unknown or len(body) != 1:
+    """The job lookup (``{"name": ...}`` or ``{"pk": ...}``) the body asks for, or the 400 answer."""
+    unknown = set(body) - {"job", "job_id", "triggered_by"}
+    if unknown or len(set(body) & {"job", "job_id"}) != 1:
         return error(400, 'give exactly one of "job" (a name) or "job_id" (a number)', unknown_fields=sorted(unknown))
     if "job" in body:
         name = body["job"]
-        # isprintable() also refuses NUL and lone surrogates, which no database would take.
-        if not isinstance(name, str) or not name or len(name) > 100 or not name.isprintable():
+        if not _printable_text(name, 100):
             return error(400, '"job" must be a job name')
         return {"name": name}
     job_id = body["job_id"]
+    if isinstance(job_id, str):
+        return _old_job_id_key(job_id)
     if isinstance(job_id, bool) or not isinstance(job_id, int):
         return error(400, '"job_id" must be an integer')
     return {"pk": job_id if 0 < job_id <= MAX_ID else 0}  # no job has the id 0
+
+
+def _old_job_id_key(text: str) -> dict | JsonResponse:
+    """The old system sent ``job_id`` as a string: digits are our id; its UUIDs cannot be one of
+    our integer ids, so a UUID names the job whose name is that text (a job imported under its
+    old id), and otherwise it is an unknown job like any other."""
+    if text.isascii() and text.isdigit() and len(text) <= len(str(MAX_ID)):
+        job_id = int(text)
+        return {"pk": job_id if 0 < job_id <= MAX_ID else 0}
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return error(400, '"job_id" must be an integer, a string of digits or a UUID')
+    return {"name": text}
+
+
+def _triggered_by(body: dict) -> dict | JsonResponse:
+    """The audit entry's note of the old body's ``triggered_by`` (our run's trigger stays ``api``)."""
+    if "triggered_by" not in body:
+        return {}
+    if not _printable_text(body["triggered_by"], TRIGGERED_BY_MAX_LENGTH):
+        return error(400, f'"triggered_by" must be text of at most {TRIGGERED_BY_MAX_LENGTH} characters')
+    return {"triggered_by": [None, body["triggered_by"]]}
 
 
 @authorize
@@ -61,13 +96,16 @@ def jobs_run(request):
     key = _job_key(request.json)
     if isinstance(key, JsonResponse):
         return key
+    about = _triggered_by(request.json)
+    if isinstance(about, JsonResponse):
+        return about
     who = request.api_who
     job = Job.objects.filter(**key).first()
     address = client_address(request)
     if job is None:
-        return _out_of_reach(who, key, address)
+        return _out_of_reach(who, key, address, about)
     try:
-        result = run_request(job=job, who=who, address=address, trigger=JobRun.Trigger.API)
+        result = run_request(job=job, who=who, address=address, trigger=JobRun.Trigger.API, about=about)
     except RunRefused as refused:
         if refused.disabled:
             return error(409, "job is disabled", job=job.name, reason="disabled")
@@ -88,7 +126,7 @@ def jobs_run(request):
     return response
 
 
-def _out_of_reach(who, lookup: dict, address: str) -> JsonResponse:
+def _out_of_reach(who, lookup: dict, address: str, about: dict) -> JsonResponse:
     """The answer to a trigger of a job that does not exist (a refused one gets the same 403).
 
     A caller who may run every job gets 404 for a missing one. Anyone else gets the same 403 as
@@ -99,7 +137,7 @@ def _out_of_reach(who, lookup: dict, address: str) -> JsonResponse:
         return error(404, "no such job")
     # probing for jobs outside one's reach is worth an audit line too
     refused = f"no job {next(iter(lookup.values()))!r} within reach"[:200]
-    audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused)
+    audit_record(actor=who, action=AuditEntry.Action.RUN, instance=who, address=address, refused=refused, changes=about)
     return error(403, f"not allowed: {_reach(who)}")
 
 

@@ -20,6 +20,7 @@ from core.ratelimit import client_address
 from jobs.dashboard.views import job_by_name, view_required
 from jobs.models import Backfill, JobRun
 from jobs.permissions import access
+from jobs.permissions.guards import action_rate_limited
 from jobs.running.run_requests import (
     BACKFILL_MAX_SLOTS,
     ActionRefused,
@@ -92,6 +93,7 @@ def _run_again(request, run_id: int, action):
 @staff_member_required
 @view_required
 @require_POST
+@action_rate_limited
 def run_retry_view(request, run_id: int):
     return _run_again(request, run_id, run_retry)
 
@@ -99,6 +101,7 @@ def run_retry_view(request, run_id: int):
 @staff_member_required
 @view_required
 @require_POST
+@action_rate_limited
 def run_slot_again_view(request, run_id: int):
     return _run_again(request, run_id, run_slot_again)
 
@@ -106,6 +109,7 @@ def run_slot_again_view(request, run_id: int):
 @staff_member_required
 @view_required
 @require_http_methods(["GET", "POST"])
+@action_rate_limited
 def backfill_new(request, name: str):
     """Step 1 (a POST without ``confirm``): the slots in the range, for confirmation. Step 2 (with
     ``confirm``): the same range is read again and its slots start, one run at a time."""

@@ -27,6 +27,7 @@ from jobs.dashboard.live import updated_text
 from jobs.dashboard.views import view_required, wants_json
 from jobs.models import JobRun
 from jobs.permissions import access
+from jobs.permissions.guards import action_rate_limited
 from jobs.running.run_requests import ActionRefused
 from jobs.running.triage import SELECTION_LIMIT, run_acknowledge, runs_acknowledge, runs_retry
 from jobs.status.failures import FAILURE_FILTER_STATUSES, FailureFilters, failed_runs
@@ -100,6 +101,7 @@ def _unseen_said_plainly(outcomes, user) -> list:
 @staff_member_required
 @view_required
 @require_POST
+@action_rate_limited
 def failures_act(request):
     """Retry (``action=retry``) or acknowledge (``action=acknowledge``, with ``note``) the selected
     failures; each outcome is said on the page it returns to."""
@@ -124,6 +126,7 @@ def _report(request, outcomes) -> None:
 @staff_member_required
 @view_required
 @require_POST
+@action_rate_limited
 def run_acknowledge_view(request, run_id: int):
     """Acknowledge one failure with a note; 403 (audited) without the job's ``run`` rule."""
     visible = access.allowed_jobs(request.user, access.VIEW)

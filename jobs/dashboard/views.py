@@ -31,6 +31,7 @@ from jobs.models import Job, JobRun
 from jobs.operations.health import alert_routing_text, dashboard_health
 from jobs.permissions import access
 from jobs.permissions.audit import job_actions
+from jobs.permissions.guards import action_rate_limited
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.status.failures import with_lineage
@@ -170,6 +171,7 @@ def dashboard_data(request):
 
 @staff_member_required
 @require_POST
+@action_rate_limited
 def job_run_now_view(request, name: str):
     """Trigger a manual run; JSON for the page's script, a redirect with a message without it.
     A job the user may not run answers 403, and ``jobs_run_now`` audits the refusal (so it looks

@@ -1,6 +1,7 @@
 """Decorators that guard the surfaces: ``authorize`` for the bearer-token API (named API keys,
 the JOBS_SECRET_KEY bootstrap key, or a staff session), ``recent_login_required`` for destructive
-dashboard actions. Views show them on top; what a caller may do on a job is ``jobs.permissions.access``."""
+dashboard actions, ``action_rate_limited`` for what a person starts (runs, retries, backfills,
+acknowledgements). Views show them on top; what a caller may do on a job is ``jobs.permissions.access``."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, UnreadablePostError
 from django.http.request import RawPostDataException
 from django.middleware.csrf import CsrfViewMiddleware
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 
@@ -77,6 +79,57 @@ def schedule_manager_required(view):
         if not may_manage_schedule(request.user):
             raise PermissionDenied(f"needs the permission {MANAGE_SCHEDULE}")
         return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- people's actions ------------------------------------------------------------------------
+
+# One count per user for every action that starts or records work from the dashboard or admin.
+ACTION_RATE_GROUP = "jobs.actions"
+
+
+def action_limit_reached(request) -> int | None:
+    """Count one action by ``request.user`` against JOBS_ACTION_RATE_LIMIT: None while within
+    it, else the seconds until the window ends (the action must then record nothing)."""
+    usage = get_usage(
+        request,
+        group=ACTION_RATE_GROUP,
+        key=lambda group, request: f"user:{request.user.pk}",
+        rate=settings.JOBS_ACTION_RATE_LIMIT,
+        increment=True,
+    )
+    if usage is None or not usage["should_limit"]:
+        return None
+    return max(int(usage["time_left"]), 1)
+
+
+def action_limit_message(retry_after: int) -> str:
+    return (
+        f"Too many actions: at most {settings.JOBS_ACTION_RATE_LIMIT} per user. "
+        f"Nothing was done; try again in {retry_after} second{'s' if retry_after != 1 else ''}."
+    )
+
+
+def action_rate_limited(view):
+    """POSTs past JOBS_ACTION_RATE_LIMIT (per user, one count for all decorated views) answer 429
+    without calling the view: JSON for the page's script (``Accept: application/json``), else a
+    page saying so. GETs (a form shown again) are not counted."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method != "POST" or (retry_after := action_limit_reached(request)) is None:
+            return view(request, *args, **kwargs)
+        message = action_limit_message(retry_after)
+        if "application/json" in request.headers.get("Accept", ""):
+            response = JsonResponse({"ok": False, "message": message, "retry_after_seconds": retry_after}, status=429)
+        else:
+            back = request.POST.get("next") or request.headers.get("Referer") or ""
+            if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                back = reverse("jobs:dashboard")
+            response = render(request, "jobs/rate_limited.html", {"message": message, "back": back}, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
 
     return wrapper
 

@@ -55,13 +55,15 @@ def run_request(
     options: dict | None = None,
     repeats: JobRun | None = None,
     backfill: Backfill | None = None,
+    about: dict | None = None,
 ) -> TriggerResult:
     """Ask for one run of ``job`` on behalf of ``who`` (a user, an ApiKey or the bootstrap key),
     from ``address``: check the ``run`` rule, trigger, audit. Returns the trigger's result (a
     queued run, or a recorded skip when another run is active); raises ``RunRefused``, audited,
     when ``who`` may not run the job or it is disabled. ``repeats``: the run this one repeats (a
-    retry, a slot run again), named in the audit entry; ``backfill``: the backfill whose slot it is."""
-    about = {"repeats_run": [None, repeats.pk]} if repeats is not None else {}
+    retry, a slot run again), named in the audit entry; ``backfill``: the backfill whose slot it is;
+    ``about``: more for the audit entry (``{field: [None, value]}``), e.g. the API caller's own note."""
+    about = {**(about or {}), **({"repeats_run": [None, repeats.pk]} if repeats is not None else {})}
     if not access.job_allows(who, access.RUN, job):
         reason = access.refusal_reason(who, access.RUN)
         audit_record(

@@ -24,6 +24,7 @@ def surfaces_settings(settings):
     settings.JOBS_SECRET_KEY = API_KEY
     settings.JOBS_SECRETS_ENCRYPTION_KEY = [Fernet.generate_key().decode()]
     settings.JOBS_API_RATE_LIMIT = "100000/m"
+    settings.JOBS_ACTION_RATE_LIMIT = "100000/m"
     # The dashboard's day totals counted for every request: no test sees another's.
     settings.JOBS_DASHBOARD_TOTALS_SECONDS = 0
     # Rate-limit counters in a private memory cache: tests never see each other's counts and

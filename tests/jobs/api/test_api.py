@@ -51,7 +51,16 @@ def test_it_answers_401_to_a_missing_or_wrong_token(api, make_job, token, client
 
 @pytest.mark.parametrize(
     "raw",
-    ["{not json", "[]", '"nightly"', "{}", '{"job": 5}', '{"job_id": "5"}', '{"job_id": true}', '{"job": "a", "x": 1}'],
+    [
+        "{not json",
+        "[]",
+        '"nightly"',
+        "{}",
+        '{"job": 5}',
+        '{"job_id": "five"}',
+        '{"job_id": true}',
+        '{"job": "a", "x": 1}',
+    ],
 )
 def test_it_answers_400_to_malformed_json_or_fields(api, make_job, raw):
     make_job("nightly")
