@@ -64,6 +64,7 @@ class JobsConfig(AppConfig):
         user_logged_in.connect(password_login_remember, dispatch_uid="jobs.permissions.guards.password_login")
         # After axes' receiver (its app is listed first), which marks a lockout on the request.
         user_login_failed.connect(login_failed, dispatch_uid="jobs.permissions.logins.login_failed")
+        post_save.connect(schedule_edits.job_saved, sender=Job, dispatch_uid="jobs.schedule_edits.job_saved")
         post_delete.connect(schedule_edits.job_deleted, sender=Job, dispatch_uid="jobs.schedule_edits.job_deleted")
         # A job's schedule edited on django-celery-beat's rows (its admin, a shell .save()): checked
         # by the engine before the write, every job using the row moved after it.

@@ -38,6 +38,7 @@ def _require_services(request):
 
 @pytest.fixture
 def make_job(db):
+    from jobs.catalog.validation import job_full_clean
     from jobs.models import Job
 
     def make(name: str = "sample-job", **fields) -> Job:
@@ -45,7 +46,7 @@ def make_job(db):
         if "interval_seconds" not in fields:
             fields.setdefault("cron_expression", "* * * * *")
         job = Job(name=name, **fields)
-        job.full_clean()
+        job_full_clean(job)
         job.save()
         return job
 

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from jobs.catalog.validation import job_full_clean
 from jobs.models import Job
 from jobs.scheduling.schedules import Schedule, jobs_schedules_create_many
 
@@ -63,7 +64,7 @@ def job_from_definition(definition: dict) -> Job:
         # each); Job.clean() already gives the readable reasons for the schedule and handler.
         # Fields the definition leaves out keep their defaults, which need no check.
         unset = [field.name for field in Job._meta.concrete_fields if field.name not in definition]
-        job.full_clean(exclude=unset, validate_unique=False, validate_constraints=False)
+        job_full_clean(job, exclude=unset, validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         reasons = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
         raise JobDefinitionError(f"{name}: {reasons}") from exc

@@ -1,4 +1,4 @@
-"""Jobs the project ships, and the idempotent seeding that registers them.
+"""Jobs the project ships (their seeding is ``jobs.catalog.seeding``).
 
 Each app lists its jobs in a ``job_definitions.py`` module (``JOB_DEFINITIONS``), so the
 ``jobs`` app discovers domain jobs without importing domain apps.
@@ -8,26 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from django.db import transaction
 from django.utils.module_loading import autodiscover_modules
-
-from jobs.models import Job
-
-# Fields an admin may tune; seeding updates one only while it still holds the seeded value.
-TUNABLE_FIELDS = (
-    "description",
-    "command",
-    "cron_expression",
-    "interval_seconds",
-    "timezone",
-    "config",
-    "enabled",
-    "timeout_seconds",
-    "max_retries",
-    "retry_backoff_seconds",
-    "expected_duration_seconds",
-    "housekeeping",
-)
 
 
 @dataclass(frozen=True)
@@ -75,25 +56,3 @@ def shipped_definitions(*, with_fixtures: bool = False) -> list[JobDefinition]:
             continue
         found.extend(getattr(module, "JOB_DEFINITIONS", []))
     return [d for d in found if with_fixtures or not d.fixture]
-
-
-@transaction.atomic
-def job_seed(*, definition: JobDefinition) -> str:
-    """Create the job, or bring untouched fields up to date. Returns created/updated/unchanged."""
-    defaults = definition.defaults()
-    job = Job.objects.select_for_update().filter(name=definition.name).first()
-    if job is None:
-        job = Job(name=definition.name, seed_defaults=defaults, **defaults)
-        job.full_clean()
-        job.save()
-        return "created"
-    changed = []
-    for name in TUNABLE_FIELDS:
-        seeded = job.seed_defaults.get(name, getattr(job, name))
-        if getattr(job, name) == seeded and seeded != defaults[name]:
-            setattr(job, name, defaults[name])
-            changed.append(name)
-    if job.seed_defaults != defaults:
-        job.seed_defaults = defaults
-        job.save()
-    return "updated" if changed else "unchanged"

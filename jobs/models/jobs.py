@@ -10,6 +10,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs.scheduling.beat_rows import Schedule, task_schedule
 from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, describe_schedule, next_fire, schedule_errors
 
 DEFAULT_CATCH_UP_LIMIT = 10
@@ -297,11 +298,10 @@ class Job(models.Model):
     # -- the schedule, read from the task's rows ------------------------------------------------
     # Lists and beat fetch the rows with the jobs (select_related / prefetch_related of
     # jobs.scheduling.schedules.SCHEDULE_ROWS). Assigning one of these three stages a new
-    # schedule that save() hands to jobs.scheduling.schedules.job_schedule_set, the one writer.
+    # schedule that save() hands to jobs.scheduling.schedules.job_schedule_set, the one writer
+    # (through the post_save receiver jobs.scheduling.schedule_edits.job_saved).
 
     def _schedule(self):
-        from jobs.scheduling.schedules import Schedule, task_schedule
-
         if (pending := self.__dict__.get("_schedule_pending")) is not None:
             return Schedule(**pending)
         return task_schedule(self.periodic_task if self.periodic_task_id else None)
@@ -346,8 +346,6 @@ class Job(models.Model):
 
     def _schedule_pending_changes(self) -> dict | None:
         """The staged schedule, or None when nothing is staged or it is the stored one."""
-        from jobs.scheduling.schedules import Schedule
-
         pending = self.__dict__.pop("_schedule_pending", None)
         if pending is None or self.periodic_task_id is None:
             return pending
@@ -391,15 +389,11 @@ class Job(models.Model):
                 moved.add("schedule_changed_at")
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], *moved}
-        from jobs.scheduling.schedules import job_schedule_set, task_enabled_sync
-
-        # One transaction: a schedule the service refuses leaves no job row without it.
+        # Written by jobs.scheduling.schedule_edits.job_saved (post_save), inside this transaction:
+        # a schedule the one writer refuses leaves no job row without it.
+        self.__dict__["_schedule_write"] = (pending, changed)
         with transaction.atomic():
             super().save(*args, **kwargs)
-            if pending is not None:
-                job_schedule_set(job=self, **pending)  # its slot and task's flag, enabled included
-            elif changed:
-                task_enabled_sync(self)
         self._loaded_schedule = self._schedule_key()
 
     def schedule_reset(self, after) -> None:
@@ -431,15 +425,7 @@ class Job(models.Model):
         errors.update(schedule_errors(schedule.cron_expression, schedule.timezone, schedule.interval_seconds))
         if bool(self.command) == bool(self.webhook_handler_id):
             errors["command"] = "Choose either a management command or a webhook handler."
-        elif self.command:
-            from jobs.catalog.allowlist import command_refusal
-            from jobs.running.execution import config_error
-
-            # The worker checks both again before every run (jobs.running.execution.run_refusal).
-            if refusal := command_refusal(self.command):
-                errors["command"] = refusal
-            elif error := config_error(self.command, {} if self.config is None else self.config):
-                errors["config"] = error
+        # Whether the command is allowed, with this config, is jobs.catalog.validation's to say.
         if errors:
             raise ValidationError(errors)
 

@@ -17,7 +17,9 @@ from jobs.scheduling.schedules import (
     CRONTAB_FIELDS,
     beat_day_of_week,
     interval_seconds,
+    job_schedule_set,
     jobs_schedule_move,
+    task_enabled_sync,
 )
 
 # The values of each row that make a job's schedule (or, for a task, its enabled flag).
@@ -128,3 +130,15 @@ def job_deleted(sender, instance: Job, **kwargs) -> None:
     if instance.periodic_task_id:
         PeriodicTask.objects.filter(pk=instance.periodic_task_id).delete()
         PeriodicTasks.update_changed()
+
+
+def job_saved(sender, instance: Job, raw: bool = False, **kwargs) -> None:
+    """A job saved with a new schedule staged (``Job.cron_expression = ...``) has it written by the
+    one writer; a job toggled has its task's flag follow. Runs inside ``Job.save``'s transaction."""
+    pending, changed = instance.__dict__.pop("_schedule_write", (None, False))
+    if raw:
+        return
+    if pending is not None:
+        job_schedule_set(job=instance, **pending)  # its slot and task's flag, enabled included
+    elif changed:
+        task_enabled_sync(instance)

@@ -36,7 +36,6 @@ Solar and clocked schedules have no answer in Debian's cron: a job's task with o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
 from celery.schedules import crontab_parser
@@ -50,52 +49,22 @@ from django.utils.timezone import now as current_time
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from jobs.models import Job
+from jobs.scheduling.beat_rows import (  # noqa: F401  (SCHEDULE_ROWS and RUN_TASK: read here by their users)
+    CRONTAB_FIELDS,
+    PERIOD_SECONDS,
+    PERIODIC_TASK_PREFIX,
+    RUN_TASK,
+    SCHEDULE_ROWS,
+    Schedule,
+    crontab_expression,
+    interval_seconds,
+    task_schedule,
+)
 from jobs.scheduling.cron import next_fire, schedule_errors
-
-RUN_TASK = "jobs.tasks.trigger_scheduled_job"
-PERIODIC_TASK_PREFIX = "cronhouse:"
-CRONTAB_FIELDS = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-# What a job reads from its task's rows: fetch them with the job, never one query per job.
-SCHEDULE_ROWS = ("periodic_task__crontab", "periodic_task__interval")
-PERIOD_SECONDS = {
-    IntervalSchedule.DAYS: 86400,
-    IntervalSchedule.HOURS: 3600,
-    IntervalSchedule.MINUTES: 60,
-    IntervalSchedule.SECONDS: 1,
-    IntervalSchedule.MICROSECONDS: 0,  # below a second: no Debian-cron job runs that often
-}
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """A job's schedule as the engine reads it."""
-
-    cron_expression: str = ""
-    timezone: str = "UTC"
-    interval_seconds: int | None = None
 
 
 def periodic_task_name(job: Job) -> str:
     return f"{PERIODIC_TASK_PREFIX}{job.name}"
-
-
-def crontab_expression(row: CrontabSchedule) -> str:
-    return " ".join(str(getattr(row, field)) for field in CRONTAB_FIELDS)
-
-
-def interval_seconds(row: IntervalSchedule) -> int:
-    return row.every * PERIOD_SECONDS.get(row.period, 1)
-
-
-def task_schedule(task: PeriodicTask | None) -> Schedule:
-    """The schedule a job's task holds (an empty one for no task, or a solar / clocked row)."""
-    if task is None:
-        return Schedule()
-    if task.crontab_id:
-        return Schedule(crontab_expression(task.crontab), str(task.crontab.timezone), None)
-    if task.interval_id:
-        return Schedule("", "UTC", interval_seconds(task.interval))
-    return Schedule()
 
 
 def beat_day_of_week(field: str) -> str:

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from jobs.catalog.definitions import job_seed, shipped_definitions
+from jobs.catalog.definitions import shipped_definitions
+from jobs.catalog.seeding import job_seed
 
 
 class Command(BaseCommand):

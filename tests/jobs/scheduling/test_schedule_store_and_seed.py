@@ -4,7 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
-from jobs.catalog.definitions import JobDefinition, job_seed
+from jobs.catalog.definitions import JobDefinition
+from jobs.catalog.seeding import job_seed
 from jobs.models import Job
 from jobs.scheduling.schedules import RUN_TASK, jobs_set_enabled
 

@@ -1,0 +1,39 @@
+"""The one validation of a job's handler: what the model cannot check without importing the run
+engine, the allow-list (``jobs.catalog.allowlist``) and the command's own parser
+(``jobs.running.execution.config_error``). Every way a job is written calls it: the admin's and the
+dashboard's form (``handler_errors``), ``import_jobs`` and ``seed_jobs`` (``job_full_clean``). The
+worker checks both again before every run (``jobs.running.execution.run_refusal``).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+
+from jobs.catalog.allowlist import command_refusal
+from jobs.models import Job
+from jobs.running.execution import config_error
+
+
+def handler_errors(*, command: str, config) -> dict[str, str]:
+    """Why a job may not run ``command`` with ``config``, by field (empty: it may)."""
+    if not command:
+        return {}
+    if refusal := command_refusal(command):
+        return {"command": refusal}
+    if error := config_error(command, {} if config is None else config):
+        return {"config": error}
+    return {}
+
+
+def job_full_clean(job: Job, **kwargs) -> None:
+    """``job.full_clean(**kwargs)`` and the handler's checks: every reason in one ValidationError."""
+    errors: dict[str, list] = {}
+    try:
+        job.full_clean(**kwargs)
+    except ValidationError as exc:
+        errors = exc.update_error_dict(errors)
+    for field, message in handler_errors(command=job.command, config=job.config).items():
+        if field not in errors:
+            errors[field] = [message]
+    if errors:
+        raise ValidationError(errors)
