@@ -13,7 +13,7 @@ from jobs.running import runner
 from notifications.channels.sending import alert_deliveries_sweep
 from notifications.models import AlertChannel, AlertRoute
 from tests.notifications.conftest import Receiver
-from tests.processes.conftest import chromium, log_in, page  # noqa: F401  (chromium and page are fixtures)
+from tests.processes.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-alert-channels-123456789"
