@@ -56,7 +56,7 @@ def job_from_definition(definition: dict) -> Job:
     unknown = set(definition) - importable_fields()
     if unknown:
         raise JobDefinitionError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
-    if wrong := [problem for field, value in definition.items() if (problem := _type_problem(field, value))]:
+    if wrong := [problem for field, value in definition.items() if (problem := definition_type_problem(field, value))]:
         raise JobDefinitionError(f"{name}: {'; '.join(wrong)}")
     job = Job(**definition)
     try:
@@ -80,7 +80,7 @@ JSON_TYPES = (
 )
 
 
-def _type_problem(name: str, value) -> str | None:
+def definition_type_problem(name: str, value) -> str | None:
     """Why ``value`` is the wrong JSON type for the field ``name`` (true is no number here)."""
     if value is None:
         return None
