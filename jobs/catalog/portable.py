@@ -4,13 +4,19 @@
 The values are the ones a person chooses (name, handler, schedule, limits); never what beat and
 the runner write (next slot, statistics) and never a secret: a handler's secret and its extra
 headers' values are write-only. A handler's header names are kept; their values are not.
+
+In a definitions file (``export_jobs``) a handler's secret and header values are named by the
+environment variable ``import_jobs`` reads them from (``secret_from_env``,
+``extra_headers_from_env``), never written out.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from jobs.models import Job, WebhookHandler
+from jobs.scheduling.beat_rows import SCHEDULE_ROWS
 
 # A job's definition, in the order a file lists them. ``webhook_handler`` is the handler's name.
 JOB_FIELDS = (
@@ -56,3 +62,36 @@ def secret_variable(handler_name: str, header: str | None = None) -> str:
     every other character an underscore."""
     part = f"HEADER_{header}" if header is not None else "SECRET"
     return re.sub(r"[^A-Z0-9]", "_", f"CRONHOUSE_HANDLER_{handler_name}_{part}".upper())
+
+
+def handler_file_definition(handler: WebhookHandler) -> dict:
+    """A handler as a file holds it: its secret and header values as the variables that carry them."""
+    definition = handler_definition(handler)
+    if handler.secret:
+        definition["secret_from_env"] = secret_variable(handler.name)
+    if handler.extra_headers:
+        definition["extra_headers_from_env"] = {
+            header: secret_variable(handler.name, header) for header in sorted(handler.extra_headers)
+        }
+    return definition
+
+
+def job_file_definition(job: Job) -> dict:
+    """A job as a file holds it: its config's keys sorted, so the same job is the same text on
+    either database (PostgreSQL's jsonb keeps its own key order)."""
+    definition = job_definition(job)
+    definition["config"] = json.loads(json.dumps(definition["config"] or {}, sort_keys=True))
+    return definition
+
+
+def definitions_export() -> dict:
+    """Every webhook handler and job, by name: what ``export_jobs`` writes and ``import_jobs`` reads."""
+    jobs = Job.objects.select_related("webhook_handler", *SCHEDULE_ROWS).order_by("name")
+    return {
+        "webhook_handlers": [handler_file_definition(handler) for handler in WebhookHandler.objects.order_by("name")],
+        "jobs": [job_file_definition(job) for job in jobs.iterator(chunk_size=2000)],
+    }
+
+
+def definitions_text(definitions: dict) -> str:
+    return json.dumps(definitions, indent=2, ensure_ascii=False) + "\n"
