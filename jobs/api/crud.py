@@ -213,8 +213,7 @@ def _job_delete(request, job_id: int):
 
 
 def _write_reason(who, permission: str) -> str:
-    if who == access.BOOTSTRAP:
-        return "not allowed"  # not reached: the bootstrap key may write
+    """Why ``who`` (never the bootstrap key, which may write) is refused a write."""
     if not hasattr(who, "has_perm"):
         return "API keys may read and trigger jobs, not change them (use a staff session or JOBS_SECRET_KEY)"
     if who.has_perm(permission):
@@ -242,13 +241,35 @@ def handler_json(handler: WebhookHandler) -> dict:
     }
 
 
-def _handler_guard(request, action: str) -> JsonResponse | None:
-    if access.may_handlers(request.api_who, action):
+# A refused handler write is audited under the action it tried.
+HANDLER_AUDIT_ACTIONS = {
+    "add": AuditEntry.Action.CREATE,
+    "change": AuditEntry.Action.UPDATE,
+    "delete": AuditEntry.Action.DELETE,
+}
+
+
+def _handler_guard(request, action: str, handler_id: int | None = None) -> JsonResponse | None:
+    who = request.api_who
+    if access.may_handlers(who, action):
         return None
-    permission = access.HANDLER_PERMISSIONS[action]
-    if not hasattr(request.api_who, "has_perm"):
-        return error(403, "not allowed: API keys may not read or change webhook handlers")
-    return error(403, f"not allowed: missing permission {permission}")
+    if hasattr(who, "has_perm"):
+        reason = f"missing permission {access.HANDLER_PERMISSIONS[action]}"
+    else:
+        reason = "API keys may not read or change webhook handlers"
+    if action in HANDLER_AUDIT_ACTIONS:
+        handler = WebhookHandler.objects.filter(pk=handler_id).first() if handler_id else None
+        if handler is None:
+            name = request.json.get("name") if isinstance(getattr(request, "json", None), dict) else ""
+            handler = WebhookHandler(name=name if isinstance(name, str) else "")
+        audit_record(
+            actor=who,
+            action=HANDLER_AUDIT_ACTIONS[action],
+            instance=handler,
+            address=client_address(request),
+            refused=reason,
+        )
+    return error(403, f"not allowed: {reason}")
 
 
 def _handlers_list(request):
@@ -262,7 +283,7 @@ def _handlers_list(request):
 
 
 def _handler_or_404(request, handler_id: int, action: str) -> WebhookHandler | JsonResponse:
-    if refused := _handler_guard(request, action):
+    if refused := _handler_guard(request, action, handler_id):
         return refused
     handler = WebhookHandler.objects.filter(pk=handler_id).first()
     return handler if handler is not None else error(404, "no such webhook handler")

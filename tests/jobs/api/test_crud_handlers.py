@@ -127,6 +127,8 @@ def test_it_refuses_named_api_keys_and_staff_without_the_permission(client, rest
     assert rest("delete", f"{HANDLERS}/{handler.pk}", token=None).status_code == 403
     handler.refresh_from_db()
     assert handler.timeout_seconds == 30
+    refused = AuditEntry.objects.filter(object_type="webhookhandler").exclude(refused="")
+    assert sorted(refused.values_list("action", flat=True)) == ["delete", "update", "update"]
 
 
 def test_it_shows_a_handler_by_its_fields_only(rest):
