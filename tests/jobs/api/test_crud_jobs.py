@@ -170,3 +170,18 @@ def test_it_makes_a_webhook_job_by_the_handlers_name(rest):
     assert response.json()["webhook_handler"] == "ping" and response.json()["command"] == ""
     both = {"name": "both", "webhook_handler": "ping", "command": "test_job", "interval_seconds": 300}
     assert rest("post", JOBS, both).status_code == 400
+
+
+def test_it_lists_a_page_in_the_same_few_queries_however_many_jobs(rest, make_job, django_assert_max_num_queries):
+    from jobs.models import WebhookHandler
+
+    handler = WebhookHandler.objects.create(name="ping", url="https://hooks.example.com/ping")
+    for number in range(3):
+        make_job(f"a-{number}")
+    with django_assert_max_num_queries(12) as few:
+        assert len(rest("get", JOBS).json()["results"]) == 3
+    for number in range(30):
+        make_job(f"b-{number}", cron_expression=f"{number} * * * *")
+        make_job(f"c-{number}", command="", webhook_handler=handler, interval_seconds=60 + number)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(rest("get", JOBS).json()["results"]) == 63
