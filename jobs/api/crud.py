@@ -161,6 +161,12 @@ def _job_change(request, job_id: int, *, partial: bool):
         reason = _write_reason(who, access.PERMISSIONS[access.CHANGE])
         return _refused(who, AuditEntry.Action.UPDATE, job, client_address(request), reason)
     base = job_definition(job if partial else Job())
+    # Enabling or disabling is its own permission (jobs.toggle_job), as in the admin's actions.
+    enabled = request.json.get("enabled", job.enabled if partial else base["enabled"])
+    if isinstance(enabled, bool) and enabled != job.enabled and not access.job_allows(who, access.TOGGLE, job):
+        reason = _write_reason(who, access.PERMISSIONS[access.TOGGLE])
+        action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
+        return _refused(who, action, job, client_address(request), reason)
     return _job_save(request, job, base=base, status=200)
 
 

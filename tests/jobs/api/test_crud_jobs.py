@@ -160,6 +160,15 @@ def test_it_holds_staff_to_their_permissions_and_operator_groups(client, rest, m
     assert rest("post", JOBS, body, token=None).status_code == 201
     assert AuditEntry.objects.get(action="create", refused="").actor == user
 
+    # Enabling or disabling needs jobs.toggle_job too.
+    refused = rest("patch", f"{JOBS}/{open_job.pk}", {"enabled": False}, token=None)
+    assert refused.status_code == 403 and "jobs.toggle_job" in refused.json()["error"]
+    assert Job.objects.get(pk=open_job.pk).enabled is True
+    user.user_permissions.add(Permission.objects.get(codename="toggle_job"))
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    assert rest("patch", f"{JOBS}/{open_job.pk}", {"enabled": False}, token=None).status_code == 200
+    assert Job.objects.get(pk=open_job.pk).enabled is False
+
 
 def test_it_makes_a_webhook_job_by_the_handlers_name(rest):
     from jobs.models import WebhookHandler
