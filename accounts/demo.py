@@ -47,6 +47,9 @@ DEMO_JOBS = [
     "check-low-credits-alerts",
     "approve-mature-affiliate-conversions",
     "process-account-deletions",
+    # Against the demo's stand-ins, served by the web server (accounts.demo_services).
+    "sync-stripe",
+    "check-provider-credits",
 ]
 CHUNK = 5_000
 STREETS = ["Oak", "Maple", "Cedar", "Elm", "Birch", "Willow", "Aspen", "Harbor", "Mill", "Park", "Lake", "Hill"]
@@ -76,13 +79,27 @@ def demo_seed(*, size: str, count: int | None, today: date, seed: int = 7) -> di
 def _subscriptions(rng: random.Random, count: int, today: date) -> None:
     now = _at(today, 12)
     plans = [
-        Plan.objects.get_or_create(code="starter", defaults={"name": "Starter", "monthly_price": Decimal("29.00")})[0],
         Plan.objects.get_or_create(
-            code="pro", defaults={"name": "Pro", "monthly_price": Decimal("79.00"), "includes_catalog": True}
+            code="starter",
+            defaults={"name": "Starter", "monthly_price": Decimal("29.00"), "stripe_price_id": "price_demo_starter"},
+        )[0],
+        Plan.objects.get_or_create(
+            code="pro",
+            defaults={
+                "name": "Pro",
+                "monthly_price": Decimal("79.00"),
+                "includes_catalog": True,
+                "stripe_price_id": "price_demo_pro",
+            },
         )[0],
         Plan.objects.get_or_create(
             code="business",
-            defaults={"name": "Business", "monthly_price": Decimal("199.00"), "includes_catalog": True},
+            defaults={
+                "name": "Business",
+                "monthly_price": Decimal("199.00"),
+                "includes_catalog": True,
+                "stripe_price_id": "price_demo_business",
+            },
         )[0],
     ]
     accounts = Account.objects.bulk_create(
@@ -219,6 +236,20 @@ def _workspaces(today: date) -> None:
         for account, age in zip(accounts, [75, 45, 31, 10, 2], strict=False)
     )
     _deletion_requests(accounts, users[4], now)
+    _stripe_ids(accounts)
+
+
+def _stripe_ids(accounts: list[Account]) -> None:
+    """Link the first accounts to the demo's Stripe stand-in (``accounts.demo_services``): four
+    customers, three subscriptions it lists, and one it no longer has (``sub_demo_gone``). Its
+    fourth subscription has no local row (a missed webhook) and its fifth an unknown customer."""
+    for number, account in enumerate(accounts[:4], 1):
+        Account.objects.filter(pk=account.pk).update(stripe_customer_id=f"cus_demo_{number}")
+    linked = ["sub_demo_1", "sub_demo_2", "sub_demo_3", None, "sub_demo_gone"]
+    for account, stripe_id in zip(accounts, linked, strict=False):
+        if stripe_id:
+            first = Subscription.objects.filter(account=account).order_by("pk").values("pk")[:1]
+            Subscription.objects.filter(pk__in=first).update(stripe_id=stripe_id)
 
 
 def _deletion_requests(accounts: list[Account], owner, now: datetime) -> None:

@@ -36,3 +36,9 @@ def stripe_client() -> stripe.StripeClient:
 def stripe_error_text(exc: stripe.StripeError) -> str:
     """The status and Stripe's message only: never the request (it carries the key)."""
     return f"Stripe answered {exc.http_status or 'nothing'}: {exc.user_message or exc.code or type(exc).__name__}"
+
+
+def stripe_is_demo_stand_in() -> bool:
+    """Whether the client talks to the embedded demo's stand-in (accounts.demo_services), not Stripe."""
+    demo_base = settings.SITE_URL.rstrip("/") + "/demo/stripe"
+    return bool(settings.EMBEDDED_DEMO_SERVICES) and settings.ACCOUNTS_STRIPE_API_BASE.rstrip("/") == demo_base

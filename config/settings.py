@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
@@ -498,6 +499,9 @@ WEBHOOK_RESPONSE_EXCERPT = env.int("WEBHOOK_RESPONSE_EXCERPT", default=2000)
 # Outbound-HTTP guard (core.http_guard). Deliberately NOT read from the environment: only
 # tests turn it on (with the settings fixture) to let a receiver on 127.0.0.1 answer.
 JOBS_HTTP_GUARD_ALLOW_LOOPBACK = False
+# Loopback is let through on these ports only (empty: never). Not read from the environment
+# either: only the embedded demo's own port, below ("The embedded demo's stand-ins").
+JOBS_HTTP_GUARD_LOOPBACK_PORTS: frozenset[int] = frozenset()
 # Redirects the guard follows (each hop is checked like the first URL).
 JOBS_HTTP_MAX_REDIRECTS = env.int("JOBS_HTTP_MAX_REDIRECTS", default=3)
 # Retention: audit + system log rows (audit-log-cleanup), job runs (purge-logs keeps the
@@ -682,3 +686,30 @@ INTERCOM_TIMEOUT_SECONDS = env.float("INTERCOM_TIMEOUT_SECONDS", default=20.0)
 # httpx (python-intercom's HTTP library) logs every request at INFO: one line per contact call.
 LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 # --- End directory --------------------------------------------------------------------
+
+# --- The embedded demo's stand-ins ----------------------------------------------------
+# The embedded mode (SQLite, the filesystem broker, not production) has no Stripe account and
+# no API provider to ask, yet its demo runs sync-stripe and check-provider-credits. Cronhouse
+# serves stand-ins for both itself, under /demo/ on its own web server (accounts/demo_services.py),
+# and points the jobs at them over loopback: no request leaves the machine. The outbound guard
+# lets loopback through to SITE_URL's port and no other; production and every deployment with a
+# DATABASE_URL or a broker never get here, and CRONHOUSE_DEMO_SERVICES=false turns it off. A
+# Stripe key or provider list set in the environment is used as it is (docs/accounts.md).
+EMBEDDED_DEMO_SERVICES = (
+    not PRODUCTION
+    and EMBEDDED_BROKER
+    and DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    and urlsplit(SITE_URL).hostname in ("127.0.0.1", "localhost")
+    and env.bool("CRONHOUSE_DEMO_SERVICES", default=True)
+)
+if EMBEDDED_DEMO_SERVICES:
+    from accounts.demo_settings import demo_services_settings  # noqa: E402  (plain data, no models)
+
+    vars().update(
+        demo_services_settings(
+            SITE_URL,
+            stripe_configured=bool(ACCOUNTS_STRIPE_API_KEY),
+            providers_configured=bool(ACCOUNTS_CREDIT_PROVIDERS),
+        )
+    )
+# --- End the embedded demo's stand-ins ------------------------------------------------

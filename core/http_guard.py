@@ -22,6 +22,9 @@ reach the cloud metadata service or internal services from our network (SSRF). T
 
 ``settings.JOBS_HTTP_GUARD_ALLOW_LOOPBACK = True`` lets 127.0.0.0/8 and ::1 through. It exists
 for tests that run a receiver on loopback and is not read from the environment.
+``settings.JOBS_HTTP_GUARD_LOOPBACK_PORTS`` lets loopback through on those ports only: the
+embedded demo sets it to its own web server's port, where its stand-ins for Stripe and the API
+providers answer (config/settings.py, "The embedded demo's stand-ins"); elsewhere it is empty.
 
 Use ``guarded_request(...)`` (or ``guarded_httpx_client`` for a library that takes an httpx
 client); it raises ``DestinationRefused`` (no request made) or a
@@ -90,13 +93,19 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
-def address_refusal(address: str) -> str | None:
-    """Why ``address`` may not be contacted, or None if it may."""
+def _loopback_allowed(port: int | None) -> bool:
+    if getattr(settings, "JOBS_HTTP_GUARD_ALLOW_LOOPBACK", False):
+        return True
+    return port is not None and port in getattr(settings, "JOBS_HTTP_GUARD_LOOPBACK_PORTS", ())
+
+
+def address_refusal(address: str, port: int | None = None) -> str | None:
+    """Why ``address`` (to be reached on ``port``, when known) may not be contacted, or None if it may."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
     if ip.version == 6 and (inner := _embedded_ipv4(ip)) is not None:
-        reason = address_refusal(str(inner))
+        reason = address_refusal(str(inner), port)
         return f"{reason} (inside {ip})" if reason else None
-    if ip.is_loopback and getattr(settings, "JOBS_HTTP_GUARD_ALLOW_LOOPBACK", False):
+    if ip.is_loopback and _loopback_allowed(port):
         return None
     if ip in METADATA_ADDRESSES:
         return f"{ip} is a cloud metadata address"
@@ -133,14 +142,15 @@ def url_check(url: str) -> tuple[str, str, int]:
         raise DestinationRefused(f"Refused {url!r}: the URL has no host.")
     if host in METADATA_HOSTNAMES:
         raise DestinationRefused(f"Refused {url!r}: {host} is a cloud metadata host.")
+    port = port or (443 if scheme == "https" else 80)
     try:
         ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
-        if reason := address_refusal(host):
+        if reason := address_refusal(host, port):
             raise DestinationRefused(f"Refused {url!r}: {reason}.")
-    return scheme, host, port or (443 if scheme == "https" else 80)
+    return scheme, host, port
 
 
 def resolve_checked(host: str, port: int) -> list[tuple]:
@@ -153,7 +163,7 @@ def resolve_checked(host: str, port: int) -> list[tuple]:
         raise DestinationRefused(f"Refused {host}: a cloud metadata host.")
     infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     for *_, sockaddr in infos:
-        if reason := address_refusal(sockaddr[0]):
+        if reason := address_refusal(sockaddr[0], port):
             raise DestinationRefused(f"Refused {host}: it resolves to {sockaddr[0]}, and {reason}.")
     return infos
 

@@ -92,6 +92,39 @@ class JobAdminForm(forms.ModelForm):
         return value
 
 
+class JobDefinitionForm(JobAdminForm):
+    """The admin's job form over a job's definition (``jobs.catalog.portable.JOB_FIELDS``): the API
+    and ``import_jobs`` name the webhook handler by its name; statistics are not theirs to set."""
+
+    webhook_handler = forms.ModelChoiceField(
+        queryset=WebhookHandler.objects.all(),
+        to_field_name="name",
+        required=False,
+        error_messages={"invalid_choice": "No webhook handler has that name."},
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "name",
+            "description",
+            "command",
+            "webhook_handler",
+            "config",
+            "enabled",
+            "timeout_seconds",
+            "max_retries",
+            "retry_backoff_seconds",
+            "expected_duration_seconds",
+            "notify_on_failure",
+            "housekeeping",
+            "grace_seconds",
+            "catch_up",
+            "catch_up_limit",
+            "escalate_after_failures",
+        ]
+
+
 def handler_url_error(url: str) -> str | None:
     """The outbound-HTTP guard's verdict at save time (send time checks again after DNS)."""
     try:

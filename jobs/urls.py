@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from jobs.api import crud
 from jobs.api import views as api
 from jobs.dashboard import run_actions, schedule, triage
 from jobs.dashboard import views as dashboard
@@ -33,6 +34,10 @@ urlpatterns = [
     path("api/jobs/run", api.jobs_run, name="api-run-job"),
     path("api/jobs/status", api.jobs_status, name="api-status"),
     path("api/runs/<int:run_id>", api.run_detail, name="api-run"),
+    path("api/jobs", crud.jobs_collection, name="api-jobs"),
+    path("api/jobs/<int:job_id>", crud.job_item, name="api-job"),
+    path("api/webhook-handlers", crud.handlers_collection, name="api-handlers"),
+    path("api/webhook-handlers/<int:handler_id>", crud.handler_item, name="api-handler"),
     path("health/", health.health, name="health"),
     path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -36,6 +36,21 @@ def _require_services(request):
             _missing(f"Redis at {url}")
 
 
+@pytest.fixture(autouse=True)
+def _demo_stand_ins_off(request):
+    """The embedded pass's settings turn the demo's stand-ins on (config/settings.py); every test
+    starts without them, as in the PostgreSQL pass. tests/accounts/test_demo_stand_ins.py turns
+    them on against a live server."""
+    from django.conf import settings as current
+
+    if current.EMBEDDED_DEMO_SERVICES:
+        settings = request.getfixturevalue("settings")
+        settings.EMBEDDED_DEMO_SERVICES = False
+        settings.JOBS_HTTP_GUARD_LOOPBACK_PORTS = frozenset()
+        settings.ACCOUNTS_STRIPE_API_KEY = settings.ACCOUNTS_STRIPE_API_BASE = ""
+        settings.ACCOUNTS_CREDIT_PROVIDERS = []
+
+
 @pytest.fixture
 def make_job(db):
     from jobs.catalog.validation import job_full_clean

@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from jobs.catalog.validation import job_full_clean
-from jobs.models import Job
+from jobs.models import Job, WebhookHandler
 from jobs.scheduling.schedules import Schedule, jobs_schedules_create_many
 
 # The schedule is no column of the job: a definition declares it as before, in these keys.
@@ -38,26 +38,35 @@ class DefinitionsUnreadable(ValueError):
 
 
 def importable_fields() -> set[str]:
-    """What a definition may set: the job's own editable values (not its id, what beat and the
-    runner write, or links to other rows: a webhook job is made in the admin)."""
-    return {
-        field.name
-        for field in Job._meta.concrete_fields
-        if field.editable and not field.primary_key and not field.is_relation
-    } | set(SCHEDULE_TYPES)
+    """What a definition may set: the job's own editable values (not its id or what beat and the
+    runner write) and its webhook handler, by the handler's name."""
+    return (
+        {
+            field.name
+            for field in Job._meta.concrete_fields
+            if field.editable and not field.primary_key and not field.is_relation
+        }
+        | set(SCHEDULE_TYPES)
+        | {"webhook_handler"}
+    )
 
 
-def job_from_definition(definition: dict) -> Job:
+def job_from_definition(definition: dict, handlers: dict[str, WebhookHandler] | None = None) -> Job:
     """A validated, unsaved Job from a dict of its fields, checked as the admin form checks it:
     the fields' validators (bounds included), the command's place on the allow-list and its
-    config (``Job.clean``)."""
+    config (``Job.clean``). ``webhook_handler`` names a handler of ``handlers`` (by name)."""
     name = definition.get("name")
     name = name if isinstance(name, str) and name else "?"
     unknown = set(definition) - importable_fields()
     if unknown:
         raise JobDefinitionError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
-    if wrong := [problem for field, value in definition.items() if (problem := _type_problem(field, value))]:
+    if wrong := [problem for field, value in definition.items() if (problem := definition_type_problem(field, value))]:
         raise JobDefinitionError(f"{name}: {'; '.join(wrong)}")
+    definition = dict(definition)
+    if (handler_name := definition.pop("webhook_handler", None)) is not None:
+        if handler_name not in (handlers or {}):
+            raise JobDefinitionError(f"{name}: webhook_handler: no webhook handler is named {handler_name[:100]!r}")
+        definition["webhook_handler"] = handlers[handler_name]
     job = Job(**definition)
     try:
         # Constraints are the database's to enforce at insert (checking them here costs a query
@@ -80,7 +89,7 @@ JSON_TYPES = (
 )
 
 
-def _type_problem(name: str, value) -> str | None:
+def definition_type_problem(name: str, value) -> str | None:
     """Why ``value`` is the wrong JSON type for the field ``name`` (true is no number here)."""
     if value is None:
         return None
@@ -92,6 +101,31 @@ def _type_problem(name: str, value) -> str | None:
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return None
     return f"{name} must be {words}, not {json.dumps(value)[:40]}"
+
+
+def read_file(text: str) -> tuple[list[dict], list[dict]]:
+    """The webhook handlers and the jobs of a definitions file: what ``export_jobs`` writes (an
+    object ``{"webhook_handlers": [...], "jobs": [...]}``), or the jobs alone as
+    ``read_definitions`` reads them."""
+    try:
+        whole = json.loads(text)
+    except (ValueError, RecursionError):
+        whole = None
+    if isinstance(whole, dict) and "jobs" in whole and set(whole) <= {"jobs", "webhook_handlers"}:
+        handlers, jobs = whole.get("webhook_handlers") or [], whole["jobs"]
+        for part, items in (("webhook_handlers", handlers), ("jobs", jobs)):
+            _objects_only(items, f"{part}: ")
+        return handlers, jobs
+    return [], read_definitions(text)
+
+
+def _objects_only(items, where: str = "") -> None:
+    if not isinstance(items, list):
+        raise DefinitionsUnreadable(f"{where}not a list of objects")
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            shown = json.dumps(item)[:60] if not isinstance(item, list) else "a list"
+            raise DefinitionsUnreadable(f"{where}item {number} is {shown}, not an object")
 
 
 def read_definitions(text: str) -> list[dict]:

@@ -23,6 +23,9 @@ PERMISSIONS = {
     TOGGLE: "jobs.toggle_job",
     CHANGE: "jobs.change_job",
 }
+ADD_JOB = "jobs.add_job"
+DELETE_JOB = "jobs.delete_job"
+HANDLER_PERMISSIONS = {action: f"jobs.{action}_webhookhandler" for action in ("view", "add", "change", "delete")}
 # The destructive beat-schedule actions (pause/resume, unschedule, purge orphans, delete in the admin).
 MANAGE_SCHEDULE = "jobs.manage_schedule"
 
@@ -57,6 +60,32 @@ def job_allows(who, action: str, job: Job) -> bool:
 def allowed_ids(who, action: str) -> set[int]:
     """``allowed_jobs`` as a set of ids, for a page that asks about many jobs at once."""
     return set(allowed_jobs(who, action).values_list("pk", flat=True))
+
+
+def _staff_with(who, permission: str) -> bool:
+    """An active staff user holding ``permission`` (an API key holds no model permission)."""
+    if who is None or who == BOOTSTRAP or isinstance(who, ApiKey):
+        return False
+    return bool(who.is_active and who.is_staff and who.has_perm(permission))
+
+
+def may_add_jobs(who) -> bool:
+    """Create a job (the admin's add permission). Named API keys read and trigger, never write;
+    the JOBS_SECRET_KEY bootstrap key may, as it may do everything."""
+    return who == BOOTSTRAP or _staff_with(who, ADD_JOB)
+
+
+def deletable_jobs(who) -> QuerySet[Job]:
+    """The jobs ``who`` may delete: the admin's rule, the delete permission on a job they may change."""
+    if who == BOOTSTRAP or _staff_with(who, DELETE_JOB):
+        return allowed_jobs(who, CHANGE)
+    return Job.objects.none()
+
+
+def may_handlers(who, action: str) -> bool:
+    """Whether ``who`` may ``action`` ("view", "add", "change", "delete") webhook handlers: the
+    model permissions, as in the admin (handlers have no operator groups; API keys none of it)."""
+    return who == BOOTSTRAP or _staff_with(who, HANDLER_PERMISSIONS[action])
 
 
 def may_manage_schedule(user) -> bool:

@@ -178,7 +178,7 @@ def authorize(view):
     The key holder is counted per key, a staff session per user, anyone else per address
     (core/ratelimit.py). Sets ``request.api_user`` (the staff user, or None for a key),
     ``request.api_who`` (who asks, for ``jobs.permissions.access``: the user, the ApiKey or BOOTSTRAP) and,
-    for POST, parses ``request.json`` (an object, at most 16 KiB). A refusal's reason and who
+    for POST, PUT and PATCH, parses ``request.json`` (an object, at most 16 KiB). A refusal's reason and who
     asked are left on the request as ``refusal`` and ``caller`` for its one log line
     (``jobs.permissions.refusals``).
     """
@@ -234,7 +234,7 @@ def _authorized(view, request, *args, **kwargs):
         api_key_used(key=presented.holder, address=client_address(request))
     request.api_user = staff
     request.api_who = staff or presented.holder
-    if request.method == "POST":
+    if request.method in ("POST", "PUT", "PATCH"):
         body = _read_body(request)
         if isinstance(body, JsonResponse):
             return body

@@ -113,7 +113,9 @@ def test_up_serves_admin_runs_jobs_and_stops_its_worker(processes, embedded_brok
     assert "csrfmiddlewaretoken" in page.text and 'name="password"' in page.text
 
     # All it printed is one banner: where to open, how to log in, where e-mails and logs go, how to stop.
-    wait_for(lambda: "Stop: press Ctrl-C" in log.read_text(), timeout=10, message="the banner")
+    # The banner comes once the demo is seeded and its jobs have run against the web server
+    # (the demo's stand-ins for Stripe and the API providers are served there).
+    wait_for(lambda: "Stop: press Ctrl-C" in log.read_text(), timeout=STARTUP_TIMEOUT, message="the banner")
     banner = banner_lines(log.read_text())
     assert len(banner) == 4, log.read_text()
     assert banner[0].startswith(f"Cronhouse is running: {base}/admin/")

@@ -103,6 +103,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, addrport: str, concurrency: int, **options) -> None:
         host, port = host_and_port(addrport)
+        # The children (and seed_demo) find this server at SITE_URL: its links, and the embedded
+        # demo's stand-ins (config/settings.py), are on the port it serves.
+        if host in ("127.0.0.1", "localhost"):
+            os.environ.setdefault("SITE_URL", f"http://{host}:{port}")
         if port_taken(host, port):
             raise CommandError(f"{host}:{port} is in use; start with --addrport 127.0.0.1:<another port>.")
         logs = settings.VAR_DIR / "log"
@@ -120,6 +124,7 @@ class Command(BaseCommand):
             for name, log, argv in [("worker", logs / "worker.log", worker), ("web server", logs / "web.log", web)]:
                 children[name] = (self.start(log, *argv), log)
             self.wait_until_answering(host, port, children)
+            self.demo(logs)
             self.stdout.write(self.banner(f"http://{host}:{port}", password, logs))
             self.stdout.flush()  # the banner must show now, also through a pipe
             self.watch(children)
@@ -135,12 +140,15 @@ class Command(BaseCommand):
         call_command("seed_jobs", verbosity=0)
         password, valid = local_admin_password()
         self.check()  # real configuration warnings, before the banner
-        if "seed_demo" in get_commands():
-            # A newcomer sees real data, real runs and a real statement PDF at once. seed_demo
-            # finds each app's demo module, is idempotent, and runs in its own process so the
-            # runs it makes log to its file rather than to this terminal.
-            self.run_step(logs / "setup.log", "manage.py", "seed_demo", "--size", "small", "--run-jobs")
         return password if valid else None
+
+    def demo(self, logs: Path) -> None:
+        """A newcomer sees real data, real runs and a real statement PDF at once. seed_demo finds
+        each app's demo module, is idempotent, and runs in its own process so the runs it makes
+        log to its file rather than to this terminal. It runs once the web server answers: the
+        demo's stand-ins for Stripe and the API providers are served there (accounts.demo_services)."""
+        if "seed_demo" in get_commands():
+            self.run_step(logs / "setup.log", "manage.py", "seed_demo", "--size", "small", "--run-jobs")
 
     def stop(self, procs: list[subprocess.Popen]) -> None:
         """Stop the web server and the worker with every process below them (docs/operations.md

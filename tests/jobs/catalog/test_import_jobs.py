@@ -83,7 +83,8 @@ def test_it_says_what_is_wrong_with_a_file_that_is_not_json(tmp_path):
         ({"command": "test_job", "interval_seconds": True, "cron_expression": ""}, "must be a whole number"),
         ({"command": "test_job", "enabled": "yes"}, "enabled must be true or false"),
         ({"command": ["test_job"]}, "command must be text"),
-        ({"command": "test_job", "webhook_handler": 1}, "unknown field(s) webhook_handler"),
+        ({"command": "test_job", "webhook_handler": 1}, "webhook_handler must be text"),
+        ({"webhook_handler": "nobody"}, "no webhook handler is named 'nobody'"),
         ({"command": "test_job", "alert_state": "ok"}, "unknown field(s) alert_state"),
     ],
 )

@@ -59,7 +59,8 @@ def test_it_never_shows_or_stores_a_planted_secret(staff_client, api, receiver, 
         response = staff_client.get(url)
         assert response.status_code == 200, url
         seen.append(response.content.decode())
-    for url in ("/api/jobs/status", f"/api/runs/{run.pk}"):
+    api_reads = ("/api/jobs", f"/api/jobs/{job.pk}", "/api/webhook-handlers", f"/api/webhook-handlers/{handler.pk}")
+    for url in ("/api/jobs/status", f"/api/runs/{run.pk}", *api_reads):
         seen.append(api.get(url).content.decode())
     seen.append(staff_client.get(f"/dashboard/runs/{run.pk}/", HTTP_ACCEPT="application/json").content.decode())
 

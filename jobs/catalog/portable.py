@@ -1,0 +1,97 @@
+"""A job and a webhook handler as plain JSON values: what the CRUD API shows and takes, and what
+``export_jobs`` writes and ``import_jobs`` reads.
+
+The values are the ones a person chooses (name, handler, schedule, limits); never what beat and
+the runner write (next slot, statistics) and never a secret: a handler's secret and its extra
+headers' values are write-only. A handler's header names are kept; their values are not.
+
+In a definitions file (``export_jobs``) a handler's secret and header values are named by the
+environment variable ``import_jobs`` reads them from (``secret_from_env``,
+``extra_headers_from_env``), never written out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from jobs.models import Job, WebhookHandler
+from jobs.scheduling.beat_rows import SCHEDULE_ROWS
+
+# A job's definition, in the order a file lists them. ``webhook_handler`` is the handler's name.
+JOB_FIELDS = (
+    "name",
+    "description",
+    "command",
+    "webhook_handler",
+    "config",
+    "cron_expression",
+    "timezone",
+    "interval_seconds",
+    "enabled",
+    "timeout_seconds",
+    "max_retries",
+    "retry_backoff_seconds",
+    "expected_duration_seconds",
+    "notify_on_failure",
+    "housekeeping",
+    "grace_seconds",
+    "catch_up",
+    "catch_up_limit",
+    "escalate_after_failures",
+)
+# A handler's definition without its write-only values (secret, extra header values).
+HANDLER_FIELDS = ("name", "url", "method", "auth", "auth_username", "auth_header_name", "timeout_seconds")
+
+
+def job_definition(job: Job) -> dict:
+    """The job's chosen values (its schedule read from its beat rows), in ``JOB_FIELDS`` order."""
+    values = {name: getattr(job, name) for name in JOB_FIELDS if name != "webhook_handler"}
+    values["webhook_handler"] = job.webhook_handler.name if job.webhook_handler_id else None
+    return {name: values[name] for name in JOB_FIELDS}
+
+
+def handler_definition(handler: WebhookHandler) -> dict:
+    """The handler's readable values; no secret and no header value, in any form."""
+    return {name: getattr(handler, name) for name in HANDLER_FIELDS}
+
+
+def secret_variable(handler_name: str, header: str | None = None) -> str:
+    """The environment variable a file names for a handler's secret (or one header's value):
+    ``CRONHOUSE_HANDLER_<NAME>_SECRET`` / ``CRONHOUSE_HANDLER_<NAME>_HEADER_<HEADER>``, upper case,
+    every other character an underscore."""
+    part = f"HEADER_{header}" if header is not None else "SECRET"
+    return re.sub(r"[^A-Z0-9]", "_", f"CRONHOUSE_HANDLER_{handler_name}_{part}".upper())
+
+
+def handler_file_definition(handler: WebhookHandler) -> dict:
+    """A handler as a file holds it: its secret and header values as the variables that carry them."""
+    definition = handler_definition(handler)
+    if handler.secret:
+        definition["secret_from_env"] = secret_variable(handler.name)
+    if handler.extra_headers:
+        definition["extra_headers_from_env"] = {
+            header: secret_variable(handler.name, header) for header in sorted(handler.extra_headers)
+        }
+    return definition
+
+
+def job_file_definition(job: Job) -> dict:
+    """A job as a file holds it: its config's keys sorted, so the same job is the same text on
+    either database (PostgreSQL's jsonb keeps its own key order)."""
+    definition = job_definition(job)
+    definition["config"] = json.loads(json.dumps(definition["config"] or {}, sort_keys=True))
+    return definition
+
+
+def definitions_export() -> dict:
+    """Every webhook handler and job, by name: what ``export_jobs`` writes and ``import_jobs`` reads."""
+    jobs = Job.objects.select_related("webhook_handler", *SCHEDULE_ROWS).order_by("name")
+    return {
+        "webhook_handlers": [handler_file_definition(handler) for handler in WebhookHandler.objects.order_by("name")],
+        "jobs": [job_file_definition(job) for job in jobs.iterator(chunk_size=2000)],
+    }
+
+
+def definitions_text(definitions: dict) -> str:
+    return json.dumps(definitions, indent=2, ensure_ascii=False) + "\n"
