@@ -62,8 +62,10 @@ def chain_period(job: Job, slot: datetime) -> tuple[datetime | None, datetime]:
     return before, slot
 
 
-def chains_release(*, now: datetime, job_ids: set[int] | None = None) -> dict:
-    """Look at the waiting runs (of ``job_ids`` only, when given), oldest first per job."""
+def chains_release(*, now: datetime, job_ids: set[int] | None = None, deadlines: bool = True) -> dict:
+    """Look at the waiting runs (of ``job_ids`` only, when given), oldest first per job.
+    ``deadlines``: also fail the runs past their deadline (the sweep's part, on the database's
+    clock; a release at an upstream's end only releases or fails on that upstream's outcome)."""
     waiting = JobRun.objects.filter(status=Status.WAITING)
     if job_ids is not None:
         waiting = waiting.filter(job_id__in=job_ids)
@@ -78,7 +80,7 @@ def chains_release(*, now: datetime, job_ids: set[int] | None = None) -> dict:
     counts = {"released": 0, "failed": 0, "skipped": 0}
     for job_runs in by_job.values():
         for run in sorted(job_runs, key=lambda run: (run_slot(run) or run.created_at, run.pk)):
-            outcome = _look_at(run, now)
+            outcome = _look_at(run, now, deadlines)
             if outcome in counts:
                 counts[outcome] += 1
             if outcome not in ("failed", "skipped"):
@@ -86,7 +88,7 @@ def chains_release(*, now: datetime, job_ids: set[int] | None = None) -> dict:
     return counts
 
 
-def _look_at(run: JobRun, now: datetime) -> str:
+def _look_at(run: JobRun, now: datetime, deadlines: bool) -> str:
     upstreams = dict(
         JobDependency.objects.filter(job_id=run.job_id).values_list("upstream_id", "upstream__name").order_by("pk")
     )
@@ -111,7 +113,7 @@ def _look_at(run: JobRun, now: datetime) -> str:
     if not missing:
         return _release(run, now)
     deadline = timedelta(seconds=run.job.chain_deadline_seconds)
-    if now - run.created_at >= deadline:
+    if deadlines and now - run.created_at >= deadline:
         reason = (
             f"Chain: {', '.join(missing)} did not succeed for {span} within "
             f"{int(deadline.total_seconds())} s of this run waiting; not run."
@@ -181,6 +183,6 @@ def chains_on_run_finished(sender, run: JobRun, final: bool, **kwargs) -> None:
     try:
         job_ids = {run.job_id, *JobDependency.objects.filter(upstream_id=run.job_id).values_list("job_id", flat=True)}
         if JobRun.objects.filter(status=Status.WAITING, job_id__in=job_ids).exists():
-            chains_release(now=timezone.now(), job_ids=job_ids)
+            chains_release(now=timezone.now(), job_ids=job_ids, deadlines=False)
     except Exception:
         logger.exception("chain release after run %s failed", run.pk)

@@ -94,7 +94,7 @@ def due_jobs_fire(
             transaction.on_commit(lambda: _publish(report.outgoing, leadership))
         if report.chained:
             # Their upstreams may have succeeded already (a downstream caught up after them).
-            transaction.on_commit(lambda: chains_release(now=db_now()))
+            transaction.on_commit(lambda: chains_release(now=now or db_now(), deadlines=False))
     return report
 
 
