@@ -137,3 +137,16 @@ class JobDependency(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} waits for {self.upstream}"
+
+    def clean(self) -> None:
+        """Refuse a circle (A waits for B, which waits for A): both would wait until their deadline."""
+        if not (self.job_id and self.upstream_id):
+            return
+        seen, frontier = set(), {self.upstream_id}
+        while frontier:
+            if self.job_id in frontier:
+                raise ValidationError({"upstream": "That job already waits, directly or not, for this one."})
+            seen |= frontier
+            frontier = (
+                set(JobDependency.objects.filter(job_id__in=frontier).values_list("upstream_id", flat=True)) - seen
+            )
