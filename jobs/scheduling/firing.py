@@ -108,7 +108,7 @@ def _publish(runs: list[JobRun], leadership: Leadership | None) -> None:
 
 
 def _record_due(report: FireReport, leadership: Leadership | None, pinned: datetime | None, batch: int) -> None:
-    windows = WindowBook.load(pinned or db_now())  # once per tick
+    windows: WindowBook | None = None  # read once per tick, when something is due
     while True:
         with transaction.atomic():
             fence_transaction()
@@ -120,6 +120,8 @@ def _record_due(report: FireReport, leadership: Leadership | None, pinned: datet
             # The schedules (the jobs' tasks' crontab / interval rows) in three queries a batch;
             # prefetched rather than joined, so no crontab row that many jobs share gets locked.
             jobs = list(due.order_by("next_fire_at", "pk").prefetch_related(*SCHEDULE_ROWS)[:batch])
+            if jobs and windows is None:
+                windows = WindowBook.load(now)
             queued = _fire(jobs, now, report, windows) if jobs else []
         report.outgoing += queued  # committed
         if len(jobs) < batch:

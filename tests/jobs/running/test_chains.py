@@ -171,3 +171,19 @@ def test_it_backfills_a_chain_over_three_months_in_order_billing_each_month_once
     periods = list(OwnerStatement.objects.filter(owner=owner).order_by("period").values_list("period", "rent_billed"))
     assert [period for period, _ in periods] == [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
     assert [billed for _, billed in periods][1:] == [Decimal("1200.00"), Decimal("1200.00")]
+
+
+def test_it_records_a_caught_up_slot_of_a_chained_job_as_waiting(settings, django_capture_on_commit_callbacks):
+    settings.JOBS_CATCH_UP_TOLERANCE_SECONDS = 10
+    callbacks = django_capture_on_commit_callbacks
+    charges = job_make("charges", "test_job", "0 6 1 * *")
+    statements = job_make("statements", "test_job", "0 8 1 * *", waits_for=[charges])
+    # Beat was down over the statements' slot: caught up an hour late (policy latest), it waits.
+    Job.objects.filter(pk=statements.pk).update(next_fire_at=at(2025, 3, 1, 8), late_at=at(2025, 3, 1, 8, 5))
+    with callbacks(execute=True):
+        due_jobs_fire(now=at(2025, 3, 1, 9))
+    run = JobRun.objects.get(job=statements)
+    assert (run.scheduled_for, run.status) == (at(2025, 3, 1, 8), Status.WAITING)
+    execute(fire(charges, at(2025, 3, 1, 6), callbacks=callbacks), callbacks=callbacks)
+    run.refresh_from_db()
+    assert run.status == Status.QUEUED

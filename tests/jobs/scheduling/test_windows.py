@@ -166,3 +166,24 @@ def test_it_refuses_a_one_off_window_that_ends_before_it_starts():
     backwards = BlackoutWindow(name="x", starts_on=date(2026, 3, 10), ends_on=date(2026, 3, 9))
     with pytest.raises(ValidationError):
         backwards.full_clean()
+
+
+def test_it_reads_the_windows_with_a_fixed_number_of_queries_however_many_jobs_are_due(make_job):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    finance = Group.objects.create(name="finance")
+    window("close", starts=datetime(2026, 3, 10, 10), ends=datetime(2026, 3, 10, 11), groups=[finance])
+
+    def fired(count: int, tag: str) -> int:
+        jobs = [make_job(f"{tag}-{index}", cron_expression="0 * * * *") for index in range(count)]
+        JobOperatorGroup.objects.bulk_create([JobOperatorGroup(job=job, group=finance) for job in jobs[::2]])
+        Job.objects.filter(pk__in=[job.pk for job in jobs]).update(next_fire_at=at(2026, 3, 10, 10))
+        with CaptureQueriesContext(connection) as queries:
+            due_jobs_fire(now=at(2026, 3, 10, 10, 0, 1))
+        held = JobRun.objects.filter(job__in=jobs, window_name="close").count()
+        assert held == (count + 1) // 2
+        JobRun.objects.all().delete()
+        return len(queries)
+
+    assert fired(4, "few") == fired(40, "many")
