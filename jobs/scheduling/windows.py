@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
@@ -72,12 +74,20 @@ class WindowBook:
     def holding(self, job: Job, slot: datetime) -> tuple[BlackoutWindow, datetime] | None:
         """The window that holds ``job``'s ``slot`` (read in the job's timezone) and its end;
         of several, the one that ends last."""
-        ids = set(self.of_job.get(job.pk, ()))
+        ids = self.of_job.get(job.pk)
         if not ids:
             return None
-        found = [(window, window.holds(slot, job.timezone)) for window in self.windows if window.pk in ids]
-        found = [(window, end) for window, end in found if end is not None]
-        return max(found, key=lambda pair: pair[1]) if found else None
+        zone = ZoneInfo(job.timezone or "UTC")
+        wall = slot.astimezone(zone).replace(tzinfo=None)  # once, however many windows hold the job
+        found = [(self._by_id[pk], span[1]) for pk in set(ids) if (span := self._by_id[pk].occurrence(wall))]
+        if not found:
+            return None
+        window, end = max(found, key=lambda pair: pair[1])
+        return window, end.replace(tzinfo=zone)
+
+    @cached_property
+    def _by_id(self) -> dict[int, BlackoutWindow]:
+        return {window.pk: window for window in self.windows}
 
     def apply(self, requests: list[TriggerRequest], now: datetime) -> list[TriggerRequest]:
         """``requests`` with each slot inside a window skipped or deferred (module docstring)."""
