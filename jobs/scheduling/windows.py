@@ -107,11 +107,23 @@ class WindowBook:
         return replace(request, window_name=window.name, skip_reason=f"inside blackout window {window.name!r}")
 
 
-def window_slots(job: Job, slots: list[datetime], *, now: datetime) -> list[tuple[datetime, str]]:
-    """Each of ``job``'s upcoming ``slots`` with the name of the window that holds it ("" when
-    none): the job page's next runs. One query: the windows that hold this job."""
+def _job_book(job: Job, now: datetime) -> WindowBook:
+    """The windows that hold one job (one query)."""
     groups = JobOperatorGroup.objects.filter(job=job).values("group_id")
     current = Q(kind=BlackoutWindow.Kind.YEARLY) | Q(ends_on__gte=(now - ZONES_SPAN).date())
     windows = list(BlackoutWindow.objects.filter(current).filter(Q(jobs=job) | Q(groups__in=groups)).distinct())
-    book = WindowBook(windows=windows, of_job={job.pk: [window.pk for window in windows]})
+    return WindowBook(windows=windows, of_job={job.pk: [window.pk for window in windows]})
+
+
+def window_slots(job: Job, slots: list[datetime], *, now: datetime) -> list[tuple[datetime, str]]:
+    """Each of ``job``'s upcoming ``slots`` with the name of the window that holds it ("" when
+    none): the job page's next runs. One query."""
+    book = _job_book(job, now)
     return [(slot, held[0].name if (held := book.holding(job, slot)) else "") for slot in slots]
+
+
+def window_holding(job: Job, moment: datetime) -> str:
+    """The name of the blackout window ``job`` is inside at ``moment`` ("" for none): the alerts
+    stay quiet there (one query)."""
+    held = _job_book(job, moment).holding(job, moment)
+    return held[0].name if held else ""
