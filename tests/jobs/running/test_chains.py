@@ -187,3 +187,15 @@ def test_it_records_a_caught_up_slot_of_a_chained_job_as_waiting(settings, djang
     execute(fire(charges, at(2025, 3, 1, 6), callbacks=callbacks), callbacks=callbacks)
     run.refresh_from_db()
     assert run.status == Status.QUEUED
+
+
+def test_it_skips_a_waiting_run_whose_job_was_disabled_meanwhile(django_capture_on_commit_callbacks):
+    callbacks = django_capture_on_commit_callbacks
+    charges = job_make("charges", "test_job", "0 6 1 * *")
+    statements = job_make("statements", "test_job", "0 8 1 * *", waits_for=[charges])
+    run = fire(statements, at(2025, 3, 1, 8), callbacks=callbacks)
+    statements.enabled = False
+    statements.save()
+    execute(fire(charges, at(2025, 3, 1, 6), callbacks=callbacks), callbacks=callbacks)
+    run.refresh_from_db()
+    assert (run.status, run.skip_reason) == (Status.SKIPPED, "job is disabled")
