@@ -48,6 +48,7 @@ class JobsConfig(AppConfig):
         from jobs.models import Job, WebhookHandler
         from jobs.permissions.guards import password_login_remember
         from jobs.permissions.logins import login_failed
+        from jobs.running.chains import chains_on_run_finished
         from jobs.running.run_requests import backfill_on_run_finished
         from jobs.running.triage import failure_retried
         from jobs.scheduling import schedule_edits
@@ -74,3 +75,5 @@ class JobsConfig(AppConfig):
             post_save.connect(schedule_edits.schedule_row_saved, sender=row, dispatch_uid=f"{uid}.saved")
         run_finished.connect(backfill_on_run_finished, dispatch_uid="jobs.running.run_requests.backfill")
         run_finished.connect(failure_retried, dispatch_uid="jobs.running.triage.failure_retried")
+        # A run's end releases (or fails) the chained runs waiting on its job.
+        run_finished.connect(chains_on_run_finished, dispatch_uid="jobs.running.chains.release")

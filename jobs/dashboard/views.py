@@ -34,6 +34,7 @@ from jobs.permissions.audit import job_actions
 from jobs.permissions.guards import action_rate_limited
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
+from jobs.scheduling.windows import window_slots
 from jobs.status.failures import with_lineage
 from jobs.status.listing import SORTS, STATUSES, JobFilters, apps_among, group_names, jobs_filtered, status_counts
 from jobs.status.rows import job_next_runs, job_rows, runs_page, totals_since
@@ -237,6 +238,10 @@ def job_detail(request, name: str):
         "first_page": before is None,
         "chart": chart,
         "next_runs": next_runs,
+        # Which of the next runs a blackout window holds, and what the job waits for.
+        "window_slots": (held := window_slots(job, next_runs, now=now)),
+        "any_held": any(name for _, name in held),
+        "waits_for": list(job.dependencies.order_by("upstream__name").values_list("upstream__name", flat=True)),
         "latest": latest,
         "can_run": access.job_allows(request.user, access.RUN, job),
         "actions": job_actions(job),

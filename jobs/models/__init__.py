@@ -2,13 +2,16 @@ from jobs.models.access import ApiKey, JobOperatorGroup
 from jobs.models.backfills import Backfill
 from jobs.models.jobs import DEFAULT_CATCH_UP_LIMIT, Job, JobRun, WebhookHandler
 from jobs.models.records import AuditEntry, LeaderLease, ServiceHeartbeat, SystemLog
+from jobs.models.windows import BlackoutWindow, JobDependency
 
 __all__ = [
     "DEFAULT_CATCH_UP_LIMIT",
     "ApiKey",
     "AuditEntry",
     "Backfill",
+    "BlackoutWindow",
     "Job",
+    "JobDependency",
     "JobOperatorGroup",
     "JobRun",
     "LeaderLease",

@@ -29,6 +29,7 @@ MAX_EXPECTED_DURATION_SECONDS = WEEK
 MAX_GRACE_SECONDS = MAX_INTERVAL_SECONDS
 MAX_CATCH_UP_LIMIT = 1000
 MAX_ESCALATE_AFTER_FAILURES = 1000
+DEFAULT_CHAIN_DEADLINE_SECONDS = 6 * 3600
 
 
 def between(low: int, high: int, what: str = "") -> list:
@@ -141,6 +142,10 @@ class Job(models.Model):
         SKIP = "skip", "Skip missed slots"
         ALL = "all", "Run every missed slot (up to the limit)"
 
+    class WindowAction(models.TextChoices):
+        SKIP = "skip", "Skip the slot"
+        DEFER = "defer", "Run the slot at the window's end"
+
     objects = JobQuerySet.as_manager()
 
     name = models.SlugField(max_length=100, unique=True, help_text="Stable identifier, e.g. generate-charges.")
@@ -207,6 +212,22 @@ class Job(models.Model):
         default=3,
         validators=between(1, MAX_ESCALATE_AFTER_FAILURES),
         help_text="Send one escalation e-mail after this many consecutive failed runs (with notify on failure).",
+    )
+    window_action = models.CharField(
+        max_length=5,
+        choices=WindowAction.choices,
+        default=WindowAction.SKIP,
+        db_default=WindowAction.SKIP,
+        blank=True,
+        help_text="What a slot inside one of the job's blackout windows does. Empty: skip.",
+    )
+    chain_deadline_seconds = models.PositiveIntegerField(
+        default=DEFAULT_CHAIN_DEADLINE_SECONDS,
+        db_default=DEFAULT_CHAIN_DEADLINE_SECONDS,
+        validators=between(60, MAX_TIMEOUT_SECONDS),
+        blank=True,
+        help_text="With jobs to wait for: a run fails if they have not all succeeded for its period this long "
+        "after it started waiting (at most a week). Empty: 6 hours.",
     )
 
     # What staff were last told about this job (the notifications app keeps it): one failure
@@ -285,6 +306,7 @@ class Job(models.Model):
             in_range("grace_seconds", 0, MAX_GRACE_SECONDS, nullable=True),
             in_range("catch_up_limit", 1, MAX_CATCH_UP_LIMIT, nullable=True),
             in_range("escalate_after_failures", 1, MAX_ESCALATE_AFTER_FAILURES),
+            in_range("chain_deadline_seconds", 60, MAX_TIMEOUT_SECONDS),
         ]
 
     # What moves the next slot besides the schedule itself (which lives in the task's rows).
@@ -421,6 +443,9 @@ class Job(models.Model):
         self.catch_up = self.catch_up or self.CatchUp.LATEST
         if self.catch_up_limit is None:
             self.catch_up_limit = DEFAULT_CATCH_UP_LIMIT
+        self.window_action = self.window_action or self.WindowAction.SKIP
+        if self.chain_deadline_seconds is None:
+            self.chain_deadline_seconds = DEFAULT_CHAIN_DEADLINE_SECONDS
         schedule = self._schedule()
         errors.update(schedule_errors(schedule.cron_expression, schedule.timezone, schedule.interval_seconds))
         if bool(self.command) == bool(self.webhook_handler_id):
@@ -465,6 +490,9 @@ class JobRun(models.Model):
         SKIPPED = "skipped"
         TIMED_OUT = "timed_out", "Timed out"
         ABANDONED = "abandoned"
+        # A slot's run of a chained job, recorded before the jobs it waits for have succeeded
+        # for its period (jobs.running.chains); not active: it holds no worker and no job.
+        WAITING = "waiting"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule"
@@ -500,6 +528,10 @@ class JobRun(models.Model):
     )
     options = models.JSONField(default=dict, blank=True, help_text="Per-run options such as as_of and dry_run.")
     skip_reason = models.CharField(max_length=200, blank=True)
+    # The blackout window that skipped or deferred this slot (its name, kept if the window goes).
+    window_name = models.CharField(
+        max_length=100, blank=True, default="", db_default="", help_text="The blackout window that held this slot."
+    )
     blocked_by = models.ForeignKey(
         "self",
         null=True,
@@ -615,6 +647,8 @@ class JobRun(models.Model):
                 condition=Q(status__in=["queued", "running"]),
                 name="jobs_jobrun_active",
             ),
+            # jobs.running.chains: the runs waiting for their upstreams (a handful), oldest first.
+            models.Index(fields=["job", "created_at"], condition=Q(status="waiting"), name="jobs_jobrun_waiting"),
             # ON DELETE SET NULL lookups (deleting a user, purging runs). Partial: most runs have
             # neither, and PostgreSQL adds no entry for a row outside the condition.
             models.Index(

@@ -9,9 +9,11 @@ from django.db import transaction
 from django.db.models import Q
 
 from jobs.models import Job, JobRun
+from jobs.running.chains import chains_release
 from jobs.running.runner import run_abandon, run_resend
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
+from jobs.scheduling.windows import WindowBook
 from jobs.signals import job_lateness_changed, run_slow
 
 Status = JobRun.Status
@@ -104,6 +106,9 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
         if ended is not None:
             abandoned += 1
             retried += int(hasattr(ended, "retried_by"))
+    # Chained runs whose upstreams are done (or failed, or past the deadline): a release missed
+    # at an upstream's end (its process died after commit) happens here.
+    chained = chains_release(now=now)
     dispatched = failed = 0
     for run_id in runs_to_dispatch(now).values_list("pk", flat=True)[:SWEEP_BATCH]:
         if run_resend(run_id=run_id):
@@ -112,7 +117,14 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
             failed += 1
             if stop_on_dispatch_failure:
                 break
-    return {"abandoned": abandoned, "retried": retried, "dispatched": dispatched, "dispatch_failed": failed}
+    return {
+        "abandoned": abandoned,
+        "retried": retried,
+        "dispatched": dispatched,
+        "dispatch_failed": failed,
+        "chains_released": chained["released"],
+        "chains_failed": chained["failed"],
+    }
 
 
 def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:
@@ -122,15 +134,19 @@ def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:
 def lateness_process(*, now: datetime) -> dict:
     """Open and close late episodes, announcing each change once.
 
-    1. Every late job without an open episode gets ``late_since`` (its missed slot) by a
+    1. Every late job without an open episode, whose missed slot is in none of its blackout
+       windows (``_held_by_windows``), gets ``late_since`` (its missed slot) by a
        conditional UPDATE; only the process whose UPDATE matched announces it.
     2. Every job with an open episode that is no longer late (it ran, or was disabled or
        rescheduled) has it closed the same way, and the recovery is announced.
     """
     # The alerts name each job's schedule: its task's rows come with it.
     late = {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now).select_related(*SCHEDULE_ROWS)}
+    held = _held_by_windows([job for job, _ in late.values() if job.late_since is None], now)
     started = recovered = 0
     for job, slot in late.values():
+        if job.pk in held:
+            continue  # its missed slot lies in one of its blackout windows: nothing to tell
         if job.late_since is None and Job.objects.filter(pk=job.pk, late_since__isnull=True).update(late_since=slot):
             job.late_since = slot
             _announce_lateness(job, late=True, slot=slot, now=now)
@@ -140,6 +156,17 @@ def lateness_process(*, now: datetime) -> dict:
             _announce_lateness(job, late=False, slot=job.late_since, now=now)
             recovered += 1
     return {"late": len(late), "late_started": started, "late_recovered": recovered}
+
+
+def _held_by_windows(jobs: list[Job], now: datetime) -> set[int]:
+    """The jobs among ``jobs`` whose missed slot lies in one of their blackout windows (beat or
+    the database was down for the maintenance the window announced): the slot will be skipped
+    or deferred there once beat books it, so it opens no late episode and sends no alert."""
+    if not jobs:
+        return set()
+    windows = WindowBook.load(now)
+    windows.attach(jobs)
+    return {job.pk for job in jobs if windows.holding(job, job.next_fire_at) is not None}
 
 
 def slow_runs_process(*, now: datetime) -> int:

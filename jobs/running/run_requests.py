@@ -286,7 +286,7 @@ def _backfill_trigger(backfill: Backfill) -> None:
 def _backfill_started(backfill: Backfill, result: TriggerResult) -> None:
     """Note the slot's run; a slot refused because another run is active waits for that run's
     end, which is marked to move the backfill on (only runs so marked look at a backfill)."""
-    if result.queued:
+    if result.booked:
         backfill.run_ids.append(result.run.pk)
         logger.info("backfill %s: slot %s is run #%s", backfill.pk, backfill.slots[backfill.position], result.run.pk)
     elif result.run is not None and result.run.blocked_by_id is not None:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from core.db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_reconnect
 from core.formatting import one_line
 from core.redaction import redact
-from jobs.models import Job, JobRun
+from jobs.models import Job, JobDependency, JobRun
 from jobs.running.command import MAX_WARNINGS, WARNING_LENGTH
 from jobs.running.execution import Outcome, command_execute
 from jobs.running.heartbeat import run_heartbeat
@@ -52,13 +52,19 @@ class JobDisabled(Exception):
 @dataclass
 class TriggerResult:
     run: JobRun | None
-    # "queued", "skipped" (recorded), "duplicate" (this slot already has its run), or "waiting"
-    # (nothing recorded yet: the slot waits behind a run held up by the broker, policy ``all``)
+    # "queued", "skipped" (recorded), "duplicate" (this slot already has its run), "waiting"
+    # (nothing recorded yet: the slot waits behind a run held up by the broker, policy ``all``),
+    # or "chained" (recorded ``waiting`` for the jobs it waits on: jobs.running.chains)
     outcome: str
 
     @property
     def queued(self) -> bool:
         return self.outcome == "queued"
+
+    @property
+    def booked(self) -> bool:
+        """A run was recorded that will run: queued now, or once its upstreams have succeeded."""
+        return self.outcome in ("queued", "chained")
 
 
 # --- the one INSERT ---------------------------------------------------------------------
@@ -117,6 +123,10 @@ class TriggerRequest:
     skip_reason: str = ""
     # The backfill whose slot this run is (its end moves the backfill on).
     backfill: object = None
+    # The blackout window that holds this slot (jobs.scheduling.windows): with ``skip_reason``
+    # the slot is skipped in it; with ``not_before`` (and no dispatch) it is deferred to its end.
+    window_name: str = ""
+    not_before: datetime | None = None
 
 
 def runs_book(
@@ -141,7 +151,8 @@ def runs_book(
     for request in requests:
         if not request.job.enabled and request.triggered_by not in (Trigger.SCHEDULE, Trigger.RETRY):
             raise JobDisabled(f"Job {request.job.name!r} is disabled.")
-    rows = [_queued_row(request, now) if _may_queue(request) else None for request in requests]
+    chained = _chained_jobs(requests)
+    rows = [_queued_row(request, now, chained) if _may_queue(request) else None for request in requests]
     _runs_insert([row for row in rows if row is not None], now=now)
     refused = [request for request, row in zip(requests, rows, strict=True) if row is not None and row.pk is None]
     fired = _slots_with_runs(refused)
@@ -151,7 +162,7 @@ def runs_book(
     skips: list[JobRun] = []
     for request, row in zip(requests, rows, strict=True):
         if row is not None and row.pk is not None:
-            results.append(TriggerResult(row, "queued"))
+            results.append(TriggerResult(row, "chained" if row.status == Status.WAITING else "queued"))
         elif row is not None and (request.job.pk, request.scheduled_for) in fired:
             results.append(TriggerResult(None, "duplicate"))
         elif row is not None and request.job.pk in waiting:
@@ -159,6 +170,8 @@ def runs_book(
         else:
             active = blockers.get(request.job.pk) if row is not None else None
             reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is disabled"
+            if row is not None and request.window_name:
+                reason = f"inside window {request.window_name!r}: deferred, but {reason}"
             skips.append(_skip_row(request, reason, now, blocked_by=active))
             results.append(None)
     _runs_insert(skips, now=now)
@@ -171,7 +184,9 @@ def runs_book(
     # no run, and the log must not name runs that never existed.
     transaction.on_commit(partial(_log_triggers, results, requests))
     outgoing = [
-        result.run for result, request in zip(results, requests, strict=True) if result.queued and request.dispatch
+        result.run
+        for result, request in zip(results, requests, strict=True)
+        if result.queued and request.dispatch and request.not_before is None
     ]
     if publish and outgoing:
         transaction.on_commit(lambda: runs_publish(outgoing))
@@ -197,16 +212,32 @@ def _may_queue(request: TriggerRequest) -> bool:
     return not request.skip_reason and (request.job.enabled or request.triggered_by == Trigger.RETRY)
 
 
-def _queued_row(request: TriggerRequest, now: datetime) -> JobRun:
+def _chained_jobs(requests: list[TriggerRequest]) -> set[int]:
+    """The jobs among ``requests`` that wait on other jobs (jobs.running.chains), for the
+    requests that are a slot's run (beat's, catch-up's, a backfill's): one query for the lot."""
+    slotted = {request.job.pk for request in requests if request.scheduled_for is not None or request.backfill}
+    if not slotted:
+        return set()
+    return set(JobDependency.objects.filter(job_id__in=slotted).values_list("job_id", flat=True))
+
+
+def _queued_row(request: TriggerRequest, now: datetime, chained: set[int] = frozenset()) -> JobRun:
+    """The run a trigger asks for: queued, or ``waiting`` when it is a slot's run of a job that
+    waits on others (it holds no job until jobs.running.chains releases it)."""
+    waits = request.job.pk in chained and (request.scheduled_for is not None or request.backfill is not None)
     return JobRun(
         job=request.job,
-        status=Status.QUEUED,
+        status=Status.WAITING if waits else Status.QUEUED,
         triggered_by=request.triggered_by,
         triggered_by_user=request.user,
         scheduled_for=request.scheduled_for,
         options=request.options,
-        dispatched_at=now if request.dispatch else None,
+        # Sent at once, unless it waits: for its upstreams, or (deferred) until ``not_before``,
+        # when process-jobs' sweep sends it as it sends any unsent run that is due.
+        dispatched_at=now if request.dispatch and not waits and request.not_before is None else None,
         backfill=request.backfill,
+        not_before=request.not_before,
+        window_name=request.window_name,
     )
 
 
@@ -221,6 +252,7 @@ def _skip_row(request: TriggerRequest, reason: str, now: datetime, blocked_by: J
         skip_reason=reason[:200],
         blocked_by=blocked_by,
         finished_at=now,
+        window_name=request.window_name,
     )
 
 
@@ -317,6 +349,9 @@ def _log_triggers(results: list[TriggerResult], requests: list[TriggerRequest]) 
                 request.triggered_by,
                 request.scheduled_for,
             )
+        elif result.outcome == "chained":
+            line = ("run waits for its upstreams job=%s run=%s slot=%s", request.job.name, run.pk, run.scheduled_for)
+            logger.info(*line)
         elif run is not None:
             logger.info("run skipped job=%s run=%s reason=%s", request.job.name, run.pk, run.skip_reason)
         elif result.outcome == "waiting":
@@ -618,3 +653,35 @@ def _record_statistics(run: JobRun, *, final: bool) -> None:
     elif final:
         values["consecutive_failures"] = F("consecutive_failures") + 1
     Job.objects.filter(pk=run.job_id).update(**values)
+
+
+# --- a chained run that never runs ------------------------------------------------------
+
+
+def run_end_waiting(
+    *, run: JobRun, status: str, now: datetime, error: str = "", skip_reason: str = "", window_name: str = ""
+) -> bool:
+    """waiting -> failed (its upstreams failed or missed the deadline) or skipped (a blackout
+    window skipped their slot): jobs.running.chains' end of a run that never started. A
+    conditional UPDATE; a failure counts in the job's statistics; run_finished follows the
+    commit, final (no retry: the run would only wait again). False if it was no longer waiting."""
+    ending = dict(status=status, finished_at=now, error=error, skip_reason=skip_reason[:200], window_name=window_name)
+    with transaction.atomic():
+        if not JobRun.objects.filter(pk=run.pk, status=Status.WAITING).update(**ending):
+            return False
+        for name, value in ending.items():
+            setattr(run, name, value)
+        if status in JobRun.FAILURE_STATUSES:
+            Job.objects.filter(pk=run.job_id).update(
+                last_run_at=now, last_run_status=status, consecutive_failures=F("consecutive_failures") + 1
+            )
+        transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=True))
+    logger.log(
+        logging.ERROR if status in JobRun.FAILURE_STATUSES else logging.INFO,
+        "chained run ended job=%s run=%s status=%s reason=%s",
+        run.job.name,
+        run.pk,
+        status,
+        error or skip_reason,
+    )
+    return True

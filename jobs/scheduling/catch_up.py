@@ -22,6 +22,7 @@ from jobs.models import DEFAULT_CATCH_UP_LIMIT, Job, JobRun
 from jobs.running.runner import TriggerRequest, runs_book
 from jobs.scheduling.cron import last_slot, recent_slots
 from jobs.scheduling.schedules import SCHEDULE_ROWS
+from jobs.scheduling.windows import WindowBook
 
 logger = logging.getLogger(__name__)
 Trigger = JobRun.Trigger
@@ -76,10 +77,12 @@ def _oldest_missed(job: Job, now: datetime) -> list[TriggerRequest]:
 
 
 def catch_up_backlog(*, now: datetime) -> int:
-    """Move every ``all`` job's backlog on by one slot (the next when this run ends)."""
-    requests = [
-        request
-        for job in Job.objects.filter(enabled=True, catch_up=CatchUp.ALL).select_related(*SCHEDULE_ROWS)
-        for request in _oldest_missed(job, now)
-    ]
-    return sum(result.queued for result in runs_book(requests, now=now))
+    """Move every ``all`` job's backlog on by one slot (the next when this run ends); a slot
+    inside a blackout window is skipped or deferred there as on time (``jobs.scheduling.windows``)."""
+    jobs = list(Job.objects.filter(enabled=True, catch_up=CatchUp.ALL).select_related(*SCHEDULE_ROWS))
+    requests = [request for job in jobs for request in _oldest_missed(job, now)]
+    if not requests:
+        return 0
+    windows = WindowBook.load(now)
+    windows.attach([request.job for request in requests])
+    return sum(result.queued for result in runs_book(windows.apply(requests, now), now=now))

@@ -18,6 +18,13 @@ recorded as the job's catch-up policy says (``jobs.scheduling.catch_up``).
 "Now" is the database's clock (``jobs.scheduling.clock.db_now``), read in the transaction that records the
 slots: no slot fires before its time however far this beat's host clock is off.
 
+A slot inside one of the job's blackout windows is recorded skipped, naming the window, or
+deferred to its end (``jobs.scheduling.windows``): the windows are read once per tick, and which
+jobs they hold once per batch.
+
+A slot of a job that waits on other jobs (a chain) is recorded ``waiting``; the release follows
+the commit (``jobs.running.chains``).
+
 A slot on time is recorded even when later ones are also due (a 5-second job on a beat held up
 for 12 s records each of its slots, most as skips behind the first).
 """
@@ -33,11 +40,13 @@ from django.db import transaction
 from django.db.models import Min
 
 from jobs.models import Job, JobRun
+from jobs.running.chains import chains_release
 from jobs.running.runner import TriggerRequest, runs_book, runs_publish
 from jobs.scheduling.catch_up import catch_up_requests, catch_up_tolerance
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.leader import Leadership, fence_transaction
 from jobs.scheduling.schedules import SCHEDULE_ROWS
+from jobs.scheduling.windows import WindowBook
 
 logger = logging.getLogger(__name__)
 FIRE_BATCH = 1000
@@ -51,6 +60,7 @@ class FireReport:
     skipped: int = 0
     duplicates: int = 0
     waiting: int = 0  # slots that wait behind a run held up by the broker (policy ``all``)
+    chained: int = 0  # slots recorded waiting for the jobs they wait on
     lost_leadership: bool = False
     outgoing: list[JobRun] = field(default_factory=list)  # queued runs, published once all are recorded
 
@@ -61,6 +71,8 @@ class FireReport:
             self.skipped += 1
         elif outcome == "waiting":
             self.waiting += 1
+        elif outcome == "chained":
+            self.chained += 1
         else:
             self.duplicates += 1
 
@@ -80,6 +92,9 @@ def due_jobs_fire(
         # (Inside a caller's transaction, as in tests, they wait for its commit.)
         if report.outgoing:
             transaction.on_commit(lambda: _publish(report.outgoing, leadership))
+        if report.chained:
+            # Their upstreams may have succeeded already (a downstream caught up after them).
+            transaction.on_commit(lambda: chains_release(now=now or db_now(), deadlines=False))
     return report
 
 
@@ -93,6 +108,7 @@ def _publish(runs: list[JobRun], leadership: Leadership | None) -> None:
 
 
 def _record_due(report: FireReport, leadership: Leadership | None, pinned: datetime | None, batch: int) -> None:
+    windows: WindowBook | None = None  # read once per tick, when something is due
     while True:
         with transaction.atomic():
             fence_transaction()
@@ -104,7 +120,9 @@ def _record_due(report: FireReport, leadership: Leadership | None, pinned: datet
             # The schedules (the jobs' tasks' crontab / interval rows) in three queries a batch;
             # prefetched rather than joined, so no crontab row that many jobs share gets locked.
             jobs = list(due.order_by("next_fire_at", "pk").prefetch_related(*SCHEDULE_ROWS)[:batch])
-            queued = _fire(jobs, now, report) if jobs else []
+            if jobs and windows is None:
+                windows = WindowBook.load(now)
+            queued = _fire(jobs, now, report, windows) if jobs else []
         report.outgoing += queued  # committed
         if len(jobs) < batch:
             return
@@ -115,8 +133,10 @@ def next_due_at() -> datetime | None:
     return Job.objects.filter(enabled=True).aggregate(first=Min("next_fire_at"))["first"]
 
 
-def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
+def _fire(jobs: list[Job], now: datetime, report: FireReport, windows: WindowBook | None = None) -> list[JobRun]:
     tolerance = catch_up_tolerance()
+    windows = windows or WindowBook.load(now)
+    windows.attach(jobs)
     requests = []
     for job in jobs:
         slot = job.next_fire_at
@@ -130,7 +150,7 @@ def _fire(jobs: list[Job], now: datetime, report: FireReport) -> list[JobRun]:
             requests.extend(catch_up_requests(job, slot, now))
         else:
             requests.append(TriggerRequest(job, Trigger.SCHEDULE, scheduled_for=slot))
-    results = runs_book(requests, now=now, publish=False)
+    results = runs_book(windows.apply(requests, now), now=now, publish=False)
     for result in results:
         report.add(result.outcome)
     _next_slots_save(jobs)

@@ -11,6 +11,7 @@ module listens. The job's ``alert_state`` records what staff were last told:
     failing / escalated --success--> ok (recovery e-mail)
 
 A failure with a retry still to come (``final=False``) is not reported: the retry may pass.
+Nor is a failure while the job is inside one of its blackout windows (a maintenance).
 Each transition is a conditional UPDATE, and the e-mails are enqueued in the same
 transaction with a dedupe key per (kind, run, recipient), so a repeated signal sends nothing twice.
 """
@@ -27,6 +28,7 @@ from core.redaction import redact
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_recipients
 from jobs.operations.logs import system_log
+from jobs.scheduling.windows import window_holding
 from notifications.alerts.operations import on_run_slow
 from notifications.channels.delivery import alert_deliveries_record
 from notifications.channels.messages import Alert
@@ -88,6 +90,11 @@ def job_alerts_for_run(*, run_id: int, final: bool) -> str | None:
     run = JobRun.objects.select_related("job").get(pk=run_id)
     job = Job.objects.select_for_update().get(pk=run.job_id)  # serialises two alerts for one job
     kind, state = _alert_kind(job, run, final)
+    if kind in ("failed", "escalated") and (window := window_holding(job, run.finished_at or timezone.now())):
+        # Inside one of the job's blackout windows (maintenance): nothing to tell, and nothing
+        # recorded as told, so the first failure after the window is reported as usual.
+        logger.info("job %s: %s alert for run %s held: inside blackout window %r", job.name, kind, run.pk, window)
+        return None
     if state != job.alert_state:
         Job.objects.filter(pk=job.pk).update(alert_state=state, alert_state_changed_at=timezone.now())
     if kind is None or (kind == "recovered" and not job.notify_on_failure):

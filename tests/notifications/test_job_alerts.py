@@ -163,3 +163,31 @@ def test_it_never_breaks_the_runner_when_alerting_fails(
     job = make_job("nightly-report", command="test_fail_job")
     run = run_once(job, django_capture_on_commit_callbacks)
     assert run.status == Status.FAILED
+
+
+def test_it_sends_no_failure_alert_while_the_job_is_inside_a_blackout_window(
+    make_job, staff, outbox, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import BlackoutWindow
+
+    job = make_job("migrating", command="test_fail_job", escalate_after_failures=5)
+    now = timezone.now()
+    window = BlackoutWindow.objects.create(
+        name="db-migration",
+        starts_on=(now - timedelta(hours=1)).date(),
+        starts_at=(now - timedelta(hours=1)).time(),
+        ends_on=(now + timedelta(hours=1)).date(),
+        ends_at=(now + timedelta(hours=1)).time(),
+    )
+    window.jobs.set([job])
+    run_once(job, django_capture_on_commit_callbacks)
+    assert sent_subjects(outbox) == []
+    job.refresh_from_db()
+    assert job.alert_state == Job.AlertState.OK
+    window.delete()
+    run_once(job, django_capture_on_commit_callbacks)  # after the window: reported as usual
+    assert len(sent_subjects(outbox)) == 1
