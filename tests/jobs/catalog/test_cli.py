@@ -68,7 +68,7 @@ def test_it_lists_jobs_with_schedule_in_words_and_next_run(make_job):
     call_command("jobs", stdout=out)
     text = out.getvalue()
     assert "nightly" in text and "At 03:00" in text and "idle" in text
-    assert "disabled" in text
+    assert "paused" in text
 
 
 def test_it_shows_a_json_summary_as_the_last_line_of_a_job_command():
