@@ -90,11 +90,12 @@ def job_run_with_options(request, name: str):
     """The form (GET); its POST asks for the run (``run_request``) and opens the run's page."""
     job = job_by_name(request.user, name)
     if not access.job_allows(request.user, access.RUN, job):
-        # Through run_request, so that the refusal is audited like every other.
-        try:
-            run_request(job=job, who=request.user, address=client_address(request))
-        except RunRefused as exc:
-            raise PermissionDenied(str(exc)) from None
+        if request.method == "POST":  # asked for: through run_request, whose refusal is audited
+            try:
+                run_request(job=job, who=request.user, address=client_address(request))
+            except RunRefused as exc:
+                raise PermissionDenied(str(exc)) from None
+        raise PermissionDenied(f"{job.name}: not allowed ({access.refusal_reason(request.user, access.RUN)})")
     form = RunOptionsForm(request.POST or None, job=job)
     if request.method == "POST" and form.is_valid():
         try:

@@ -76,6 +76,8 @@ def job_pause(
             paused_until=until,
             next_fire_at=None,
             late_at=None,
+            # A late episode ends quietly: a paused job owes nothing, and no recovery is announced.
+            late_since=None,
             schedule_changed_at=now,
         )
         if not paused:
