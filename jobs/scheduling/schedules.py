@@ -238,10 +238,11 @@ def jobs_set_enabled(*, job_ids: list[int], enabled: bool, by=None) -> int:
         job.enabled = enabled
         job.schedule_changed_at = now
         job.schedule_reset(now)  # as Job.save() does: slots before a re-enable are not owed
-        pause = Job.NOT_PAUSED if enabled else {**Job.NOT_PAUSED, "paused_at": now, "paused_by": by}
+        # A paused job's late episode ends quietly: it owes nothing, and no recovery is announced.
+        pause = Job.NOT_PAUSED if enabled else {**Job.NOT_PAUSED, "paused_at": now, "paused_by": by, "late_since": None}
         for name, value in pause.items():
             setattr(job, name, value)
-    fields = ["enabled", "schedule_changed_at", "next_fire_at", "late_at", *Job.NOT_PAUSED]
+    fields = ["enabled", "schedule_changed_at", "next_fire_at", "late_at", "late_since", *Job.NOT_PAUSED]
     Job.objects.bulk_update(jobs, fields)
     PeriodicTask.objects.filter(job__pk__in=job_ids).update(enabled=enabled)
     PeriodicTasks.update_changed()

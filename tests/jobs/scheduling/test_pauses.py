@@ -99,3 +99,19 @@ def test_it_ends_a_late_episode_quietly_when_the_job_is_paused(make_job, superus
     assert lateness_process(now=now + timedelta(minutes=1)) == {"late": 0, "late_started": 0, "late_recovered": 0}
     job.refresh_from_db()
     assert job.late_since is None
+
+
+def test_it_pauses_quietly_from_the_admin_and_the_schedule_page_and_names_who(make_job, superuser):
+    from jobs.scheduling.schedules import jobs_set_enabled
+
+    job = make_job("every-minute")
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(next_fire_at=now - timedelta(hours=1), late_at=now - timedelta(minutes=50))
+    lateness_process(now=now)
+    jobs_set_enabled(job_ids=[job.pk], enabled=False, by=superuser)
+    assert lateness_process(now=now + timedelta(minutes=1))["late_recovered"] == 0
+    job.refresh_from_db()
+    assert not job.enabled and job.paused_by == superuser and job.paused_at is not None and job.late_since is None
+    jobs_set_enabled(job_ids=[job.pk], enabled=True)
+    job.refresh_from_db()
+    assert job.enabled and job.paused_by is None and job.paused_at is None
