@@ -115,3 +115,22 @@ def test_it_pauses_quietly_from_the_admin_and_the_schedule_page_and_names_who(ma
     jobs_set_enabled(job_ids=[job.pk], enabled=True)
     job.refresh_from_db()
     assert job.enabled and job.paused_by is None and job.paused_at is None
+
+
+def test_it_is_resumed_by_the_leading_beats_housekeeping(make_job, superuser, monkeypatch):
+    from celery import current_app
+
+    from jobs.scheduling import beat
+    from jobs.scheduling.beat import LeaderDatabaseScheduler
+
+    job = make_job("nightly", cron_expression="0 3 * * *")
+    job_pause(job=job, who=superuser, reason="holiday", until=timezone.now() + timedelta(hours=1))
+    Job.objects.filter(pk=job.pk).update(paused_until=timezone.now() - timedelta(seconds=1))  # its end has come
+    monkeypatch.setattr(beat, "close_old_connections", lambda: None)  # it would end the test's transaction
+    scheduler = LeaderDatabaseScheduler(app=current_app, lazy=True)  # no beat loop needed
+    try:
+        scheduler._maintain()
+        job.refresh_from_db()  # before close(), which closes the database connection
+    finally:
+        scheduler.close()
+    assert job.enabled and job.paused_until is None and job.next_fire_at is not None
