@@ -72,10 +72,25 @@ class RecentRunsInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     verbose_name_plural = "latest runs"
-    fields = ("id", "status", "triggered_by", "attempt", "scheduled_for", "started_at", "duration", "skip_reason")
+    fields = (
+        "id",
+        "status",
+        "triggered_by",
+        "run_options",
+        "attempt",
+        "scheduled_for",
+        "started_at",
+        "duration",
+        "skip_reason",
+    )
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     show_change_link = True
+
+    @admin.display(description="options")
+    def run_options(self, run: JobRun) -> str:
+        """As of, dry run and the command's options, as every list shows them."""
+        return run_options_words(run.options) or "-"
 
 
 class OperatorGroupsInline(admin.TabularInline):

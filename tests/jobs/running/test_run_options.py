@@ -131,3 +131,13 @@ def test_it_previews_a_backfill_as_a_dry_run_of_each_slot_writing_nothing(
     run_page = staff_client.get(reverse("jobs:run", args=[runs[0].pk])).content.decode()
     assert f"backfill #{backfill.pk}</a>, slot 2025-01-01 06:00:00 UTC" in run_page
     assert date(2025, 1, 1).isoformat() in runs[0].options["as_of"]
+
+
+def test_it_marks_a_dry_run_and_its_options_in_the_admins_lists(staff_client, make_job):
+    job = make_job("nightly")
+    staff_client.post(options_url(job), {"as_of": "2026-03-01", "dry_run": "on"})
+    assert JobRun.objects.get().options["dry_run"] is True
+    listing = staff_client.get("/admin/jobs/jobrun/").content.decode()
+    assert "queued (dry run)" in listing and "Manual · as of 2026-03-01 00:00:00 UTC · dry run" in listing
+    inline = staff_client.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert "as of 2026-03-01 00:00:00 UTC · dry run" in inline
