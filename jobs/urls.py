@@ -6,7 +6,7 @@ from django.urls import path
 
 from jobs.api import crud
 from jobs.api import views as api
-from jobs.dashboard import run_actions, schedule, triage
+from jobs.dashboard import job_controls, run_actions, schedule, triage
 from jobs.dashboard import views as dashboard
 from jobs.operations import health, metrics
 
@@ -19,6 +19,9 @@ urlpatterns = [
     path("dashboard/failures/act", triage.failures_act, name="failures-act"),
     path("dashboard/jobs/<slug:name>/", dashboard.job_detail, name="job"),
     path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now_view, name="job-run"),
+    path("dashboard/jobs/<slug:name>/run-with-options", job_controls.job_run_with_options, name="job-run-options"),
+    path("dashboard/jobs/<slug:name>/pause", job_controls.job_pause_view, name="job-pause"),
+    path("dashboard/jobs/<slug:name>/resume", job_controls.job_resume_view, name="job-resume"),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
     path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
     path("dashboard/runs/<int:run_id>/acknowledge", triage.run_acknowledge_view, name="run-acknowledge"),

@@ -1,5 +1,5 @@
 """The admin as an operations tool: jobs (handler from a list, cron in words, next runs, run now,
-enable/disable, latest runs), read-only runs, webhook handlers with a write-only secret, and
+pause/resume, latest runs), read-only runs, webhook handlers with a write-only secret, and
 an audit entry for every create, change and delete."""
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from jobs.models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandle
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record
 from jobs.permissions.guards import action_limit_message, action_limit_reached
+from jobs.running.run_options import run_options_words
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
 from jobs.scheduling.schedules import SCHEDULE_ROWS, jobs_set_enabled
@@ -35,7 +36,7 @@ admin.site.enable_nav_sidebar = False
 
 
 def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, list[str]]:
-    """Enable or disable the jobs ``user`` may toggle (and their beat entries), auditing each job
+    """Resume or pause the jobs ``user`` may toggle (and their beat entries), auditing each job
     that changed and each refused; returns (how many changed, refusal messages)."""
     allowed = access.allowed_ids(user, access.TOGGLE)
     action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
@@ -46,17 +47,11 @@ def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, l
             audit_record(actor=user, action=action, instance=job, address=address, refused=reason)
             refused.append(f"{job.name}: not allowed ({reason})")
     changing = [job for job in jobs if job.enabled != enabled and job.pk in allowed]
-    count = jobs_set_enabled(job_ids=[job.pk for job in changing], enabled=enabled)
+    count = jobs_set_enabled(job_ids=[job.pk for job in changing], enabled=enabled, by=user)
     for job in changing:
         job.enabled = enabled
-        audit_record(
-            actor=user,
-            action=action,
-            instance=job,
-            before={"enabled": not enabled},
-            fields=["enabled"],
-            address=address,
-        )
+        changes = {"paused": [enabled, not enabled]}
+        audit_record(actor=user, action=action, instance=job, changes=changes, address=address)
     return count, refused
 
 
@@ -77,10 +72,25 @@ class RecentRunsInline(admin.TabularInline):
     max_num = 0
     can_delete = False
     verbose_name_plural = "latest runs"
-    fields = ("id", "status", "triggered_by", "attempt", "scheduled_for", "started_at", "duration", "skip_reason")
+    fields = (
+        "id",
+        "status",
+        "triggered_by",
+        "run_options",
+        "attempt",
+        "scheduled_for",
+        "started_at",
+        "duration",
+        "skip_reason",
+    )
     readonly_fields = fields
     ordering = ("-created_at", "-id")
     show_change_link = True
+
+    @admin.display(description="options")
+    def run_options(self, run: JobRun) -> str:
+        """As of, dry run and the command's options, as every list shows them."""
+        return run_options_words(run.options) or "-"
 
 
 class OperatorGroupsInline(admin.TabularInline):
@@ -92,12 +102,27 @@ class OperatorGroupsInline(admin.TabularInline):
     verbose_name_plural = "limited to operator groups (empty: everyone with the permission)"
 
 
+class PausedFilter(admin.SimpleListFilter):
+    """Paused jobs (``Job.enabled`` false) or the others, in the words every page uses."""
+
+    title = "paused"
+    parameter_name = "paused"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Paused"), ("no", "Not paused")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(enabled=self.value() == "no")
+        return queryset
+
+
 @admin.register(Job)
 class JobAdmin(AuditedAdmin):
     form = JobAdminForm
     # Fits a 1366 px screen beside the filters; the handler, next runs and the rest are on the job's page.
-    list_display = ("name", "schedule_in_words", "enabled", "last_run", "result", "duration", "failures")
-    list_filter = ("enabled", "last_run_status", "housekeeping")
+    list_display = ("name", "schedule_in_words", "paused", "last_run", "result", "duration", "failures")
+    list_filter = (PausedFilter, "last_run_status", "housekeeping")
     search_fields = ("name", "description", "command")
     readonly_fields = (
         "schedule_in_words",
@@ -110,6 +135,10 @@ class JobAdmin(AuditedAdmin):
     )
     inlines = [OperatorGroupsInline, RecentRunsInline]
     actions = ["run_now", "enable", "disable"]
+
+    @admin.display(description="paused", boolean=True, ordering="enabled")
+    def paused(self, job: Job) -> bool:
+        return not job.enabled
 
     @admin.display(description="schedule")
     def schedule_in_words(self, job: Job) -> str:
@@ -189,19 +218,25 @@ class JobAdmin(AuditedAdmin):
         started, refused = jobs_run_now(jobs=queryset, user=request.user, address=client_address(request))
         self._report(request, started, refused)
 
-    @admin.action(description="Enable", permissions=["toggle"])
+    @admin.action(description="Resume", permissions=["toggle"])
     def enable(self, request, queryset):
+        if (retry_after := action_limit_reached(request)) is not None:
+            self.message_user(request, action_limit_message(retry_after), messages.ERROR)
+            return None
         count, refused = jobs_enable(
             jobs=list(queryset), enabled=True, user=request.user, address=client_address(request)
         )
-        self._report(request, [f"{count} job(s) enabled."], refused)
+        self._report(request, [f"{count} job(s) resumed."], refused)
 
-    @admin.action(description="Disable", permissions=["toggle"])
+    @admin.action(description="Pause", permissions=["toggle"])
     def disable(self, request, queryset):
+        if (retry_after := action_limit_reached(request)) is not None:
+            self.message_user(request, action_limit_message(retry_after), messages.ERROR)
+            return None
         count, refused = jobs_enable(
             jobs=list(queryset), enabled=False, user=request.user, address=client_address(request)
         )
-        self._report(request, [f"{count} job(s) disabled."], refused)
+        self._report(request, [f"{count} job(s) paused."], refused)
 
 
 def _pre(text: str) -> str:
@@ -226,7 +261,8 @@ RUN_MOMENT_FIELDS = (
     "acknowledged_at",
 )
 # Left out of the list's query: a run's output and texts can be long, and a page holds 100 runs.
-RUN_LIST_DEFERRED = ("summary", "error", "output", "options")
+# Not options: a few keys the list shows (as of, dry run), read with the row.
+RUN_LIST_DEFERRED = ("summary", "error", "output")
 # A search term of this shape is a Celery task id.
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Jobs a name-prefix search matches at most; a longer prefix narrows it.
@@ -343,7 +379,7 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_column(self, run: JobRun) -> str:
-        return run.status_text
+        return f"{run.status_text} (dry run)" if (run.options or {}).get("dry_run") else run.status_text
 
     @admin.display(description="job", ordering="job__name")
     def job_name(self, run: JobRun) -> str:
@@ -351,7 +387,9 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="trigger", ordering="triggered_by")
     def trigger(self, run: JobRun) -> str:
-        return run.get_triggered_by_display()
+        """How it was asked for, with the run's own options (as of, dry run, the command's)."""
+        options = run_options_words(run.options)
+        return f"{run.get_triggered_by_display()} · {options}" if options else run.get_triggered_by_display()
 
     @admin.display(description="started", ordering="started_at")
     def started(self, run: JobRun) -> str:

@@ -1,6 +1,7 @@
 """The HTTP trigger API for external schedulers (system cron, Kubernetes CronJob, pg_cron).
 
     POST /api/jobs/run     {"job": "<name>"} or {"job_id": N}   -> 202 {run_id, status, ...}
+                           (+ "options": {"as_of": ..., "dry_run": true, "<command option>": ...})
                            (the old system's {"job_id": "<id or uuid>", "triggered_by": "..."} too)
     GET  /api/jobs/status?status=&app=&group=&q=&limit=&cursor=  -> a page of jobs, counts by status
     GET  /api/runs/<id>                                          -> one run
@@ -9,8 +10,9 @@ Statuses: 401 token (wrong, revoked or expired key, or a key whose owner is deac
 deleted), 400 body (a field named twice included), 403 a job outside the caller's reach (a key's
 scope, a user's permissions; audited) -- the same answer, naming nothing, whether that job
 exists or not --, 404 no such job for a caller who may trigger every job, or a run the caller may
-not see, 409 disabled or already active (with the active run's id), 413 body over 16 KiB, 429
-rate limit (Retry-After), 503 no API key configured. Every trigger, allowed or refused, is audited.
+not see, 400 options the job's command does not take (nothing recorded), 409 paused or already
+active (with the active run's id), 413 body over 16 KiB, 429 rate limit (Retry-After), 503 no
+API key configured. Every trigger, allowed or refused, is audited.
 """
 
 from __future__ import annotations
@@ -28,8 +30,17 @@ from jobs.models import ApiKey, AuditEntry, Job, JobRun
 from jobs.permissions.access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs
 from jobs.permissions.audit import audit_record
 from jobs.permissions.guards import authorize, error
-from jobs.running.run_requests import RunRefused, run_request
-from jobs.status.listing import STATUSES, JobFilters, cursor_decode, cursor_encode, jobs_filtered, status_counts
+from jobs.running.run_options import OptionsRefused, run_options_from_request
+from jobs.running.run_requests import RunOptionsRefused, RunRefused, run_request
+from jobs.status.listing import (
+    PAUSED_OLD_NAME,
+    STATUSES,
+    JobFilters,
+    cursor_decode,
+    cursor_encode,
+    jobs_filtered,
+    status_counts,
+)
 from jobs.status.rows import job_row_json, job_rows, run_json
 
 # Largest value of a bigint primary key: a bigger id cannot name a job (and would not fit
@@ -51,7 +62,7 @@ def _printable_text(value, max_length: int) -> bool:
 
 def _job_key(body: dict) -> dict | JsonResponse:
     """The job lookup (``{"name": ...}`` or ``{"pk": ...}``) the body asks for, or the 400 answer."""
-    unknown = set(body) - {"job", "job_id", "triggered_by"}
+    unknown = set(body) - {"job", "job_id", "triggered_by", "options"}
     if unknown or len(set(body) & {"job", "job_id"}) != 1:
         return error(400, 'give exactly one of "job" (a name) or "job_id" (a number)', unknown_fields=sorted(unknown))
     if "job" in body:
@@ -99,16 +110,25 @@ def jobs_run(request):
     about = _triggered_by(request.json)
     if isinstance(about, JsonResponse):
         return about
+    try:
+        options = run_options_from_request(request.json.get("options"))
+    except OptionsRefused as refused:
+        return error(400, str(refused), field="options")
     who = request.api_who
     job = Job.objects.filter(**key).first()
     address = client_address(request)
     if job is None:
         return _out_of_reach(who, key, address, about)
     try:
-        result = run_request(job=job, who=who, address=address, trigger=JobRun.Trigger.API, about=about)
+        result = run_request(
+            job=job, who=who, address=address, trigger=JobRun.Trigger.API, about=about, options=options
+        )
+    except RunOptionsRefused as refused:
+        return error(400, str(refused), field="options")
     except RunRefused as refused:
         if refused.disabled:
-            return error(409, "job is disabled", job=job.name, reason="disabled")
+            # "disabled": the API's word for paused since before pause had its name, kept for callers.
+            return error(409, "job is paused", job=job.name, reason="disabled", paused=True)
         return error(403, f"not allowed: {_reach(who)}")
     run = result.run
     if not result.queued:
@@ -121,7 +141,8 @@ def jobs_run(request):
             skipped_run_id=run.pk,
         )
     url = reverse("jobs:api-run", args=[run.pk])
-    response = JsonResponse({"run_id": run.pk, "job": job.name, "status": run.status, "url": url}, status=202)
+    body = {"run_id": run.pk, "job": job.name, "status": run.status, "url": url, "options": run.options}
+    response = JsonResponse(body, status=202)
     response["Location"] = url
     return response
 
@@ -166,8 +187,8 @@ def jobs_status(request):
     limit = _limit(request.GET.get("limit", ""))
     if limit is None:
         return error(400, f"limit must be a whole number from 1 to {STATUS_LIMIT_MAX}")
-    if request.GET.get("status", "") not in ("", *STATUSES):
-        return error(400, f"status must be one of {', '.join(STATUSES)}")
+    if request.GET.get("status", "") not in ("", PAUSED_OLD_NAME, *STATUSES):
+        return error(400, f"status must be one of {', '.join(STATUSES)} (or {PAUSED_OLD_NAME}, meaning paused)")
     after = None
     if cursor := request.GET.get("cursor", ""):
         after = cursor_decode(cursor)
@@ -176,7 +197,7 @@ def jobs_status(request):
     now = timezone.now()
     visible = allowed_jobs(request.api_who, VIEW)
     filters = replace(JobFilters.from_query(request.GET), sort="name", order="ascending")
-    listed = jobs_filtered(visible.select_related("webhook_handler"), filters, now)
+    listed = jobs_filtered(visible.select_related("webhook_handler", "paused_by"), filters, now)
     if after is not None:
         listed = listed.filter(name__gt=after)
     jobs = list(listed[: limit + 1])
@@ -184,11 +205,26 @@ def jobs_status(request):
     return JsonResponse(
         {
             "generated_at": now.isoformat(),
-            "totals": status_counts(visible, now),
-            "jobs": [job_row_json(row) for row in page],
+            "totals": _old_names(status_counts(visible, now)),
+            "jobs": [_api_row(row) for row in page],
             "next_cursor": cursor_encode(jobs[limit - 1].name) if len(jobs) > limit else None,
         }
     )
+
+
+def _old_names(counts: dict) -> dict:
+    """The status API's totals, with paused jobs under ``disabled`` (its word before pause had its
+    name, kept for its callers) and ``paused`` both."""
+    return {**counts, PAUSED_OLD_NAME: counts.get(Job.Status.PAUSED, 0)}
+
+
+def _api_row(row) -> dict:
+    """A job's row as the status API answers it: a paused job's ``status`` is ``disabled`` (kept
+    for existing callers); ``paused`` says who paused it, why and until when."""
+    data = job_row_json(row)
+    if data["status"] == Job.Status.PAUSED:
+        data["status"] = PAUSED_OLD_NAME
+    return data
 
 
 def _limit(raw: str) -> int | None:

@@ -15,6 +15,7 @@ from jobs.templatetags.jobs_dashboard import (
     row_sparkline,
     run_duration,
     run_note,
+    run_options,
     run_worker,
 )
 
@@ -78,6 +79,7 @@ def run_page_json(run: JobRun, now: datetime, *, full: bool = True) -> dict:
         "duration": run_duration(run, now),
         "progress": progress_text(data["progress"]),
         "note": run_note(run),
+        "options": run_options(run),
     }
     if full:
         texts.update(

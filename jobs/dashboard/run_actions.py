@@ -128,7 +128,10 @@ def backfill_new(request, name: str):
         try:
             slots = backfill_slots(job, *form.bounds())
             if "confirm" in request.POST:
-                backfill = backfill_start(job=job, slots=slots, user=request.user, address=client_address(request))
+                # "dry_run": the preview, each slot's run a dry run that shows what it would write.
+                dry_run = request.POST.get("confirm") == "dry_run"
+                address = client_address(request)
+                backfill = backfill_start(job=job, slots=slots, user=request.user, address=address, dry_run=dry_run)
                 return redirect("jobs:backfill", backfill.pk)
         except ActionRefused as exc:
             form.add_error(None, str(exc))

@@ -1,5 +1,7 @@
 """The raw beat schedule: every PeriodicTask, pause/resume and unschedule.
 
+Pause and resume count against JOBS_ACTION_RATE_LIMIT like every person's action: past it the
+page says so and nothing is recorded.
 Destructive actions need a recent password entry (here and in the admin, which uses
 ``reauthenticate_redirect``) and a second, confirming POST; every action is audited."""
 
@@ -20,6 +22,7 @@ from core.ratelimit import client_address
 from jobs.forms import ReauthenticateForm
 from jobs.permissions import access
 from jobs.permissions.guards import (
+    action_rate_limited,
     has_recent_login,
     mark_password_entered,
     recent_login_required,
@@ -81,6 +84,7 @@ def schedule(request):
 @staff_member_required
 @schedule_manager_required
 @require_POST
+@action_rate_limited
 def schedule_set_enabled(request, pk: int, enabled: bool):
     task = get_object_or_404(PeriodicTask.objects.select_related("job"), pk=pk)
     try:

@@ -53,7 +53,7 @@ view_required = permission_required(access.PERMISSIONS[access.VIEW], raise_excep
 
 
 def visible_jobs(user):
-    jobs = access.allowed_jobs(user, access.VIEW).select_related("webhook_handler", *SCHEDULE_ROWS)
+    jobs = access.allowed_jobs(user, access.VIEW).select_related("webhook_handler", "paused_by", *SCHEDULE_ROWS)
     return jobs.order_by("name")
 
 
@@ -76,15 +76,17 @@ def dashboard_page(request, now) -> dict:
     ids = jobs_filtered(visible, filters, now).values_list("pk", flat=True)
     page = Paginator(ids, PAGE_SIZE).get_page(request.GET.get("page"))
     shown = list(page.object_list)
-    by_id = visible.select_related("webhook_handler", *SCHEDULE_ROWS).in_bulk(shown)
+    by_id = visible.select_related("webhook_handler", "paused_by", *SCHEDULE_ROWS).in_bulk(shown)
     jobs = [by_id[pk] for pk in shown if pk in by_id]
     rows = job_rows(now=now, jobs=jobs)
     runnable = access.allowed_jobs(request.user, access.RUN).filter(pk__in=[job.pk for job in jobs])
+    toggleable = access.allowed_jobs(request.user, access.TOGGLE).filter(pk__in=[job.pk for job in jobs])
     return {
         "filters": filters,
         "page": page,
         "rows": rows,
         "runnable": set(runnable.values_list("pk", flat=True)),
+        "toggleable": set(toggleable.values_list("pk", flat=True)),
         "counts": status_counts(visible, now),
         "totals": totals_of_the_day(now, housekeeping=with_housekeeping(request)),
         "updated": updated_text(now),
@@ -244,6 +246,7 @@ def job_detail(request, name: str):
         "waits_for": list(job.dependencies.order_by("upstream__name").values_list("upstream__name", flat=True)),
         "latest": latest,
         "can_run": access.job_allows(request.user, access.RUN, job),
+        "can_toggle": access.job_allows(request.user, access.TOGGLE, job),
         "actions": job_actions(job),
         "now": now,
         "updated": updated_text(now),
@@ -257,7 +260,7 @@ def job_detail(request, name: str):
 @require_GET
 def run_detail(request, run_id: int):
     """The run; as JSON for the page's own refresh and the dashboard's "Run now" line."""
-    runs = with_lineage(JobRun.objects.select_related("job", "triggered_by_user", "acknowledged_by"))
+    runs = with_lineage(JobRun.objects.select_related("job", "triggered_by_user", "acknowledged_by", "backfill"))
     run = get_object_or_404(runs, pk=run_id, job__in=access.allowed_jobs(request.user, access.VIEW))
     now = timezone.now()
     if wants_json(request):

@@ -27,6 +27,9 @@ class Backfill(models.Model):
     slots = models.JSONField(default=list, help_text="The slots to run as of (ISO datetimes, UTC), oldest first.")
     run_ids = models.JSONField(default=list, help_text="The run of each slot started so far, in slot order.")
     position = models.PositiveIntegerField(default=0, help_text="Index of the slot under way.")
+    dry_run = models.BooleanField(
+        default=False, help_text="Each slot's run is a dry run: it shows what the slot would write, writing nothing."
+    )
     stop_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -130,7 +130,7 @@ class Job(models.Model):
         IDLE = "idle"
         RUNNING = "running"
         FAILED = "failed"
-        DISABLED = "disabled"
+        PAUSED = "paused"
 
     class AlertState(models.TextChoices):
         OK = "ok", "OK"
@@ -157,7 +157,23 @@ class Job(models.Model):
         WebhookHandler, null=True, blank=True, on_delete=models.PROTECT, related_name="jobs"
     )
     config = models.JSONField(default=dict, blank=True, help_text="Options passed to the command.")
-    enabled = models.BooleanField(default=True)
+    # False while paused: beat records no slot, lateness and late alerts stay quiet; a person
+    # may still run it by hand. Every page, filter and message calls this state "paused".
+    enabled = models.BooleanField(
+        default=True,
+        verbose_name="active (not paused)",
+        help_text="Untick to pause: beat records no slot while paused; it can still be run by hand. "
+        "The dashboard pauses with a reason and an optional end.",
+    )
+    # Who paused the job, why and until when (jobs.scheduling.pauses); empty while it is active.
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    paused_reason = models.CharField(max_length=200, blank=True, default="", db_default="", editable=False)
+    paused_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="The job resumes by itself at this time (beat's housekeeping)."
+    )
     timeout_seconds = models.PositiveIntegerField(
         default=3600,
         validators=between(1, MAX_TIMEOUT_SECONDS),
@@ -274,7 +290,7 @@ class Job(models.Model):
         # Seeing a job's runs is jobs.view_jobrun; jobs.permissions.access decides with these and the job's groups.
         permissions = [
             ("run_job", "Can run a job now"),
-            ("toggle_job", "Can enable or disable a job"),
+            ("toggle_job", "Can pause or resume a job"),
             ("manage_schedule", "Can pause, resume, unschedule and purge beat tasks"),
         ]
         indexes = [
@@ -286,6 +302,8 @@ class Job(models.Model):
             models.Index(fields=["name"], condition=Q(last_run_warnings__gt=0), name="jobs_job_warned"),
             # Job.objects.housekeeping(): the few upkeep jobs whose runs lists leave out.
             models.Index(fields=["name"], condition=Q(housekeeping=True), name="jobs_job_housekeeping"),
+            # Beat's "which pauses have ended?" (paused_until <= now): only the paused jobs with an end.
+            models.Index(fields=["paused_until"], condition=Q(paused_until__isnull=False), name="jobs_job_pause_ends"),
             # /metrics' failing jobs (last run failed, timed out or abandoned): a few names and a count.
             models.Index(
                 fields=["name"],
@@ -307,6 +325,10 @@ class Job(models.Model):
             in_range("catch_up_limit", 1, MAX_CATCH_UP_LIMIT, nullable=True),
             in_range("escalate_after_failures", 1, MAX_ESCALATE_AFTER_FAILURES),
             in_range("chain_deadline_seconds", 60, MAX_TIMEOUT_SECONDS),
+            # A pause's end belongs to a paused job: an active job has nothing to resume.
+            models.CheckConstraint(
+                condition=Q(enabled=False) | Q(paused_until__isnull=True), name="jobs_job_pause_end_only_when_paused"
+            ),
         ]
 
     # What moves the next slot besides the schedule itself (which lives in the task's rows).
@@ -387,8 +409,17 @@ class Job(models.Model):
     def _schedule_key(self) -> tuple:
         return tuple(self.__dict__.get(name) for name in self.SCHEDULE_FIELDS)
 
+    # What an active job's pause columns hold: resuming (by any surface) clears them.
+    NOT_PAUSED = {"paused_at": None, "paused_by": None, "paused_reason": "", "paused_until": None}
+
     def save(self, *args, **kwargs) -> None:
         pending = self._schedule_pending_changes()
+        if self.enabled and (self.paused_until is not None or self.paused_reason or self.paused_by_id):
+            # Ticked active again in a form: the pause (and its end) is over.
+            for name, value in self.NOT_PAUSED.items():
+                setattr(self, name, value)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], *self.NOT_PAUSED}
         if kwargs.get("update_fields") is not None:  # update_or_create names what it assigned
             kwargs["update_fields"] = [name for name in kwargs["update_fields"] if name not in SCHEDULE_NAMES]
         loaded = getattr(self, "_loaded_schedule", None)
@@ -471,7 +502,7 @@ class Job(models.Model):
 
     def status(self, active_run_exists: bool) -> str:
         if not self.enabled:
-            return self.Status.DISABLED
+            return self.Status.PAUSED
         if active_run_exists:
             return self.Status.RUNNING
         if self.last_run_status in JobRun.FAILURE_STATUSES:

@@ -19,8 +19,9 @@ class AuditEntry(models.Model):
         UPDATE = "update"
         DELETE = "delete"
         RUN = "run"
-        ENABLE = "enable"
-        DISABLE = "disable"
+        # Stored values kept from before "pause" was the state's one name; shown as resume/pause.
+        ENABLE = "enable", "resume"
+        DISABLE = "disable", "pause"
         REVOKE = "revoke"
         OTHER = "other"
 

@@ -18,7 +18,7 @@ sweep (process-jobs and the leader, ``jobs.running.maintenance.runs_sweep``), so
   the reason naming the upstream and its run;
 * an upstream's slot for the period was skipped by a blackout window: waiting -> skipped, naming
   the window (no alert);
-* its job was disabled meanwhile: waiting -> skipped ("job is disabled");
+* its job was paused meanwhile: waiting -> skipped ("job is paused");
 * otherwise it keeps waiting, until ``Job.chain_deadline_seconds`` after it was recorded, and
   then fails naming the upstream that never succeeded.
 
@@ -91,8 +91,8 @@ def chains_release(*, now: datetime, job_ids: set[int] | None = None, deadlines:
 
 def _look_at(run: JobRun, now: datetime, deadlines: bool) -> str:
     if not run.job.enabled:
-        # Disabled while it waited: it never runs, as a slot of a disabled job is recorded.
-        ended = run_end_waiting(run=run, status=Status.SKIPPED, now=now, skip_reason="job is disabled")
+        # Paused while it waited: it never runs, as a slot of a paused job is recorded.
+        ended = run_end_waiting(run=run, status=Status.SKIPPED, now=now, skip_reason="job is paused")
         return "skipped" if ended else "gone"
     upstreams = dict(
         JobDependency.objects.filter(job_id=run.job_id).values_list("upstream_id", "upstream__name").order_by("pk")

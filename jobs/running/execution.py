@@ -290,13 +290,46 @@ def command_argv(config: dict, options: dict, slot: datetime | None = None) -> l
     unless the run or the job's config names one, so a late, retried or caught-up run charges
     its own period.
     """
-    argv = config_argv(config) + [str(arg) for arg in options.get("args", ())]  # runjob NAME --option ...
+    # The run's own command options ("Run with options", the API's options) over the job's config.
+    argv = config_argv(run_config(config, options)) + [str(arg) for arg in options.get("args", ())]
     as_of = options.get("as_of") or (None if config.get("as_of") else slot)
     if as_of:
         argv += ["--as-of", as_of.isoformat() if isinstance(as_of, datetime) else str(as_of)]
     if options.get("dry_run"):
         argv.append("--dry-run")
     return argv
+
+
+def run_config(config: dict, options: dict) -> dict:
+    """The job's config with the run's own ``command_options`` over it (a key given by both: the
+    run's value)."""
+    overrides = options.get("command_options") or {}
+    return {**config, **overrides} if isinstance(overrides, dict) and isinstance(config, dict) else config
+
+
+def run_options_check(command: str, config: dict, options: dict) -> None:
+    """Raise ConfigRefused unless ``command``'s own parser takes the command line of a run with
+    these options: each of ``command_options`` an option it declares (as ``config_check`` checks a
+    config), and ``as_of``, ``dry_run`` and runjob's ``args`` read by the parser after them, in its
+    words (an ``--as-of`` it cannot read, a ``--dry-run`` or ``--as-of`` it does not declare)."""
+    app_name = get_commands().get(command)
+    if app_name is None:
+        raise ConfigRefused(f"{command!r} is not a command this installation has.")
+    parser = _command_parser(app_name, command)
+    overrides = options.get("command_options") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigRefused('The command\'s options must be a JSON object, e.g. {"batch_size": 10}.')
+    for key, value in overrides.items():
+        _option_check(parser, command, key, value)
+    if "--" in [str(arg) for arg in options.get("args", ())]:
+        raise ConfigRefused("A bare '--' is not an option.")
+    _parsed(parser, command, command_argv(config, options))
+
+
+def command_options_hint(command: str) -> str:
+    """The options ``command`` declares, in words (for a form)."""
+    app_name = get_commands().get(command)
+    return _options_hint(_command_parser(app_name, command)) if app_name else ""
 
 
 def config_error(command: str, config) -> str | None:
@@ -415,6 +448,11 @@ def run_refusal(*, command: str, config: dict, options: dict) -> str | None:
         return f"Config refused: {error}"
     if "--" in [str(arg) for arg in options.get("args", ())]:
         return "Options refused: a bare '--' is not an option."
+    if options.get("command_options"):
+        try:
+            run_options_check(command, config, options)
+        except ConfigRefused as exc:
+            return f"Options refused: {exc}"
     return None
 
 

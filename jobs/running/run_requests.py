@@ -25,6 +25,7 @@ from jobs.models import AuditEntry, Backfill, Job, JobRun
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record, audit_run
 from jobs.running.execution import is_job_command
+from jobs.running.run_options import OptionsRefused, run_options_checked
 from jobs.running.runner import JobDisabled, TriggerResult, run_trigger
 from jobs.scheduling.cron import fire_times, interval_slot
 
@@ -39,11 +40,15 @@ class ActionRefused(Exception):
 
 
 class RunRefused(ActionRefused):
-    """``run_request`` refused: the asker may not run the job, or the job is disabled."""
+    """``run_request`` refused: the asker may not run the job, or the API asked for a paused one."""
 
     def __init__(self, message: str, *, disabled: bool = False):
         super().__init__(message)
         self.disabled = disabled
+
+
+class RunOptionsRefused(ActionRefused):
+    """The run's options are not ones the job's command takes; nothing was recorded."""
 
 
 def run_request(
@@ -60,8 +65,10 @@ def run_request(
     """Ask for one run of ``job`` on behalf of ``who`` (a user, an ApiKey or the bootstrap key),
     from ``address``: check the ``run`` rule, trigger, audit. Returns the trigger's result (a
     queued run, or a recorded skip when another run is active); raises ``RunRefused``, audited,
-    when ``who`` may not run the job or it is disabled. ``repeats``: the run this one repeats (a
-    retry, a slot run again), named in the audit entry; ``backfill``: the backfill whose slot it is;
+    when ``who`` may not run the job or the API asks for a paused one, and RunOptionsRefused
+    (nothing recorded) when the job's command does not take ``options`` (``run_options_checked``).
+    ``repeats``: the run this one repeats (a retry, a slot run again), named in the audit entry;
+    ``backfill``: the backfill whose slot it is;
     ``about``: more for the audit entry (``{field: [None, value]}``), e.g. the API caller's own note."""
     about = {**(about or {}), **({"repeats_run": [None, repeats.pk]} if repeats is not None else {})}
     if not access.job_allows(who, access.RUN, job):
@@ -70,11 +77,17 @@ def run_request(
             actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused=reason, changes=about
         )
         raise RunRefused(f"{job.name}: not allowed ({reason})")
+    try:
+        options = run_options_checked(job, options)
+    except OptionsRefused as exc:
+        raise RunOptionsRefused(f"{job.name}: {exc}") from None
+    if options:
+        about = {**about, "options": [None, options]}
     user = who if isinstance(who, get_user_model()) else None
     try:
         result = run_trigger(job=job, triggered_by=trigger, user=user, options=options, backfill=backfill)
     except JobDisabled as exc:
-        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is disabled")
+        audit_record(actor=who, action=AuditEntry.Action.RUN, instance=job, address=address, refused="job is paused")
         raise RunRefused(str(exc), disabled=True) from None
     audit_run(who=who, job=job, run=result.run, address=address, about=about)
     return result
@@ -218,18 +231,21 @@ def _fire_times(job: Job, start: datetime):
         slot += step
 
 
-def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "") -> Backfill:
+def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "", dry_run: bool = False) -> Backfill:
     """Store the backfill and ask for its first slot's run (``run_request``: allowed, audited). A
     first slot refused because another run of the job is active is recorded as a skip, and the
-    backfill starts it again once that run has ended."""
+    backfill starts it again once that run has ended. ``dry_run``: every slot's run is a dry run,
+    the preview of what each slot would write."""
     if not slots:
         raise ActionRefused("No slots to backfill.")
     slots = sorted(slots)
     with transaction.atomic():
         if Backfill.objects.filter(job=job, status=Backfill.Status.RUNNING).exists():
             raise ActionRefused(f"{job.name} already has a backfill running.")
-        backfill = Backfill.objects.create(job=job, requested_by=user, slots=[slot.isoformat() for slot in slots])
-        options = {"as_of": slots[0].isoformat()}
+        backfill = Backfill.objects.create(
+            job=job, requested_by=user, slots=[slot.isoformat() for slot in slots], dry_run=dry_run
+        )
+        options = backfill_options(backfill, slots[0].isoformat())
         result = run_request(job=job, who=user, address=address, options=options, backfill=backfill)
         _backfill_started(backfill, result)
         backfill.save(update_fields=["run_ids"])
@@ -238,9 +254,18 @@ def backfill_start(*, job: Job, slots: list[datetime], user, address: str = "") 
             action=AuditEntry.Action.RUN,
             instance=job,
             address=address,
-            changes={"backfill": [None, backfill.pk], "slots": [None, len(slots)]},
+            changes={"backfill": [None, backfill.pk], "slots": [None, len(slots)], **_dry_run_change(dry_run)},
         )
     return backfill
+
+
+def backfill_options(backfill: Backfill, slot: str) -> dict:
+    """A backfilled slot's run options: as of its slot, and a dry run in a preview backfill."""
+    return {"as_of": slot, **({"dry_run": True} if backfill.dry_run else {})}
+
+
+def _dry_run_change(dry_run: bool) -> dict:
+    return {"dry_run": [None, True]} if dry_run else {}
 
 
 def backfill_advance(*, backfill_id: int) -> None:
@@ -273,12 +298,12 @@ def _backfill_trigger(backfill: Backfill) -> None:
             job=backfill.job,
             triggered_by=JobRun.Trigger.MANUAL,
             user=backfill.requested_by,
-            options={"as_of": slot},
+            options=backfill_options(backfill, slot),
             backfill=backfill,
         )
     except JobDisabled:
         backfill.status, backfill.finished_at = Backfill.Status.STOPPED, timezone.now()
-        backfill.stop_reason = "the job was disabled"
+        backfill.stop_reason = "the job was paused"
         return
     _backfill_started(backfill, result)
 

@@ -46,7 +46,13 @@ Trigger = JobRun.Trigger
 
 
 class JobDisabled(Exception):
-    """A person or system asked to run a disabled job."""
+    """The API asked to run a paused job (a paused job's schedule, and the external schedulers
+    that call the API in its place, are what a pause holds back; a person may still run it)."""
+
+
+# Who may run a paused job: a person, by hand (dashboard, admin, runjob), and the runner's own
+# retry of a run that started before the pause. Beat's slots are recorded as skipped; the API refused.
+BY_HAND = (Trigger.MANUAL, Trigger.CLI, Trigger.RETRY)
 
 
 @dataclass
@@ -135,8 +141,8 @@ def runs_book(
     """Record triggers durably, then (on commit) send each queued run to a worker. Beat records
     a burst of due slots in one call; "Run now", the API, runjob and catch-up send one.
 
-    1. A disabled job refuses a manual trigger (``JobDisabled``); a scheduled one that raced a
-       disable is recorded as skipped, as is a request that carries its ``skip_reason``.
+    1. A paused job refuses an API trigger (``JobDisabled``) and runs one by hand; a scheduled
+       one that raced a pause is recorded as skipped, as is a request that carries its ``skip_reason``.
     2. Insert the queued runs (one statement). The database answers, row by row, whether
        another run of the job is active or the slot already has its run.
     3. A refused row whose slot has its run is a duplicate (nothing written); any other is
@@ -149,8 +155,8 @@ def runs_book(
     """
     now = now or timezone.now()
     for request in requests:
-        if not request.job.enabled and request.triggered_by not in (Trigger.SCHEDULE, Trigger.RETRY):
-            raise JobDisabled(f"Job {request.job.name!r} is disabled.")
+        if not request.job.enabled and request.triggered_by == Trigger.API:
+            raise JobDisabled(f"Job {request.job.name!r} is paused.")
     chained = _chained_jobs(requests)
     rows = [_queued_row(request, now, chained) if _may_queue(request) else None for request in requests]
     _runs_insert([row for row in rows if row is not None], now=now)
@@ -169,7 +175,7 @@ def runs_book(
             results.append(TriggerResult(None, "waiting"))
         else:
             active = blockers.get(request.job.pk) if row is not None else None
-            reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is disabled"
+            reason = _blocked_reason(active) if row is not None else request.skip_reason or "job is paused"
             if row is not None and request.window_name:
                 reason = f"inside window {request.window_name!r}: deferred, but {reason}"
             skips.append(_skip_row(request, reason, now, blocked_by=active))
@@ -209,7 +215,7 @@ def run_trigger(
 
 
 def _may_queue(request: TriggerRequest) -> bool:
-    return not request.skip_reason and (request.job.enabled or request.triggered_by == Trigger.RETRY)
+    return not request.skip_reason and (request.job.enabled or request.triggered_by in BY_HAND)
 
 
 def _chained_jobs(requests: list[TriggerRequest]) -> set[int]:

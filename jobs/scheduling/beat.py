@@ -9,7 +9,8 @@
   use its time; this beat's offset from it is measured every tick, and corrects its sleep;
 * the leader's housekeeping: a heartbeat row (``ServiceHeartbeat "beat"``) for ``/health/``, the
   reap / re-send sweep of process-jobs (its own run can lose its message or worker, and nothing
-  else would re-send or reap it), the ``all`` catch-up backlog and late episodes.
+  else would re-send or reap it), the ``all`` catch-up backlog, pauses whose end has come
+  (``jobs.scheduling.pauses``) and late episodes.
 
 django-celery-beat still fires every other periodic task. ``GuardedEntry`` keeps one whose
 crontab never occurs from stopping beat. This is one of the two places that use a library's
@@ -37,6 +38,7 @@ from jobs.scheduling.catch_up import catch_up_backlog
 from jobs.scheduling.clock import clock_read
 from jobs.scheduling.firing import due_jobs_fire, next_due_at
 from jobs.scheduling.leader import Leadership, beat_heartbeat_write, fence_transaction
+from jobs.scheduling.pauses import pauses_end
 from jobs.scheduling.schedules import RUN_TASK
 
 logger = logging.getLogger(__name__)
@@ -175,6 +177,7 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
                 self._next_sweep = clock + self.sweep_backoff.after(failed=bool(swept["dispatch_failed"]))
             if housekeeping:
                 catch_up_backlog(now=reading.db)
+                pauses_end(now=reading.db)  # pauses whose end has come, before their next slot
             if clock >= self._next_lateness_check:
                 # Here as well as in process-jobs: an alert then follows a slot's grace expiry
                 # within one check period instead of up to a minute (process-jobs' period).

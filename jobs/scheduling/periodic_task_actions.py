@@ -1,6 +1,6 @@
 """Staff actions on the raw beat schedule (every django-celery-beat ``PeriodicTask``).
 
-A task that a Job owns holds the job's schedule: pausing it disables the job, which needs the
+A task that a Job owns holds the job's schedule: pausing it pauses the job, which needs the
 job's own toggle rule in ``jobs.permissions.access``; it is deleted with the job, not on its own.
 Every action writes an audit entry per task it touched. A task no job owns may name only a task
 ``schedulable_task_names`` lists.
@@ -74,9 +74,10 @@ def _set_enabled(*, tasks: list[PeriodicTask], enabled: bool, user) -> int:
             continue
         job = owning_job(task)
         if job is not None:
-            jobs_set_enabled(job_ids=[job.pk], enabled=enabled)
+            jobs_set_enabled(job_ids=[job.pk], enabled=enabled, by=user)
             job.enabled = enabled
-            audit_record(actor=user, action="update", instance=job, before={"enabled": not enabled}, fields=["enabled"])
+            action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
+            audit_record(actor=user, action=action, instance=job, changes={"paused": [enabled, not enabled]})
         else:
             PeriodicTask.objects.filter(pk=task.pk).update(enabled=enabled)
         task.enabled = enabled
@@ -88,11 +89,11 @@ def _set_enabled(*, tasks: list[PeriodicTask], enabled: bool, user) -> int:
 
 @transaction.atomic
 def periodic_task_unschedule(*, task: PeriodicTask, user) -> None:
-    """Delete a task no job owns (a job's task goes with the job: disable or delete the job)."""
+    """Delete a task no job owns (a job's task goes with the job: pause or delete the job)."""
     job = owning_job(task)
     if job is not None:
         raise ScheduleActionRefused(
-            f"{task.name} belongs to job {job.name} (it holds its schedule): disable or delete the job instead."
+            f"{task.name} belongs to job {job.name} (it holds its schedule): pause or delete the job instead."
         )
     audit_record(actor=user, action="delete", instance=task)
     task.delete()  # .delete() bumps PeriodicTasks.last_update, which beat watches

@@ -121,7 +121,8 @@ def schedule_row_saved(sender, instance, created: bool = False, raw: bool = Fals
         return
     jobs = row_jobs(instance)
     if isinstance(instance, PeriodicTask) and before["enabled"] != instance.enabled:
-        jobs.exclude(enabled=instance.enabled).update(enabled=instance.enabled)
+        resumed = Job.NOT_PAUSED if instance.enabled else {"late_since": None}
+        jobs.exclude(enabled=instance.enabled).update(enabled=instance.enabled, **resumed)
     jobs_schedule_move(jobs)
 
 

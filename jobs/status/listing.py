@@ -4,7 +4,7 @@ row (so filters, counts and order run in SQL), counts by status in one ``GROUP B
 of jobs at a time. Only the jobs shown get the per-job work (``selectors.job_rows``).
 
 Statuses, one vocabulary everywhere: ``failed``, ``late``, ``running``, ``idle`` (ok) and
-``disabled`` (paused), decided in this order: disabled, then running (an active run exists,
+``paused``, decided in this order: paused, then running (an active run exists,
 partial index jobs_jobrun_active), then late (``late_at <= now``), then failed (the last run's
 status), else idle -- the same rules as ``Job.status`` plus ``Job.objects.late``.
 """
@@ -26,7 +26,9 @@ from jobs.models import Job, JobOperatorGroup, JobRun
 from jobs.status.rows import LATE
 
 # The dashboard's order: what needs a look first.
-STATUSES = (Job.Status.FAILED.value, LATE, Job.Status.RUNNING.value, Job.Status.IDLE.value, Job.Status.DISABLED.value)
+STATUSES = (Job.Status.FAILED.value, LATE, Job.Status.RUNNING.value, Job.Status.IDLE.value, Job.Status.PAUSED.value)
+# The word the status API and bookmarked addresses used for "paused" before it was the one name.
+PAUSED_OLD_NAME = "disabled"
 WEBHOOKS = "webhooks"
 # Sortable columns: what the address names -> the job field (then name, which is unique).
 SORTS = {
@@ -54,6 +56,8 @@ class JobFilters:
     def from_query(cls, params) -> JobFilters:
         """From GET parameters: an unknown status, sort or order is read as the default."""
         raw = {name: params.get(name, "")[:TEXT_LIMIT].strip() for name in ("status", "app", "group", "q")}
+        if raw["status"] == PAUSED_OLD_NAME:
+            raw["status"] = Job.Status.PAUSED.value
         if raw["status"] not in STATUSES:
             raw["status"] = ""
         sort = params.get("sort", "")
@@ -85,7 +89,7 @@ def active_job_ids() -> QuerySet:
 
 def status_expression(now: datetime) -> Case:
     return Case(
-        When(enabled=False, then=Value(Job.Status.DISABLED.value)),
+        When(enabled=False, then=Value(Job.Status.PAUSED.value)),
         When(pk__in=active_job_ids(), then=Value(Job.Status.RUNNING.value)),
         When(late_at__lte=now, then=Value(LATE)),
         When(last_run_status__in=JobRun.FAILURE_STATUSES, then=Value(Job.Status.FAILED.value)),

@@ -190,7 +190,7 @@ def job_next_run(job: Job, now: datetime) -> datetime | None:
 
 
 def job_next_runs(job: Job, now: datetime, count: int) -> list[datetime]:
-    """The job's next ``count`` slots after ``now`` (none while it is disabled or unscheduled)."""
+    """The job's next ``count`` slots after ``now`` (none while it is paused or unscheduled)."""
     if not job.enabled or not (job.cron_expression or job.interval_seconds):
         return []
     return upcoming_runs(job.cron_expression, job.interval_seconds, job.timezone, now, count=count)
@@ -247,6 +247,20 @@ def job_row_json(row: JobRow) -> dict:
         "last_error_run_id": row.last_failure.pk if row.last_failure else None,
         "consecutive_failures": job.consecutive_failures,
         "slow": row.slow,
+        "paused": pause_json(job),
+    }
+
+
+def pause_json(job) -> dict | None:
+    """Who paused the job, when, why and until when (None while it is active)."""
+    if job.enabled:
+        return None
+    by = job.paused_by
+    return {
+        "since": iso(job.paused_at),
+        "by": by.get_username() if by else None,
+        "reason": job.paused_reason,
+        "until": iso(job.paused_until),
     }
 
 
@@ -279,6 +293,8 @@ def run_json(run: JobRun, *, full: bool = True) -> dict:
         "acknowledged": acknowledgement_json(run),
         "slow": run.slow,
         "dry_run": is_dry_run(run),
+        "options": run.options or {},
+        "backfill_id": run.backfill_id,
         "progress": progress_json(run, timezone.now()),
     }
     if full:

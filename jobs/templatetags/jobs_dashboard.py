@@ -14,6 +14,7 @@ from core.formatting import format_datetime, format_duration, format_json, one_l
 from jobs.dashboard.charts import runs_chart_svg
 from jobs.models import JobRun
 from jobs.running.progress import progress_json
+from jobs.running.run_options import run_options_words
 from jobs.status.rows import JobRow
 
 register = template.Library()
@@ -58,6 +59,21 @@ def run_note(run: JobRun | None) -> str:
     if not run.skip_reason and not run.error and run.warnings:
         return one_line(f"warning: {run.warnings[0]}", limit=160)
     return run.skip_reason or one_line(run.error, limit=160)
+
+
+@register.filter
+def run_options(run: JobRun | None) -> str:
+    """The run's own options in words: ``as of 2026-03-01 00:00:00 UTC · dry run · --batch-size=10``."""
+    return run_options_words(run.options) if run is not None else ""
+
+
+@register.filter
+def run_command_options(run: JobRun | None) -> str:
+    """Only the command's own options of the run (as of and dry run have their own lines)."""
+    if run is None:
+        return ""
+    options = run.options or {}
+    return run_options_words({key: options[key] for key in ("command_options", "args") if key in options})
 
 
 @register.filter

@@ -109,7 +109,7 @@ def test_it_follows_a_job_edit_disable_and_delete_in_a_running_beat(processes, m
     wait_for(lambda: timezone.now() > quiet_from + timedelta(seconds=4), timeout=20, interval=0.5)
     late = _schedule_runs(job, disabled)
     assert not [run for run in late if run.created_at > quiet_from], [(r.pk, r.created_at) for r in late]
-    assert all(r.status == JobRun.Status.SKIPPED and r.skip_reason == "job is disabled" for r in late), late
+    assert all(r.status == JobRun.Status.SKIPPED and r.skip_reason == "job is paused" for r in late), late
 
     # Deleted: its PeriodicTask goes with it; beat reloads its schedule and carries on.
     task_id = job.periodic_task_id

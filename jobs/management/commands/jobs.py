@@ -7,23 +7,25 @@ from django.utils import timezone
 
 from core.formatting import format_datetime, format_duration
 from jobs.models import Job
-from jobs.status.listing import STATUSES, JobFilters, jobs_filtered
+from jobs.status.listing import PAUSED_OLD_NAME, STATUSES, JobFilters, jobs_filtered
 from jobs.status.rows import JobRow, job_rows
 
-COLUMNS = ("name", "schedule", "enabled", "status", "last run", "next run", "last duration")
+COLUMNS = ("name", "schedule", "paused", "status", "last run", "next run", "last duration")
 # Jobs read and printed at a time: memory stays flat however many jobs --limit 0 lists.
 BATCH = 500
 
 
 class Command(BaseCommand):
     help = (
-        "List jobs, failing and late first: schedule in words, enabled, status "
+        "List jobs, failing and late first: schedule in words, paused, status "
         f"({'/'.join(STATUSES)}), last and next run; then the warnings of each last run that succeeded "
         "with warnings. Filters as on the dashboard; the first 50 unless --limit says otherwise."
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--status", choices=STATUSES, default="", help="Only jobs with this status.")
+        parser.add_argument(
+            "--status", choices=(*STATUSES, PAUSED_OLD_NAME), default="", help="Only jobs with this status."
+        )
         parser.add_argument("--search", default="", help="Only jobs whose name or description contains this text.")
         parser.add_argument("--app", default="", help="Only jobs of this app (billing, accounts, webhooks, ...).")
         parser.add_argument("--limit", type=int, default=50, help="At most this many jobs (0: all, streamed).")
@@ -32,7 +34,8 @@ class Command(BaseCommand):
         if options["limit"] < 0:
             raise CommandError("--limit must be 0 (all) or more.")
         now = timezone.now()
-        filters = JobFilters(status=options["status"], app=options["app"], q=options["search"].strip())
+        status = "paused" if options["status"] == PAUSED_OLD_NAME else options["status"]
+        filters = JobFilters(status=status, app=options["app"], q=options["search"].strip())
         listed = jobs_filtered(Job.objects.select_related("webhook_handler"), filters, now)
         jobs = listed.iterator(chunk_size=BATCH)
         if options["limit"]:
@@ -71,7 +74,7 @@ class Command(BaseCommand):
         return (
             row.job.name,
             row.job.schedule_description,
-            "yes" if row.job.enabled else "no",
+            "no" if row.job.enabled else "yes",
             row.status,
             f"{format_datetime(row.job.last_run_at)} {row.last_run_text}" if row.job.last_run_at else "-",
             "never fires" if row.schedule_problem else format_datetime(row.next_run),

@@ -21,7 +21,7 @@ from django.utils import timezone
 from jobs.models import Job, JobRun
 from jobs.running.command import as_of_argument, parse_as_of
 from jobs.running.execution import command_argv
-from jobs.running.runner import JobDisabled, run_execute, run_trigger
+from jobs.running.runner import run_execute, run_trigger
 
 EXIT_SKIPPED = 75  # EX_TEMPFAIL: another run is active; try again later
 EXIT_USAGE = 2  # bad input, as argparse exits
@@ -100,10 +100,8 @@ class Command(BaseCommand):
             run_options["as_of"] = parse_as_of(as_of).isoformat()  # a datetime, or text from call_command
         if dry_run:
             run_options["dry_run"] = True
-        try:
-            result = run_trigger(job=job, triggered_by=JobRun.Trigger.CLI, options=run_options, dispatch=False)
-        except JobDisabled as exc:
-            raise CommandError(f"{exc} Enable it first.") from None
+        # A paused job runs too: this is a person at the machine, running it by hand.
+        result = run_trigger(job=job, triggered_by=JobRun.Trigger.CLI, options=run_options, dispatch=False)
         if not result.queued:
             self.stdout.write(f"run #{result.run.pk} skipped: {result.run.skip_reason}")
             sys.exit(EXIT_SKIPPED)

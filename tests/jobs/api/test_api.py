@@ -23,7 +23,8 @@ def test_it_queues_a_run_by_name_and_answers_202_with_its_id(api, make_job):
     response = api.post(RUN, {"job": "nightly"})
     assert response.status_code == 202
     run = JobRun.objects.get()
-    assert response.json() == {"run_id": run.pk, "job": "nightly", "status": "queued", "url": f"/api/runs/{run.pk}"}
+    url = f"/api/runs/{run.pk}"
+    assert response.json() == {"run_id": run.pk, "job": "nightly", "status": "queued", "url": url, "options": {}}
     assert response["Location"] == f"/api/runs/{run.pk}"
     assert run.job == job and run.triggered_by == JobRun.Trigger.API and run.triggered_by_user is None
 

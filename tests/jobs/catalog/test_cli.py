@@ -38,6 +38,12 @@ def test_it_exits_0_and_prints_the_run_and_summary(make_job):
     assert run.triggered_by == JobRun.Trigger.CLI
 
 
+def test_it_runs_a_paused_job_by_hand(make_job):
+    make_job("paused-job", enabled=False)
+    code, out, _ = runjob("paused-job")
+    assert code == 0 and JobRun.objects.get().status == JobRun.Status.SUCCEEDED
+
+
 def test_it_exits_1_when_the_job_fails(make_job):
     make_job("test-fail-job", command="test_fail_job")
     code, _, err = runjob("test-fail-job")
@@ -68,7 +74,7 @@ def test_it_lists_jobs_with_schedule_in_words_and_next_run(make_job):
     call_command("jobs", stdout=out)
     text = out.getvalue()
     assert "nightly" in text and "At 03:00" in text and "idle" in text
-    assert "disabled" in text
+    assert "paused" in text
 
 
 def test_it_shows_a_json_summary_as_the_last_line_of_a_job_command():

@@ -56,12 +56,12 @@ def test_it_shows_every_job_with_its_status(staff_client, make_job):
         "idle-job": "idle",
         "running-job": "running",
         "failed-job": "failed",
-        "disabled-job": "disabled",
+        "disabled-job": "paused",
         "late-job": "late",
     }
     assert rows["failed-job"]["last_error"] == "CommandError: ledger locked"
     page = staff_client.get("/dashboard/").content.decode()
-    for status in ("idle", "running", "failed", "disabled", "late"):
+    for status in ("idle", "running", "failed", "paused", "late"):
         assert f'<span class="badge s-{status}" data-field="status">{status}</span>' in page
     assert "CommandError: ledger locked" in page
 

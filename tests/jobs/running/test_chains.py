@@ -198,4 +198,4 @@ def test_it_skips_a_waiting_run_whose_job_was_disabled_meanwhile(django_capture_
     statements.save()
     execute(fire(charges, at(2025, 3, 1, 6), callbacks=callbacks), callbacks=callbacks)
     run.refresh_from_db()
-    assert (run.status, run.skip_reason) == (Status.SKIPPED, "job is disabled")
+    assert (run.status, run.skip_reason) == (Status.SKIPPED, "job is paused")

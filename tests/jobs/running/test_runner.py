@@ -60,12 +60,14 @@ def test_it_records_the_next_slot_as_skipped_while_the_previous_run_is_still_act
     assert later.status == Status.SKIPPED and later.skip_reason == f"run #{first.pk} is queued"
 
 
-def test_it_refuses_a_manual_run_of_a_disabled_job_and_records_a_racing_tick(make_job):
+def test_it_refuses_an_api_run_of_a_paused_job_runs_one_by_hand_and_records_a_racing_tick(make_job):
     job = make_job(enabled=False)
     with pytest.raises(JobDisabled):
-        trigger(job)
+        run_trigger(job=job, triggered_by=Trigger.API)
     tick = run_trigger(job=job, triggered_by=Trigger.SCHEDULE, scheduled_for=timezone.now().replace(second=0))
-    assert tick.outcome == "skipped" and tick.run.skip_reason == "job is disabled"
+    assert tick.outcome == "skipped" and tick.run.skip_reason == "job is paused"
+    by_hand = trigger(job)
+    assert by_hand.queued and by_hand.run.status == Status.QUEUED
 
 
 def test_it_runs_a_job_and_records_summary_output_duration_and_statistics(make_job):

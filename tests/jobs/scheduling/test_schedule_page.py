@@ -44,9 +44,9 @@ def test_it_pauses_and_resumes_a_jobs_task_through_the_job_with_audit(staff_clie
     assert job.enabled and job.periodic_task.enabled
     kinds = list(AuditEntry.objects.order_by("id").values_list("object_type", "changes"))
     assert kinds == [
-        ("job", {"enabled": [True, False]}),
+        ("job", {"paused": [False, True]}),
         ("periodictask", {"enabled": [True, False]}),
-        ("job", {"enabled": [False, True]}),
+        ("job", {"paused": [True, False]}),
         ("periodictask", {"enabled": [False, True]}),
     ]
 
