@@ -29,6 +29,10 @@ MAX_EXPECTED_DURATION_SECONDS = WEEK
 MAX_GRACE_SECONDS = MAX_INTERVAL_SECONDS
 MAX_CATCH_UP_LIMIT = 1000
 MAX_ESCALATE_AFTER_FAILURES = 1000
+# A job's "allow up to N concurrent runs": each active run holds one lane, 0 to N - 1.
+MAX_CONCURRENT_RUNS = 50
+# The lane of the one run that waits for the active run to end (overlap "queue one" and "replace").
+WAITING_LANE = -1
 
 
 def between(low: int, high: int, what: str = "") -> list:
@@ -141,6 +145,12 @@ class Job(models.Model):
         SKIP = "skip", "Skip missed slots"
         ALL = "all", "Run every missed slot (up to the limit)"
 
+    class Overlap(models.TextChoices):
+        SKIP = "skip", "Skip: record a trigger skipped while a run is active"
+        QUEUE_ONE = "queue_one", "Queue one: keep at most one run waiting for the active one to end"
+        REPLACE = "replace", "Replace: cancel the active run, then start the new one"
+        ALLOW = "allow", "Allow up to N concurrent runs"
+
     objects = JobQuerySet.as_manager()
 
     name = models.SlugField(max_length=100, unique=True, help_text="Stable identifier, e.g. generate-charges.")
@@ -203,6 +213,23 @@ class Job(models.Model):
         validators=between(1, MAX_CATCH_UP_LIMIT),
         help_text="With 'run every missed slot': at most this many of the most recent missed slots. Empty: 10.",
     )
+    # What a trigger does while a run of the job is active (docs/operations.md, "Overlap policy").
+    # The database holds it: each active run takes a lane (JobRun.lane) that a partial unique
+    # constraint keeps to one run (jobs_jobrun_one_active_per_lane).
+    overlap = models.CharField(
+        max_length=10,
+        choices=Overlap.choices,
+        default=Overlap.SKIP,
+        db_default=Overlap.SKIP,
+        blank=True,
+        help_text="What a trigger does while a run of this job is queued or running. Empty: skip.",
+    )
+    max_concurrent = models.PositiveSmallIntegerField(
+        default=1,
+        db_default=1,
+        validators=between(1, MAX_CONCURRENT_RUNS),
+        help_text=f"With 'allow up to N concurrent runs': N (1 to {MAX_CONCURRENT_RUNS}).",
+    )
     escalate_after_failures = models.PositiveSmallIntegerField(
         default=3,
         validators=between(1, MAX_ESCALATE_AFTER_FAILURES),
@@ -255,6 +282,7 @@ class Job(models.Model):
             ("run_job", "Can run a job now"),
             ("toggle_job", "Can enable or disable a job"),
             ("manage_schedule", "Can pause, resume, unschedule and purge beat tasks"),
+            ("cancel_run", "Can cancel a queued or running run"),
         ]
         indexes = [
             # The leader's "which jobs are due?" (next_fire_at <= now) and "when is the next?".
@@ -285,6 +313,10 @@ class Job(models.Model):
             in_range("grace_seconds", 0, MAX_GRACE_SECONDS, nullable=True),
             in_range("catch_up_limit", 1, MAX_CATCH_UP_LIMIT, nullable=True),
             in_range("escalate_after_failures", 1, MAX_ESCALATE_AFTER_FAILURES),
+            in_range("max_concurrent", 1, MAX_CONCURRENT_RUNS),
+            models.CheckConstraint(
+                condition=Q(overlap__in=["skip", "queue_one", "replace", "allow"]), name="jobs_job_overlap_known"
+            ),
         ]
 
     # What moves the next slot besides the schedule itself (which lives in the task's rows).
@@ -419,6 +451,7 @@ class Job(models.Model):
 
         errors = {}
         self.catch_up = self.catch_up or self.CatchUp.LATEST
+        self.overlap = self.overlap or self.Overlap.SKIP
         if self.catch_up_limit is None:
             self.catch_up_limit = DEFAULT_CATCH_UP_LIMIT
         schedule = self._schedule()
@@ -465,6 +498,7 @@ class JobRun(models.Model):
         SKIPPED = "skipped"
         TIMED_OUT = "timed_out", "Timed out"
         ABANDONED = "abandoned"
+        CANCELLED = "cancelled"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule"
@@ -480,7 +514,7 @@ class JobRun(models.Model):
     # by job (and ON DELETE CASCADE), and each index costs a write on every status change.
     # Migration 0005 dropped the old one by name: on PostgreSQL, Django's AlterField to
     # db_index=False drops every single-column index on job_id, including the partial unique
-    # index behind jobs_jobrun_one_active_per_job. Never let Django alter this field's index.
+    # index behind jobs_jobrun_one_active_per_lane. Never let Django alter this field's index.
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     triggered_by = models.CharField(max_length=10, choices=Trigger.choices)
@@ -500,6 +534,15 @@ class JobRun(models.Model):
     )
     options = models.JSONField(default=dict, blank=True, help_text="Per-run options such as as_of and dry_run.")
     skip_reason = models.CharField(max_length=200, blank=True)
+    # The place this run holds among its job's active runs (Job.overlap): 0 to max_concurrent - 1
+    # while it may run, WAITING_LANE while it waits for the active run to end. Kept after the end.
+    lane = models.SmallIntegerField(default=0, db_default=0, editable=False)
+    # A cancel (jobs.running.cancels): when it was asked for, by whom (a username, an API key's
+    # name, the command line, or the overlap policy) and why. A queued run ends cancelled at
+    # once; a running one when its command stops, or when its worker kills it after the grace.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_by = models.CharField(max_length=150, blank=True, default="", db_default="", editable=False)
+    cancel_reason = models.CharField(max_length=200, blank=True, default="", db_default="", editable=False)
     blocked_by = models.ForeignKey(
         "self",
         null=True,
@@ -567,12 +610,25 @@ class JobRun(models.Model):
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
         constraints = [
-            # Invariant 1: at most one queued-or-running run per job; a pending retry is queued,
-            # so it holds the slot too.
+            # Invariant 1: at most one queued-or-running run per lane of a job (Job.overlap): one
+            # lane under "skip", one plus the waiting lane under "queue one" and "replace", N under
+            # "allow up to N". A pending retry is queued, so it holds its lane too.
             models.UniqueConstraint(
-                fields=["job"],
+                fields=["job", "lane"],
                 condition=Q(status__in=["queued", "running"]),
-                name="jobs_jobrun_one_active_per_job",
+                name="jobs_jobrun_one_active_per_lane",
+            ),
+            models.CheckConstraint(
+                condition=Q(lane__gte=WAITING_LANE) & Q(lane__lt=MAX_CONCURRENT_RUNS), name="jobs_jobrun_lane_range"
+            ),
+            # A run waiting in the waiting lane is queued: it never runs from there.
+            models.CheckConstraint(
+                condition=~Q(lane=WAITING_LANE) | ~Q(status="running"), name="jobs_jobrun_waiting_never_runs"
+            ),
+            # A cancelled run was asked to stop, by someone, for a reason.
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | (Q(cancel_requested_at__isnull=False) & ~Q(cancel_reason="")),
+                name="jobs_jobrun_cancel_requested",
             ),
             # Invariant 2: two beats firing the same slot make one run (per attempt, so a
             # scheduled run's retries share its slot).
@@ -654,6 +710,19 @@ class JobRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def is_waiting(self) -> bool:
+        """Queued behind the job's active run (overlap "queue one" or "replace")."""
+        return self.status == self.Status.QUEUED and self.lane == WAITING_LANE
+
+    @property
+    def cancel_text(self) -> str:
+        """Who cancelled this run and why, as every page shows it ("" if nobody asked)."""
+        if self.cancel_requested_at is None:
+            return ""
+        who = f" by {self.cancelled_by}" if self.cancelled_by else ""
+        return f"cancelled{who}: {self.cancel_reason}"
 
     def retried_as(self) -> int | None:
         """The id of the run that retries this one (by the runner or by hand), or None: the list's

@@ -22,6 +22,7 @@ class AuditEntry(models.Model):
         ENABLE = "enable"
         DISABLE = "disable"
         REVOKE = "revoke"
+        CANCEL = "cancel"
         OTHER = "other"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)

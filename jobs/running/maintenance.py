@@ -9,7 +9,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from jobs.models import Job, JobRun
-from jobs.running.runner import run_abandon, run_resend
+from jobs.models.jobs import WAITING_LANE
+from jobs.running.runner import run_abandon, run_resend, waiting_runs_promote
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.signals import job_lateness_changed, run_slow
@@ -43,17 +44,19 @@ class DispatchBackoff:
 
 
 def runs_to_dispatch(now: datetime):
-    """Queued runs that are due and whose message never left, or left long ago and was lost."""
+    """Queued runs that are due and whose message never left, or left long ago and was lost. A run
+    in the waiting lane has no message to send: the end of the active run starts it."""
     never_sent = Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=FRESH_RUN_SECONDS))
     sent_long_ago = Q(dispatched_at__lt=now - timedelta(seconds=settings.JOBS_REDISPATCH_AFTER_SECONDS))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    return JobRun.objects.filter(due, never_sent | sent_long_ago, status=Status.QUEUED).order_by("created_at")
+    queued = JobRun.objects.filter(due, never_sent | sent_long_ago, status=Status.QUEUED).exclude(lane=WAITING_LANE)
+    return queued.order_by("created_at")
 
 
 def runs_to_reap(now: datetime) -> list[JobRun]:
     """Running runs whose heartbeat stopped, or that are past their timeout plus grace.
 
-    At most one run per job can be running (invariant 1), so this reads a handful of rows.
+    At most one run per lane of a job can be running (invariant 1), so this reads a handful of rows.
     """
     silent_since = now - timedelta(seconds=settings.JOBS_HEARTBEAT_TIMEOUT_SECONDS)
     grace = timedelta(seconds=settings.JOBS_REAPER_GRACE_SECONDS)
@@ -104,6 +107,7 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
         if ended is not None:
             abandoned += 1
             retried += int(hasattr(ended, "retried_by"))
+    promoted = waiting_runs_promote(now=now)
     dispatched = failed = 0
     for run_id in runs_to_dispatch(now).values_list("pk", flat=True)[:SWEEP_BATCH]:
         if run_resend(run_id=run_id):
@@ -112,7 +116,8 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
             failed += 1
             if stop_on_dispatch_failure:
                 break
-    return {"abandoned": abandoned, "retried": retried, "dispatched": dispatched, "dispatch_failed": failed}
+    swept = {"abandoned": abandoned, "retried": retried, "dispatched": dispatched, "dispatch_failed": failed}
+    return {**swept, "waiting_started": promoted} if promoted else swept
 
 
 def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:
