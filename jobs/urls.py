@@ -20,6 +20,7 @@ urlpatterns = [
     path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now_view, name="job-run"),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
     path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
+    path("dashboard/runs/<int:run_id>/cancel", run_actions.run_cancel_view, name="run-cancel"),
     path("dashboard/runs/<int:run_id>/acknowledge", triage.run_acknowledge_view, name="run-acknowledge"),
     path("dashboard/runs/<int:run_id>/run-slot-again", run_actions.run_slot_again_view, name="run-slot-again"),
     path("dashboard/jobs/<slug:name>/backfill", run_actions.backfill_new, name="backfill-new"),
@@ -33,6 +34,7 @@ urlpatterns = [
     path("api/jobs/run", api.jobs_run, name="api-run-job"),
     path("api/jobs/status", api.jobs_status, name="api-status"),
     path("api/runs/<int:run_id>", api.run_detail, name="api-run"),
+    path("api/runs/<int:run_id>/cancel", api.run_cancel, name="api-run-cancel"),
     path("health/", health.health, name="health"),
     path("metrics", metrics.metrics, name="metrics"),
 ]

@@ -416,7 +416,7 @@ def _waiting_promote(job_id: int, lane: int, now: datetime) -> JobRun | None:
     if not moved:
         return None
     run.lane, run.dispatched_at = lane, now
-    logger.info("run started waiting ends job=%s run=%s lane=%s", run.job.name, run.pk, lane)
+    logger.info("waiting run moves up job=%s run=%s lane=%s", run.job.name, run.pk, lane)
     transaction.on_commit(lambda: run_send(run))
     return run
 
