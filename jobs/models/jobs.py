@@ -224,11 +224,13 @@ class Job(models.Model):
         blank=True,
         help_text="What a trigger does while a run of this job is queued or running. Empty: skip.",
     )
+    # blank: a form that leaves it out keeps 1 (clean() fills it in), as with catch_up.
     max_concurrent = models.PositiveSmallIntegerField(
         default=1,
         db_default=1,
+        blank=True,
         validators=between(1, MAX_CONCURRENT_RUNS),
-        help_text=f"With 'allow up to N concurrent runs': N (1 to {MAX_CONCURRENT_RUNS}).",
+        help_text=f"With 'allow up to N concurrent runs': N (1 to {MAX_CONCURRENT_RUNS}). Empty: 1.",
     )
     escalate_after_failures = models.PositiveSmallIntegerField(
         default=3,
@@ -452,6 +454,8 @@ class Job(models.Model):
         errors = {}
         self.catch_up = self.catch_up or self.CatchUp.LATEST
         self.overlap = self.overlap or self.Overlap.SKIP
+        if self.max_concurrent is None:
+            self.max_concurrent = 1
         if self.catch_up_limit is None:
             self.catch_up_limit = DEFAULT_CATCH_UP_LIMIT
         schedule = self._schedule()
