@@ -124,7 +124,10 @@ def jobs_run(request):
             skipped_run_id=run.pk,
         )
     url = reverse("jobs:api-run", args=[run.pk])
-    response = JsonResponse({"run_id": run.pk, "job": job.name, "status": run.status, "url": url}, status=202)
+    body = {"run_id": run.pk, "job": job.name, "status": run.status, "url": url}
+    if run.is_waiting:  # overlap "queue one" or "replace": it starts when the active run ends
+        body["waiting"] = True
+    response = JsonResponse(body, status=202)
     response["Location"] = url
     return response
 

@@ -86,6 +86,7 @@ def test_it_keeps_exactly_one_run_waiting_under_queue_one(running_job, web_serve
 
     assert Counter(status for status, _ in answers) == {202: 1, 409: TRIGGERS - 1}, answers[:3]
     waiting_id = next(body["run_id"] for status, body in answers if status == 202)
+    assert all(body.get("waiting") for status, body in answers if status == 202)
     waiting = JobRun.objects.get(pk=waiting_id)
     assert (waiting.status, waiting.lane) == ("queued", WAITING_LANE)
     assert fresh(first).status == "running"

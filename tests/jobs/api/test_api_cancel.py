@@ -94,3 +94,13 @@ def test_it_counts_a_sessions_cancel_against_the_action_limit(make_job, superuse
     refused = browser.post(url(second), json.dumps({"reason": "x"}), content_type="application/json")
     assert refused.status_code == 429 and int(refused["Retry-After"]) >= 1
     assert JobRun.objects.get(pk=second.pk).status == Status.QUEUED
+
+
+def test_it_says_a_triggered_run_waits_behind_the_active_one_under_queue_one(api, make_job):
+    from jobs.models import Job
+
+    job = make_job(overlap=Job.Overlap.QUEUE_ONE)
+    run_claim(queued(job).pk)
+    waiting = api.post("/api/jobs/run", {"job": job.name})
+    assert waiting.status_code == 202 and waiting.json()["waiting"] is True
+    assert api.post("/api/jobs/run", {"job": job.name}).status_code == 409
