@@ -45,7 +45,8 @@ CANCELLED_ERROR = "Cancelled: the command stopped at its next progress step or c
 # there is ended by killing the process (its pool replaces it); elsewhere (``runjob``) the
 # command is interrupted by CANCEL_SIGNAL.
 _pool_process: list[bool] = [False]
-CANCEL_SIGNAL = signal.SIGUSR1
+# Not SIGUSR1: Celery's pool delivers its soft time limit with it.
+CANCEL_SIGNAL = signal.SIGUSR2
 _cancel_signal_ready: list[bool] = [False]
 
 
@@ -237,8 +238,9 @@ def stop_on_sigterm():
 @contextmanager
 def cancel_on_signal():
     """CANCEL_SIGNAL raises RunCancelled in the command (main thread only): how a cancelled run
-    that ignored its request is interrupted outside a worker's pool."""
-    if threading.current_thread() is not threading.main_thread():
+    that ignored its request is interrupted outside a worker's pool. A pool process is killed
+    instead, and its signals stay Celery's."""
+    if threading.current_thread() is not threading.main_thread() or is_pool_process():
         yield
         return
 
