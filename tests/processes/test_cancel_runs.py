@@ -119,3 +119,23 @@ def test_it_never_starts_a_queued_run_that_was_cancelled(processes, broker_empti
     log = (processes.log_dir / "worker.log").read_text(errors="replace")
     assert f"run started job={job.name} run={run.pk} " not in log
     assert JobRun.objects.filter(job=job).count() == 1
+
+
+def test_it_stops_a_runjob_command_that_is_cancelled_and_ends_its_child(processes, seeded_fixtures, tmp_path):
+    pid_file = tmp_path / "child.pid"
+    job = sleeper(seeded_fixtures, pid_file)
+    runjob = processes.manage("runjob", "runjob", job.name, **FAST_CANCEL)
+    wait_for(
+        lambda: JobRun.objects.filter(job=job, status=JobRun.Status.RUNNING).exists(),
+        timeout=STARTUP_TIMEOUT,
+        message="runjob's run to start",
+    )
+    run = JobRun.objects.get(job=job)
+    child = child_of(pid_file)
+
+    cancel_request(run=run, who="a test", reason="from another shell")
+    assert runjob.wait(timeout=CANCEL_TIMEOUT) == 1  # not succeeded
+    run = fresh(run)
+    assert run.status == JobRun.Status.CANCELLED and run.error == CANCELLED_ERROR
+    assert not pid_alive(child)
+    assert f"run #{run.pk} cancelled" in (processes.log_dir / "runjob.log").read_text(errors="replace")
