@@ -337,6 +337,9 @@ JOBS_STOP_GRACE_SECONDS = env.float("JOBS_STOP_GRACE_SECONDS", default=20.0)
 # A running run writes a heartbeat this often; one silent for the timeout is abandoned.
 JOBS_HEARTBEAT_SECONDS = env.float("JOBS_HEARTBEAT_SECONDS", default=5.0)
 JOBS_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOBS_HEARTBEAT_TIMEOUT_SECONDS", default=30)
+# Seconds a cancelled run is given to stop at its next progress step or check; then its worker
+# ends its processes, records it cancelled and kills the process running it (docs/operations.md).
+JOBS_CANCEL_GRACE_SECONDS = env.float("JOBS_CANCEL_GRACE_SECONDS", default=30.0)
 # A queued run whose message was published but not picked up this long ago is re-sent.
 JOBS_REDISPATCH_AFTER_SECONDS = env.int("JOBS_REDISPATCH_AFTER_SECONDS", default=120)
 # Bytes of command output kept per run (head and tail).

@@ -36,7 +36,7 @@ class JobsConfig(AppConfig):
 
     @staticmethod
     def receivers_connect() -> None:
-        from celery.signals import celeryd_after_setup, task_failure, worker_shutting_down
+        from celery.signals import celeryd_after_setup, task_failure, worker_process_init, worker_shutting_down
         from django.contrib.auth.signals import user_logged_in, user_login_failed
         from django.core.signals import setting_changed
         from django.db.models.signals import post_delete, post_save, pre_save
@@ -49,6 +49,7 @@ class JobsConfig(AppConfig):
         from jobs.permissions.guards import password_login_remember
         from jobs.permissions.logins import login_failed
         from jobs.running.chains import chains_on_run_finished
+        from jobs.running.execution import pool_process_mark
         from jobs.running.run_requests import backfill_on_run_finished
         from jobs.running.triage import failure_retried
         from jobs.scheduling import schedule_edits
@@ -62,6 +63,8 @@ class JobsConfig(AppConfig):
         task_failure.connect(drop_broken_connections, dispatch_uid="core.db_recovery.drop_broken_connections")
         celeryd_after_setup.connect(tasks.worker_remember, dispatch_uid="jobs.tasks.worker_remember")
         worker_shutting_down.connect(tasks.stop_grace_start, dispatch_uid="jobs.tasks.stop_grace")
+        # A cancelled run past its grace in a pool process is ended by killing that process.
+        worker_process_init.connect(pool_process_mark, dispatch_uid="jobs.running.execution.pool_process")
         user_logged_in.connect(password_login_remember, dispatch_uid="jobs.permissions.guards.password_login")
         # After axes' receiver (its app is listed first), which marks a lockout on the request.
         user_login_failed.connect(login_failed, dispatch_uid="jobs.permissions.logins.login_failed")

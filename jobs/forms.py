@@ -11,7 +11,7 @@ from core.crypto import secret_encrypt, secrets_fernet
 from core.http_guard import DestinationRefused, resolve_checked, url_check
 from core.redaction import MASK
 from jobs.catalog.allowlist import command_choices
-from jobs.catalog.validation import handler_errors
+from jobs.catalog.validation import handler_errors, overlap_errors
 from jobs.models import Job, WebhookHandler
 from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, cron_syntax_error, timezone_choices
 
@@ -72,7 +72,11 @@ class JobAdminForm(forms.ModelForm):
             self.instance.cron_expression = data.get("cron_expression") or ""
             self.instance.timezone = data.get("timezone") or "UTC"
             self.instance.interval_seconds = data.get("interval_seconds")
-        for field, message in handler_errors(command=data.get("command", ""), config=data.get("config")).items():
+        found = handler_errors(command=data.get("command", ""), config=data.get("config"))
+        found.update(
+            overlap_errors(overlap=data.get("overlap") or Job.Overlap.SKIP, max_concurrent=data.get("max_concurrent"))
+        )
+        for field, message in found.items():
             if field not in self.errors:
                 self.add_error(field, message)
         return data

@@ -24,6 +24,7 @@ urlpatterns = [
     path("dashboard/jobs/<slug:name>/resume", job_controls.job_resume_view, name="job-resume"),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
     path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
+    path("dashboard/runs/<int:run_id>/cancel", run_actions.run_cancel_view, name="run-cancel"),
     path("dashboard/runs/<int:run_id>/acknowledge", triage.run_acknowledge_view, name="run-acknowledge"),
     path("dashboard/runs/<int:run_id>/run-slot-again", run_actions.run_slot_again_view, name="run-slot-again"),
     path("dashboard/jobs/<slug:name>/backfill", run_actions.backfill_new, name="backfill-new"),
@@ -41,6 +42,7 @@ urlpatterns = [
     path("api/jobs/<int:job_id>", crud.job_item, name="api-job"),
     path("api/webhook-handlers", crud.handlers_collection, name="api-handlers"),
     path("api/webhook-handlers/<int:handler_id>", crud.handler_item, name="api-handler"),
+    path("api/runs/<int:run_id>/cancel", api.run_cancel, name="api-run-cancel"),
     path("health/", health.health, name="health"),
     path("metrics", metrics.metrics, name="metrics"),
 ]

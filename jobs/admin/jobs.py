@@ -9,11 +9,14 @@ import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR
+from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Left
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from core.admin_columns import TITLE_LIMIT, one_line_cell, when
 from core.admin_paging import EstimatedCountPaginator
@@ -25,6 +28,7 @@ from jobs.models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandle
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record
 from jobs.permissions.guards import action_limit_message, action_limit_reached
+from jobs.running.cancels import CancelRefused, cancel_request, may_cancel
 from jobs.running.run_options import run_options_words
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
@@ -259,6 +263,7 @@ RUN_MOMENT_FIELDS = (
     "heartbeat_at",
     "finished_at",
     "acknowledged_at",
+    "cancel_requested_at",
 )
 # Left out of the list's query: a run's output and texts can be long, and a page holds 100 runs.
 # Not options: a few keys the list shows (as of, dry run), read with the row.
@@ -335,6 +340,7 @@ class JobRunAdmin(admin.ModelAdmin):
     search_fields = ("job__name",)  # shows the search box; runs_search decides what it matches
     search_help_text = "A run id, a Celery task id, or the start of a job's name."
     show_full_result_count = False
+    actions = ["cancel_runs"]
     exclude = (*RUN_TEXT_FIELDS, *RUN_MOMENT_FIELDS, "duration")
     readonly_fields = (
         [
@@ -401,6 +407,8 @@ class JobRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_line(self, run: JobRun) -> str:
+        if run.status == JobRun.Status.CANCELLED and run.cancel_text:
+            return one_line_cell(run.cancel_text)
         error = run.error_start if hasattr(run, "error_start") else run.error
         if not error and run.warnings:
             return one_line_cell(f"warning: {run.warnings[0]}")
@@ -460,6 +468,46 @@ class JobRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # runs are the audit trail; purge-logs removes old ones
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm(access.PERMISSIONS[access.CANCEL])
+
+    @admin.action(description="Cancel selected runs (queued or running)", permissions=["cancel"])
+    def cancel_runs(self, request, queryset):
+        if (retry_after := action_limit_reached(request)) is not None:
+            self.message_user(request, action_limit_message(retry_after), messages.ERROR)
+            return None
+        for run in queryset.select_related("job")[:100]:
+            self._cancel(request, run, "cancelled from the admin's run list")
+
+    def _cancel(self, request, run: JobRun, reason: str) -> None:
+        try:
+            result = cancel_request(run=run, who=request.user, reason=reason, address=client_address(request))
+        except CancelRefused as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
+        level = messages.SUCCESS if result.outcome in ("cancelled", "requested") else messages.WARNING
+        self.message_user(request, result.message, level)
+
+    def get_urls(self):
+        cancel = self.admin_site.admin_view(require_POST(self.cancel_view))
+        return [path("<int:run_id>/cancel/", cancel, name="jobs_jobrun_cancel"), *super().get_urls()]
+
+    def cancel_view(self, request, run_id: int):
+        """The run page's "Cancel" button, with the reason typed beside it."""
+        run = get_object_or_404(self.get_queryset(request).select_related("job"), pk=run_id)
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied(f"needs the permission {access.PERMISSIONS[access.CANCEL]}")
+        if (retry_after := action_limit_reached(request)) is not None:
+            self.message_user(request, action_limit_message(retry_after), messages.ERROR)
+        else:
+            self._cancel(request, run, request.POST.get("reason", ""))
+        return redirect("admin:jobs_jobrun_change", run.pk)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, object_id)
+        extra = {"can_cancel": run is not None and may_cancel(run) and self.has_cancel_permission(request)}
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
 
 @admin.register(WebhookHandler)

@@ -5,6 +5,8 @@
                            (the old system's {"job_id": "<id or uuid>", "triggered_by": "..."} too)
     GET  /api/jobs/status?status=&app=&group=&q=&limit=&cursor=  -> a page of jobs, counts by status
     GET  /api/runs/<id>                                          -> one run
+    POST /api/runs/<id>/cancel  {"reason": "..."}                -> 200 cancelled (it was queued)
+                                                                    or 202 asked to stop (running)
 
 Statuses: 401 token (wrong, revoked or expired key, or a key whose owner is deactivated or
 deleted), 400 body (a field named twice included), 403 a job outside the caller's reach (a key's
@@ -27,9 +29,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.ratelimit import client_address
 from jobs.models import ApiKey, AuditEntry, Job, JobRun
-from jobs.permissions.access import BOOTSTRAP, PERMISSIONS, RUN, VIEW, allowed_jobs
+from jobs.permissions.access import BOOTSTRAP, CANCEL, PERMISSIONS, RUN, VIEW, allowed_jobs, refusal_reason
 from jobs.permissions.audit import audit_record
-from jobs.permissions.guards import authorize, error
+from jobs.permissions.guards import action_limit_message, action_limit_reached, authorize, error
+from jobs.running.cancels import REASON_LENGTH, CancelRefused, cancel_request
 from jobs.running.run_options import OptionsRefused, run_options_from_request
 from jobs.running.run_requests import RunOptionsRefused, RunRefused, run_request
 from jobs.status.listing import (
@@ -142,6 +145,8 @@ def jobs_run(request):
         )
     url = reverse("jobs:api-run", args=[run.pk])
     body = {"run_id": run.pk, "job": job.name, "status": run.status, "url": url, "options": run.options}
+    if run.behind_active_run:  # overlap "queue one" or "replace": it starts when the active run ends
+        body["behind_active_run"] = True
     response = JsonResponse(body, status=202)
     response["Location"] = url
     return response
@@ -243,3 +248,31 @@ def run_detail(request, run_id: int):
     if run is None:
         return error(404, "no such run")
     return JsonResponse(run_json(run))
+
+
+@authorize
+@require_POST
+def run_cancel(request, run_id: int):
+    """Cancel a queued or running run: 200 (cancelled: it never starts) or 202 (running: asked to
+    stop), 403 without the ``cancel`` rule on its job (audited), 404 a run the caller may not see,
+    409 a run that has ended or was asked to stop already. A staff session counts against
+    JOBS_ACTION_RATE_LIMIT like the dashboard's button."""
+    reason = request.json.get("reason")
+    if not _printable_text(reason, REASON_LENGTH):
+        return error(400, f'"reason" is required: why the run is cancelled, at most {REASON_LENGTH} characters')
+    who = request.api_who
+    run = JobRun.objects.select_related("job").filter(pk=run_id, job__in=allowed_jobs(who, VIEW)).first()
+    if run is None:
+        return error(404, "no such run")
+    if request.api_user is not None and (retry_after := action_limit_reached(request)) is not None:
+        response = error(429, action_limit_message(retry_after), retry_after_seconds=retry_after)
+        response["Retry-After"] = str(retry_after)
+        return response
+    try:
+        result = cancel_request(run=run, who=who, reason=reason, address=client_address(request))
+    except CancelRefused:
+        return error(403, f"not allowed: {refusal_reason(who, CANCEL)}")
+    if result.outcome == "ended":
+        return error(409, result.message, run_id=run.pk, run_status=result.run.status)
+    body = {"run_id": run.pk, "status": result.run.status, "outcome": result.outcome, "message": result.message}
+    return JsonResponse(body, status=200 if result.outcome == "cancelled" else 202)

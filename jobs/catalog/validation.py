@@ -1,7 +1,7 @@
 """The one validation of a job's handler: what the model cannot check without importing the run
 engine, the allow-list (``jobs.catalog.allowlist``) and the command's own parser
 (``jobs.running.execution.config_error``). Every way a job is written calls it: the admin's and the
-dashboard's form (``handler_errors``), ``import_jobs`` and ``seed_jobs`` (``job_full_clean``). The
+dashboard's form (``handler_errors``, ``overlap_errors``), ``import_jobs`` and ``seed_jobs`` (``job_full_clean``). The
 worker checks both again before every run (``jobs.running.execution.run_refusal``).
 """
 
@@ -25,6 +25,16 @@ def handler_errors(*, command: str, config) -> dict[str, str]:
     return {}
 
 
+def overlap_errors(*, overlap: str, max_concurrent) -> dict[str, str]:
+    """Why a job may not have this overlap policy (empty: it may): N concurrent runs is a number
+    of the "allow" policy only, so a form never keeps an N that no policy reads."""
+    if overlap != Job.Overlap.ALLOW and max_concurrent not in (None, 1):
+        return {
+            "max_concurrent": "More than one concurrent run needs the overlap policy 'Allow up to N concurrent runs'."
+        }
+    return {}
+
+
 def job_full_clean(job: Job, **kwargs) -> None:
     """``job.full_clean(**kwargs)`` and the handler's checks: every reason in one ValidationError."""
     errors: dict[str, list] = {}
@@ -32,7 +42,9 @@ def job_full_clean(job: Job, **kwargs) -> None:
         job.full_clean(**kwargs)
     except ValidationError as exc:
         errors = exc.update_error_dict(errors)
-    for field, message in handler_errors(command=job.command, config=job.config).items():
+    found = handler_errors(command=job.command, config=job.config)
+    found.update(overlap_errors(overlap=job.overlap or Job.Overlap.SKIP, max_concurrent=job.max_concurrent))
+    for field, message in found.items():
         if field not in errors:
             errors[field] = [message]
     if errors:

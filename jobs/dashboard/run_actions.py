@@ -1,7 +1,9 @@
-"""Acting on runs from the dashboard: retry a failed run, run a slot again, backfill a date range.
+"""Acting on runs from the dashboard: retry a failed run, run a slot again, backfill a date range,
+cancel a queued or running run.
 
-Each action is a POST with the CSRF token, needs the ``run`` permission on the job (403 without,
-audited) and goes through ``jobs.running.run_requests``; a run or job the user may not see answers 404."""
+Each action is a POST with the CSRF token, needs the ``run`` permission on the job (``cancel`` to
+cancel; 403 without, audited) and goes through ``jobs.running.run_requests`` (``cancels``); a run or
+job the user may not see answers 404."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from jobs.dashboard.views import job_by_name, view_required
 from jobs.models import Backfill, JobRun
 from jobs.permissions import access
 from jobs.permissions.guards import action_rate_limited
+from jobs.running.cancels import CancelRefused, cancel_request
 from jobs.running.run_requests import (
     BACKFILL_MAX_SLOTS,
     ActionRefused,
@@ -104,6 +107,24 @@ def run_retry_view(request, run_id: int):
 @action_rate_limited
 def run_slot_again_view(request, run_id: int):
     return _run_again(request, run_id, run_slot_again)
+
+
+@staff_member_required
+@view_required
+@require_POST
+@action_rate_limited
+def run_cancel_view(request, run_id: int):
+    """Cancel with the reason typed beside the button: a queued run never starts, a running one
+    is asked to stop. 403 (audited) without ``jobs.cancel_run`` on the job."""
+    run = _visible_run(request.user, run_id)
+    reason = request.POST.get("reason", "")
+    try:
+        result = cancel_request(run=run, who=request.user, reason=reason, address=client_address(request))
+    except CancelRefused as exc:
+        raise PermissionDenied(str(exc)) from None
+    level = messages.success if result.outcome in ("cancelled", "requested") else messages.warning
+    level(request, result.message)
+    return redirect("jobs:run", run.pk)
 
 
 @staff_member_required

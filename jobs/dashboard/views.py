@@ -271,5 +271,6 @@ def run_detail(request, run_id: int):
         "now": now,
         "updated": updated_text(now),
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
+        "cancel_grace_seconds": f"{settings.JOBS_CANCEL_GRACE_SECONDS:g}",
     }
     return render(request, "jobs/run_detail.html", context)

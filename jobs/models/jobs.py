@@ -30,6 +30,10 @@ MAX_GRACE_SECONDS = MAX_INTERVAL_SECONDS
 MAX_CATCH_UP_LIMIT = 1000
 MAX_ESCALATE_AFTER_FAILURES = 1000
 DEFAULT_CHAIN_DEADLINE_SECONDS = 6 * 3600
+# A job's "allow up to N concurrent runs": each active run holds one lane, 0 to N - 1.
+MAX_CONCURRENT_RUNS = 50
+# The lane of the one run that waits for the active run to end (overlap "queue one" and "replace").
+WAITING_LANE = -1
 
 
 def between(low: int, high: int, what: str = "") -> list:
@@ -146,6 +150,12 @@ class Job(models.Model):
         SKIP = "skip", "Skip the slot"
         DEFER = "defer", "Run the slot at the window's end"
 
+    class Overlap(models.TextChoices):
+        SKIP = "skip", "Skip: record a trigger skipped while a run is active"
+        QUEUE_ONE = "queue_one", "Queue one: keep at most one run waiting for the active one to end"
+        REPLACE = "replace", "Replace: cancel the active run, then start the new one"
+        ALLOW = "allow", "Allow up to N concurrent runs"
+
     objects = JobQuerySet.as_manager()
 
     name = models.SlugField(max_length=100, unique=True, help_text="Stable identifier, e.g. generate-charges.")
@@ -224,6 +234,25 @@ class Job(models.Model):
         validators=between(1, MAX_CATCH_UP_LIMIT),
         help_text="With 'run every missed slot': at most this many of the most recent missed slots. Empty: 10.",
     )
+    # What a trigger does while a run of the job is active (docs/operations.md, "Overlap policy").
+    # The database holds it: each active run takes a lane (JobRun.lane) that a partial unique
+    # constraint keeps to one run (jobs_jobrun_one_active_per_lane).
+    overlap = models.CharField(
+        max_length=10,
+        choices=Overlap.choices,
+        default=Overlap.SKIP,
+        db_default=Overlap.SKIP,
+        blank=True,
+        help_text="What a trigger does while a run of this job is queued or running. Empty: skip.",
+    )
+    # blank: a form that leaves it out keeps 1 (clean() fills it in), as with catch_up.
+    max_concurrent = models.PositiveSmallIntegerField(
+        default=1,
+        db_default=1,
+        blank=True,
+        validators=between(1, MAX_CONCURRENT_RUNS),
+        help_text=f"With 'allow up to N concurrent runs': N (1 to {MAX_CONCURRENT_RUNS}). Empty: 1.",
+    )
     escalate_after_failures = models.PositiveSmallIntegerField(
         default=3,
         validators=between(1, MAX_ESCALATE_AFTER_FAILURES),
@@ -292,6 +321,7 @@ class Job(models.Model):
             ("run_job", "Can run a job now"),
             ("toggle_job", "Can pause or resume a job"),
             ("manage_schedule", "Can pause, resume, unschedule and purge beat tasks"),
+            ("cancel_run", "Can cancel a queued or running run"),
         ]
         indexes = [
             # The leader's "which jobs are due?" (next_fire_at <= now) and "when is the next?".
@@ -328,6 +358,10 @@ class Job(models.Model):
             # A pause's end belongs to a paused job: an active job has nothing to resume.
             models.CheckConstraint(
                 condition=Q(enabled=False) | Q(paused_until__isnull=True), name="jobs_job_pause_end_only_when_paused"
+            ),
+            in_range("max_concurrent", 1, MAX_CONCURRENT_RUNS),
+            models.CheckConstraint(
+                condition=Q(overlap__in=["skip", "queue_one", "replace", "allow"]), name="jobs_job_overlap_known"
             ),
         ]
 
@@ -472,6 +506,9 @@ class Job(models.Model):
 
         errors = {}
         self.catch_up = self.catch_up or self.CatchUp.LATEST
+        self.overlap = self.overlap or self.Overlap.SKIP
+        if self.max_concurrent is None:
+            self.max_concurrent = 1
         if self.catch_up_limit is None:
             self.catch_up_limit = DEFAULT_CATCH_UP_LIMIT
         self.window_action = self.window_action or self.WindowAction.SKIP
@@ -524,6 +561,7 @@ class JobRun(models.Model):
         # A slot's run of a chained job, recorded before the jobs it waits for have succeeded
         # for its period (jobs.running.chains); not active: it holds no worker and no job.
         WAITING = "waiting"
+        CANCELLED = "cancelled"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule"
@@ -539,7 +577,7 @@ class JobRun(models.Model):
     # by job (and ON DELETE CASCADE), and each index costs a write on every status change.
     # Migration 0005 dropped the old one by name: on PostgreSQL, Django's AlterField to
     # db_index=False drops every single-column index on job_id, including the partial unique
-    # index behind jobs_jobrun_one_active_per_job. Never let Django alter this field's index.
+    # index behind jobs_jobrun_one_active_per_lane. Never let Django alter this field's index.
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="runs", db_index=False)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
     triggered_by = models.CharField(max_length=10, choices=Trigger.choices)
@@ -563,6 +601,15 @@ class JobRun(models.Model):
     window_name = models.CharField(
         max_length=100, blank=True, default="", db_default="", help_text="The blackout window that held this slot."
     )
+    # The place this run holds among its job's active runs (Job.overlap): 0 to max_concurrent - 1
+    # while it may run, WAITING_LANE while it waits for the active run to end. Kept after the end.
+    lane = models.SmallIntegerField(default=0, db_default=0, editable=False)
+    # A cancel (jobs.running.cancels): when it was asked for, by whom (a username, an API key's
+    # name, the command line, or the overlap policy) and why. A queued run ends cancelled at
+    # once; a running one when its command stops, or when its worker kills it after the grace.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cancelled_by = models.CharField(max_length=150, blank=True, default="", db_default="", editable=False)
+    cancel_reason = models.CharField(max_length=200, blank=True, default="", db_default="", editable=False)
     blocked_by = models.ForeignKey(
         "self",
         null=True,
@@ -630,12 +677,25 @@ class JobRun(models.Model):
         ordering = ["-created_at", "-id"]
         get_latest_by = "created_at"
         constraints = [
-            # Invariant 1: at most one queued-or-running run per job; a pending retry is queued,
-            # so it holds the slot too.
+            # Invariant 1: at most one queued-or-running run per lane of a job (Job.overlap): one
+            # lane under "skip", one plus the waiting lane under "queue one" and "replace", N under
+            # "allow up to N". A pending retry is queued, so it holds its lane too.
             models.UniqueConstraint(
-                fields=["job"],
+                fields=["job", "lane"],
                 condition=Q(status__in=["queued", "running"]),
-                name="jobs_jobrun_one_active_per_job",
+                name="jobs_jobrun_one_active_per_lane",
+            ),
+            models.CheckConstraint(
+                condition=Q(lane__gte=WAITING_LANE) & Q(lane__lt=MAX_CONCURRENT_RUNS), name="jobs_jobrun_lane_range"
+            ),
+            # A run waiting in the waiting lane is queued: it never runs from there.
+            models.CheckConstraint(
+                condition=~Q(lane=WAITING_LANE) | ~Q(status="running"), name="jobs_jobrun_waiting_never_runs"
+            ),
+            # A cancelled run was asked to stop, by someone, for a reason.
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | (Q(cancel_requested_at__isnull=False) & ~Q(cancel_reason="")),
+                name="jobs_jobrun_cancel_requested",
             ),
             # Invariant 2: two beats firing the same slot make one run (per attempt, so a
             # scheduled run's retries share its slot).
@@ -719,6 +779,19 @@ class JobRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def behind_active_run(self) -> bool:
+        """Queued behind the job's active run (overlap "queue one" or "replace")."""
+        return self.status == self.Status.QUEUED and self.lane == WAITING_LANE
+
+    @property
+    def cancel_text(self) -> str:
+        """Who cancelled this run and why, as every page shows it ("" if nobody asked)."""
+        if self.cancel_requested_at is None:
+            return ""
+        who = f" by {self.cancelled_by}" if self.cancelled_by else ""
+        return f"cancelled{who}: {self.cancel_reason}"
 
     def retried_as(self) -> int | None:
         """The id of the run that retries this one (by the runner or by hand), or None: the list's

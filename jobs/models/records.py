@@ -23,6 +23,7 @@ class AuditEntry(models.Model):
         ENABLE = "enable", "resume"
         DISABLE = "disable", "pause"
         REVOKE = "revoke"
+        CANCEL = "cancel"
         OTHER = "other"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -3,7 +3,7 @@ the dashboard, the session and bearer API, the admin and the schedule page (docs
 
 A user may do ``action`` on a job when the user is active staff and either a superuser, or holds
 the action's model permission and the job is open to them: it has no operator groups, or the
-user belongs to one of them. An API key may trigger (and read) the jobs in its scope.
+user belongs to one of them. An API key may trigger, read and cancel the runs of the jobs in its scope.
 """
 
 from __future__ import annotations
@@ -16,16 +16,20 @@ VIEW = "view"
 RUN = "run"
 TOGGLE = "toggle"
 CHANGE = "change"
+CANCEL = "cancel"
 
 PERMISSIONS = {
     VIEW: "jobs.view_jobrun",
     RUN: "jobs.run_job",
     TOGGLE: "jobs.toggle_job",
     CHANGE: "jobs.change_job",
+    CANCEL: "jobs.cancel_run",
 }
 ADD_JOB = "jobs.add_job"
 DELETE_JOB = "jobs.delete_job"
 HANDLER_PERMISSIONS = {action: f"jobs.{action}_webhookhandler" for action in ("view", "add", "change", "delete")}
+# What an API key may do on the jobs in its scope: read, trigger, and cancel what it triggers.
+KEY_ACTIONS = (VIEW, RUN, CANCEL)
 # The destructive beat-schedule actions (pause/resume, unschedule, purge orphans, delete in the admin).
 MANAGE_SCHEDULE = "jobs.manage_schedule"
 
@@ -41,7 +45,7 @@ def allowed_jobs(who, action: str) -> QuerySet[Job]:
     if who == BOOTSTRAP:
         return jobs
     if isinstance(who, ApiKey):
-        return _key_scope(who, jobs) if action in (VIEW, RUN) else jobs.none()
+        return _key_scope(who, jobs) if action in KEY_ACTIONS else jobs.none()
     if who is None or not (who.is_active and who.is_staff):
         return jobs.none()
     if who.is_superuser:

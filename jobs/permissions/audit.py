@@ -56,6 +56,11 @@ def audit_record(
     )
 
 
+def actor_label(actor) -> str:
+    """Who acted, as the audit log and a cancelled run name them (never a key itself)."""
+    return _label(actor)
+
+
 def _label(actor) -> str:
     if isinstance(actor, ApiKey):
         return f"API key {actor.name} (#{actor.pk})"

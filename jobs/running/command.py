@@ -3,7 +3,8 @@
 A job command implements ``run_job(now=..., dry_run=..., **options)`` and returns a summary
 dict. The base class gives it ``--dry-run``, ``--as-of`` (run as if it were then), a progress
 bar when a person watches a terminal, and prints the summary as JSON on the last line of
-stdout. Through ``call_command`` (and the runner's ``command_call``) the caller receives the
+stdout. A cancelled run stops at its next progress step or ``self.cancel_check()``.
+Through ``call_command`` (and the runner's ``command_call``) the caller receives the
 summary as the dict itself.
 
 A command that finishes without doing its work (nothing configured to do it with, a server
@@ -24,7 +25,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
-from jobs.running.progress import ProgressReported, current_run_id
+from jobs.running.progress import ProgressReported, cancel_check, current_run_id
 
 # A run keeps this many warnings of this many characters each: enough to say what was not done.
 MAX_WARNINGS = 10
@@ -105,6 +106,12 @@ class JobCommand(BaseCommand):
         self.warnings = []
         super().execute(*args, **options)
         return self.summary
+
+    def cancel_check(self) -> None:
+        """Stop here if someone cancelled this run (raises ``RunCancelled``; the runner records
+        the run cancelled and the command's open transactions roll back). ``progress`` checks at
+        every step; a command that works without it calls this between pieces of work."""
+        cancel_check()
 
     def progress(self, iterable: Iterable, *, total: int | None = None, desc: str | None = None) -> Iterable:
         """A progress bar on an interactive terminal; run by the runner, done / total on the run too

@@ -28,7 +28,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.redaction import MIN_LITERAL, redact, stored_secrets
 from jobs.running.process_tree import processes_owned
-from jobs.running.progress import run_context
+from jobs.running.progress import RunCancelled, run_context
 
 # Each kept part of a cut text is redacted with this many characters beyond its cut, which are
 # then dropped: a secret (shorter than this) that the cut splits is masked whole or not kept.
@@ -38,6 +38,30 @@ STOPPED_ERROR = (
     "Stopped before it ended: its worker shut down and the run outlasted JOBS_STOP_GRACE_SECONDS, "
     "or the process running it was told to stop (SIGTERM)."
 )
+
+
+CANCELLED_ERROR = "Cancelled: the command stopped at its next progress step or check; its transaction was rolled back."
+# Set in a Celery pool process (worker_process_init): a cancelled run that outlives its grace
+# there is ended by killing the process (its pool replaces it); elsewhere (``runjob``) the
+# command is interrupted by CANCEL_SIGNAL.
+_pool_process: list[bool] = [False]
+# Not SIGUSR1: Celery's pool delivers its soft time limit with it.
+CANCEL_SIGNAL = signal.SIGUSR2
+_cancel_signal_ready: list[bool] = [False]
+
+
+def pool_process_mark(**kwargs) -> None:
+    """Receiver of Celery's ``worker_process_init``: this process is a worker's pool process."""
+    _pool_process[0] = True
+
+
+def is_pool_process() -> bool:
+    return _pool_process[0]
+
+
+def cancel_signal_ready() -> bool:
+    """Whether CANCEL_SIGNAL now interrupts a command (``cancel_on_signal`` is in force)."""
+    return _cancel_signal_ready[0]
 
 
 class RunTimeout(Exception):
@@ -209,6 +233,27 @@ def stop_on_sigterm():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def cancel_on_signal():
+    """CANCEL_SIGNAL raises RunCancelled in the command (main thread only): how a cancelled run
+    that ignored its request is interrupted outside a worker's pool. A pool process is killed
+    instead, and its signals stay Celery's."""
+    if threading.current_thread() is not threading.main_thread() or is_pool_process():
+        yield
+        return
+
+    def _cancelled(signum, frame):
+        raise RunCancelled("interrupted after the cancel's grace")
+
+    previous = signal.signal(CANCEL_SIGNAL, _cancelled)
+    _cancel_signal_ready[0] = True
+    try:
+        yield
+    finally:
+        _cancel_signal_ready[0] = False
+        signal.signal(CANCEL_SIGNAL, previous)
 
 
 def is_job_command(name: str) -> bool:
@@ -489,12 +534,15 @@ def command_execute(
             # Outermost: its end (the run's processes ended) runs after the alarm is off.
             processes_owned(),
             stop_on_sigterm(),
+            cancel_on_signal(),
             alarm_after(timeout) if enforce_timeout else nullcontext(),
             redirect_stdout(buffer),
             redirect_stderr(buffer),
             run_context(run_id),
         ):
             result = command_call(command, argv, stdout=buffer, stderr=buffer)
+    except RunCancelled:
+        return outcome_bounded(Status.CANCELLED, output=buffer, error=CANCELLED_ERROR, hidden=hidden)
     except RunStopped:
         return outcome_bounded(Status.ABANDONED, output=buffer, error=STOPPED_ERROR, hidden=hidden)
     except (RunTimeout, SoftTimeLimitExceeded):

@@ -9,8 +9,9 @@ from django.db import transaction
 from django.db.models import Q
 
 from jobs.models import Job, JobRun
+from jobs.models.jobs import WAITING_LANE
 from jobs.running.chains import chains_release
-from jobs.running.runner import run_abandon, run_resend
+from jobs.running.runner import run_abandon, run_resend, waiting_runs_promote
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.scheduling.windows import WindowBook
@@ -45,17 +46,19 @@ class DispatchBackoff:
 
 
 def runs_to_dispatch(now: datetime):
-    """Queued runs that are due and whose message never left, or left long ago and was lost."""
+    """Queued runs that are due and whose message never left, or left long ago and was lost. A run
+    in the waiting lane has no message to send: the end of the active run starts it."""
     never_sent = Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=FRESH_RUN_SECONDS))
     sent_long_ago = Q(dispatched_at__lt=now - timedelta(seconds=settings.JOBS_REDISPATCH_AFTER_SECONDS))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    return JobRun.objects.filter(due, never_sent | sent_long_ago, status=Status.QUEUED).order_by("created_at")
+    queued = JobRun.objects.filter(due, never_sent | sent_long_ago, status=Status.QUEUED).exclude(lane=WAITING_LANE)
+    return queued.order_by("created_at")
 
 
 def runs_to_reap(now: datetime) -> list[JobRun]:
     """Running runs whose heartbeat stopped, or that are past their timeout plus grace.
 
-    At most one run per job can be running (invariant 1), so this reads a handful of rows.
+    At most one run per lane of a job can be running (invariant 1), so this reads a handful of rows.
     """
     silent_since = now - timedelta(seconds=settings.JOBS_HEARTBEAT_TIMEOUT_SECONDS)
     grace = timedelta(seconds=settings.JOBS_REAPER_GRACE_SECONDS)
@@ -109,6 +112,7 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
     # Chained runs whose upstreams are done (or failed, or past the deadline): a release missed
     # at an upstream's end (its process died after commit) happens here.
     chained = chains_release(now=now)
+    promoted = waiting_runs_promote(now=now)
     dispatched = failed = 0
     for run_id in runs_to_dispatch(now).values_list("pk", flat=True)[:SWEEP_BATCH]:
         if run_resend(run_id=run_id):
@@ -117,7 +121,7 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
             failed += 1
             if stop_on_dispatch_failure:
                 break
-    return {
+    swept = {
         "abandoned": abandoned,
         "retried": retried,
         "dispatched": dispatched,
@@ -125,6 +129,7 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
         "chains_released": chained["released"],
         "chains_failed": chained["failed"],
     }
+    return {**swept, "waiting_started": promoted} if promoted else swept
 
 
 def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:

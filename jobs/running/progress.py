@@ -23,6 +23,23 @@ logger = logging.getLogger(__name__)
 
 WRITE_EVERY_SECONDS = 1.0
 current_run_id: ContextVar[int | None] = ContextVar("jobs_current_run_id", default=None)
+# Runs of this process someone asked to cancel: the heartbeat thread reads the requests from the
+# database (jobs.running.heartbeat) and the command sees them here at its next progress step or
+# ``JobCommand.cancel_check()``, without a query of its own.
+cancel_requests: set[int] = set()
+
+
+class RunCancelled(BaseException):
+    """Someone cancelled the run this command does. A BaseException, like KeyboardInterrupt: a
+    command's own ``except Exception`` does not swallow it, and every ``atomic`` block it
+    leaves rolls back."""
+
+
+def cancel_check(run_id: int | None = None) -> None:
+    """Raise RunCancelled if the run (the one this command runs for, by default) was cancelled."""
+    run_id = current_run_id.get() if run_id is None else run_id
+    if run_id is not None and run_id in cancel_requests:
+        raise RunCancelled(f"run {run_id} was cancelled")
 
 
 @contextmanager
@@ -58,6 +75,7 @@ class ProgressReported:
         self.bar, self.run_id, self.total = bar, run_id, total
         self.done = 0
         self.written_at = time.monotonic()
+        cancel_check(run_id)
         progress_write(run_id=run_id, done=0, total=total)
 
     def __iter__(self) -> Iterator:
@@ -75,6 +93,7 @@ class ProgressReported:
         self._write()
 
     def _advanced(self, n: int) -> None:
+        cancel_check(self.run_id)
         self.done += n
         if time.monotonic() - self.written_at >= WRITE_EVERY_SECONDS:
             self._write()

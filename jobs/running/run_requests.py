@@ -95,6 +95,8 @@ def run_request(
 
 def run_request_message(job: Job, result: TriggerResult) -> str:
     """What a page says about ``run_request``'s result."""
+    if result.queued and result.run.behind_active_run:
+        return f"{job.name}: run #{result.run.pk} queued; it starts when the active run ends (overlap policy)"
     if result.queued:
         return f"{job.name}: run #{result.run.pk} queued"
     return f"{job.name}: not started, {result.run.skip_reason}"

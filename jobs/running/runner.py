@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from functools import partial
 
 from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -33,9 +34,11 @@ from core.db_recovery import CLAIM_RETRY_SECONDS, FINISH_RETRY_SECONDS, with_rec
 from core.formatting import one_line
 from core.redaction import redact
 from jobs.models import Job, JobDependency, JobRun
+from jobs.models.jobs import WAITING_LANE
 from jobs.running.command import MAX_WARNINGS, WARNING_LENGTH
-from jobs.running.execution import Outcome, command_execute
+from jobs.running.execution import CANCEL_SIGNAL, Outcome, cancel_signal_ready, command_execute, is_pool_process
 from jobs.running.heartbeat import run_heartbeat
+from jobs.running.process_tree import descendants_end
 from jobs.signals import run_finished
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ logger = logging.getLogger(__name__)
 EXECUTE_TASK = "jobs.tasks.execute_run"
 Status = JobRun.Status
 Trigger = JobRun.Trigger
+Overlap = Job.Overlap
+# Policies under which a run may wait in the waiting lane for the active one to end.
+WAITING_POLICIES = (Overlap.QUEUE_ONE, Overlap.REPLACE)
 
 
 class JobDisabled(Exception):
@@ -162,6 +168,16 @@ def runs_book(
     _runs_insert([row for row in rows if row is not None], now=now)
     refused = [request for request, row in zip(requests, rows, strict=True) if row is not None and row.pk is None]
     fired = _slots_with_runs(refused)
+    if refused:
+        row_of = {id(request): row for request, row in zip(requests, rows, strict=True)}
+        overlapping = [
+            row_of[id(request)]
+            for request in refused
+            if (request.job.pk, request.scheduled_for) not in fired and _may_overlap(request)
+        ]
+        if overlapping:
+            _overlap_admit(overlapping, now)
+            refused = [request for request in refused if row_of[id(request)].pk is None]
     blockers = _active_runs({request.job.pk for request in refused})
     waiting = _behind_unpublished(refused, fired, blockers, rows, requests, now)
     results: list[TriggerResult | None] = []
@@ -189,10 +205,11 @@ def runs_book(
     # Logged once committed: a burst rolled back (a leader that lost its session midway) wrote
     # no run, and the log must not name runs that never existed.
     transaction.on_commit(partial(_log_triggers, results, requests))
+    # A run in the waiting lane is sent when the active run ends (_waiting_promote).
     outgoing = [
         result.run
         for result, request in zip(results, requests, strict=True)
-        if result.queued and request.dispatch and request.not_before is None
+        if result.queued and request.dispatch and request.not_before is None and result.run.lane != WAITING_LANE
     ]
     if publish and outgoing:
         transaction.on_commit(lambda: runs_publish(outgoing))
@@ -212,6 +229,13 @@ def run_trigger(
     """One trigger through ``runs_book``."""
     request = TriggerRequest(job, triggered_by, user, scheduled_for, options or {}, dispatch, backfill=backfill)
     return runs_book([request])[0]
+
+
+def _may_overlap(request: TriggerRequest) -> bool:
+    """Whether a trigger refused by an active run may take another place (Job.overlap). A run
+    executed in this process (``runjob``: no message) may take a free lane but never waits."""
+    policy = request.job.overlap or Overlap.SKIP
+    return policy == Overlap.ALLOW or (policy != Overlap.SKIP and request.dispatch)
 
 
 def _may_queue(request: TriggerRequest) -> bool:
@@ -337,11 +361,169 @@ def _supersede(older: JobRun, request: TriggerRequest, now: datetime) -> bool:
 def _active_runs(job_ids: set[int]) -> dict[int, JobRun]:
     if not job_ids:
         return {}
-    return {run.job_id: run for run in JobRun.objects.filter(job_id__in=job_ids, status__in=JobRun.ACTIVE_STATUSES)}
+    active = JobRun.objects.filter(job_id__in=job_ids, status__in=JobRun.ACTIVE_STATUSES).select_related("job")
+    blockers: dict[int, JobRun] = {}
+    # The run in the lowest lane names the block: the running one before the one that waits.
+    for run in sorted(active, key=lambda run: (run.lane < 0, run.lane)):
+        blockers.setdefault(run.job_id, run)
+    return blockers
 
 
 def _blocked_reason(active: JobRun | None) -> str:
-    return f"run #{active.pk} is {active.status}" if active else "another run was active"
+    if active is None:
+        return "another run was active"
+    policy = active.job.overlap
+    if policy == Overlap.ALLOW:
+        return f"run #{active.pk} is {active.status}: all {active.job.max_concurrent} concurrent runs are taken"
+    if policy == Overlap.QUEUE_ONE:
+        return f"run #{active.pk} is {active.status} and another run already waits (overlap: queue one)"
+    return f"run #{active.pk} is {active.status}"
+
+
+# --- the overlap policy: which lane a refused trigger may still take --------------------------
+
+
+def _overlap_admit(rows: list[JobRun], now: datetime) -> None:
+    """Give each row refused by its job's active run the place its job's overlap policy allows
+    (docs/operations.md, "Overlap policy"); a row still without an id is recorded as a skip.
+
+    * allow up to N: the first free lane among 0..N-1 (each try an INSERT the lane's constraint
+      may refuse, so two triggers never share one);
+    * queue one: the waiting lane, if no run waits there yet;
+    * replace: every queued run of the job is cancelled and a running one asked to stop, then
+      the row takes lane 0 if that is free, else the waiting lane.
+
+    Queue one and replace hold the job's row lock from here to commit, as the end of a run does
+    before it promotes the waiting run (``_waiting_promote``): a run that starts waiting is
+    always seen by the end that must start it.
+    """
+    for row in rows:
+        if row.job.overlap == Overlap.ALLOW:
+            _lane_free_take(row, now)
+            continue
+        with transaction.atomic():
+            _job_lock(row.job_id)
+            if row.job.overlap == Overlap.REPLACE:
+                _active_replace(row, now)
+            if not _runs_insert([row], now=now):
+                row.lane, row.dispatched_at = WAITING_LANE, None
+                if not _runs_insert([row], now=now):
+                    row.lane = 0
+
+
+def _lane_free_take(row: JobRun, now: datetime) -> None:
+    taken = set(
+        JobRun.objects.filter(job_id=row.job_id, status__in=JobRun.ACTIVE_STATUSES).values_list("lane", flat=True)
+    )
+    for lane in range(row.job.max_concurrent):
+        if lane not in taken:
+            row.lane = lane
+            if _runs_insert([row], now=now):
+                return
+    row.lane = 0
+
+
+def _job_lock(job_id: int) -> None:
+    """The job's row lock until commit: serialises a run that starts waiting with the end that
+    starts it (SQLite's writers are serialised anyway)."""
+    list(Job.objects.select_for_update().filter(pk=job_id).values_list("pk", flat=True))
+
+
+def _active_replace(row: JobRun, now: datetime) -> None:
+    reason = f"replaced by a newer {row.triggered_by} trigger (overlap: replace)"
+    for active in JobRun.objects.filter(job_id=row.job_id, status__in=JobRun.ACTIVE_STATUSES):
+        _cancel_ask(active, who="overlap policy", reason=reason, now=now, promote=False)
+
+
+def _waiting_promote(job_id: int, lane: int, now: datetime) -> JobRun | None:
+    """Move the job's waiting run into ``lane`` (freed in this transaction) and send it on
+    commit; the caller holds the job's row lock. None if no run waits."""
+    waiting = JobRun.objects.filter(job_id=job_id, lane=WAITING_LANE, status=Status.QUEUED)
+    run = waiting.select_related("job").first()
+    if run is None:
+        return None
+    try:
+        with transaction.atomic():
+            moved = JobRun.objects.filter(pk=run.pk, lane=WAITING_LANE, status=Status.QUEUED).update(
+                lane=lane, dispatched_at=now
+            )
+    except IntegrityError:  # the lane was taken meanwhile: the sweep promotes it later
+        return None
+    if not moved:
+        return None
+    run.lane, run.dispatched_at = lane, now
+    logger.info("waiting run moves up job=%s run=%s lane=%s", run.job.name, run.pk, lane)
+    transaction.on_commit(lambda: run_send(run))
+    return run
+
+
+def waiting_runs_promote(*, now: datetime) -> int:
+    """Start every waiting run whose job has no active run left (process-jobs' safety net: a job
+    whose policy changed while a run waited, or whose active run was ended without its end)."""
+    promoted = 0
+    waiting = JobRun.objects.filter(status=Status.QUEUED, lane=WAITING_LANE).values_list("job_id", flat=True)
+    for job_id in list(waiting[:500]):
+        with transaction.atomic():
+            _job_lock(job_id)
+            active = JobRun.objects.filter(job_id=job_id, status__in=JobRun.ACTIVE_STATUSES, lane__gte=0)
+            if not active.exists():
+                promoted += _waiting_promote(job_id, 0, now) is not None
+    return promoted
+
+
+# --- cancel -----------------------------------------------------------------------------------
+
+
+def run_cancel(*, run: JobRun, who: str, reason: str, now: datetime | None = None) -> str:
+    """Cancel ``run``: "cancelled" (it was queued and never starts), "requested" (it is running and
+    was asked to stop), or "" (it had ended, or a cancel was asked for already). Conditional
+    UPDATEs: a claim that won first makes it a running run, asked to stop."""
+    now = now or timezone.now()
+    return _cancel_ask(run, who=who, reason=reason, now=now, promote=True)
+
+
+def _cancel_ask(run: JobRun, *, who: str, reason: str, now: datetime, promote: bool) -> str:
+    asked = dict(cancel_requested_at=now, cancelled_by=who[:150], cancel_reason=(reason or "no reason given")[:200])
+    with transaction.atomic():
+        if promote and run.job.overlap in WAITING_POLICIES:
+            _job_lock(run.job_id)
+        queued = JobRun.objects.filter(pk=run.pk, status=Status.QUEUED)
+        if queued.update(status=Status.CANCELLED, finished_at=now, **asked):
+            for name, value in asked.items():
+                setattr(run, name, value)
+            run.status, run.finished_at = Status.CANCELLED, now
+            lane = JobRun.objects.filter(pk=run.pk).values_list("lane", flat=True).first()
+            if promote and lane is not None and lane >= 0:
+                _waiting_promote(run.job_id, lane, now)
+            transaction.on_commit(partial(logger.info, "run cancelled job=%s run=%s by=%s", run.job.name, run.pk, who))
+            transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=True))
+            return "cancelled"
+        running = JobRun.objects.filter(pk=run.pk, status=Status.RUNNING, cancel_requested_at__isnull=True)
+        if running.update(**asked):
+            for name, value in asked.items():
+                setattr(run, name, value)
+            line = ("run cancel requested job=%s run=%s by=%s", run.job.name, run.pk, who)
+            transaction.on_commit(partial(logger.info, *line))
+            return "requested"
+    return ""
+
+
+def _run_cancel_force(run: JobRun) -> None:
+    """A cancelled run's grace is over (the heartbeat thread calls this): end the processes it
+    started, record it cancelled, then stop its command. In a worker's pool process the process
+    itself is killed (the pool starts another); in ``runjob`` the command is interrupted."""
+    descendants_end()
+    now = timezone.now()
+    grace = settings.JOBS_CANCEL_GRACE_SECONDS
+    error = f"Cancelled: it did not stop within {grace:g} s of the cancel, so it and its processes were killed."
+    ending = dict(status=Status.CANCELLED, finished_at=now, duration=now - run.started_at, error=error)
+    if not _run_end(run, ending, now=now, dispatch_retry=False):
+        return
+    logger.warning("run killed after its cancel's grace job=%s run=%s", run.job.name, run.pk)
+    if is_pool_process():
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif cancel_signal_ready():
+        os.kill(os.getpid(), CANCEL_SIGNAL)
 
 
 def _log_triggers(results: list[TriggerResult], requests: list[TriggerRequest]) -> None:
@@ -438,7 +620,7 @@ CLAIM_SQL = """
     UPDATE jobs_jobrun
        SET status = %s, heartbeat_at = %s, started_at = %s, worker_host = %s, worker_pid = %s
      WHERE id = %s
-       AND ((status = %s AND (not_before IS NULL OR not_before <= %s))
+       AND ((status = %s AND lane >= 0 AND (not_before IS NULL OR not_before <= %s))
             OR (status = %s AND started_at = %s AND worker_host = %s AND worker_pid = %s))
     RETURNING *
 """
@@ -479,7 +661,7 @@ def run_execute(run_id: int, *, enforce_timeout: bool = False, dispatch_retry: b
         return None
     logger.info("run started job=%s run=%s attempt=%s", run.job.name, run.pk, run.attempt)
     # Beating until the outcome is recorded: that write may wait out a database restart.
-    with run_heartbeat(run.pk):
+    with run_heartbeat(run.pk, on_overdue=partial(_run_cancel_force, run)):
         outcome = _run_handler(run, enforce_timeout)
         return run_finish(run=run, outcome=outcome, dispatch_retry=dispatch_retry)
 
@@ -563,7 +745,9 @@ def run_warnings(outcome: Outcome) -> list[str]:
 def run_abandon(*, run: JobRun, reason: str) -> JobRun | None:
     """The reaper's end for a run whose process is gone or far past its timeout."""
     now = timezone.now()
-    ending = dict(status=Status.ABANDONED, finished_at=now, duration=now - (run.started_at or now), error=reason)
+    # A run someone cancelled whose process is gone has ended as they asked: never retried.
+    status = Status.CANCELLED if run.cancel_requested_at else Status.ABANDONED
+    ending = dict(status=status, finished_at=now, duration=now - (run.started_at or now), error=reason)
     if not _run_end(run, ending, now=now, dispatch_retry=True):
         return None
     logger.error("run abandoned job=%s run=%s reason=%s", run.job.name, run.pk, reason)
@@ -574,11 +758,16 @@ def _run_end(run: JobRun, ending: dict, *, now: datetime, dispatch_retry: bool) 
     """running -> ``ending``, then the retry, the job's statistics and (on commit) run_finished.
     False if the run was no longer running (another process ended it first)."""
     with transaction.atomic():
+        waits = run.job.overlap in WAITING_POLICIES
+        if waits:
+            _job_lock(run.job_id)  # before the run's row: the order a trigger that waits takes
         if not JobRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(**ending):
             return False
         for name, value in ending.items():
             setattr(run, name, value)
         retry = _retry_if_allowed(run, now, dispatch_retry)
+        if waits and retry is None:
+            _waiting_promote(run.job_id, run.lane, now)
         _record_statistics(run, final=retry is None)
         transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=retry is None))
     return True
@@ -624,6 +813,7 @@ def _retry_if_allowed(run: JobRun, now: datetime, dispatch: bool) -> JobRun | No
         retry_of=run,
         options=run.options,
         backfill_id=run.backfill_id,
+        lane=run.lane,
         not_before=now + delay,
         dispatched_at=now if dispatch else None,
     )
@@ -645,8 +835,9 @@ def _record_statistics(run: JobRun, *, final: bool) -> None:
     """Denormalised on Job so lists need no aggregate; F() keeps concurrent updates exact.
 
     A dry run wrote nothing, so it is not the job's last run: it neither hides a failure nor
-    counts as one (the run itself, marked dry, stays in the history)."""
-    if (run.options or {}).get("dry_run"):
+    counts as one (the run itself, marked dry, stays in the history). A cancelled run is neither
+    a success nor a failure: someone stopped it, and the job's record stays as it was."""
+    if (run.options or {}).get("dry_run") or run.status == Status.CANCELLED:
         return
     values = {
         "last_run_at": run.started_at,

@@ -82,7 +82,7 @@ class JobFilters:
 
 
 def active_job_ids() -> QuerySet:
-    """The jobs with a queued or running run (partial index jobs_jobrun_one_active_per_job): a
+    """The jobs with a queued or running run (partial index jobs_jobrun_one_active_per_lane): a
     few rows, read once per statement and hashed, not probed once per job."""
     return JobRun.objects.filter(status__in=JobRun.ACTIVE_STATUSES).values("job_id")
 

@@ -271,6 +271,12 @@ def acknowledgement_json(run: JobRun) -> dict | None:
     return {"at": iso(run.acknowledged_at), "by": by.get_username() if by else None, "note": run.acknowledgement}
 
 
+def cancel_json(run: JobRun) -> dict | None:
+    if run.cancel_requested_at is None:
+        return None
+    return {"requested_at": iso(run.cancel_requested_at), "by": run.cancelled_by, "reason": run.cancel_reason}
+
+
 def run_json(run: JobRun, *, full: bool = True) -> dict:
     data = {
         "id": run.pk,
@@ -295,6 +301,10 @@ def run_json(run: JobRun, *, full: bool = True) -> dict:
         "dry_run": is_dry_run(run),
         "options": run.options or {},
         "backfill_id": run.backfill_id,
+        # A cancel: when it was asked for, by whom and why (null until someone asks); a run that
+        # waits for its job's active run to end (overlap "queue one" or "replace") is "behind_active_run".
+        "cancel": cancel_json(run),
+        "behind_active_run": run.behind_active_run,
         "progress": progress_json(run, timezone.now()),
     }
     if full:
