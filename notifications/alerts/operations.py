@@ -11,7 +11,8 @@
 process-jobs makes each announcement once (conditional UPDATEs); the dedupe key per
 (kind, job and slot or run, recipient) makes a repeated signal harmless all the same.
 Late e-mails follow the job's *notify on failure* switch; slow e-mails go for every job with
-an expected duration (setting one is the opt-in). Errors are logged, never raised into jobs.
+an expected duration (setting one is the opt-in). A paused job (``enabled`` off) gets neither.
+Errors are logged, never raised into jobs.
 """
 
 from __future__ import annotations
@@ -70,15 +71,22 @@ def _enqueue(*, kind: str, job: Job, key: str, context: dict) -> int:
 
 def job_lateness_alert(*, job: Job, late: bool, slot, now) -> int:
     """Queue the late (or no-longer-late) e-mail of one episode; how many were new."""
-    if not job.notify_on_failure:
-        return 0
+    if not job.notify_on_failure or (late and not _still_enabled(job.pk)):
+        return 0  # a paused job is never late; the end of an episode still closes its incident
     kind = "late" if late else "late_recovered"
     context = {"slot": slot, "now": now, "minutes_late": int((now - slot).total_seconds() // 60)}
     return _enqueue(kind=kind, job=job, key=f"{job.pk}:{slot.isoformat()}", context=context)
 
 
+def _still_enabled(job_id: int) -> bool:
+    """Read now, not from the announcing process's copy: the job may have been paused since."""
+    return Job.objects.filter(pk=job_id, enabled=True).exists()
+
+
 def run_slow_alert(*, run: JobRun) -> int:
     job = run.job
+    if not _still_enabled(job.pk):
+        return 0  # paused while this run was going: quiet until it is resumed
     context = {
         "run_id": run.pk,
         "status": run.get_status_display(),
