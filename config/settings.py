@@ -513,6 +513,9 @@ NOTIFICATIONS_ALERT_AFTER_FAILURES = env.int("NOTIFICATIONS_ALERT_AFTER_FAILURES
 # ... or after this many failed runs within WINDOW_SECONDS, passes in between or not (0: off).
 NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW = env.int("NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW", default=0)
 NOTIFICATIONS_ALERT_FAILURE_WINDOW_SECONDS = env.int("NOTIFICATIONS_ALERT_FAILURE_WINDOW_SECONDS", default=3600)
+# When one check finds this many jobs late (or no longer late) at once -- after downtime --, each
+# destination gets one summary naming them instead of one message per job.
+NOTIFICATIONS_LATE_SUMMARY_AFTER = env.int("NOTIFICATIONS_LATE_SUMMARY_AFTER", default=10)
 NOTIFICATIONS_ALERT_DIGEST_AFTER = env.int("NOTIFICATIONS_ALERT_DIGEST_AFTER", default=3)
 NOTIFICATIONS_ALERT_DIGEST_SECONDS = env.int("NOTIFICATIONS_ALERT_DIGEST_SECONDS", default=60)
 NOTIFICATIONS_ALERT_MAX_ATTEMPTS = env.int("NOTIFICATIONS_ALERT_MAX_ATTEMPTS", default=8)

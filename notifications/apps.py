@@ -13,9 +13,10 @@ class NotificationsConfig(AppConfig):
         from jobs.operations.health import health_check_register
         from jobs.operations.logs import purge_logs_requested
         from jobs.operations.metrics import register_collector
-        from jobs.signals import job_lateness_changed, run_finished, run_slow
+        from jobs.signals import lateness_changed, run_finished, run_slow
         from notifications.alerts.jobs import on_run_finished
-        from notifications.alerts.operations import on_job_lateness_changed, on_run_slow
+        from notifications.alerts.late_summary import on_lateness_changed
+        from notifications.alerts.operations import on_run_slow
         from notifications.channels.routing import check_alert_destinations
         from notifications.channels.sending import alert_channel_secrets
         from notifications.checks import notifications_settings_check
@@ -26,7 +27,7 @@ class NotificationsConfig(AppConfig):
         from notifications.webhooks import endpoint_secrets
 
         run_finished.connect(on_run_finished, dispatch_uid="notifications.alerts.jobs")
-        job_lateness_changed.connect(on_job_lateness_changed, dispatch_uid="notifications.alerts.operations.late")
+        lateness_changed.connect(on_lateness_changed, dispatch_uid="notifications.alerts.late_summary")
         run_slow.connect(on_run_slow, dispatch_uid="notifications.alerts.operations.slow")
         purge_logs_requested.connect(on_purge_logs_requested, dispatch_uid="notifications.retention")
         register_secret_source(endpoint_secrets, key="notifications.endpoints")

@@ -6,16 +6,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from jobs.models import Job, JobRun
 from jobs.running.runner import run_abandon, run_resend
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
-from jobs.signals import job_lateness_changed, run_slow
+from jobs.signals import lateness_changed, run_slow
 
 Status = JobRun.Status
 SWEEP_BATCH = 500
+# Jobs per UPDATE when opening or closing late episodes (well under SQLite's parameter limit).
+LATENESS_BATCH = 1000
 # A run committed this recently may still have its on-commit publish in flight.
 FRESH_RUN_SECONDS = 5
 # The leader's re-send sweep while the broker is away: after 1, 2, 4, then every 5 s.
@@ -115,31 +117,48 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
     return {"abandoned": abandoned, "retried": retried, "dispatched": dispatched, "dispatch_failed": failed}
 
 
-def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:
-    transaction.on_commit(lambda: job_lateness_changed.send(sender=Job, job=job, late=late, slot=slot, now=now))
-
-
 def lateness_process(*, now: datetime) -> dict:
     """Open and close late episodes, announcing each change once.
 
-    1. Every late job without an open episode gets ``late_since`` (its missed slot) by a
-       conditional UPDATE; only the process whose UPDATE matched announces it.
+    1. Every late job without an open episode gets ``late_since`` (its missed slot).
     2. Every job with an open episode that is no longer late (it ran, or was disabled or
-       rescheduled) has it closed the same way, and the recovery is announced.
+       rescheduled) has it closed.
+    3. The changes of this pass are announced together (``jobs.signals.lateness_changed``), so
+       a listener can tell one late job from ten thousand found late at once after downtime.
+
+    Each step locks the rows it changes (``SKIP LOCKED``: rows another process is changing are
+    its to announce) and changes them with a conditional UPDATE per thousand, so only the
+    process that made a change announces it, and ten thousand jobs late after downtime cost a
+    few statements rather than one each.
     """
-    # The alerts name each job's schedule: its task's rows come with it.
-    late = {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now).select_related(*SCHEDULE_ROWS)}
-    started = recovered = 0
-    for job, slot in late.values():
-        if job.late_since is None and Job.objects.filter(pk=job.pk, late_since__isnull=True).update(late_since=slot):
-            job.late_since = slot
-            _announce_lateness(job, late=True, slot=slot, now=now)
-            started += 1
-    for job in Job.objects.filter(late_since__isnull=False).exclude(pk__in=list(late)):
-        if Job.objects.filter(pk=job.pk, late_since=job.late_since).update(late_since=None):
-            _announce_lateness(job, late=False, slot=job.late_since, now=now)
-            recovered += 1
-    return {"late": len(late), "late_started": started, "late_recovered": recovered}
+    started = _episodes_change(
+        Job.objects.late(now).filter(late_since__isnull=True), late_since=F("next_fire_at"), slot="next_fire_at"
+    )
+    ended = _episodes_change(
+        Job.objects.filter(late_since__isnull=False).exclude(enabled=True, late_at__lte=now),
+        late_since=None,
+        slot="late_since",
+    )
+    if started or ended:
+        transaction.on_commit(
+            lambda: lateness_changed.send(sender=Job, started=started, ended=ended, now=now), robust=True
+        )
+    return {"late": Job.objects.late(now).count(), "late_started": len(started), "late_recovered": len(ended)}
+
+
+def _episodes_change(jobs, *, late_since, slot: str) -> list[tuple[Job, datetime]]:
+    """Lock ``jobs`` (skipping rows another process holds), set their ``late_since``, and return
+    each with its slot as read before the change. The alerts name each job's schedule: its
+    task's rows come with it."""
+    with transaction.atomic():
+        locked = list(jobs.select_related(*SCHEDULE_ROWS).select_for_update(skip_locked=True, of=("self",)))
+        changes = [(job, getattr(job, slot)) for job in locked]
+        for start in range(0, len(locked), LATENESS_BATCH):
+            ids = [job.pk for job in locked[start : start + LATENESS_BATCH]]
+            Job.objects.filter(pk__in=ids, late_since__isnull=late_since is not None).update(late_since=late_since)
+    for job, slot_value in changes:
+        job.late_since = slot_value if late_since is not None else None
+    return changes
 
 
 def slow_runs_process(*, now: datetime) -> int:

@@ -3,8 +3,9 @@
 
 ``jobs`` announces, and this module listens (connected in ``alerts.py``):
 
-* ``job_lateness_changed(job, late=True, slot)`` -- once per late episode: a "late" e-mail;
-* ``job_lateness_changed(job, late=False, slot)`` -- once when it ends: a "no longer late" notice;
+* ``lateness_changed(started, ended)`` -- each late episode once when it starts (a "late" alert)
+  and once when it ends (a "no longer late" notice, to the destinations told it was late); many
+  at once become one summary per destination (``late_summary``);
 * ``run_slow(run)`` (still running past the expected duration) and ``run_finished`` with
   ``run.slow`` -- a "slow" e-mail, once per run whichever comes first.
 
@@ -24,9 +25,10 @@ from django.db import transaction
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_recipients
 from jobs.operations.logs import system_log
-from notifications.channels.delivery import alert_deliveries_record
+from notifications.channels.delivery import alert_deliveries_record, alert_recorded_on
 from notifications.channels.messages import Alert
 from notifications.channels.routing import alert_channels_for
+from notifications.models import NotificationKey
 from notifications.services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,11 @@ TEMPLATES = {
 
 def _enqueue(*, kind: str, job: Job, key: str, context: dict) -> int:
     if channels := alert_channels_for(job):
+        if kind == "late_recovered":
+            # Only where the late alert itself went: a job named in a summary, or paused before
+            # its alert, has no incident of its own to close.
+            if not (channels := alert_recorded_on(channels, kind="late", key=key)):
+                return 0
         context = {"schedule": job.schedule_description, **context}
         alert = Alert(kind=kind, job_name=job.name, job_id=job.pk, key=key, context=context)
         with transaction.atomic():
@@ -47,6 +54,9 @@ def _enqueue(*, kind: str, job: Job, key: str, context: dict) -> int:
     if not recipients:
         logger.warning("job %s: %s alert not sent: no JOBS_ALERT_RECIPIENTS and no superuser e-mail", job.name, kind)
         return 0
+    if kind == "late_recovered":
+        told = {f"job-alert:late:{key}:{recipient}": recipient for recipient in recipients}
+        recipients = [told[key] for key in NotificationKey.objects.filter(key__in=told).values_list("key", flat=True)]
     queued = notifications_enqueue_many(
         messages=[
             {
@@ -96,13 +106,6 @@ def run_slow_alert(*, run: JobRun) -> int:
         "finished": run.finished_at is not None,
     }
     return _enqueue(kind="slow", job=job, key=str(run.pk), context=context)
-
-
-def on_job_lateness_changed(sender, job: Job, late: bool, slot, now, **kwargs) -> None:
-    try:
-        job_lateness_alert(job=job, late=late, slot=slot, now=now)
-    except Exception:
-        logger.exception("late alert for job %s failed", job.pk)
 
 
 def on_run_slow(sender, run: JobRun, **kwargs) -> None:

@@ -8,6 +8,8 @@ of JOBS_ALERT_RECIPIENTS (else the superusers), as before channels existed.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.core import checks
 from django.db import DatabaseError
 from django.db.models import Q
@@ -18,6 +20,8 @@ from jobs.status.listing import app_of, command_apps
 from notifications.models.channels import AlertChannel, AlertRoute
 
 NAMED_IN_CHECK = 5
+# Job ids per query when routing many jobs at once (well under SQLite's limit of parameters).
+ROUTING_CHUNK = 1000
 
 
 def alert_channels_for(job: Job) -> list[AlertChannel]:
@@ -28,6 +32,34 @@ def alert_channels_for(job: Job) -> list[AlertChannel]:
         target |= Q(app=app)
     channel_ids = AlertRoute.objects.filter(target).values("channel_id")
     return list(AlertChannel.objects.filter(pk__in=channel_ids, active=True).select_related("endpoint"))
+
+
+def alert_channels_for_many(jobs: list[Job]) -> dict[int, list[AlertChannel]]:
+    """``alert_channels_for`` of many jobs at once, by job id: the group and app routes once (a
+    few rows), then the job routes and group memberships of each thousand jobs (two queries),
+    so a summary over ten thousand jobs costs a few dozen queries, not two per job."""
+    channels: dict[int, AlertChannel] = {}
+    by_group: dict[int, set[int]] = defaultdict(set)
+    by_app: dict[str, set[int]] = defaultdict(set)
+    active = AlertRoute.objects.filter(channel__active=True).select_related("channel__endpoint")
+    for route in active.filter(job__isnull=True):
+        channels[route.channel_id] = route.channel
+        (by_group[route.group_id] if route.group_id else by_app[route.app]).add(route.channel_id)
+    routed: dict[int, set[int]] = defaultdict(set)
+    ids = [job.pk for job in jobs]
+    for start in range(0, len(ids), ROUTING_CHUNK):
+        chunk = ids[start : start + ROUTING_CHUNK]
+        for route in active.filter(job_id__in=chunk):
+            channels[route.channel_id] = route.channel
+            routed[route.job_id].add(route.channel_id)
+        if by_group:
+            limits = JobOperatorGroup.objects.filter(job_id__in=chunk, group_id__in=list(by_group))
+            for job_id, group_id in limits.values_list("job_id", "group_id"):
+                routed[job_id] |= by_group[group_id]
+    if by_app:
+        for job in jobs:
+            routed[job.pk] |= by_app.get(app_of(job), set())
+    return {job.pk: [channels[pk] for pk in sorted(routed[job.pk])] for job in jobs}
 
 
 def _routed_jobs() -> Q:
