@@ -10,14 +10,14 @@ class NotificationsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from core.redaction import register_secret_source, stored_secrets_forget
-        from jobs.operations.health import health_check_register
+        from jobs.operations.health import alert_routing_register, health_check_register
         from jobs.operations.logs import purge_logs_requested
         from jobs.operations.metrics import register_collector
         from jobs.signals import lateness_changed, run_finished, run_slow
         from notifications.alerts.jobs import on_run_finished
         from notifications.alerts.late_summary import on_lateness_changed
         from notifications.alerts.operations import on_run_slow
-        from notifications.channels.routing import check_alert_destinations
+        from notifications.channels.routing import check_alert_destinations, unrouted_alerting_jobs
         from notifications.channels.sending import alert_channel_secrets
         from notifications.checks import notifications_settings_check
         from notifications.email.health import mail_health, mail_health_text
@@ -38,5 +38,6 @@ class NotificationsConfig(AppConfig):
                 signal.connect(stored_secrets_forget, sender=model, dispatch_uid=f"core.redaction.{model.__name__}")
         check_register(notifications_settings_check)
         check_register(check_alert_destinations)
+        alert_routing_register(unrouted_jobs=unrouted_alerting_jobs)  # the dashboard's banner
         register_collector(NotificationQueueCollector(), key="notifications")
         health_check_register("mail", label="Mail", check=mail_health, describe=mail_health_text)

@@ -90,12 +90,18 @@ def check_alert_destinations(app_configs=None, **kwargs) -> list[checks.CheckMes
         return []  # before the first migrate
 
 
+def unrouted_alerting_jobs(limit: int) -> list[str]:
+    """The names (at most ``limit``, by name) of enabled jobs that alert and have no active
+    channel: with no default recipient, their alerts go nowhere. One query."""
+    unrouted = Job.objects.filter(notify_on_failure=True, enabled=True).exclude(_routed_jobs())
+    return list(unrouted.order_by("name").values_list("name", flat=True)[:limit])
+
+
 def _unrouted_nowhere() -> list[checks.CheckMessage]:
     recipients, _ = alert_recipients()
     if recipients:
         return []
-    unrouted = Job.objects.filter(notify_on_failure=True).exclude(_routed_jobs())
-    names = list(unrouted.order_by("name").values_list("name", flat=True)[: NAMED_IN_CHECK + 1])
+    names = unrouted_alerting_jobs(NAMED_IN_CHECK + 1)
     if not names:
         return []
     more = ", ..." if len(names) > NAMED_IN_CHECK else ""
