@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from jobs.api import views as api
-from jobs.dashboard import run_actions, schedule, triage
+from jobs.dashboard import run_actions, schedule, triage, versions
 from jobs.dashboard import views as dashboard
 from jobs.operations import health, metrics
 
@@ -18,6 +18,11 @@ urlpatterns = [
     path("dashboard/failures/act", triage.failures_act, name="failures-act"),
     path("dashboard/jobs/<slug:name>/", dashboard.job_detail, name="job"),
     path("dashboard/jobs/<slug:name>/run", dashboard.job_run_now_view, name="job-run"),
+    path(
+        "dashboard/jobs/<slug:name>/versions/<int:number>/restore",
+        versions.job_version_restore_view,
+        name="job-version-restore",
+    ),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
     path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
     path("dashboard/runs/<int:run_id>/acknowledge", triage.run_acknowledge_view, name="run-acknowledge"),

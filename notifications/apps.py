@@ -10,6 +10,7 @@ class NotificationsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from core.redaction import register_secret_source, stored_secrets_forget
+        from jobs.models.versions import job_version_part_register
         from jobs.operations.health import alert_routing_register, health_check_register
         from jobs.operations.logs import purge_logs_requested
         from jobs.operations.metrics import register_collector
@@ -17,12 +18,18 @@ class NotificationsConfig(AppConfig):
         from notifications.alerts.jobs import on_run_finished
         from notifications.alerts.late_summary import on_lateness_changed
         from notifications.alerts.operations import on_run_slow
-        from notifications.channels.routing import check_alert_destinations, unrouted_alerting_jobs
+        from notifications.channels.routing import (
+            check_alert_destinations,
+            job_channel_names,
+            job_channels_restore,
+            on_job_route_changed,
+            unrouted_alerting_jobs,
+        )
         from notifications.channels.sending import alert_channel_secrets
         from notifications.checks import notifications_settings_check
         from notifications.email.health import mail_health, mail_health_text
         from notifications.metrics import NotificationQueueCollector
-        from notifications.models import AlertChannel, WebhookEndpoint
+        from notifications.models import AlertChannel, AlertRoute, WebhookEndpoint
         from notifications.retention import on_purge_logs_requested
         from notifications.webhooks import endpoint_secrets
 
@@ -39,5 +46,11 @@ class NotificationsConfig(AppConfig):
         check_register(notifications_settings_check)
         check_register(check_alert_destinations)
         alert_routing_register(unrouted_jobs=unrouted_alerting_jobs)  # the dashboard's banner
+        # A job's own alert channels are part of its versions, restored with them.
+        job_version_part_register(
+            "alert_channels", read=job_channel_names, restore=job_channels_restore, label="alert channels"
+        )
+        for signal in (post_save, post_delete):
+            signal.connect(on_job_route_changed, sender=AlertRoute, dispatch_uid="notifications.routing.versions")
         register_collector(NotificationQueueCollector(), key="notifications")
         health_check_register("mail", label="Mail", check=mail_health, describe=mail_health_text)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.core import checks
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 
 from jobs.models import Job, JobOperatorGroup
+from jobs.models.versions import job_version_record
 from jobs.operations.health import alert_recipients
 from jobs.status.listing import app_of, command_apps
 from notifications.models.channels import AlertChannel, AlertRoute
@@ -60,6 +61,40 @@ def alert_channels_for_many(jobs: list[Job]) -> dict[int, list[AlertChannel]]:
         for job in jobs:
             routed[job.pk] |= by_app.get(app_of(job), set())
     return {job.pk: [channels[pk] for pk in sorted(routed[job.pk])] for job in jobs}
+
+
+# -- a job's own channels, as its versions keep them (jobs.models.versions) ------------------
+
+
+def job_channel_names(job_ids: list[int]) -> dict[int, list[str]]:
+    """The channels routed to each job itself (not through a group or app), by name. One query."""
+    names: dict[int, list[str]] = {pk: [] for pk in job_ids}
+    routes = AlertRoute.objects.filter(job_id__in=job_ids).order_by("channel__name")
+    for job_id, name in routes.values_list("job_id", "channel__name"):
+        names[job_id].append(name)
+    return names
+
+
+def job_channels_restore(job: Job, names) -> None:
+    """Route ``job`` itself to exactly the channels named (those that still exist)."""
+    channels = list(AlertChannel.objects.filter(name__in=list(names or [])))
+    AlertRoute.objects.filter(job_id=job.pk).exclude(channel__in=channels).delete()
+    routed = set(AlertRoute.objects.filter(job_id=job.pk).values_list("channel_id", flat=True))
+    AlertRoute.objects.bulk_create([AlertRoute(channel=c, job_id=job.pk) for c in channels if c.pk not in routed])
+
+
+def on_job_route_changed(sender, instance: AlertRoute, **kwargs) -> None:
+    """post_save / post_delete of a route: a job's own routing changed makes a version of the job,
+    once the change commits (several routes saved together make one)."""
+    if not instance.job_id:
+        return
+    job_id = instance.job_id
+
+    def record() -> None:
+        if job := Job.objects.select_related("webhook_handler").filter(pk=job_id).first():
+            job_version_record(job)
+
+    transaction.on_commit(record)
 
 
 def _routed_jobs() -> Q:
