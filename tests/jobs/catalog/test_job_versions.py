@@ -96,3 +96,16 @@ def test_it_versions_jobs_created_by_import(tmp_path):
     rows = JobVersion.objects.filter(job__name__startswith="imported-")
     assert rows.count() == 3
     assert {row.snapshot["cron_expression"] for row in rows} == {"0 1 * * *"}
+
+
+def test_it_names_the_admin_user_who_changed_the_schedule_in_the_admin(staff_client, make_job):
+    from tests.jobs.conftest import job_form_data
+
+    job = make_job("nightly-report", cron_expression="0 3 * * *")
+
+    response = staff_client.post(f"/admin/jobs/job/{job.pk}/change/", job_form_data(job, cron_expression="15 3 * * *"))
+
+    assert response.status_code == 302
+    latest = versions(job)[-1]
+    assert (latest.actor_label, latest.source) == ("boss", "admin")
+    assert latest.changes == {"cron_expression": ["0 3 * * *", "15 3 * * *"]}
