@@ -60,7 +60,7 @@ def alert_channels_for_many(jobs: list[Job]) -> dict[int, list[AlertChannel]]:
     if by_app:
         for job in jobs:
             routed[job.pk] |= by_app.get(app_of(job), set())
-    return {job.pk: [channels[pk] for pk in sorted(routed[job.pk])] for job in jobs}
+    return {job.pk: sorted((channels[pk] for pk in routed[job.pk]), key=lambda c: c.name) for job in jobs}
 
 
 # -- a job's own channels, as its versions keep them (jobs.models.versions) ------------------

@@ -161,3 +161,25 @@ def test_it_says_no_longer_late_only_where_a_late_alert_went(destinations, recei
 
     templates = sorted(Notification.objects.values_list("template", flat=True))
     assert templates == ["job_alerts/late_summary"] * 2
+
+
+def test_it_routes_many_jobs_at_once_as_it_routes_each(make_job):
+    from notifications.channels.routing import alert_channels_for, alert_channels_for_many
+
+    ops = Group.objects.create(name="ops")
+    channels = [
+        AlertChannel.objects.create(name=f"list-{n}", kind=Kind.EMAIL, recipients=f"l{n}@example.com") for n in range(4)
+    ]
+    jobs = [make_job(f"job-{n}") for n in range(5)]
+    JobOperatorGroup.objects.create(job=jobs[1], group=ops)
+    AlertRoute.objects.create(channel=channels[0], job=jobs[0])
+    AlertRoute.objects.create(channel=channels[1], group=ops)
+    AlertRoute.objects.create(channel=channels[2], app="jobs")  # the test commands' app: every job
+    AlertRoute.objects.create(channel=channels[3], job=jobs[2])
+    AlertChannel.objects.filter(pk=channels[3].pk).update(active=False)
+
+    many = alert_channels_for_many(jobs)
+
+    for job in jobs:
+        assert many[job.pk] == alert_channels_for(job), job.name
+    assert [c.name for c in many[jobs[1].pk]] == ["list-1", "list-2"]
