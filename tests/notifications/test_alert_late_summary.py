@@ -183,3 +183,25 @@ def test_it_routes_many_jobs_at_once_as_it_routes_each(make_job):
     for job in jobs:
         assert many[job.pk] == alert_channels_for(job), job.name
     assert [c.name for c in many[jobs[1].pk]] == ["list-1", "list-2"]
+
+
+def test_it_sends_one_signed_webhook_event_for_a_summary(make_job, settings, django_capture_on_commit_callbacks):
+    from notifications.alerts.late_summary import late_summary_send
+    from notifications.models import WebhookDelivery, WebhookEndpoint
+
+    settings.JOBS_ALERT_RECIPIENTS = ["ops@example.com"]
+    endpoint = WebhookEndpoint.objects.create(name="incidents", url="https://hooks.example.com/x", events=[])
+    channel = AlertChannel.objects.create(name="signed", kind=Kind.WEBHOOK, endpoint=endpoint)
+    jobs = [make_job(f"job-{n}") for n in range(12)]
+    AlertRoute.objects.create(channel=channel, app="jobs")
+    now = timezone.now()
+
+    with django_capture_on_commit_callbacks():  # recorded, not sent
+        first = late_summary_send(changes=[(job, now - timedelta(hours=1)) for job in jobs], late=True, now=now)
+        again = late_summary_send(changes=[(job, now - timedelta(hours=1)) for job in jobs], late=True, now=now)
+
+    [delivery] = WebhookDelivery.objects.all()
+    assert (first, again) == (1, 0)
+    assert (delivery.event, delivery.payload["alert"]) == ("job.alert", "late_summary")
+    assert delivery.payload["summary"] == "12 jobs are late: their scheduled runs have not started"
+    assert [job["name"] for job in delivery.payload["details"]["jobs"]][:2] == ["job-0", "job-1"]
