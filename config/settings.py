@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Names the user and the surface on the job versions a request records.
+    "jobs.permissions.authors.change_author_middleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -517,6 +519,12 @@ NOTIFICATIONS_RETENTION_DAYS = env.int("NOTIFICATIONS_RETENTION_DAYS", default=9
 # row; this many alerts on one channel within DIGEST_SECONDS become one digest message; a chat or
 # incident delivery is tried MAX_ATTEMPTS times, waiting RETRY_BASE_SECONDS, then 3x, at most 15 min.
 NOTIFICATIONS_ALERT_AFTER_FAILURES = env.int("NOTIFICATIONS_ALERT_AFTER_FAILURES", default=1)
+# ... or after this many failed runs within WINDOW_SECONDS, passes in between or not (0: off).
+NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW = env.int("NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW", default=0)
+NOTIFICATIONS_ALERT_FAILURE_WINDOW_SECONDS = env.int("NOTIFICATIONS_ALERT_FAILURE_WINDOW_SECONDS", default=3600)
+# When one check finds this many jobs late (or no longer late) at once -- after downtime --, each
+# destination gets one summary naming them instead of one message per job.
+NOTIFICATIONS_LATE_SUMMARY_AFTER = env.int("NOTIFICATIONS_LATE_SUMMARY_AFTER", default=10)
 NOTIFICATIONS_ALERT_DIGEST_AFTER = env.int("NOTIFICATIONS_ALERT_DIGEST_AFTER", default=3)
 NOTIFICATIONS_ALERT_DIGEST_SECONDS = env.int("NOTIFICATIONS_ALERT_DIGEST_SECONDS", default=60)
 NOTIFICATIONS_ALERT_MAX_ATTEMPTS = env.int("NOTIFICATIONS_ALERT_MAX_ATTEMPTS", default=8)

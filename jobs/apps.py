@@ -46,6 +46,7 @@ class JobsConfig(AppConfig):
         from core.redaction import setting_values_forget, stored_secrets_forget
         from jobs import tasks
         from jobs.models import Job, WebhookHandler
+        from jobs.models.versions import job_version_saved
         from jobs.permissions.guards import password_login_remember
         from jobs.permissions.logins import login_failed
         from jobs.running.chains import chains_on_run_finished
@@ -69,6 +70,8 @@ class JobsConfig(AppConfig):
         # After axes' receiver (its app is listed first), which marks a lockout on the request.
         user_login_failed.connect(login_failed, dispatch_uid="jobs.permissions.logins.login_failed")
         post_save.connect(schedule_edits.job_saved, sender=Job, dispatch_uid="jobs.schedule_edits.job_saved")
+        # After job_saved: the version reads the schedule it has just written.
+        post_save.connect(job_version_saved, sender=Job, dispatch_uid="jobs.models.versions.job_version_saved")
         post_delete.connect(schedule_edits.job_deleted, sender=Job, dispatch_uid="jobs.schedule_edits.job_deleted")
         # A job's schedule edited on django-celery-beat's rows (its admin, a shell .save()): checked
         # by the engine before the write, every job using the row moved after it.

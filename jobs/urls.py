@@ -6,7 +6,7 @@ from django.urls import path
 
 from jobs.api import crud
 from jobs.api import views as api
-from jobs.dashboard import job_controls, run_actions, schedule, triage
+from jobs.dashboard import job_controls, run_actions, schedule, triage, versions
 from jobs.dashboard import views as dashboard
 from jobs.operations import health, metrics
 
@@ -22,6 +22,11 @@ urlpatterns = [
     path("dashboard/jobs/<slug:name>/run-with-options", job_controls.job_run_with_options, name="job-run-options"),
     path("dashboard/jobs/<slug:name>/pause", job_controls.job_pause_view, name="job-pause"),
     path("dashboard/jobs/<slug:name>/resume", job_controls.job_resume_view, name="job-resume"),
+    path(
+        "dashboard/jobs/<slug:name>/versions/<int:number>/restore",
+        versions.job_version_restore_view,
+        name="job-version-restore",
+    ),
     path("dashboard/runs/<int:run_id>/", dashboard.run_detail, name="run"),
     path("dashboard/runs/<int:run_id>/retry", run_actions.run_retry_view, name="run-retry"),
     path("dashboard/runs/<int:run_id>/cancel", run_actions.run_cancel_view, name="run-cancel"),

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from jobs.catalog.validation import job_full_clean
 from jobs.models import Job, WebhookHandler
+from jobs.models.versions import job_versions_record
 from jobs.scheduling.schedules import Schedule, jobs_schedules_create_many
 
 # The schedule is no column of the job: a definition declares it as before, in these keys.
@@ -166,4 +167,5 @@ def jobs_create_many(jobs: list[Job]) -> list[Job]:
         job.schedule_reset(now)
     Job.objects.bulk_create(jobs)
     jobs_schedules_create_many(jobs, schedules)
+    job_versions_record(jobs)  # each job's first version: bulk_create sends no post_save
     return jobs

@@ -27,6 +27,7 @@ from core.formatting import one_line
 from core.ratelimit import client_address
 from jobs.dashboard.charts import runs_chart_svg
 from jobs.dashboard.live import dashboard_json, job_page_json, run_page_json, updated_text
+from jobs.dashboard.versions import job_versions_context
 from jobs.models import Job, JobRun
 from jobs.operations.health import alert_routing_text, dashboard_health
 from jobs.permissions import access
@@ -248,6 +249,7 @@ def job_detail(request, name: str):
         "can_run": access.job_allows(request.user, access.RUN, job),
         "can_toggle": access.job_allows(request.user, access.TOGGLE, job),
         "actions": job_actions(job),
+        **job_versions_context(request, job),
         "now": now,
         "updated": updated_text(now),
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,

@@ -197,14 +197,43 @@ def alert_recipients() -> tuple[list[str], str]:
     return emails, "superusers" if emails else "none"
 
 
+# Set by the app that routes alerts (notifications, in its ready()): the names of at most
+# ``limit`` jobs whose alerts no channel takes. Without one, every job's alerts are e-mail.
+_unrouted_jobs: Callable[[int], list[str]] | None = None
+UNROUTED_NAMED = 5
+
+
+def alert_routing_register(*, unrouted_jobs: Callable[[int], list[str]]) -> None:
+    global _unrouted_jobs
+    _unrouted_jobs = unrouted_jobs
+
+
 def alert_routing_text() -> tuple[str, bool]:
-    """What the dashboard's banner and the jobs.W005 check say about alerts: (text, nowhere)."""
+    """What the dashboard's banner and the jobs.W005 check say about alerts: (text, nowhere).
+    With no default recipient, "nowhere" names the jobs that alert with no channel either."""
     emails, source = alert_recipients()
     if source == "setting":
         return "", False
     if source == "superusers":
         return f"JOBS_ALERT_RECIPIENTS is empty: alerts go to the superusers: {', '.join(emails)}.", False
-    return "Job alerts have nowhere to go: JOBS_ALERT_RECIPIENTS is empty and no superuser has an e-mail address.", True
+    if _unrouted_jobs is None:
+        return (
+            "Job alerts have nowhere to go: JOBS_ALERT_RECIPIENTS is empty and no superuser has an e-mail address.",
+            True,
+        )
+    names = _unrouted_jobs(UNROUTED_NAMED + 1)
+    if not names:
+        return (
+            "Every job that alerts has an alert channel; a job without one would alert nowhere: "
+            "JOBS_ALERT_RECIPIENTS is empty and no superuser has an e-mail address.",
+            False,
+        )
+    shown = ", ".join(names[:UNROUTED_NAMED]) + (", ..." if len(names) > UNROUTED_NAMED else "")
+    return (
+        f"Alerts of jobs with no alert channel have nowhere to go: {shown}. JOBS_ALERT_RECIPIENTS is empty "
+        "and no superuser has an e-mail address.",
+        True,
+    )
 
 
 def _ago(age: float | None, never: str) -> str:

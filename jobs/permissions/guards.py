@@ -24,6 +24,7 @@ from django_ratelimit.core import get_usage
 
 from core.ratelimit import client_address, client_identity
 from jobs.models import ApiKey, AuditEntry
+from jobs.models.versions import changes_by
 from jobs.permissions.access import BOOTSTRAP, MANAGE_SCHEDULE, may_manage_schedule
 from jobs.permissions.api_keys import Presented, any_usable_key, api_key_authenticate, api_key_used
 from jobs.permissions.audit import audit_record
@@ -239,7 +240,8 @@ def _authorized(view, request, *args, **kwargs):
         if isinstance(body, JsonResponse):
             return body
         request.json = body
-    return view(request, *args, **kwargs)
+    with changes_by(request.api_who, "api"):  # a key, not the session's user, makes the changes
+        return view(request, *args, **kwargs)
 
 
 def _unauthorized(message: str) -> JsonResponse:

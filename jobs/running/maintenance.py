@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from jobs.models import Job, JobRun
 from jobs.models.jobs import WAITING_LANE
@@ -15,10 +15,12 @@ from jobs.running.runner import run_abandon, run_resend, waiting_runs_promote
 from jobs.scheduling.clock import db_now
 from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.scheduling.windows import WindowBook
-from jobs.signals import job_lateness_changed, run_slow
+from jobs.signals import lateness_changed, run_slow
 
 Status = JobRun.Status
 SWEEP_BATCH = 500
+# Jobs per UPDATE when opening or closing late episodes (well under SQLite's parameter limit).
+LATENESS_BATCH = 1000
 # A run committed this recently may still have its on-commit publish in flight.
 FRESH_RUN_SECONDS = 5
 # The leader's re-send sweep while the broker is away: after 1, 2, 4, then every 5 s.
@@ -132,10 +134,6 @@ def runs_sweep(*, now: datetime, stop_on_dispatch_failure: bool = False) -> dict
     return {**swept, "waiting_started": promoted} if promoted else swept
 
 
-def _announce_lateness(job: Job, *, late: bool, slot, now: datetime) -> None:
-    transaction.on_commit(lambda: job_lateness_changed.send(sender=Job, job=job, late=late, slot=slot, now=now))
-
-
 def lateness_process(*, now: datetime) -> dict:
     """Open and close late episodes, announcing each change once.
 
@@ -143,35 +141,56 @@ def lateness_process(*, now: datetime) -> dict:
        windows (``_held_by_windows``), gets ``late_since`` (its missed slot) by a
        conditional UPDATE; only the process whose UPDATE matched announces it.
     2. Every job with an open episode that is no longer late (it ran, or was disabled or
-       rescheduled) has it closed the same way, and the recovery is announced.
+       rescheduled) has it closed.
+    3. The changes of this pass are announced together (``jobs.signals.lateness_changed``), so
+       a listener can tell one late job from ten thousand found late at once after downtime.
+
+    Each step locks the rows it changes (``SKIP LOCKED``: rows another process is changing are
+    its to announce) and changes them with a conditional UPDATE per thousand, so only the
+    process that made a change announces it, and ten thousand jobs late after downtime cost a
+    few statements rather than one each.
     """
-    # The alerts name each job's schedule: its task's rows come with it.
-    late = {job.pk: (job, job.next_fire_at) for job in Job.objects.late(now).select_related(*SCHEDULE_ROWS)}
-    held = _held_by_windows([job for job, _ in late.values() if job.late_since is None], now)
-    started = recovered = 0
-    for job, slot in late.values():
-        if job.pk in held:
-            continue  # its missed slot lies in one of its blackout windows: nothing to tell
-        if job.late_since is None and Job.objects.filter(pk=job.pk, late_since__isnull=True).update(late_since=slot):
-            job.late_since = slot
-            _announce_lateness(job, late=True, slot=slot, now=now)
-            started += 1
-    for job in Job.objects.filter(late_since__isnull=False).exclude(pk__in=list(late)):
-        if Job.objects.filter(pk=job.pk, late_since=job.late_since).update(late_since=None):
-            _announce_lateness(job, late=False, slot=job.late_since, now=now)
-            recovered += 1
-    return {"late": len(late), "late_started": started, "late_recovered": recovered}
+    newly_late = Job.objects.late(now).filter(late_since__isnull=True)
+    held = _held_by_windows(newly_late, now)
+    started = _episodes_change(newly_late.exclude(pk__in=held), late_since=F("next_fire_at"), slot="next_fire_at")
+    ended = _episodes_change(
+        Job.objects.filter(late_since__isnull=False).exclude(enabled=True, late_at__lte=now),
+        late_since=None,
+        slot="late_since",
+    )
+    if started or ended:
+        transaction.on_commit(
+            lambda: lateness_changed.send(sender=Job, started=started, ended=ended, now=now), robust=True
+        )
+    return {"late": Job.objects.late(now).count(), "late_started": len(started), "late_recovered": len(ended)}
 
 
-def _held_by_windows(jobs: list[Job], now: datetime) -> set[int]:
-    """The jobs among ``jobs`` whose missed slot lies in one of their blackout windows (beat or
-    the database was down for the maintenance the window announced): the slot will be skipped
-    or deferred there once beat books it, so it opens no late episode and sends no alert."""
-    if not jobs:
-        return set()
+def _episodes_change(jobs, *, late_since, slot: str) -> list[tuple[Job, datetime]]:
+    """Lock ``jobs`` (skipping rows another process holds), set their ``late_since``, and return
+    each with its slot as read before the change. The alerts name each job's schedule: its
+    task's rows come with it."""
+    with transaction.atomic():
+        locked = list(jobs.select_related(*SCHEDULE_ROWS).select_for_update(skip_locked=True, of=("self",)))
+        changes = [(job, getattr(job, slot)) for job in locked]
+        for start in range(0, len(locked), LATENESS_BATCH):
+            ids = [job.pk for job in locked[start : start + LATENESS_BATCH]]
+            Job.objects.filter(pk__in=ids, late_since__isnull=late_since is not None).update(late_since=late_since)
+    for job, slot_value in changes:
+        job.late_since = slot_value if late_since is not None else None
+    return changes
+
+
+def _held_by_windows(jobs, now: datetime) -> set[int]:
+    """The jobs of the queryset ``jobs`` whose missed slot lies in one of their blackout windows
+    (beat or the database was down for the maintenance the window announced): the slot will be
+    skipped or deferred there once beat books it, so it opens no late episode and sends no
+    alert. Without windows nothing is read."""
     windows = WindowBook.load(now)
-    windows.attach(jobs)
-    return {job.pk for job in jobs if windows.holding(job, job.next_fire_at) is not None}
+    if not windows.windows:
+        return set()
+    late = list(jobs.select_related(*SCHEDULE_ROWS))  # a job's timezone lives in its schedule rows
+    windows.attach(late)
+    return {job.pk for job in late if windows.holding(job, job.next_fire_at) is not None}
 
 
 def slow_runs_process(*, now: datetime) -> int:

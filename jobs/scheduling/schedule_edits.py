@@ -12,9 +12,11 @@ from django.db.models import QuerySet
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask, PeriodicTasks
 
 from jobs.models import Job
+from jobs.models.versions import job_versions_record
 from jobs.scheduling.cron import cron_syntax_error, schedule_errors
 from jobs.scheduling.schedules import (
     CRONTAB_FIELDS,
+    SCHEDULE_ROWS,
     beat_day_of_week,
     interval_seconds,
     job_schedule_set,
@@ -28,6 +30,7 @@ TRACKED = {
     IntervalSchedule: ("every", "period"),
     PeriodicTask: ("crontab_id", "interval_id", "solar_id", "clocked_id", "enabled"),
 }
+VERSION_BATCH = 1000
 SOLAR_OR_CLOCKED = (
     "A job's schedule is a crontab or an interval (Debian cron has no sunrise or one-off times): "
     "choose one of those, or make a task of your own for this schedule."
@@ -124,6 +127,19 @@ def schedule_row_saved(sender, instance, created: bool = False, raw: bool = Fals
         resumed = Job.NOT_PAUSED if instance.enabled else {"late_since": None}
         jobs.exclude(enabled=instance.enabled).update(enabled=instance.enabled, **resumed)
     jobs_schedule_move(jobs)
+    _versions_record(jobs)
+
+
+def _versions_record(jobs: QuerySet[Job]) -> None:
+    """Each job whose schedule the row holds gets a version of its new schedule, a thousand at a time."""
+    batch = []
+    for job in jobs.select_related("webhook_handler", *SCHEDULE_ROWS).iterator(chunk_size=VERSION_BATCH):
+        batch.append(job)
+        if len(batch) == VERSION_BATCH:
+            job_versions_record(batch)
+            batch = []
+    if batch:
+        job_versions_record(batch)
 
 
 def job_deleted(sender, instance: Job, **kwargs) -> None:

@@ -6,9 +6,13 @@ default recipients.
 ``jobs`` announces every finished run (``jobs.signals.run_finished``, after commit); this
 module listens. The job's ``alert_state`` records what staff were last told:
 
-    ok --final failure (the Nth in a row, N the job's AlertThreshold)--> failing (failure e-mail)
+    ok --final failure (the Nth in a row, or the Mth within the window: the job's
+         AlertThreshold, else the settings)--> failing (failure e-mail)
     failing --Nth consecutive final failure--> escalated (escalation e-mail, once)
-    failing / escalated --success--> ok (recovery e-mail)
+    failing / escalated --success, fewer than M failures left in the window--> ok (recovery e-mail)
+
+A paused job (``enabled`` off) opens no incident: a run that was still going when it was paused
+ends without an alert.
 
 A failure with a retry still to come (``final=False``) is not reported: the retry may pass.
 Nor is a failure while the job is inside one of its blackout windows (a maintenance).
@@ -21,6 +25,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.formatting import one_line
@@ -33,7 +38,7 @@ from notifications.alerts.operations import on_run_slow
 from notifications.channels.delivery import alert_deliveries_record
 from notifications.channels.messages import Alert
 from notifications.channels.routing import alert_channels_for
-from notifications.models.channels import failures_before_alert
+from notifications.models.channels import failure_thresholds
 from notifications.services import notifications_enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -69,16 +74,47 @@ def _told_about_failure(job_id: int) -> bool:
 def _alert_kind(job: Job, run: JobRun, final: bool) -> tuple[str | None, str]:
     """(e-mail kind or None, the alert state the job moves to)."""
     if run.status == JobRun.Status.SUCCEEDED:
-        return ("recovered" if job.alert_state != AlertState.OK else None), AlertState.OK
+        if job.alert_state == AlertState.OK:
+            return None, AlertState.OK
+        if _window_reached(job, run):
+            return None, job.alert_state  # a pass between failures: still failing too often
+        return "recovered", AlertState.OK
     if run.status not in JobRun.FAILURE_STATUSES or not final or not job.notify_on_failure:
         return None, job.alert_state
-    if job.alert_state == AlertState.OK and job.consecutive_failures < failures_before_alert(job.pk):
-        return None, job.alert_state  # below the job's threshold: not yet an incident
+    if not job.enabled:
+        return None, job.alert_state  # paused: nothing to tell until it is resumed
+    if job.alert_state == AlertState.OK and not _threshold_reached(job, run):
+        return None, job.alert_state  # below the job's thresholds: not yet an incident
     if job.consecutive_failures >= job.escalate_after_failures:
         return ("escalated" if job.alert_state != AlertState.ESCALATED else None), AlertState.ESCALATED
     if job.alert_state == AlertState.OK:
         return "failed", AlertState.FAILING
     return None, job.alert_state  # already told: failing, or escalated earlier in this streak
+
+
+def _threshold_reached(job: Job, run: JobRun) -> bool:
+    """N final failures in a row, or M within the window (``AlertThreshold``, else the settings)."""
+    thresholds = failure_thresholds(job.pk)
+    if job.consecutive_failures >= thresholds.in_a_row:
+        return True
+    return bool(thresholds.in_window) and _failures_within(job, run, thresholds.window) >= thresholds.in_window
+
+
+def _window_reached(job: Job, run: JobRun) -> bool:
+    thresholds = failure_thresholds(job.pk)
+    return bool(thresholds.in_window) and _failures_within(job, run, thresholds.window) >= thresholds.in_window
+
+
+def _failures_within(job: Job, run: JobRun, window) -> int:
+    """The job's final failures among its runs created within ``window`` before ``run`` ended: a
+    failure the runner retried (a run with a higher attempt retries it) is not final. Reads the
+    job's runs of the window on jobs_jobrun_job_created."""
+    until = run.finished_at or timezone.now()
+    retried = JobRun.objects.filter(retry_of=OuterRef("pk"), attempt__gt=OuterRef("attempt"))
+    failures = JobRun.objects.filter(
+        job_id=job.pk, created_at__gte=until - window, status__in=JobRun.FAILURE_STATUSES
+    ).exclude(Exists(retried))
+    return failures.count()
 
 
 @transaction.atomic

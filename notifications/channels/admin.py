@@ -173,7 +173,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(AlertThreshold)
 class AlertThresholdAdmin(admin.ModelAdmin):
-    list_display = ("job", "failures_before_alert")
+    list_display = ("job", "failures_before_alert", "failures_in_window", "window_seconds")
     list_select_related = ("job",)
     raw_id_fields = ("job",)
     search_fields = ("job__name",)

@@ -36,6 +36,8 @@ EMAIL_TEMPLATES = {
     "late": "job_alerts/late",
     "late_recovered": "job_alerts/late_recovered",
     "slow": "job_alerts/slow",
+    "late_summary": "job_alerts/late_summary",
+    "late_summary_ended": "job_alerts/late_summary_ended",
     "test": "notifications/test_message",
 }
 
@@ -171,6 +173,20 @@ def _digest_hold(row: AlertDelivery, now: datetime) -> None:
         return
     row.digest = True
     row.next_attempt_at = recent["digest_at"] or now + window
+
+
+def alert_recorded_on(channels: list[AlertChannel], *, kind: str, key: str) -> list[AlertChannel]:
+    """The channels among ``channels`` on which the alert (kind, key) was recorded: two queries."""
+    recorded = set(
+        AlertDelivery.objects.filter(channel__in=channels, dedupe_key=f"{kind}:{key}"[:200]).values_list(
+            "channel_id", flat=True
+        )
+    )
+    webhooks = {uuid.uuid5(ALERT_NAMESPACE, f"{c.pk}:{kind}:{key}"): c.pk for c in channels if c.kind == Kind.WEBHOOK}
+    if webhooks:
+        found = WebhookDelivery.objects.filter(uuid__in=list(webhooks)).values_list("uuid", flat=True)
+        recorded |= {webhooks[delivery_uuid] for delivery_uuid in found}
+    return [channel for channel in channels if channel.pk in recorded]
 
 
 # --- staff actions --------------------------------------------------------------------------

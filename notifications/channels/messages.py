@@ -16,8 +16,17 @@ from django.urls import reverse
 from core.formatting import one_line
 
 ERROR_LINE = 300
+# Lines of one digest or summary message: a channel that gets hundreds needs the dashboard.
+DIGEST_LINES = 40
 # PagerDuty severities; "recovered" kinds resolve instead of triggering.
-SEVERITY = {"failed": "error", "escalated": "critical", "late": "warning", "slow": "warning", "test": "info"}
+SEVERITY = {
+    "failed": "error",
+    "escalated": "critical",
+    "late": "warning",
+    "late_summary": "warning",
+    "slow": "warning",
+    "test": "info",
+}
 # Which incident an alert opens or closes: a recovery resolves the failure's incident, the end
 # of a late episode the late one. Slow runs open no incident (nothing ever resolves them).
 INCIDENT = {
@@ -26,16 +35,22 @@ INCIDENT = {
     "recovered": "failing",
     "late": "late",
     "late_recovered": "late",
+    "late_summary": "late-summary",
+    "late_summary_ended": "late-summary",
     "test": "test",
     "test_resolved": "test",
 }
-RESOLVES = frozenset({"recovered", "late_recovered", "test_resolved"})
+RESOLVES = frozenset({"recovered", "late_recovered", "late_summary_ended", "test_resolved"})
+# One message for many jobs found late (or no longer late) in one check, e.g. after downtime.
+SUMMARY_KINDS = frozenset({"late_summary", "late_summary_ended"})
 EMOJI = {
     "failed": ":red_circle:",
     "escalated": ":rotating_light:",
     "recovered": ":large_green_circle:",
     "late": ":hourglass:",
     "late_recovered": ":large_green_circle:",
+    "late_summary": ":hourglass:",
+    "late_summary_ended": ":large_green_circle:",
     "slow": ":turtle:",
     "test": ":wave:",
 }
@@ -43,7 +58,7 @@ EMOJI = {
 
 @dataclass
 class Alert:
-    kind: str  # failed, escalated, recovered, late, late_recovered, slow, test, test_resolved
+    kind: str  # failed, escalated, recovered, late, late_recovered, slow, test, test_resolved, late_summary...
     job_name: str
     job_id: int | None
     key: str  # what makes this alert itself: a run id, a job and slot
@@ -55,6 +70,8 @@ class Alert:
         incident = INCIDENT.get(self.kind)
         if incident == "test":
             return f"cronhouse:test:{self.key}"  # each test opens and closes its own incident
+        if incident == "late-summary":
+            return "cronhouse:late-summary"  # one incident for the jobs a summary names
         return f"cronhouse:{self.job_name}:{incident}" if incident else ""
 
     def link(self) -> str:
@@ -77,6 +94,8 @@ def alert_summary(alert: Alert) -> str:
         "late_recovered": f"Job {name} is no longer late",
         "slow": f"Job {name} is slow: run #{c.get('run_id')} is past its expected {c.get('expected_seconds')} s",
         "test": f"Test alert from Cronhouse to channel {name}",
+        "late_summary": f"{c.get('count')} jobs are late: their scheduled runs have not started",
+        "late_summary_ended": f"{c.get('count')} jobs are no longer late",
     }
     return texts.get(alert.kind, f"Job {name}: {alert.kind}")
 
@@ -85,11 +104,21 @@ def _error_line(alert: Alert) -> str:
     return one_line(alert.context.get("error") or "")[:ERROR_LINE]
 
 
+def summary_lines(context: dict) -> list[str]:
+    """The jobs a late summary names, one line each (the first ``DIGEST_LINES``), then how many more."""
+    lines = [f"- {job['name']} (slot {job['slot']})" for job in context.get("jobs", [])]
+    if more := context.get("more"):
+        lines.append(f"... and {more} more")
+    return lines
+
+
 def slack_message(alert: Alert) -> dict:
     """An incoming-webhook message: ``text`` (what Mattermost, Rocket.Chat, Teams workflows and
     notifications show) and the same as Block Kit blocks for Slack."""
     summary = f"{EMOJI.get(alert.kind, '')} {alert_summary(alert)}".strip()
     lines = [f"*{summary}*"]
+    if alert.kind in SUMMARY_KINDS:
+        lines.extend(summary_lines(alert.context))
     if error := _error_line(alert):
         lines.append(f"> {error}")
     lines.append(f"<{alert.link()}|Open in Cronhouse>")
@@ -107,6 +136,8 @@ def pagerduty_event(alert: Alert) -> dict | None:
     if alert.kind in RESOLVES:
         return {"event_action": "resolve", "dedup_key": alert.incident_key}
     details = {k: v for k, v in alert.context.items() if k in ("run_id", "attempt", "consecutive_failures", "slot")}
+    if alert.kind in SUMMARY_KINDS:
+        details = {"count": alert.context.get("count"), "jobs": [job["name"] for job in alert.context.get("jobs", [])]}
     if error := _error_line(alert):
         details["error"] = error
     return {
@@ -116,7 +147,7 @@ def pagerduty_event(alert: Alert) -> dict | None:
             "summary": alert_summary(alert)[:1024],
             "source": "cronhouse",
             "severity": SEVERITY.get(alert.kind, "error"),
-            "component": alert.job_name,
+            "component": alert.job_name or "cronhouse",
             "class": alert.kind,
             "custom_details": details,
         },
@@ -136,9 +167,6 @@ def webhook_alert_payload(alert: Alert) -> dict:
         "url": alert.link(),
         "details": alert.context,
     }
-
-
-DIGEST_LINES = 40
 
 
 def digest_link() -> str:

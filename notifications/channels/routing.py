@@ -8,16 +8,21 @@ of JOBS_ALERT_RECIPIENTS (else the superusers), as before channels existed.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.core import checks
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 
 from jobs.models import Job, JobOperatorGroup
+from jobs.models.versions import job_version_record
 from jobs.operations.health import alert_recipients
 from jobs.status.listing import app_of, command_apps
 from notifications.models.channels import AlertChannel, AlertRoute
 
 NAMED_IN_CHECK = 5
+# Job ids per query when routing many jobs at once (well under SQLite's limit of parameters).
+ROUTING_CHUNK = 1000
 
 
 def alert_channels_for(job: Job) -> list[AlertChannel]:
@@ -28,6 +33,68 @@ def alert_channels_for(job: Job) -> list[AlertChannel]:
         target |= Q(app=app)
     channel_ids = AlertRoute.objects.filter(target).values("channel_id")
     return list(AlertChannel.objects.filter(pk__in=channel_ids, active=True).select_related("endpoint"))
+
+
+def alert_channels_for_many(jobs: list[Job]) -> dict[int, list[AlertChannel]]:
+    """``alert_channels_for`` of many jobs at once, by job id: the group and app routes once (a
+    few rows), then the job routes and group memberships of each thousand jobs (two queries),
+    so a summary over ten thousand jobs costs a few dozen queries, not two per job."""
+    channels: dict[int, AlertChannel] = {}
+    by_group: dict[int, set[int]] = defaultdict(set)
+    by_app: dict[str, set[int]] = defaultdict(set)
+    active = AlertRoute.objects.filter(channel__active=True).select_related("channel__endpoint")
+    for route in active.filter(job__isnull=True):
+        channels[route.channel_id] = route.channel
+        (by_group[route.group_id] if route.group_id else by_app[route.app]).add(route.channel_id)
+    routed: dict[int, set[int]] = defaultdict(set)
+    ids = [job.pk for job in jobs]
+    for start in range(0, len(ids), ROUTING_CHUNK):
+        chunk = ids[start : start + ROUTING_CHUNK]
+        for route in active.filter(job_id__in=chunk):
+            channels[route.channel_id] = route.channel
+            routed[route.job_id].add(route.channel_id)
+        if by_group:
+            limits = JobOperatorGroup.objects.filter(job_id__in=chunk, group_id__in=list(by_group))
+            for job_id, group_id in limits.values_list("job_id", "group_id"):
+                routed[job_id] |= by_group[group_id]
+    if by_app:
+        for job in jobs:
+            routed[job.pk] |= by_app.get(app_of(job), set())
+    return {job.pk: sorted((channels[pk] for pk in routed[job.pk]), key=lambda c: c.name) for job in jobs}
+
+
+# -- a job's own channels, as its versions keep them (jobs.models.versions) ------------------
+
+
+def job_channel_names(job_ids: list[int]) -> dict[int, list[str]]:
+    """The channels routed to each job itself (not through a group or app), by name. One query."""
+    names: dict[int, list[str]] = {pk: [] for pk in job_ids}
+    routes = AlertRoute.objects.filter(job_id__in=job_ids).order_by("channel__name")
+    for job_id, name in routes.values_list("job_id", "channel__name"):
+        names[job_id].append(name)
+    return names
+
+
+def job_channels_restore(job: Job, names) -> None:
+    """Route ``job`` itself to exactly the channels named (those that still exist)."""
+    channels = list(AlertChannel.objects.filter(name__in=list(names or [])))
+    AlertRoute.objects.filter(job_id=job.pk).exclude(channel__in=channels).delete()
+    routed = set(AlertRoute.objects.filter(job_id=job.pk).values_list("channel_id", flat=True))
+    AlertRoute.objects.bulk_create([AlertRoute(channel=c, job_id=job.pk) for c in channels if c.pk not in routed])
+
+
+def on_job_route_changed(sender, instance: AlertRoute, **kwargs) -> None:
+    """post_save / post_delete of a route: a job's own routing changed makes a version of the job,
+    once the change commits (several routes saved together make one)."""
+    if not instance.job_id:
+        return
+    job_id = instance.job_id
+
+    def record() -> None:
+        if job := Job.objects.select_related("webhook_handler").filter(pk=job_id).first():
+            job_version_record(job)
+
+    transaction.on_commit(record)
 
 
 def _routed_jobs() -> Q:
@@ -58,12 +125,18 @@ def check_alert_destinations(app_configs=None, **kwargs) -> list[checks.CheckMes
         return []  # before the first migrate
 
 
+def unrouted_alerting_jobs(limit: int) -> list[str]:
+    """The names (at most ``limit``, by name) of enabled jobs that alert and have no active
+    channel: with no default recipient, their alerts go nowhere. One query."""
+    unrouted = Job.objects.filter(notify_on_failure=True, enabled=True).exclude(_routed_jobs())
+    return list(unrouted.order_by("name").values_list("name", flat=True)[:limit])
+
+
 def _unrouted_nowhere() -> list[checks.CheckMessage]:
     recipients, _ = alert_recipients()
     if recipients:
         return []
-    unrouted = Job.objects.filter(notify_on_failure=True).exclude(_routed_jobs())
-    names = list(unrouted.order_by("name").values_list("name", flat=True)[: NAMED_IN_CHECK + 1])
+    names = unrouted_alerting_jobs(NAMED_IN_CHECK + 1)
     if not names:
         return []
     more = ", ..." if len(names) > NAMED_IN_CHECK else ""

@@ -14,6 +14,7 @@ Imported by ``models.py``, so these are models of the notifications app.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.db.models import Q
 from jobs.models import Job
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+WEEK_SECONDS = 7 * 86400
 
 
 class AlertChannel(models.Model):
@@ -215,13 +217,27 @@ class AlertDelivery(models.Model):
 
 
 class AlertThreshold(models.Model):
-    """How many consecutive final failures a job has before staff are told (the default is
-    NOTIFICATIONS_ALERT_AFTER_FAILURES, 1: the first). A flaky job that usually passes on its
-    next run can wait for its second or third."""
+    """When a job's failures become an incident staff are told about: after N final failures in a
+    row (default NOTIFICATIONS_ALERT_AFTER_FAILURES, 1: the first), or after M final failures
+    within a window, passes in between or not (default NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW,
+    0: off). A flaky job that usually passes on its next run can wait for its second or third
+    failure in a row; one that fails every other run still opens an incident by the window."""
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
     failures_before_alert = models.PositiveSmallIntegerField(
         default=1, help_text="Alert when this many runs in a row have failed (1: at the first failure)."
+    )
+    failures_in_window = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Alert when this many runs have failed within the window, in a row or not. "
+        "Empty: NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW (0: only failures in a row count).",
+    )
+    window_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The window of the rule above, in seconds (at most a week). "
+        "Empty: NOTIFICATIONS_ALERT_FAILURE_WINDOW_SECONDS.",
     )
 
     class Meta:
@@ -229,15 +245,46 @@ class AlertThreshold(models.Model):
             models.CheckConstraint(
                 condition=Q(failures_before_alert__gte=1), name="notifications_alertthreshold_at_least_one"
             ),
+            models.CheckConstraint(
+                condition=Q(failures_in_window__isnull=True) | Q(failures_in_window__lte=1000),
+                name="notifications_alertthreshold_window_failures_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_seconds__isnull=True) | Q(window_seconds__gte=60, window_seconds__lte=WEEK_SECONDS),
+                name="notifications_alertthreshold_window_range",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.job}: alert after {self.failures_before_alert} failure(s)"
+        text = f"{self.job}: alert after {self.failures_before_alert} failure(s) in a row"
+        if self.failures_in_window:
+            text += f" or {self.failures_in_window} within {self.window_seconds or 'the default'} s"
+        return text
 
 
-def failures_before_alert(job_id: int) -> int:
-    threshold = AlertThreshold.objects.filter(job_id=job_id).values_list("failures_before_alert", flat=True).first()
-    return threshold or settings.NOTIFICATIONS_ALERT_AFTER_FAILURES
+@dataclass(frozen=True)
+class FailureThresholds:
+    """A job's thresholds with the defaults filled in; ``in_window`` 0: that rule is off."""
+
+    in_a_row: int
+    in_window: int
+    window: timedelta
+
+
+def failure_thresholds(job_id: int) -> FailureThresholds:
+    """The job's AlertThreshold, the settings' defaults where it has none (one query)."""
+    row = (
+        AlertThreshold.objects.filter(job_id=job_id)
+        .values("failures_before_alert", "failures_in_window", "window_seconds")
+        .first()
+    ) or {}
+    in_window = row.get("failures_in_window")
+    seconds = row.get("window_seconds") or settings.NOTIFICATIONS_ALERT_FAILURE_WINDOW_SECONDS
+    return FailureThresholds(
+        in_a_row=row.get("failures_before_alert") or settings.NOTIFICATIONS_ALERT_AFTER_FAILURES,
+        in_window=settings.NOTIFICATIONS_ALERT_FAILURES_IN_WINDOW if in_window is None else in_window,
+        window=timedelta(seconds=seconds),
+    )
 
 
 def digest_after() -> int:

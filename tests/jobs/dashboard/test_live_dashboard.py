@@ -55,12 +55,13 @@ def test_it_says_when_beat_and_workers_were_never_seen(staff_client, settings):
     assert items["queue"]["text"] == "none waiting"
 
 
-def test_it_shows_a_banner_and_warns_when_alerts_have_nowhere_to_go(client, django_user_model, settings):
+def test_it_shows_a_banner_and_warns_when_alerts_have_nowhere_to_go(client, django_user_model, settings, make_job):
     settings.JOBS_ALERT_RECIPIENTS = []
+    make_job("nightly-report")
     user = django_user_model.objects.create_superuser("root", "", "pw-123456789")
     client.force_login(user)
     page = client.get("/dashboard/").content.decode()
-    assert "Job alerts have nowhere to go" in page
+    assert "Alerts of jobs with no alert channel have nowhere to go: nightly-report." in page
     assert 'class="banner bad"' in page and "hidden>" not in page.split('id="alerts"')[1][:200]
     assert [m.id for m in check_alert_recipients(None)] == ["jobs.W005"]
 
