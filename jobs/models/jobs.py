@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -29,6 +30,10 @@ MAX_EXPECTED_DURATION_SECONDS = WEEK
 MAX_GRACE_SECONDS = MAX_INTERVAL_SECONDS
 MAX_CATCH_UP_LIMIT = 1000
 MAX_ESCALATE_AFTER_FAILURES = 1000
+# A scheduled run's message waits in the worker for its jitter (Celery's countdown); well inside
+# the Redis broker's visibility timeout (an hour), after which an unacknowledged message is
+# delivered again.
+MAX_JITTER_SECONDS = 900
 
 
 def between(low: int, high: int, what: str = "") -> list:
@@ -208,6 +213,21 @@ class Job(models.Model):
         validators=between(1, MAX_ESCALATE_AFTER_FAILURES),
         help_text="Send one escalation e-mail after this many consecutive failed runs (with notify on failure).",
     )
+    # Checked against the configured queues by jobs.catalog.validation, as every way in saves.
+    queue = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The Celery queue its runs are sent to; workers take it with -Q. Empty: the default queue.",
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        validators=between(0, MAX_JITTER_SECONDS),
+        help_text=f"Start each scheduled run up to this many seconds after its slot (0 to {MAX_JITTER_SECONDS}), "
+        "at an offset fixed per job; the run still belongs to its slot.",
+    )
 
     # What staff were last told about this job (the notifications app keeps it): one failure
     # e-mail per failing streak, one escalation, one recovery, so a failing job does not flood.
@@ -285,6 +305,7 @@ class Job(models.Model):
             in_range("grace_seconds", 0, MAX_GRACE_SECONDS, nullable=True),
             in_range("catch_up_limit", 1, MAX_CATCH_UP_LIMIT, nullable=True),
             in_range("escalate_after_failures", 1, MAX_ESCALATE_AFTER_FAILURES),
+            in_range("jitter_seconds", 0, MAX_JITTER_SECONDS),
         ]
 
     # What moves the next slot besides the schedule itself (which lives in the task's rows).
@@ -444,6 +465,17 @@ class Job(models.Model):
         seconds = self.retry_backoff_seconds * 2 ** min(max(attempt - 1, 0), 64)
         return timedelta(seconds=min(seconds, MAX_RETRY_DELAY_SECONDS))
 
+    @property
+    def jitter_offset(self) -> timedelta:
+        """How long after each slot this job's scheduled runs start: a fraction of
+        ``jitter_seconds`` fixed by the job's id, so it is the same in every process and after
+        every restart, and jobs due at the same instant spread evenly over the window."""
+        if not self.jitter_seconds or self.pk is None:
+            return timedelta(0)
+        digest = hashlib.sha256(f"jitter:{self.pk}".encode()).digest()
+        fraction = int.from_bytes(digest[:8], "big") / 2**64
+        return timedelta(milliseconds=int(fraction * self.jitter_seconds * 1000))
+
     def status(self, active_run_exists: bool) -> str:
         if not self.enabled:
             return self.Status.DISABLED
@@ -530,7 +562,9 @@ class JobRun(models.Model):
 
     # Set by the runner (_runs_insert stamps every row of one INSERT alike), not auto_now_add.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    not_before = models.DateTimeField(null=True, blank=True, help_text="A retry waits until this time.")
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A retry, or a scheduled run with jitter, waits until this time."
+    )
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
