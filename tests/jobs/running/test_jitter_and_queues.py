@@ -96,3 +96,23 @@ def test_it_refuses_a_queue_that_is_not_configured(make_job, settings):
     assert "celery, slow" in refused.value.message_dict["queue"][0]
     job.queue = "slow"
     job_full_clean(job)
+
+
+def test_it_resends_a_delayed_message_only_long_after_its_start_not_after_its_send(make_job, settings):
+    settings.JOBS_REDISPATCH_AFTER_SECONDS = 120
+    now = timezone.now()
+    sent_long_ago = now - timedelta(seconds=900)
+    waited = JobRun.objects.create(
+        job=make_job("jittered"),
+        triggered_by=JobRun.Trigger.SCHEDULE,
+        dispatched_at=sent_long_ago,
+        not_before=now - timedelta(seconds=10),
+    )
+    lost = JobRun.objects.create(
+        job=make_job("lost"),
+        triggered_by=JobRun.Trigger.SCHEDULE,
+        dispatched_at=sent_long_ago,
+        not_before=now - timedelta(seconds=200),
+    )
+    assert list(runs_to_dispatch(now).values_list("pk", flat=True)) == [lost.pk]
+    assert waited.status == Status.QUEUED
