@@ -200,10 +200,15 @@ def drain(url: str, timeout: float) -> float:
     import psycopg
 
     began = time.time()
-    with psycopg.connect(url, autocommit=True) as conn:
-        query = "SELECT count(*) FROM jobs_jobrun WHERE status IN ('queued', 'running')"
-        while conn.execute(query).fetchone()[0] and time.time() - began < timeout:
-            time.sleep(1)
+    query = "SELECT count(*) FROM jobs_jobrun WHERE status IN ('queued', 'running')"
+    while time.time() - began < timeout:
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                if not conn.execute(query).fetchone()[0]:
+                    break
+        except psycopg.OperationalError:  # another session ended our connection: ask again
+            pass
+        time.sleep(1)
     return time.time() - began
 
 
@@ -285,22 +290,29 @@ class Observer(threading.Thread):
     def run(self) -> None:
         import psycopg
 
-        last = 0
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            while not self.stopping.is_set():
-                seen = time.time()
-                rows = conn.execute(
-                    "SELECT id, job_id, scheduled_for, attempt, status FROM jobs_jobrun WHERE id > %s ORDER BY id",
-                    (last,),
-                ).fetchall()
-                for row_id, job_id, slot, attempt, status in rows:
-                    self.rows.append((row_id, job_id, slot.timestamp() if slot else 0.0, attempt, status, seen))
-                    last = row_id
-                lease = conn.execute("SELECT holder FROM jobs_leaderlease WHERE name = 'beat'").fetchone()
-                if lease and lease[0] != self.holder:
-                    self.holder = lease[0]
-                    self.changes.append((seen, lease[0]))
-                time.sleep(max(POLL_SECONDS - (time.time() - seen), 0))
+        self.last = 0
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    self.poll(conn)
+            except psycopg.OperationalError:  # another session ended our connection: poll on
+                time.sleep(POLL_SECONDS)
+
+    def poll(self, conn) -> None:
+        while not self.stopping.is_set():
+            seen = time.time()
+            rows = conn.execute(
+                "SELECT id, job_id, scheduled_for, attempt, status FROM jobs_jobrun WHERE id > %s ORDER BY id",
+                (self.last,),
+            ).fetchall()
+            for row_id, job_id, slot, attempt, status in rows:
+                self.rows.append((row_id, job_id, slot.timestamp() if slot else 0.0, attempt, status, seen))
+                self.last = row_id
+            lease = conn.execute("SELECT holder FROM jobs_leaderlease WHERE name = 'beat'").fetchone()
+            if lease and lease[0] != self.holder:
+                self.holder = lease[0]
+                self.changes.append((seen, lease[0]))
+            time.sleep(max(POLL_SECONDS - (time.time() - seen), 0))
 
     def first_row_after(self, moment: float) -> float | None:
         return next((row[5] for row in self.rows if row[5] > moment), None)
