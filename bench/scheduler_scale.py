@@ -2,11 +2,18 @@
 ``--minutes`` minutes (PostgreSQL + Redis): is every due slot recorded exactly once, how late, what
 the leader costs, how fast a standby takes over from a killed or hung leader.
 
-Figure: Cronhouse's ``LeaderDatabaseScheduler`` (the Procfile's ``beat``), a leader and a standby.
-An observer polls ``jobs_jobrun`` every 100 ms and stamps when each run row became visible
-(committed): lag = seen - slot. No worker runs: the figure is the slot recorded durably. After
-the window, the leader is SIGKILLed a few seconds before a minute's slots, then the new leader
-SIGSTOPped (a third beat standing by) and resumed: kill / stop -> first row from the standby.
+Figures: Cronhouse's ``LeaderDatabaseScheduler`` (the Procfile's ``beat``), a leader and a standby,
+with the Procfile's ``worker`` line running the runs. Two lags per due slot:
+
+* row booked: an observer polls ``jobs_jobrun`` every 100 ms and stamps when each run row became
+  visible (committed): lag = seen - slot;
+* body started: the run's ``started_at``, which the worker's claim writes in the statement that
+  takes the run, just before it calls the job's command (no extra write per run): lag =
+  started_at - slot. It includes the publish, the broker, the worker's queue and the claim; the
+  command's own start-up (building its parser, a few ms) follows it.
+
+After the window, the leader is SIGKILLed a few seconds before a minute's slots, then the new
+leader SIGSTOPped (a third beat standing by) and resumed: kill / stop -> first row from the standby.
 
 Baseline, in the same run on the same jobs: plain django-celery-beat ``DatabaseScheduler`` with
 the same settings, one ``PeriodicTask`` per job (its crontab in the job's timezone) sending
@@ -50,6 +57,7 @@ STEPS = (2, 3, 5, 10, 15, 20, 30)
 POLL_SECONDS = 0.1
 GOALS = {  # per 10,000 / 100,000 jobs
     "lag_p99": (2.0, 5.0),
+    "started_p99": (10.0, 10.0),
     "first_fire": (10.0, 30.0),
     "failover": (10.0, 15.0),
     "rss_mb": (200.0, 500.0),
@@ -75,6 +83,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--baseline-redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--drain-timeout", type=float, default=600, help="seconds to wait for the last runs to start")
     return parser.parse_args()
 
 
@@ -173,6 +182,36 @@ def start_beat(env: dict, scheduler: str, folder: Path, name: str, procs: list) 
     return start(argv, {**env, "CRONHOUSE_VAR_DIR": str(var)}, folder / f"{name}.log", procs)
 
 
+def procfile_worker(env: dict, folder: Path, procs: list) -> subprocess.Popen:
+    """The Procfile's ``worker`` line as it stands (its concurrency, its log level), run by this
+    interpreter; returns once it consumes."""
+    line = next(line for line in (BASE_DIR / "Procfile").read_text().splitlines() if line.startswith("worker:"))
+    argv = line.split(":", 1)[1].split()
+    assert argv[0] == "celery", line
+    argv = [sys.executable, "-m", "celery", *argv[1:], "--hostname", "scale@%h"]
+    log = folder / "ours-worker.log"
+    proc = start(argv, env, log, procs)
+    wait_for(lambda: " ready." in log.read_text(errors="replace"), 120, "the worker to be ready")
+    return proc
+
+
+def drain(url: str, timeout: float) -> float:
+    """Wait until no run is queued or running (every run booked has started and ended)."""
+    import psycopg
+
+    began = time.time()
+    query = "SELECT count(*) FROM jobs_jobrun WHERE status IN ('queued', 'running')"
+    while time.time() - began < timeout:
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                if not conn.execute(query).fetchone()[0]:
+                    break
+        except psycopg.OperationalError:  # another session ended our connection: ask again
+            pass
+        time.sleep(1)
+    return time.time() - began
+
+
 def stop(proc: subprocess.Popen) -> None:
     """Resume (it may be SIGSTOPped), SIGTERM its process group by PID, SIGKILL if it lingers."""
     if proc.poll() is not None:
@@ -208,6 +247,17 @@ def steady_window(pids: list[int], until: float) -> tuple[float, float]:
     return (sum(process_sample(pid)[0] for pid in pids) - cpu0) / (time.time() - t0), rss_max
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (a worker and its pool)."""
+    total = process_sample(pid)[0]
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            total += process_sample(int(child))[0]
+        except FileNotFoundError:  # a pool process that just ended
+            pass
+    return total
+
+
 def sleep_until(moment: float) -> None:
     time.sleep(max(moment - time.time(), 0))
 
@@ -240,22 +290,29 @@ class Observer(threading.Thread):
     def run(self) -> None:
         import psycopg
 
-        last = 0
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            while not self.stopping.is_set():
-                seen = time.time()
-                rows = conn.execute(
-                    "SELECT id, job_id, scheduled_for, attempt, status FROM jobs_jobrun WHERE id > %s ORDER BY id",
-                    (last,),
-                ).fetchall()
-                for row_id, job_id, slot, attempt, status in rows:
-                    self.rows.append((row_id, job_id, slot.timestamp() if slot else 0.0, attempt, status, seen))
-                    last = row_id
-                lease = conn.execute("SELECT holder FROM jobs_leaderlease WHERE name = 'beat'").fetchone()
-                if lease and lease[0] != self.holder:
-                    self.holder = lease[0]
-                    self.changes.append((seen, lease[0]))
-                time.sleep(max(POLL_SECONDS - (time.time() - seen), 0))
+        self.last = 0
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    self.poll(conn)
+            except psycopg.OperationalError:  # another session ended our connection: poll on
+                time.sleep(POLL_SECONDS)
+
+    def poll(self, conn) -> None:
+        while not self.stopping.is_set():
+            seen = time.time()
+            rows = conn.execute(
+                "SELECT id, job_id, scheduled_for, attempt, status FROM jobs_jobrun WHERE id > %s ORDER BY id",
+                (self.last,),
+            ).fetchall()
+            for row_id, job_id, slot, attempt, status in rows:
+                self.rows.append((row_id, job_id, slot.timestamp() if slot else 0.0, attempt, status, seen))
+                self.last = row_id
+            lease = conn.execute("SELECT holder FROM jobs_leaderlease WHERE name = 'beat'").fetchone()
+            if lease and lease[0] != self.holder:
+                self.holder = lease[0]
+                self.changes.append((seen, lease[0]))
+            time.sleep(max(POLL_SECONDS - (time.time() - seen), 0))
 
     def first_row_after(self, moment: float) -> float | None:
         return next((row[5] for row in self.rows if row[5] > moment), None)
@@ -296,6 +353,7 @@ def run_ours(args, env: dict, url: str, jobs: list[dict], folder: Path, procs: l
     import psycopg
 
     names = dict(psycopg.connect(url).execute("SELECT id, name FROM jobs_job").fetchall())
+    worker = procfile_worker(env, folder, procs)
     observer = Observer(url)
     observer.start()
     scheduler = "jobs.scheduling.beat.LeaderDatabaseScheduler"
@@ -309,7 +367,9 @@ def run_ours(args, env: dict, url: str, jobs: list[dict], folder: Path, procs: l
     window_start = started - 1 + 60
     window_end = window_start + args.minutes * 60
     sleep_until(window_start)
+    worker_cpu0 = tree_cpu(worker.pid)
     cpu, rss = steady_window([leader.pid, standby.pid], window_end)
+    worker_cpu = (tree_cpu(worker.pid) - worker_cpu0) / (window_end - window_start)
     print(f"ours: steady window done ({len(observer.rows)} rows so far)", flush=True)
 
     changes_in_window = sum(1 for at, _ in observer.changes if window_start <= at < window_end)
@@ -339,17 +399,37 @@ def run_ours(args, env: dict, url: str, jobs: list[dict], folder: Path, procs: l
     observer.join()
     kept_out = not any(f":{hung.pid}:" in holder for at, holder in observer.changes if at > resumed_at)
     lost = "lost the leader lease" in (folder / f"{beats[hung]}.log").read_text()
+    for beat in beats:  # no more slots: the worker drains what was booked
+        stop(beat)
+    drained = drain(url, args.drain_timeout)
 
     query = "SELECT job_id, scheduled_for FROM jobs_jobrun WHERE attempt = 1 AND scheduled_for IS NOT NULL"
     all_counts = Counter(psycopg.connect(url).execute(query).fetchall())
+    query = "SELECT job_id, scheduled_for, started_at FROM jobs_jobrun WHERE attempt = 1 AND started_at IS NOT NULL"
+    started = {
+        (names[job_id], slot.timestamp()): at.timestamp()
+        for job_id, slot, at in psycopg.connect(url).execute(query).fetchall()
+        if slot is not None
+    }
     seen = {(names[job_id], slot): at for _, job_id, slot, attempt, _, at in observer.rows if attempt == 1}
     counts = Counter({(names[job_id], slot.timestamp()): n for (job_id, slot), n in all_counts.items()})
     expected = expected_slots(jobs, window_start, window_end)
     lags = [seen[slot] - slot[1] for slot in expected if slot in seen]
+    started_lags = [started[slot] - slot[1] for slot in expected if slot in started]
     failover_slots = expected_slots(jobs, window_end, next_minute(resumed_at + 5) + 1)
     failover_lags = [seen[slot] - slot[1] for slot in failover_slots if slot in seen]
     statuses = Counter(row[4] for row in observer.rows)
+    final = Counter(status for (status,) in psycopg.connect(url).execute("SELECT status FROM jobs_jobrun"))
     return {
+        "started": {
+            "count": len(started_lags),
+            "p50": percentile(started_lags, 0.5),
+            "p99": percentile(started_lags, 0.99),
+            "max": max(started_lags, default=float("nan")),
+            "drained_after": drained,
+            "final_statuses": dict(final),
+            "worker_cpu": worker_cpu,
+        },
         "first_fire": first_fire,
         "cpu": cpu,
         "rss": rss,
@@ -420,6 +500,17 @@ def report(args, ours: dict, base: dict | None, import_seconds: float) -> None:
     print(
         f"ours     - lag slot -> row committed: p50 {w['p50']:.2f} s, p99 {w['p99']:.2f} s, max {w['max']:.2f} s "
         f"(goal p99 < {goal['lag_p99']:.0f} s: {verdict(w['p99'] < goal['lag_p99'])})"
+    )
+    st = ours["started"]
+    print(
+        f"ours     - lag slot -> body started on the worker (the run's started_at, written by the claim just "
+        f"before the command runs): p50 {st['p50']:.2f} s, p99 {st['p99']:.2f} s, max {st['max']:.2f} s; "
+        f"{st['count']}/{w['expected']} slots started (goal p99 <= {goal['started_p99']:.0f} s: "
+        f"{verdict(st['p99'] <= goal['started_p99'] and st['count'] == w['expected'])})"
+    )
+    print(
+        f"ours     - worker (the Procfile's line): CPU {100 * st['worker_cpu']:.1f} % of a core over the window; "
+        f"queue drained {st['drained_after']:.0f} s after the end; runs by final status {st['final_statuses']}"
     )
     print(
         f"ours     - leader start -> first fire: {ours['first_fire']:.1f} s "

@@ -62,6 +62,9 @@ class JobAdminForm(forms.ModelForm):
         self.fields["command"].choices = command_choices(self.instance.command if self.instance else "")
         for name in self.SCHEDULE_FIELDS:
             self.initial.setdefault(name, getattr(self.instance, name))
+        # A post that leaves it out (an older client) keeps no jitter.
+        if "jitter_seconds" in self.fields:
+            self.fields["jitter_seconds"].required = False
 
     def clean(self) -> dict:
         data = super().clean()
@@ -72,7 +75,9 @@ class JobAdminForm(forms.ModelForm):
             self.instance.cron_expression = data.get("cron_expression") or ""
             self.instance.timezone = data.get("timezone") or "UTC"
             self.instance.interval_seconds = data.get("interval_seconds")
-        found = handler_errors(command=data.get("command", ""), config=data.get("config"))
+        found = handler_errors(
+            command=data.get("command", ""), config=data.get("config"), queue=data.get("queue") or ""
+        )
         found.update(
             overlap_errors(overlap=data.get("overlap") or Job.Overlap.SKIP, max_concurrent=data.get("max_concurrent"))
         )
@@ -80,6 +85,10 @@ class JobAdminForm(forms.ModelForm):
             if field not in self.errors:
                 self.add_error(field, message)
         return data
+
+    def clean_jitter_seconds(self) -> int:
+        value = self.cleaned_data.get("jitter_seconds")
+        return 0 if value is None else value
 
     def clean_cron_expression(self) -> str:
         value = " ".join(self.cleaned_data.get("cron_expression", "").split())

@@ -52,6 +52,7 @@ def dashboard_json(data: dict, *, rows_html: str | None, generated_at: datetime)
         **({"rows_html": rows_html} if rows_html is not None else {}),
         "health": data["health"],
         "alerts": data["alerts"],
+        "queues": data["queues"],
     }
 
 

@@ -23,8 +23,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from core.formatting import one_line
+from core.formatting import format_duration, one_line
 from core.ratelimit import client_address
+from jobs.catalog.validation import configured_queues
 from jobs.dashboard.charts import runs_chart_svg
 from jobs.dashboard.live import dashboard_json, job_page_json, run_page_json, updated_text
 from jobs.dashboard.versions import job_versions_context
@@ -38,6 +39,7 @@ from jobs.scheduling.schedules import SCHEDULE_ROWS
 from jobs.scheduling.windows import window_slots
 from jobs.status.failures import with_lineage
 from jobs.status.listing import SORTS, STATUSES, JobFilters, apps_among, group_names, jobs_filtered, status_counts
+from jobs.status.queues import queue_depths
 from jobs.status.rows import job_next_runs, job_rows, runs_page, totals_since
 
 HISTORY_PAGE_SIZE = 50
@@ -64,7 +66,23 @@ def job_by_name(user, name: str) -> Job:
 
 def health_context(now) -> dict:
     alerts, nowhere = alert_routing_text()
-    return {"health": dashboard_health(now), "alerts": {"text": alerts, "nowhere": nowhere}}
+    return {
+        "health": dashboard_health(now),
+        "alerts": {"text": alerts, "nowhere": nowhere},
+        "queues": queues_shown(now),
+    }
+
+
+def queues_shown(now) -> list[dict]:
+    """Each queue's card: how many runs wait in it and for how long the oldest has waited."""
+    shown = []
+    for queue in queue_depths(now, configured_queues()):
+        age = queue.oldest_age_seconds(now)
+        text = f"oldest waiting {format_duration(age)}" if queue.waiting else "none waiting"
+        if not queue.configured:
+            text += "; not configured: no worker takes it"
+        shown.append({"name": queue.name, "waiting": queue.waiting, "oldest_age_seconds": age, "text": text})
+    return shown
 
 
 def dashboard_page(request, now) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -34,6 +35,10 @@ DEFAULT_CHAIN_DEADLINE_SECONDS = 6 * 3600
 MAX_CONCURRENT_RUNS = 50
 # The lane of the one run that waits for the active run to end (overlap "queue one" and "replace").
 WAITING_LANE = -1
+# A scheduled run's message waits in the worker for its jitter (Celery's countdown); well inside
+# the Redis broker's visibility timeout (an hour), after which an unacknowledged message is
+# delivered again.
+MAX_JITTER_SECONDS = 900
 
 
 def between(low: int, high: int, what: str = "") -> list:
@@ -274,6 +279,21 @@ class Job(models.Model):
         help_text="With jobs to wait for: a run fails if they have not all succeeded for its period this long "
         "after it started waiting (at most a week). Empty: 6 hours.",
     )
+    # Checked against the configured queues by jobs.catalog.validation, as every way in saves.
+    queue = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The Celery queue its runs are sent to; workers take it with -Q. Empty: the default queue.",
+    )
+    jitter_seconds = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        validators=between(0, MAX_JITTER_SECONDS),
+        help_text=f"Start each scheduled run up to this many seconds after its slot (0 to {MAX_JITTER_SECONDS}), "
+        "at an offset fixed per job; the run still belongs to its slot.",
+    )
 
     # What staff were last told about this job (the notifications app keeps it): one failure
     # e-mail per failing streak, one escalation, one recovery, so a failing job does not flood.
@@ -363,6 +383,7 @@ class Job(models.Model):
             models.CheckConstraint(
                 condition=Q(overlap__in=["skip", "queue_one", "replace", "allow"]), name="jobs_job_overlap_known"
             ),
+            in_range("jitter_seconds", 0, MAX_JITTER_SECONDS),
         ]
 
     # What moves the next slot besides the schedule itself (which lives in the task's rows).
@@ -537,6 +558,17 @@ class Job(models.Model):
         seconds = self.retry_backoff_seconds * 2 ** min(max(attempt - 1, 0), 64)
         return timedelta(seconds=min(seconds, MAX_RETRY_DELAY_SECONDS))
 
+    @property
+    def jitter_offset(self) -> timedelta:
+        """How long after each slot this job's scheduled runs start: a fraction of
+        ``jitter_seconds`` fixed by the job's id, so it is the same in every process and after
+        every restart, and jobs due at the same instant spread evenly over the window."""
+        if not self.jitter_seconds or self.pk is None:
+            return timedelta(0)
+        digest = hashlib.sha256(f"jitter:{self.pk}".encode()).digest()
+        fraction = int.from_bytes(digest[:8], "big") / 2**64
+        return timedelta(milliseconds=int(fraction * self.jitter_seconds * 1000))
+
     def status(self, active_run_exists: bool) -> str:
         if not self.enabled:
             return self.Status.PAUSED
@@ -640,7 +672,9 @@ class JobRun(models.Model):
 
     # Set by the runner (_runs_insert stamps every row of one INSERT alike), not auto_now_add.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    not_before = models.DateTimeField(null=True, blank=True, help_text="A retry waits until this time.")
+    not_before = models.DateTimeField(
+        null=True, blank=True, help_text="A retry, or a scheduled run with jitter, waits until this time."
+    )
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

@@ -35,6 +35,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection
 from django.db.models import Count, Max, Min, Q
+from django.db.models.functions import Coalesce
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -171,11 +172,12 @@ def health_report(now: datetime | None = None) -> dict:
 
 
 def check_queue(now: datetime) -> dict:
-    """Runs waiting for a worker (a retry still before its ``not_before`` is not waiting yet).
+    """Runs waiting for a worker (a retry or a jittered run still before its ``not_before`` is not
+    waiting yet, and once due has waited since then).
     Not part of /health/: it fails when the oldest has waited longer than a live worker would
     let it (JOBS_HEALTH_WORKER_MAX_AGE_SECONDS), which only the dashboard reports."""
     due = JobRun.objects.filter(Q(not_before__isnull=True) | Q(not_before__lte=now), status=JobRun.Status.QUEUED)
-    queue = due.aggregate(count=Count("pk"), oldest=Min("created_at"))
+    queue = due.aggregate(count=Count("pk"), oldest=Min(Coalesce("not_before", "created_at")))
     age = _age(queue["oldest"], now)
     return {
         "ok": age is None or age <= settings.JOBS_HEALTH_WORKER_MAX_AGE_SECONDS,

@@ -49,9 +49,12 @@ class DispatchBackoff:
 
 def runs_to_dispatch(now: datetime):
     """Queued runs that are due and whose message never left, or left long ago and was lost. A run
-    in the waiting lane has no message to send: the end of the active run starts it."""
+    in the waiting lane has no message to send: the end of the active run starts it. A message sent
+    with a countdown (a retry, a jittered run) is lost only if it was not taken long after its run's
+    ``not_before``, not after it was sent."""
     never_sent = Q(dispatched_at__isnull=True, created_at__lt=now - timedelta(seconds=FRESH_RUN_SECONDS))
-    sent_long_ago = Q(dispatched_at__lt=now - timedelta(seconds=settings.JOBS_REDISPATCH_AFTER_SECONDS))
+    long_ago = now - timedelta(seconds=settings.JOBS_REDISPATCH_AFTER_SECONDS)
+    sent_long_ago = Q(dispatched_at__lt=long_ago) & (Q(not_before__isnull=True) | Q(not_before__lt=long_ago))
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     queued = JobRun.objects.filter(due, never_sent | sent_long_ago, status=Status.QUEUED).exclude(lane=WAITING_LANE)
     return queued.order_by("created_at")

@@ -266,9 +266,20 @@ def _queued_row(request: TriggerRequest, now: datetime, chained: set[int] = froz
         # when process-jobs' sweep sends it as it sends any unsent run that is due.
         dispatched_at=now if request.dispatch and not waits and request.not_before is None else None,
         backfill=request.backfill,
-        not_before=request.not_before,
+        not_before=request.not_before or _jittered_start(request, now),
         window_name=request.window_name,
     )
+
+
+def _jittered_start(request: TriggerRequest, now: datetime) -> datetime | None:
+    """When a scheduled run of a job with jitter may start: its slot plus the job's fixed offset
+    (``Job.jitter_offset``), or None when that moment has passed (a caught-up slot starts at
+    once). The run keeps its slot, so its command's as-of does not move. The claim waits for it
+    as for a retry's ``not_before``, and the message carries it as its countdown (``run_send``)."""
+    if request.triggered_by != Trigger.SCHEDULE or request.scheduled_for is None:
+        return None
+    start = request.scheduled_for + request.job.jitter_offset
+    return start if start > now else None
 
 
 def _skip_row(request: TriggerRequest, reason: str, now: datetime, blocked_by: JobRun | None = None) -> JobRun:
@@ -572,7 +583,10 @@ def runs_publish(runs: list[JobRun]) -> int:
 
 
 def run_send(run: JobRun, *, countdown: float | None = None, producer=None) -> bool:
-    """Send the committed run's message with Celery's ``send_task``. False if the broker is away.
+    """Send the committed run's message with Celery's ``send_task`` to its job's queue (the
+    default queue when it names none). False if the broker is away. A run that waits for its
+    ``not_before`` (a retry, a scheduled run's jitter) is sent with the wait as its countdown,
+    so a re-send keeps it too.
 
     A trigger writes ``dispatched_at`` with its row, since the publish follows its commit at
     once; a failed publish clears it, so process-jobs re-sends the run. A process that dies
@@ -580,6 +594,9 @@ def run_send(run: JobRun, *, countdown: float | None = None, producer=None) -> b
     JOBS_REDISPATCH_AFTER_SECONDS have passed, and a duplicate message finds nothing to claim.
     A run without the stamp (a re-send) gets it once its message is out."""
     timeout = run.job.timeout_seconds
+    if countdown is None and run.not_before is not None:
+        wait = (run.not_before - timezone.now()).total_seconds()
+        countdown = wait if wait > 0 else None
     try:
         current_app.send_task(
             EXECUTE_TASK,
@@ -587,6 +604,7 @@ def run_send(run: JobRun, *, countdown: float | None = None, producer=None) -> b
             task_id=run.celery_task_id or None,
             countdown=countdown,
             producer=producer,
+            queue=run.job.queue or None,
             # No result to store: the run row is the record (a result backend would add one per run).
             ignore_result=True,
             soft_time_limit=timeout,

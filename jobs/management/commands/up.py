@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.catalog.validation import configured_queues
 from jobs.running.process_tree import descendants, processes_end
 
 ADMIN_USERNAME = "admin"
@@ -115,7 +116,9 @@ class Command(BaseCommand):
         # SIGTERM (a supervisor, `kill`) and a closed terminal stop the children too, not orphan them.
         signal.signal(signal.SIGTERM, _exit_on_signal)
         signal.signal(signal.SIGHUP, _exit_on_signal)
+        # The one worker takes every queue a job may name (the default and JOBS_QUEUES).
         worker = [*"-m celery -A config worker --beat --loglevel INFO --concurrency".split(), str(concurrency)]
+        worker += ["-Q", ",".join(configured_queues())]
         # DEBUG stays off unless asked for (DEBUG=true); the admin's CSS and scripts are served
         # either way (--insecure).
         web = ["manage.py", "runserver", addrport, "--noreload", "--insecure", "--skip-checks"]
