@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from core.admin_columns import TITLE_LIMIT, one_line_cell, when
+from core.admin_columns import TITLE_LIMIT, OneFormatAdmin, OneFormatTabularInline, one_line_cell, when
 from core.admin_paging import EstimatedCountPaginator
 from core.formatting import format_datetime, format_duration
 from core.ratelimit import client_address
@@ -69,7 +69,7 @@ class LatestRunsFormSet(BaseInlineFormSet):
         self.queryset = self.queryset.filter(pk__in=ids)
 
 
-class RecentRunsInline(admin.TabularInline):
+class RecentRunsInline(OneFormatTabularInline):
     model = JobRun
     formset = LatestRunsFormSet
     fk_name = "job"
@@ -83,7 +83,7 @@ class RecentRunsInline(admin.TabularInline):
     show_change_link = True
 
 
-class OperatorGroupsInline(admin.TabularInline):
+class OperatorGroupsInline(OneFormatTabularInline):
     """Limits the job to these groups' members (none: everyone with the model permission)."""
 
     model = JobOperatorGroup
@@ -285,7 +285,7 @@ class HousekeepingFilter(admin.SimpleListFilter):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(OneFormatAdmin):
     # Fits a 1366 px screen beside the filters; the slot, output and the rest are on the run's page.
     list_display = ("id", "job_name", "status_column", "trigger", "attempt", "started", "duration_column", "error_line")
     # Each served by an index (jobs_jobrun_failures, jobs_jobrun_active, or the newest-first
@@ -445,7 +445,7 @@ class WebhookHandlerAdmin(AuditedAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(OneFormatAdmin):
     list_display = ("at", "actor_label", "action", "object_type", "object_repr", "address", "refused_column")
     list_filter = ("action", "object_type", ("refused", admin.EmptyFieldListFilter))
     search_fields = ("object_repr", "actor_label", "address")
