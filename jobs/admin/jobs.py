@@ -9,6 +9,7 @@ import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Left
 from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
@@ -169,6 +170,17 @@ class JobAdmin(AuditedAdmin):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or access.job_allows(request.user, access.CHANGE, obj))
 
+    def get_deleted_objects(self, objs, request):
+        """A job with runs is not deleted (its runs are the audit trail; the delete pages say so and
+        offer to pause it): each is listed as protected, linked to its runs, without walking them."""
+        jobs = list(objs)
+        with_runs = Job.objects.filter(pk__in=[job.pk for job in jobs]).filter(
+            Exists(JobRun.objects.filter(job=OuterRef("pk")))
+        )
+        if protected := [_runs_link(job) for job in with_runs.order_by("name")]:
+            return [str(job) for job in jobs], {}, set(), protected
+        return super().get_deleted_objects(jobs, request)
+
     def has_run_permission(self, request) -> bool:
         return request.user.has_perm(access.PERMISSIONS[access.RUN])
 
@@ -202,6 +214,11 @@ class JobAdmin(AuditedAdmin):
             jobs=list(queryset), enabled=False, user=request.user, address=client_address(request)
         )
         self._report(request, [f"{count} job(s) disabled."], refused)
+
+
+def _runs_link(job: Job) -> str:
+    url = reverse("admin:jobs_jobrun_changelist")
+    return format_html('{}: <a href="{}?job__id__exact={}&amp;housekeeping=1">its runs</a>', job.name, url, job.pk)
 
 
 def _pre(text: str) -> str:
