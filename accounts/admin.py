@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from core.admin_columns import OneFormatAdmin, OneFormatTabularInline
+
 from .models import (
     Account,
     Affiliate,
@@ -26,7 +28,7 @@ from .models import (
 from .services.deletions import deletion_requests_cancel
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OneFormatAdmin):
     """Rows written by jobs: visible, filterable, never edited by hand."""
 
     def has_add_permission(self, request):
@@ -40,25 +42,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(OneFormatAdmin):
     list_display = ("name", "code", "monthly_price", "trial_days", "includes_catalog")
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(OneFormatTabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ("user",)
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(OneFormatAdmin):
     list_display = ("name", "email", "language", "created_at")
     search_fields = ("name", "email")
     inlines = [MembershipInline]
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(OneFormatAdmin):
     list_display = ("account", "plan", "status", "trial_ends_at", "current_period_end", "expired_at")
     list_filter = ("status", "plan")
     list_select_related = ("account", "plan")
@@ -66,7 +68,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Catalog)
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(OneFormatAdmin):
     list_display = ("name", "account", "required_plan", "published", "unpublished_at", "unpublished_reason")
     list_filter = ("published",)
     list_select_related = ("account", "required_plan")
@@ -93,7 +95,7 @@ class SubscriptionSnapshotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(OneFormatAdmin):
     list_display = ("account", "user", "role", "language", "joined_at")
     list_filter = ("role",)
     list_select_related = ("account", "user")
@@ -102,7 +104,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(OneFormatAdmin):
     list_display = ("email", "account", "role", "status", "created_at", "expires_at")
     list_filter = ("status", "role")
     list_select_related = ("account",)
@@ -112,7 +114,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(PushSubscription)
-class PushSubscriptionAdmin(admin.ModelAdmin):
+class PushSubscriptionAdmin(OneFormatAdmin):
     list_display = ("account", "user", "short_endpoint", "created_at", "last_used_at", "expires_at")
     list_select_related = ("account", "user")
     search_fields = ("account__name", "endpoint")
@@ -122,7 +124,7 @@ class PushSubscriptionAdmin(admin.ModelAdmin):
         return str(obj)
 
 
-class LicenseWarningInline(admin.TabularInline):
+class LicenseWarningInline(OneFormatTabularInline):
     model = LicenseWarning
     extra = 0
     readonly_fields = ("tier", "dedupe_key", "sent_at")
@@ -130,7 +132,7 @@ class LicenseWarningInline(admin.TabularInline):
 
 
 @admin.register(License)
-class LicenseAdmin(admin.ModelAdmin):
+class LicenseAdmin(OneFormatAdmin):
     list_display = ("__str__", "account", "status", "expires_at", "expired_at")
     list_filter = ("status",)
     list_select_related = ("account",)
@@ -139,7 +141,7 @@ class LicenseAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditBalance)
-class CreditBalanceAdmin(admin.ModelAdmin):
+class CreditBalanceAdmin(OneFormatAdmin):
     list_display = ("account", "balance", "threshold", "below_threshold", "below_since", "updated_at")
     list_filter = ("below_threshold",)
     list_select_related = ("account",)
@@ -147,13 +149,13 @@ class CreditBalanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Affiliate)
-class AffiliateAdmin(admin.ModelAdmin):
+class AffiliateAdmin(OneFormatAdmin):
     list_display = ("name", "email", "code", "created_at")
     search_fields = ("name", "email", "code")
 
 
 @admin.register(AffiliateConversion)
-class AffiliateConversionAdmin(admin.ModelAdmin):
+class AffiliateConversionAdmin(OneFormatAdmin):
     list_display = ("affiliate", "account", "commission", "status", "created_at", "approved_at")
     list_filter = ("status",)
     list_select_related = ("affiliate", "account")
@@ -161,7 +163,7 @@ class AffiliateConversionAdmin(admin.ModelAdmin):
 
 
 @admin.register(DeletionRequest)
-class DeletionRequestAdmin(admin.ModelAdmin):
+class DeletionRequestAdmin(OneFormatAdmin):
     list_display = ("account_name", "status", "requested_at", "cancelled_at", "completed_at")
     list_filter = ("status",)
     search_fields = ("account_name",)

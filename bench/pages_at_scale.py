@@ -163,6 +163,13 @@ def pages(jobs: int) -> list[tuple[str, str]]:
         ("failures by app and day", "/dashboard/failures/?app=jobs&since=2000-01-01&housekeeping=1"),
         ("/api/jobs/status", "/api/jobs/status"),
         ("/api/jobs/status later page", "cursor"),
+        ("admin jobs list", "/admin/jobs/job/"),
+        ("admin jobs filtered", "/admin/jobs/job/?last_run_status__exact=failed&enabled__exact=1"),
+        ("admin jobs search", f"/admin/jobs/job/?q={middle}"),
+        ("admin job page", "admin-job"),
+        ("admin runs list", "/admin/jobs/jobrun/"),
+        ("admin runs filtered", "/admin/jobs/jobrun/?status__exact=failed&triggered_by__exact=schedule"),
+        ("admin runs search", f"/admin/jobs/jobrun/?q={middle}"),
         ("/metrics", "/metrics"),
         ("/health/", "/health/"),
         ("manage.py jobs --limit 50", "cli"),
@@ -187,12 +194,16 @@ def measure(jobs: int, repeat: int) -> dict[str, tuple[float, int, int]]:
     for _ in range(5):  # a page some way in
         cursor = client.get(f"/api/jobs/status?cursor={cursor}", **api).json()["next_cursor"] or cursor
 
+    from jobs.models import Job
+
+    admin_job = f"/admin/jobs/job/{Job.objects.get(name=f'job-{jobs // 2:06d}').pk}/change/"
+
     def fetch(target: str) -> int:
         if target == "cli":
             out = StringIO()
             call_command("jobs", "--limit", "50", stdout=out)
             return len(out.getvalue().encode())
-        url = f"/api/jobs/status?cursor={cursor}" if target == "cursor" else target
+        url = {"cursor": f"/api/jobs/status?cursor={cursor}", "admin-job": admin_job}.get(target, target)
         response = client.get(url, **(api if url.startswith("/api/") or url == "/metrics" else {}))
         # /health/ answers 503 here: no beat or worker runs.
         assert response.status_code in (200, 503), (url, response.status_code)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from core.admin_columns import when
+from core.admin_columns import OneFormatAdmin, OneFormatTabularInline, when
 from core.ratelimit import client_address
 
 from .forms import PayoutSettleForm
@@ -38,7 +38,7 @@ from .services.payouts import payout_settle
 from .services.statement_emails import statement_send_again
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OneFormatAdmin):
     """Rows written by jobs: visible, filterable, never edited by hand."""
 
     def has_add_permission(self, request):
@@ -52,33 +52,33 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Owner)
-class OwnerAdmin(admin.ModelAdmin):
+class OwnerAdmin(OneFormatAdmin):
     list_display = ("name", "email", "management_fee_percent")
     search_fields = ("name", "email")
 
 
 @admin.register(Property)
-class PropertyAdmin(admin.ModelAdmin):
+class PropertyAdmin(OneFormatAdmin):
     list_display = ("name", "owner", "address")
     list_select_related = ("owner",)
     search_fields = ("name", "owner__name")
 
 
 @admin.register(Unit)
-class UnitAdmin(admin.ModelAdmin):
+class UnitAdmin(OneFormatAdmin):
     list_display = ("name", "property")
     list_select_related = ("property",)
     search_fields = ("name", "property__name")
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(OneFormatAdmin):
     list_display = ("name", "email", "autopay_enrolled")
     list_filter = ("autopay_enrolled",)
     search_fields = ("name", "email")
 
 
-class LedgerInline(admin.TabularInline):
+class LedgerInline(OneFormatTabularInline):
     model = LedgerEntry
     fk_name = "lease"
     extra = 0
@@ -92,7 +92,7 @@ class LedgerInline(admin.TabularInline):
 
 
 @admin.register(Lease)
-class LeaseAdmin(admin.ModelAdmin):
+class LeaseAdmin(OneFormatAdmin):
     list_display = ("id", "tenant", "unit", "start_date", "end_date", "monthly_rent", "due_day", "status", "balance")
     list_filter = ("status", "due_day")
     list_select_related = ("tenant", "unit__property")
@@ -119,7 +119,7 @@ class BalanceCorrectionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecurringExpense)
-class RecurringExpenseAdmin(admin.ModelAdmin):
+class RecurringExpenseAdmin(OneFormatAdmin):
     list_display = ("description", "property", "amount", "day_of_month", "tenant_billable", "active")
     list_filter = ("active", "tenant_billable")
     list_select_related = ("property",)
@@ -127,7 +127,7 @@ class RecurringExpenseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Expense)
-class ExpenseAdmin(admin.ModelAdmin):
+class ExpenseAdmin(OneFormatAdmin):
     list_display = ("period", "property", "description", "amount", "tenant_billable", "template")
     list_filter = ("period", "tenant_billable")
     list_select_related = ("property", "template")

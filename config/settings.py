@@ -637,6 +637,8 @@ JOBS_HEALTH_MAX_LATE_JOBS = env.int("JOBS_HEALTH_MAX_LATE_JOBS", default=-1)
 # at most this many jobs each, the counts say how many in all.
 JOBS_METRICS_WINDOW_SECONDS = env.int("JOBS_METRICS_WINDOW_SECONDS", default=3600)
 JOBS_METRICS_MAX_JOB_SERIES = env.int("JOBS_METRICS_MAX_JOB_SERIES", default=500)
+# How long the window's run counts are shared between scrapes (seconds; 0: read for every scrape).
+JOBS_METRICS_WINDOW_CACHE_SECONDS = env.int("JOBS_METRICS_WINDOW_CACHE_SECONDS", default=15)
 # Log format of every process: "plain" or "json" (one object per line; run start/end lines
 # carry job, run_id, status, duration_seconds, attempt). Secrets are redacted in both.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")

@@ -2,19 +2,22 @@
 job, run, failures, backfill and schedule pages (and the admin) read alike.
 
 Moments are shown in the site's ``TIME_ZONE`` and name it (``2026-12-02 14:03:22 UTC``): a page
-read in another zone cannot be mistaken. Durations pick the unit a reader takes in at a glance
-(``53 ms``, ``4.2 s``, ``3 min 05 s``, ``1 h 02 min``)."""
+read in another zone cannot be mistaken. Calendar days read ``2026-07-01``. Durations pick the unit a
+reader takes in at a glance (``53 ms``, ``4.2 s``, ``3 min 05 s``, ``1 h 02 min``)."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
 
 NONE = "-"
+# Django date-format strings of the one format (django.utils.dateformat).
+DATETIME_FORMAT = "Y-m-d H:i:s T"
+DATE_FORMAT = "Y-m-d"
 
 
 def format_datetime(value: datetime | str | None) -> str:
@@ -25,7 +28,14 @@ def format_datetime(value: datetime | str | None) -> str:
         return NONE
     if timezone.is_naive(value):
         value = timezone.make_aware(value, timezone.get_default_timezone())
-    return date_format(timezone.localtime(value), "Y-m-d H:i:s T")
+    return date_format(timezone.localtime(value), DATETIME_FORMAT)
+
+
+def format_date(value: date | None) -> str:
+    """``2026-07-01``: a calendar day (a ledger's posting date, a statement's period)."""
+    if value is None:
+        return NONE
+    return date_format(value, DATE_FORMAT)
 
 
 def format_time_of_day(value: datetime) -> str:

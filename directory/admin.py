@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin_columns import OneFormatAdmin
+
 from .models import Facility, IntercomContact, Member, Position, Region, SyncCursor
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(OneFormatAdmin):
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

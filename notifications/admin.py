@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 
-from core.admin_columns import one_line_cell, when
+from core.admin_columns import OneFormatAdmin, one_line_cell, when
 from core.http_guard import DestinationRefused, url_check
 from jobs.admin.system_log import SystemLogAdmin  # noqa: F401  (registers the system log until jobs/admin/jobs.py does)
 from notifications.channels import admin as channel_admin  # noqa: F401  (the alert channels' pages)
@@ -20,7 +20,7 @@ from notifications.webhooks import webhook_deliveries_retry, webhook_endpoint_pi
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(OneFormatAdmin):
     # Fits a 1366 px screen beside the filters; the context and the rendered message are on its page.
     list_display = ("recipient", "message", "status", "tries", "sent_or_due", "error_excerpt")
     list_filter = ("status", "kind", "template")
@@ -118,7 +118,7 @@ class WebhookEndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(OneFormatAdmin):
     form = WebhookEndpointForm
     list_display = ("name", "url", "active", "events")
     list_filter = ("active",)
@@ -133,7 +133,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(OneFormatAdmin):
     list_display = (
         "id",
         "event",

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
+from core.admin_columns import OneFormatAdmin
 from core.ratelimit import client_address
 from jobs.models import ApiKey, AuditEntry
 from jobs.permissions.api_keys import api_key_revoke, key_digest, new_key
@@ -23,7 +24,7 @@ def curl_line(token: str, job: str = "generate-charges", base: str = "http://127
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(OneFormatAdmin):
     list_display = ("name", "state", "created_by", "expires_at", "last_used_at", "last_used_from", "created_at")
     list_select_related = ("created_by",)  # the state column asks whether the owner is active
     search_fields = ("name",)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
-
+from core.admin_columns import OneFormatAdmin
 from core.ratelimit import client_address
 from jobs.permissions.audit import audit_record, snapshot
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(OneFormatAdmin):
     """Every create, change and delete made here writes an AuditEntry."""
 
     def audited_fields(self, form) -> list[str]:

@@ -10,6 +10,7 @@ import re
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ALL_VAR, ERROR_FLAG, IS_POPUP_VAR, ORDER_VAR, PAGE_VAR, SEARCH_VAR
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.db.models.functions import Left
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from core.admin_columns import TITLE_LIMIT, one_line_cell, when
+from core.admin_columns import TITLE_LIMIT, OneFormatAdmin, OneFormatTabularInline, one_line_cell, when
 from core.admin_paging import EstimatedCountPaginator
 from core.formatting import format_datetime, format_duration
 from core.ratelimit import client_address
@@ -68,7 +69,7 @@ class LatestRunsFormSet(BaseInlineFormSet):
         self.queryset = self.queryset.filter(pk__in=ids)
 
 
-class RecentRunsInline(admin.TabularInline):
+class RecentRunsInline(OneFormatTabularInline):
     model = JobRun
     formset = LatestRunsFormSet
     fk_name = "job"
@@ -97,7 +98,7 @@ class RecentRunsInline(admin.TabularInline):
         return run_options_words(run.options) or "-"
 
 
-class OperatorGroupsInline(admin.TabularInline):
+class OperatorGroupsInline(OneFormatTabularInline):
     """Limits the job to these groups' members (none: everyone with the model permission)."""
 
     model = JobOperatorGroup
@@ -202,6 +203,17 @@ class JobAdmin(AuditedAdmin):
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or access.job_allows(request.user, access.CHANGE, obj))
 
+    def get_deleted_objects(self, objs, request):
+        """A job with runs is not deleted (its runs are the audit trail; the delete pages say so and
+        offer to pause it): each is listed as protected, linked to its runs, without walking them."""
+        jobs = list(objs)
+        with_runs = Job.objects.filter(pk__in=[job.pk for job in jobs]).filter(
+            Exists(JobRun.objects.filter(job=OuterRef("pk")))
+        )
+        if protected := [_runs_link(job) for job in with_runs.order_by("name")]:
+            return [str(job) for job in jobs], {}, set(), protected
+        return super().get_deleted_objects(jobs, request)
+
     def has_run_permission(self, request) -> bool:
         return request.user.has_perm(access.PERMISSIONS[access.RUN])
 
@@ -241,6 +253,11 @@ class JobAdmin(AuditedAdmin):
             jobs=list(queryset), enabled=False, user=request.user, address=client_address(request)
         )
         self._report(request, [f"{count} job(s) paused."], refused)
+
+
+def _runs_link(job: Job) -> str:
+    url = reverse("admin:jobs_jobrun_changelist")
+    return format_html('{}: <a href="{}?job__id__exact={}&amp;housekeeping=1">its runs</a>', job.name, url, job.pk)
 
 
 def _pre(text: str) -> str:
@@ -326,7 +343,7 @@ class HousekeepingFilter(admin.SimpleListFilter):
 
 
 @admin.register(JobRun)
-class JobRunAdmin(admin.ModelAdmin):
+class JobRunAdmin(OneFormatAdmin):
     # Fits a 1366 px screen beside the filters; the slot, output and the rest are on the run's page.
     list_display = ("id", "job_name", "status_column", "trigger", "attempt", "started", "duration_column", "error_line")
     # Each served by an index (jobs_jobrun_failures, jobs_jobrun_active, or the newest-first
@@ -531,7 +548,7 @@ class WebhookHandlerAdmin(AuditedAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(OneFormatAdmin):
     list_display = ("at", "actor_label", "action", "object_type", "object_repr", "address", "refused_column")
     list_filter = ("action", "object_type", ("refused", admin.EmptyFieldListFilter))
     search_fields = ("object_repr", "actor_label", "address")

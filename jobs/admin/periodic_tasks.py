@@ -33,6 +33,7 @@ from django.utils.html import format_html, format_html_join
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
+from core.admin_columns import OneFormatMixin
 from core.ratelimit import client_address
 from jobs.admin.audited import AuditedAdmin
 from jobs.dashboard.schedule import reauthenticate_redirect
@@ -314,7 +315,7 @@ class PeriodicTaskAdmin(JobRowsGuarded, AuditedAdmin, beat_admin.PeriodicTaskAdm
             super().run_tasks(request, runnable)
 
 
-class VisibleTasksInline(beat_admin.PeriodicTaskInline):
+class VisibleTasksInline(OneFormatMixin, beat_admin.PeriodicTaskInline):
     """The tasks using a schedule, without those of jobs the user may not see."""
 
     def get_queryset(self, request):

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin_columns import OneFormatAdmin
 from jobs.models import SystemLog
 
 
 @admin.register(SystemLog)
-class SystemLogAdmin(admin.ModelAdmin):
+class SystemLogAdmin(OneFormatAdmin):
     list_display = ("at", "level", "event", "job", "message")
     list_filter = ("level", "event")
     list_select_related = ("job",)

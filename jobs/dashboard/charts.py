@@ -1,8 +1,10 @@
 """The duration chart of a job's runs, as inline SVG drawn on the server (no script, no asset).
 
-One drawing at two sizes: the job page's chart (seconds up a labelled axis, start time across,
-the job's expected duration as a dashed line) and the dashboard's sparkline (the same line, dots
-and dashed line without the axes). Every run is a dot with a ``<title>``, which a browser shows
+One drawing at two sizes: the job page's chart (duration up a labelled axis in the unit that fits,
+start time across, the job's expected duration as a dashed line) and the dashboard's sparkline (the
+same line and dots, its scale's top written beside it). Both scale to the runs shown, so short runs
+of a job expected to take an hour do not sit flat on zero: an expected duration above the longest
+run is named at the top of the chart instead of drawn. Every run is a dot with a ``<title>``, which a browser shows
 on hover; a run that failed, timed out or was abandoned is a red dot; a single run is a dot. The
 SVG scales to its box (``viewBox``; the page's CSS makes the chart 100% wide), so a phone shows it
 whole."""
@@ -64,7 +66,10 @@ class Box:
 
 
 CHART = Box(600, 250, left=62, right=16, top=22, bottom=56, dot=3.5, gap=10)
-SPARKLINE = Box(120, 28, left=3, right=3, top=3, bottom=3, dot=1.6)
+# The right margin holds the scale: the top's duration over a 0.
+SPARKLINE = Box(150, 28, left=3, right=40, top=4, bottom=4, dot=1.6)
+# A chart's unit by the length of its longest run: (largest top in seconds, unit, seconds per unit).
+UNITS = ((1, "milliseconds", 0.001), (120, "seconds", 1), (7200, "minutes", 60), (math.inf, "hours", 3600))
 
 
 def runs_chart_svg(runs: Iterable[JobRun], *, expected_seconds: int | None, compact: bool = False) -> SafeString:
@@ -95,6 +100,29 @@ def nice_step(highest: float, parts: int = 4) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
 
 
+@dataclass(frozen=True)
+class Scale:
+    """The duration axis: ``ticks`` round steps of ``step`` ``unit`` up to ``top`` seconds."""
+
+    unit: str
+    per_unit: float
+    step: float
+    ticks: int
+
+    @classmethod
+    def fitting(cls, longest: float) -> Scale:
+        unit, per_unit = next((name, size) for bound, name, size in UNITS if longest < bound)
+        step = nice_step(longest / per_unit)
+        return cls(unit, per_unit, step, max(1, math.ceil(longest / per_unit / step - 1e-9)))
+
+    @property
+    def top(self) -> float:
+        return self.step * self.ticks * self.per_unit
+
+    def label(self, tick: int) -> str:
+        return f"{round(self.step * tick, 9):g}"
+
+
 def duration_chart_svg(
     points: list[ChartPoint], *, expected_seconds: int | None = None, compact: bool = False
 ) -> SafeString:
@@ -102,24 +130,25 @@ def duration_chart_svg(
     if not points:
         return mark_safe('<span class="muted">no runs yet</span>')
     box = SPARKLINE if compact else CHART
-    highest = max([point.seconds for point in points] + [expected_seconds or 0])
-    step = nice_step(highest)
-    ticks = max(1, math.ceil(highest / step - 1e-9))
-    top = step * ticks
+    longest = max(point.seconds for point in points)
+    scale = Scale.fitting(longest)
+    # The sparkline's top is its longest run, written beside it; the chart's a round tick.
+    top = max(longest, 0.001) if compact else scale.top
     first, last = points[0].at, points[-1].at
     span = (last - first).total_seconds()
     places = [
         (box.x((point.at - first).total_seconds() / span if span else 0.5), box.y(point.seconds / top))
         for point in points
     ]
-    parts = [] if compact else [axes(box, step, ticks, first, last)]
-    if expected_seconds:
+    parts = [sparkline_scale(box, longest)] if compact else [axes(box, scale, first, last)]
+    if expected_seconds and expected_seconds <= top:
         parts.append(expected_line(box, box.y(expected_seconds / top), expected_seconds, compact))
+    elif expected_seconds and not compact:
+        parts.append(expected_above(box, expected_seconds))
     if len(places) > 1:
         line = " ".join(f"{x:.1f},{y:.1f}" for x, y in places)
         parts.append(format_html('<polyline fill="none" stroke="currentColor" stroke-width="1.5" points="{}"/>', line))
     parts.append(dots(box, points, places))
-    longest = max(point.seconds for point in points)
     label = f"Duration of {len(points)} run{'s' if len(points) != 1 else ''}, longest {format_duration(longest)}"
     size = format_html(' width="{}" height="{}"', box.width, box.height) if compact else ""
     return format_html(
@@ -134,9 +163,23 @@ def duration_chart_svg(
     )
 
 
-def axes(box: Box, step: float, ticks: int, first: datetime, last: datetime) -> SafeString:
-    """Seconds up the left with a round tick and grid line each ``step``; the first and last
-    start times along the bottom."""
+def sparkline_scale(box: Box, longest: float) -> SafeString:
+    """The sparkline's scale, right of it: the longest run's duration at the top, 0 at the bottom."""
+    x = box.width - box.right + 4
+    return format_html(
+        '<g class="scale" fill="#5b6473" font-size="9"><text x="{}" y="{}" dy="4">{}</text>'
+        '<text x="{}" y="{}">0</text></g>',
+        x,
+        box.top,
+        format_duration(longest),
+        x,
+        box.height - box.bottom,
+    )
+
+
+def axes(box: Box, scale: Scale, first: datetime, last: datetime) -> SafeString:
+    """Duration up the left in ``scale``'s unit with a round tick and grid line each step; the
+    first and last start times along the bottom."""
     base, right = box.height - box.bottom, box.width - box.right
     grid = format_html_join(
         "",
@@ -146,18 +189,18 @@ def axes(box: Box, step: float, ticks: int, first: datetime, last: datetime) -> 
             {
                 "left": box.left,
                 "right": right,
-                "y": f"{box.y(i / ticks):.1f}",
+                "y": f"{box.y(i / scale.ticks):.1f}",
                 "label_x": box.left - 6,
-                "value": f"{step * i:g}",
+                "value": scale.label(i),
             }
-            for i in range(ticks + 1)
+            for i in range(scale.ticks + 1)
         ),
     )
     return format_html(
         '<g class="axes" fill="#5b6473" font-size="12">{grid}'
         '<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{base}" stroke="#5b6473"/>'
         '<line class="axis" x1="{left}" x2="{right}" y1="{base}" y2="{base}" stroke="#5b6473"/>'
-        '<text class="axis-label" transform="translate(14 {middle}) rotate(-90)" text-anchor="middle">seconds</text>'
+        '<text class="axis-label" transform="translate(14 {middle}) rotate(-90)" text-anchor="middle">{unit}</text>'
         "{first}{last}"
         '<text class="axis-label" x="{centre}" y="{dates}" text-anchor="middle">started</text></g>',
         grid=grid,
@@ -166,6 +209,7 @@ def axes(box: Box, step: float, ticks: int, first: datetime, last: datetime) -> 
         top=box.top,
         base=base,
         middle=f"{(box.top + base) / 2:.0f}",
+        unit=f"duration ({scale.unit})",
         dates=base + 18,
         centre=f"{box.x(0.5):.0f}",
         first=moment_label(first, box.left, base + 18, "start"),
@@ -206,6 +250,17 @@ def expected_line(box: Box, y: float, seconds: int, compact: bool) -> SafeString
         y,
         "3 2" if compact else "6 4",
         "" if compact else label,
+    )
+
+
+def expected_above(box: Box, seconds: int) -> SafeString:
+    """The expected duration, named above the plot when every run shown took less."""
+    return format_html(
+        '<text class="expected-label" x="{}" y="{}" dy="-8" text-anchor="end" font-size="12" fill="#8a5a00">'
+        "expected {} (above every run shown)</text>",
+        box.width - box.right,
+        box.top,
+        format_duration(seconds),
     )
 
 

@@ -138,24 +138,42 @@ def totals_of_the_day(now, *, housekeeping: bool = False) -> dict:
     return totals
 
 
-def page_links(filters: JobFilters, page) -> dict:
-    """The addresses of the first, previous, next and last pages, keeping the filters and sort."""
+def page_links(filters: JobFilters, page, keep: dict | None = None) -> dict:
+    """The addresses of the first, previous, next and last pages, keeping the filters, sort and
+    ``keep`` (the housekeeping choice)."""
+    keep = keep or {}
     links = {}
     if page.has_previous():
-        links.update(first=filters.query(page=1), previous=filters.query(page=page.previous_page_number()))
+        links.update(
+            first=filters.query(page=1, **keep), previous=filters.query(page=page.previous_page_number(), **keep)
+        )
     if page.has_next():
         last = page.paginator.num_pages
-        links.update(next=filters.query(page=page.next_page_number()), last=filters.query(page=last))
+        links.update(next=filters.query(page=page.next_page_number(), **keep), last=filters.query(page=last, **keep))
     return {name: "?" + urlencode(query) for name, query in links.items()}
 
 
-def sort_links(filters: JobFilters) -> dict:
+def sort_links(filters: JobFilters, keep: dict | None = None) -> dict:
     """Each sortable column's address: ascending, or descending when it is already ascending."""
     links = {}
     for key in SORTS:
         order = "descending" if filters.sort == key and filters.order == "ascending" else "ascending"
-        links[key] = "?" + urlencode(JobFilters(**{**filters.__dict__, "sort": key, "order": order}).query())
+        sorted_by = JobFilters(**{**filters.__dict__, "sort": key, "order": order})
+        links[key] = "?" + urlencode(sorted_by.query(**(keep or {})))
     return links
+
+
+def view_links(filters: JobFilters, *, housekeeping: bool) -> dict:
+    """Links whose counts depend on the housekeeping choice carry it, so a number and the page
+    it leads to count the same runs: the failures page and the toggle itself (which keeps the
+    filters)."""
+    keep = {"housekeeping": "1"} if housekeeping else {}
+    failures = reverse("jobs:failures") + ("?housekeeping=1" if housekeeping else "")
+    return {
+        "keep": keep,
+        "failures_link": failures,
+        "housekeeping_toggle": "?" + urlencode(filters.query(**({} if housekeeping else {"housekeeping": "1"}))),
+    }
 
 
 @staff_member_required
@@ -170,11 +188,15 @@ def dashboard(request):
         "statuses": STATUSES,
         "apps": apps_among(visible),
         "groups": group_names(),
-        "page_links": page_links(data["filters"], data["page"]),
-        "sort_links": sort_links(data["filters"]),
         "refresh_seconds": settings.JOBS_DASHBOARD_REFRESH_SECONDS,
         "housekeeping": with_housekeeping(request),
     }
+    links = view_links(data["filters"], housekeeping=context["housekeeping"])
+    context.update(
+        links,
+        page_links=page_links(data["filters"], data["page"], links["keep"]),
+        sort_links=sort_links(data["filters"], links["keep"]),
+    )
     return render(request, "jobs/dashboard.html", context)
 
 

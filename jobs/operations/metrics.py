@@ -26,6 +26,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -72,18 +73,49 @@ def recent_runs(now: datetime):
     return JobRun.objects.filter(created_at__gt=now - timedelta(seconds=settings.JOBS_METRICS_WINDOW_SECONDS))
 
 
+WINDOW_KEY = "jobs:metrics-window"
+
+
+def window_counts(now: datetime) -> dict:
+    """The window's runs by status and the finished ones' duration buckets, in one pass over the
+    window's index range; shared between scrapes for JOBS_METRICS_WINDOW_CACHE_SECONDS (an hour of
+    a busy fleet's runs is hundreds of thousands of rows; several Prometheus servers, or a short
+    scrape interval, would each read them). Without the cache (Redis down) read per scrape."""
+    seconds = settings.JOBS_METRICS_WINDOW_CACHE_SECONDS
+    try:
+        counts = cache.get(WINDOW_KEY) if seconds > 0 else None
+    except Exception:  # the cache is an optimisation: never a failed scrape
+        counts = None
+    if counts is None:
+        finished = Q(finished_at__isnull=False, duration__isnull=False)
+        statuses = {f"status_{status}": Count("pk", filter=Q(status=status)) for status in JobRun.Status.values}
+        buckets = {
+            f"le{i}": Count("pk", filter=finished & Q(duration__lte=timedelta(seconds=bound)))
+            for i, bound in enumerate(DURATION_BUCKETS)
+        }
+        counts = recent_runs(now).aggregate(
+            count=Count("pk", filter=finished), total=Sum("duration", filter=finished), **statuses, **buckets
+        )
+        try:
+            if seconds > 0:
+                cache.set(WINDOW_KEY, counts, seconds)
+        except Exception:
+            pass
+    return counts
+
+
 def _window_families(now: datetime):
     window = settings.JOBS_METRICS_WINDOW_SECONDS
+    counts = window_counts(now)
     statuses = GaugeMetricFamily(
         "cronhouse_runs_recent",
         f"Job runs created in the last {window} s (JOBS_METRICS_WINDOW_SECONDS), by status.",
         labels=["status"],
     )
-    counts = dict(recent_runs(now).values_list("status").annotate(n=Count("pk")).order_by())
     for status in JobRun.Status.values:
-        statuses.add_metric([status], counts.get(status, 0))
+        statuses.add_metric([status], counts[f"status_{status}"])
     yield statuses
-    buckets, total = _cumulative(_bucket_counts(recent_runs(now).filter(finished_at__isnull=False), "duration"))
+    buckets, total = _cumulative(counts)
     durations = GaugeHistogramMetricFamily(
         "cronhouse_job_run_duration_seconds", f"Duration of the runs created in the last {window} s that finished."
     )

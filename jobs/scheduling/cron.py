@@ -67,6 +67,10 @@ MONTH_NAMES = "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split()
 NAMES = {name: number for number, name in enumerate(MONTH_NAMES, 1)}
 NAMES |= {name: number for number, name in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 STEPPED_RANGE = re.compile(r"^(\w+)-(\w+)/\d+$")
+# What each field accepts (day-of-week 7 is Sunday, as 0).
+FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+# The numbers of a field that name a minute, hour, day...: not the step after a ``/``.
+FIELD_NUMBER = re.compile(r"(?<![/\d])\d+")
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -81,6 +85,8 @@ def cron_syntax_error(value: str) -> str | None:
     for name, field in zip(FIELD_NAMES, fields, strict=True):
         if not DEBIAN_FIELD.fullmatch(field):
             return f"bad {name} {field!r}: cron reads numbers, ranges, */steps, lists and names only"
+    if out_of_range := _out_of_range(fields):
+        return out_of_range
     # Any month: an expression that parses but never fires (31 February) is not a syntax error.
     try:
         CronSim(" ".join([*fields[:3], "*", fields[4]]), datetime(2000, 1, 1))
@@ -88,6 +94,17 @@ def cron_syntax_error(value: str) -> str | None:
     except CronSimError as exc:
         return f"{str(exc).lower()} in {value!r}"
     return None
+
+
+def _out_of_range(fields: list[str]) -> str | None:
+    """``minute 61 is outside 0-59; hour 25 is outside 0-23``, or None."""
+    problems = []
+    for name, field, (low, high) in zip(FIELD_NAMES, fields, FIELD_RANGES, strict=True):
+        for number in FIELD_NUMBER.findall(field):
+            if not low <= int(number) <= high:
+                problems.append(f"{name} {int(number)} is outside {low}-{high}")
+                break
+    return "; ".join(problems) or None
 
 
 def validate_cron_expression(value: str) -> None:

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.html import format_html
 
-from core.admin_columns import one_line_cell
+from core.admin_columns import OneFormatAdmin, OneFormatTabularInline, one_line_cell
 from core.crypto import secret_encrypt
 from core.http_guard import DestinationRefused, url_check
 from notifications.channels.delivery import alert_channels_test
@@ -93,7 +93,7 @@ class AlertChannelForm(forms.ModelForm):
         return channel
 
 
-class AlertRouteInline(admin.TabularInline):
+class AlertRouteInline(OneFormatTabularInline):
     model = AlertRoute
     extra = 1
     raw_id_fields = ("job",)  # a select of 100,000 jobs would not load
@@ -101,7 +101,7 @@ class AlertRouteInline(admin.TabularInline):
 
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(admin.ModelAdmin):
+class AlertChannelAdmin(OneFormatAdmin):
     form = AlertChannelForm
     list_display = ("name", "kind", "active", "destination", "secret_state")
     list_filter = ("kind", "active")
@@ -131,7 +131,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertRoute)
-class AlertRouteAdmin(admin.ModelAdmin):
+class AlertRouteAdmin(OneFormatAdmin):
     list_display = ("__str__", "channel", "job", "group", "app")
     list_filter = ("channel", "app")
     list_select_related = ("channel", "job", "group")
@@ -140,7 +140,7 @@ class AlertRouteAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertDelivery)
-class AlertDeliveryAdmin(admin.ModelAdmin):
+class AlertDeliveryAdmin(OneFormatAdmin):
     list_display = ("id", "summary", "channel", "status", "attempts", "response_status", "error_excerpt")
     list_filter = ("status", "alert", "channel")
     list_select_related = ("channel",)
@@ -172,7 +172,7 @@ class AlertDeliveryAdmin(admin.ModelAdmin):
 
 
 @admin.register(AlertThreshold)
-class AlertThresholdAdmin(admin.ModelAdmin):
+class AlertThresholdAdmin(OneFormatAdmin):
     list_display = ("job", "failures_before_alert", "failures_in_window", "window_seconds")
     list_select_related = ("job",)
     raw_id_fields = ("job",)

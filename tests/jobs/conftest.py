@@ -27,6 +27,7 @@ def surfaces_settings(settings):
     settings.JOBS_ACTION_RATE_LIMIT = "100000/m"
     # The dashboard's day totals counted for every request: no test sees another's.
     settings.JOBS_DASHBOARD_TOTALS_SECONDS = 0
+    settings.JOBS_METRICS_WINDOW_CACHE_SECONDS = 0
     # Rate-limit counters in a private memory cache: tests never see each other's counts and
     # never flush the Redis db a worker may be using (the Redis path has its own test).
     settings.CACHES = {

@@ -80,13 +80,39 @@ def test_it_charts_durations_with_a_seconds_axis_an_expected_line_and_red_failur
     failed = finished_run(job, 7.5, Status.FAILED, at=START + timedelta(hours=1))
     finished_run(job, 1.0, at=START + timedelta(hours=2))
     chart = chart_of(staff_client.get("/dashboard/jobs/nightly/").content.decode())
-    assert ">seconds</text>" in chart and ">started</text>" in chart and 'viewBox="0 0 600' in chart
+    assert ">duration (seconds)</text>" in chart and ">started</text>" in chart and 'viewBox="0 0 600' in chart
     assert re.search(r'stroke-dasharray="[\d ]+"', chart) and "<title>expected 5.0 s</title>" in chart
     assert chart.count('class="dot failed"') == 1 and chart.count('class="dot"') == 2
     assert f"<title>run #{first.pk} · 3.2 s · succeeded · 2026-12-02 14:03:22 UTC</title>" in chart
     assert f"<title>run #{failed.pk} · 7.5 s · failed · 2026-12-02 15:03:22 UTC</title>" in chart
     for tick in ("0", "2", "4", "6", "8"):  # round steps up to the longest run
         assert f'text-anchor="end">{tick}</text>' in chart
+
+
+def test_it_scales_the_chart_to_the_runs_shown_not_to_a_far_longer_expected_duration(staff_client, make_job):
+    job = make_job("quick", expected_duration_seconds=3600)
+    finished_run(job, 0.022)
+    finished_run(job, 0.040, at=START + timedelta(hours=1))
+
+    chart = chart_of(staff_client.get("/dashboard/jobs/quick/").content.decode())
+
+    assert ">duration (milliseconds)</text>" in chart
+    assert [tick for tick in re.findall(r'text-anchor="end">([\d.]+)</text>', chart)] == ["0", "10", "20", "30", "40"]
+    assert "expected 1 h 00 min (above every run shown)" in chart and "stroke-dasharray" not in chart
+    heights = [float(y) for y in re.findall(r'<circle class="dot" cx="[\d.]+" cy="([\d.]+)"', chart)]
+    baseline, top = 250 - 56, 22
+    assert heights[1] == pytest.approx(top, abs=1) and baseline - heights[0] > 80  # 22 ms: about half-way up
+
+
+def test_it_writes_the_sparklines_scale_beside_it(staff_client, make_job):
+    job = make_job("quick", expected_duration_seconds=3600)
+    finished_run(job, 0.022)
+    finished_run(job, 1.4, at=START + timedelta(hours=1))
+
+    sparkline = staff_client.get("/dashboard/data.json").json()["jobs"][0]["sparkline_svg"]
+
+    assert re.search(r'<g class="scale"[^>]*><text [^>]*>1\.4 s</text><text [^>]*>0</text></g>', sparkline)
+    assert "stroke-dasharray" not in sparkline  # an hour is far above a 1.4 s scale
 
 
 def test_it_draws_no_expected_line_for_a_job_without_one_and_a_dot_for_a_single_run(staff_client, make_job):
