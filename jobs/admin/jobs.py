@@ -220,6 +220,13 @@ class JobAdmin(AuditedAdmin):
     def has_toggle_permission(self, request) -> bool:
         return request.user.has_perm(access.PERMISSIONS[access.TOGGLE])
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        # Pausing is a permission of its own: the form's "active" box is no way around it.
+        if obj is not None and not self.has_toggle_permission(request):
+            fields += ("enabled",)
+        return fields
+
     def _report(self, request, started: list[str], refused: list[str]) -> None:
         for text in started:
             self.message_user(request, text, messages.SUCCESS)
