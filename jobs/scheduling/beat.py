@@ -23,13 +23,14 @@ tests/jobs/security/test_pinned_internals.py fails when an upgrade removes one o
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import timedelta
 
 from celery.schedules import schedstate
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, InterfaceError, close_old_connections, transaction
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection, transaction
 from django.utils import timezone
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
@@ -46,6 +47,8 @@ STANDBY_POLL_SECONDS = 1.0
 # The longest beat sleeps: a new or edited job's first slot is seen within this, and the lease
 # is renewed at least this often.
 MAX_SLEEP_SECONDS = 1.0
+# How long a stopping leader waits to give its lease up before leaving it to expire.
+LEASE_RELEASE_WAIT_SECONDS = 5.0
 # How long beat waits before asking again about an entry whose schedule never occurs.
 NEVER_DUE_RECHECK_SECONDS = 3600.0
 
@@ -189,8 +192,19 @@ class LeaderDatabaseScheduler(DatabaseScheduler):
 
     def close(self) -> None:
         if self.leadership is not None and self.leading:
-            try:
-                self.leadership.release()
-            except (DatabaseError, InterfaceError):
-                pass  # the lease expires by itself
+            # Celery calls close() from its SIGTERM handler, which may interrupt this thread in
+            # the middle of a query: this thread's connection is then busy, and a second query on
+            # it would wait for ever. So the lease is given up on a connection of its own, for a
+            # few seconds at most; if that fails, the lease expires by itself.
+            releaser = threading.Thread(target=self._lease_release, name="beat-lease-release", daemon=True)
+            releaser.start()
+            releaser.join(timeout=LEASE_RELEASE_WAIT_SECONDS)
         super().close()
+
+    def _lease_release(self) -> None:
+        try:
+            self.leadership.release()
+        except (DatabaseError, InterfaceError):
+            pass  # the lease expires by itself
+        finally:
+            connection.close()  # this thread's own connection
