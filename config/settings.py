@@ -151,6 +151,8 @@ LANGUAGE_CODE = "en-us"
 # member's or an organization's language is one of these; blank falls back to LANGUAGE_CODE.
 LANGUAGES = [("en", "English"), ("de", "German")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Django's documented override of a locale's formats (config/formats/en: the admin's date hierarchy).
+FORMAT_MODULE_PATH = "config.formats"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -102,3 +102,25 @@ def test_it_shows_a_ledger_day_as_year_month_day(demo, admin_client):
     assert re.search(r"class=\"field-posted_on\"><a [^>]*>\d{4}-\d\d-\d\d</a>", listing)
     assert entry.posted_on.isoformat() in page
     assert default_formats(listing) == [] and default_formats(page) == []
+
+
+MONTH_NAME = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
+
+
+def test_it_labels_every_date_hierarchy_in_the_one_format(demo, admin_client):
+    """2026 > 2026-12 > 2026-12-06 in every admin with a date hierarchy, never "December 2026"."""
+    drilled = 0
+    for model in apps.get_models():
+        field = admin.site.get_model_admin(model).date_hierarchy if admin.site.is_registered(model) else None
+        value = field and model.objects.filter(**{f"{field}__isnull": False}).values_list(field, flat=True).first()
+        if not value:
+            continue
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        year = {f"{field}__year": value.year}
+        for query, label in ((year, f"{value:%Y-%m}"), ({**year, f"{field}__month": value.month}, f"{value:%Y-%m-%d}")):
+            html = admin_client.get(url, query).content.decode()
+            hierarchy = re.search(r'<nav class="toplinks">(.*?)</nav>', html, flags=re.S).group(1)
+            assert not MONTH_NAME.search(hierarchy), (url, query, hierarchy)
+            assert f">{label}</a>" in hierarchy, (url, query, hierarchy)
+        drilled += 1
+    assert drilled >= 2
