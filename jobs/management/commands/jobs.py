@@ -37,9 +37,10 @@ class Command(BaseCommand):
         status = "paused" if options["status"] == PAUSED_OLD_NAME else options["status"]
         filters = JobFilters(status=status, app=options["app"], q=options["search"].strip())
         listed = jobs_filtered(Job.objects.select_related("webhook_handler"), filters, now)
-        jobs = listed.iterator(chunk_size=BATCH)
-        if options["limit"]:
-            jobs = islice(jobs, options["limit"])
+        # A limit goes into the SQL (the database keeps the top rows of its sort, it does not hand
+        # over and sort every job); --limit 0 streams them all.
+        limited = listed[: options["limit"]] if options["limit"] else listed
+        jobs = limited.iterator(chunk_size=BATCH)
         shown, warned = self.write_table(jobs, now)
         if not shown:
             none = "No jobs. Run `manage.py seed_jobs` to register the shipped ones."
