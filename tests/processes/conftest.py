@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from tests.process_group import free_port, wait_for, wait_for_log
+from tests.services import service_missing
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -127,7 +128,8 @@ def embedded_broker():
 def chromium():
     executable = shutil.which("chromium")
     if executable is None:
-        pytest.skip("chromium is not installed")  # the autouse marker check fails this under CI first
+        # Session fixtures are set up before the autouse marker check, so this one applies the rule.
+        service_missing("chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,6 +1,7 @@
 """Triage in headless Chromium: a failure retried from the failures page on a real worker, the retry
 and its failure linked both ways and the failure gone from the list; a new failure appearing on the
-open page while a ticked box stays ticked; a selection acknowledged with a note."""
+open page while a ticked box stays ticked; a selection acknowledged with a note; three failures
+retried at once, the unticked one left in the list."""
 
 from __future__ import annotations
 
@@ -74,3 +75,28 @@ def test_it_shows_a_new_failure_on_the_open_page_and_acknowledges_a_selection(
     expect(page).to_have_url(re.compile(r"\?job=flaky-export$"))
     expect(page.locator("#failures tbody")).to_contain_text("No failures to look at")
     assert JobRun.objects.filter(acknowledged_by=staff).count() == 2
+
+
+@pytest.mark.usefixtures("broker_emptied")
+def test_it_retries_three_failures_at_once_and_keeps_the_one_left_unticked(browser_page, live_server, staff, make_job):
+    page = browser_page
+    picked = [
+        failure(make_job(name, command="test_job", cron_expression=NEVER), f"{name} broke")
+        for name in ("ledger-export", "mail-digest", "owner-statements")
+    ]
+    left = failure(make_job("member-sync", command="test_job", cron_expression=NEVER), "left for later")
+    log_in(page, live_server, "ops", BROWSER_PASSWORD, next_url="/dashboard/failures/")
+    expect(page.locator("#failures tbody tr")).to_have_count(4)
+
+    for run in picked:
+        page.get_by_role("checkbox", name=f"Select run #{run.pk}").check()
+    page.get_by_role("button", name="Retry selected").click()
+    expect(page.locator("#failures tbody tr")).to_have_count(1)
+    expect(page.locator(f'#failures tr[data-run="{left.pk}"]')).to_contain_text("left for later")
+
+    messages = page.locator(".messages")
+    for run in picked:
+        retry = JobRun.objects.get(retry_of=run)
+        assert (retry.job_id, retry.triggered_by, retry.status) == (run.job_id, "manual", "queued")
+        expect(messages).to_contain_text(f"#{run.pk}: {run.job.name}: run #{retry.pk} queued")
+    assert not JobRun.objects.filter(retry_of=left).exists()
