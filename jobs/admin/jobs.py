@@ -27,13 +27,13 @@ from jobs.admin.audited import AuditedAdmin
 from jobs.forms import JobAdminForm, WebhookHandlerAdminForm
 from jobs.models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from jobs.permissions import access
-from jobs.permissions.audit import audit_record
 from jobs.permissions.guards import action_limit_message, action_limit_reached
 from jobs.running.cancels import CancelRefused, cancel_request, may_cancel
 from jobs.running.run_options import run_options_words
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
-from jobs.scheduling.schedules import SCHEDULE_ROWS, jobs_set_enabled
+from jobs.scheduling.pauses import PauseRefused, job_pause, job_resume
+from jobs.scheduling.schedules import SCHEDULE_ROWS
 
 # The app list beside every page takes a quarter of a 1366 px screen from the lists; the home page
 # and the breadcrumbs lead everywhere it did.
@@ -41,22 +41,18 @@ admin.site.enable_nav_sidebar = False
 
 
 def jobs_enable(*, jobs, enabled: bool, user, address: str = "") -> tuple[int, list[str]]:
-    """Resume or pause the jobs ``user`` may toggle (and their beat entries), auditing each job
-    that changed and each refused; returns (how many changed, refusal messages)."""
-    allowed = access.allowed_ids(user, access.TOGGLE)
-    action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
-    refused = []
+    """Resume or pause each of ``jobs`` through the one pause writer (``jobs.scheduling.pauses``:
+    the access rule, a conditional UPDATE, its beat entry, an audit entry, refusals included);
+    returns (how many changed, refusal messages)."""
+    count, refused = 0, []
     for job in jobs:
-        if job.pk not in allowed:
-            reason = access.refusal_reason(user, access.TOGGLE)
-            audit_record(actor=user, action=action, instance=job, address=address, refused=reason)
-            refused.append(f"{job.name}: not allowed ({reason})")
-    changing = [job for job in jobs if job.enabled != enabled and job.pk in allowed]
-    count = jobs_set_enabled(job_ids=[job.pk for job in changing], enabled=enabled, by=user)
-    for job in changing:
-        job.enabled = enabled
-        changes = {"paused": [enabled, not enabled]}
-        audit_record(actor=user, action=action, instance=job, changes=changes, address=address)
+        try:
+            if enabled:
+                count += job_resume(job=job, who=user, address=address)
+            else:
+                count += job_pause(job=job, who=user, reason="", address=address)
+        except PauseRefused as refusal:
+            refused.append(str(refusal))
     return count, refused
 
 

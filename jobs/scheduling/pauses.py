@@ -4,7 +4,9 @@ A paused job (``Job.enabled`` false; every page says "paused") has no next slot:
 none, so it is never late and sends no late alert; a person may still run it by hand. Who paused
 it, when, why and until when are kept on the job row and shown on the dashboard.
 
-Each change is one conditional UPDATE (``enabled`` as it was read), so two people pausing and
+Every way in (the dashboard, the job page, the admin's actions, the schedule page) pauses and
+resumes through ``job_pause`` / ``job_resume``; the admin's actions and the schedule page give no
+reason. Each change is one conditional UPDATE (``enabled`` as it was read), so two people pausing and
 resuming at once leave one outcome, and an end passed while someone was pausing again does not
 resume the new pause. The leading beat ends pauses whose time has come (``pauses_end``, called
 from its housekeeping every JOBS_BEAT_HEARTBEAT_SECONDS): beat is what a pause holds back, so

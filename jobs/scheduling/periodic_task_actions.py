@@ -16,7 +16,7 @@ from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from jobs.models import AuditEntry, Job
 from jobs.permissions import access
 from jobs.permissions.audit import audit_record
-from jobs.scheduling.schedules import jobs_set_enabled
+from jobs.scheduling.pauses import job_pause, job_resume
 
 # Celery's own beat entry (expired results); it takes no arguments. Celery's other built-ins
 # (celery.map, celery.chain, celery.chord...) run whatever task their arguments name.
@@ -63,21 +63,22 @@ def periodic_tasks_set_enabled(*, tasks, enabled: bool, user, address: str = "")
             action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
             audit_record(actor=user, action=action, instance=job, address=address, refused=reason)
             raise ScheduleActionRefused(f"{task.name} belongs to job {job.name}: not allowed ({reason}).")
-    return _set_enabled(tasks=tasks, enabled=enabled, user=user)
+    return _set_enabled(tasks=tasks, enabled=enabled, user=user, address=address)
 
 
 @transaction.atomic
-def _set_enabled(*, tasks: list[PeriodicTask], enabled: bool, user) -> int:
+def _set_enabled(*, tasks: list[PeriodicTask], enabled: bool, user, address: str) -> int:
     changed = 0
     for task in tasks:
         if task.enabled == enabled:
             continue
         job = owning_job(task)
         if job is not None:
-            jobs_set_enabled(job_ids=[job.pk], enabled=enabled, by=user)
-            job.enabled = enabled
-            action = AuditEntry.Action.ENABLE if enabled else AuditEntry.Action.DISABLE
-            audit_record(actor=user, action=action, instance=job, changes={"paused": [enabled, not enabled]})
+            # Through the one pause writer (conditional, audited on the job); the task follows it.
+            if enabled:
+                job_resume(job=job, who=user, address=address)
+            else:
+                job_pause(job=job, who=user, reason="", address=address)
         else:
             PeriodicTask.objects.filter(pk=task.pk).update(enabled=enabled)
         task.enabled = enabled

@@ -229,26 +229,6 @@ def jobs_schedule_move(jobs: QuerySet[Job], *, now: datetime | None = None) -> i
 
 
 @transaction.atomic
-def jobs_set_enabled(*, job_ids: list[int], enabled: bool, by=None) -> int:
-    """Resume or pause many jobs and their tasks (whose flag says the same) in a few statements;
-    ``by``: the user who paused them (shown with the pause)."""
-    now = timezone.now()
-    jobs = list(Job.objects.filter(pk__in=job_ids).exclude(enabled=enabled).select_related(*SCHEDULE_ROWS))
-    for job in jobs:
-        job.enabled = enabled
-        job.schedule_changed_at = now
-        job.schedule_reset(now)  # as Job.save() does: slots before a re-enable are not owed
-        # A paused job's late episode ends quietly: it owes nothing, and no recovery is announced.
-        pause = Job.NOT_PAUSED if enabled else {**Job.NOT_PAUSED, "paused_at": now, "paused_by": by, "late_since": None}
-        for name, value in pause.items():
-            setattr(job, name, value)
-    fields = ["enabled", "schedule_changed_at", "next_fire_at", "late_at", "late_since", *Job.NOT_PAUSED]
-    Job.objects.bulk_update(jobs, fields)
-    PeriodicTask.objects.filter(job__pk__in=job_ids).update(enabled=enabled)
-    PeriodicTasks.update_changed()
-    return len(jobs)
-
-
 def task_enabled_sync(job: Job) -> None:
     """The task's enabled flag follows its job's (Job.save() after a toggle)."""
     disagreeing = PeriodicTask.objects.filter(pk=job.periodic_task_id).exclude(enabled=job.enabled)

@@ -59,7 +59,11 @@ def test_it_enables_and_disables_with_an_audit_entry_per_job(staff_client, make_
     job.refresh_from_db()
     assert not job.enabled and not job.periodic_task.enabled
     entry = AuditEntry.objects.get()
-    assert entry.actor == staff_client.user and entry.changes == {"paused": [False, True]}
+    assert entry.actor == staff_client.user and entry.changes == {
+        "paused": [False, True],
+        "reason": [None, ""],
+        "until": [None, None],
+    }
 
 
 def test_it_shows_runs_read_only_with_filters_duration_and_formatted_summary(staff_client, make_job):

@@ -96,7 +96,11 @@ def test_it_lets_a_toggler_disable_only_the_jobs_of_their_group_and_audits_the_r
     roles["payouts"].refresh_from_db(), roles["notify"].refresh_from_db()
     assert not roles["payouts"].enabled and roles["notify"].enabled
     entry = AuditEntry.objects.get(action="disable")
-    assert entry.object_repr == "generate-payouts" and entry.changes == {"paused": [False, True]}
+    assert entry.object_repr == "generate-payouts" and entry.changes == {
+        "paused": [False, True],
+        "reason": [None, ""],
+        "until": [None, None],
+    }
 
 
 def test_it_shows_a_jobs_actions_on_its_dashboard_page(client, roles):

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 
 from jobs.models import AuditEntry, Job
 from jobs.running.maintenance import lateness_process
@@ -101,20 +102,27 @@ def test_it_ends_a_late_episode_quietly_when_the_job_is_paused(make_job, superus
     assert job.late_since is None
 
 
-def test_it_pauses_quietly_from_the_admin_and_the_schedule_page_and_names_who(make_job, superuser):
-    from jobs.scheduling.schedules import jobs_set_enabled
-
+def test_it_pauses_quietly_from_the_admin_and_the_schedule_page_and_names_who(make_job, superuser, client):
     job = make_job("every-minute")
     now = timezone.now()
     Job.objects.filter(pk=job.pk).update(next_fire_at=now - timedelta(hours=1), late_at=now - timedelta(minutes=50))
     lateness_process(now=now)
-    jobs_set_enabled(job_ids=[job.pk], enabled=False, by=superuser)
+    client.force_login(superuser)
+    changelist = "/admin/jobs/job/"
+    client.post(changelist, {"action": "disable", "_selected_action": [job.pk]})
     assert lateness_process(now=now + timedelta(minutes=1))["late_recovered"] == 0
     job.refresh_from_db()
     assert not job.enabled and job.paused_by == superuser and job.paused_at is not None and job.late_since is None
-    jobs_set_enabled(job_ids=[job.pk], enabled=True)
+    assert not PeriodicTask.objects.get(pk=job.periodic_task_id).enabled
+    client.post(changelist, {"action": "enable", "_selected_action": [job.pk]})
     job.refresh_from_db()
     assert job.enabled and job.paused_by is None and job.paused_at is None
+
+    assert client.post(f"/dashboard/schedule/{job.periodic_task_id}/pause").status_code == 302
+    job.refresh_from_db()
+    assert not job.enabled and job.paused_by == superuser
+    paused = AuditEntry.objects.filter(object_id=str(job.pk), action=AuditEntry.Action.DISABLE, refused="")
+    assert paused.count() == 2  # one per pause, whichever page it came from
 
 
 def test_it_is_resumed_by_the_leading_beats_housekeeping(make_job, superuser, monkeypatch):

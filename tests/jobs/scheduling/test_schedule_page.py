@@ -44,9 +44,9 @@ def test_it_pauses_and_resumes_a_jobs_task_through_the_job_with_audit(staff_clie
     assert job.enabled and job.periodic_task.enabled
     kinds = list(AuditEntry.objects.order_by("id").values_list("object_type", "changes"))
     assert kinds == [
-        ("job", {"paused": [False, True]}),
+        ("job", {"paused": [False, True], "reason": [None, ""], "until": [None, None]}),
         ("periodictask", {"enabled": [True, False]}),
-        ("job", {"paused": [True, False]}),
+        ("job", {"paused": [True, False], "reason": ["", None], "until": [None, None]}),
         ("periodictask", {"enabled": [False, True]}),
     ]
 

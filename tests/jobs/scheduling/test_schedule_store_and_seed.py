@@ -7,7 +7,7 @@ from django_celery_beat.models import PeriodicTask, PeriodicTasks
 from jobs.catalog.definitions import JobDefinition
 from jobs.catalog.seeding import job_seed
 from jobs.models import Job
-from jobs.scheduling.schedules import RUN_TASK, jobs_set_enabled
+from jobs.scheduling.schedules import RUN_TASK
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,8 @@ def test_it_disables_and_enables_the_periodic_task_with_the_job(make_job):
     job.save()
     assert not PeriodicTask.objects.get(pk=job.periodic_task_id).enabled
     before = PeriodicTasks.last_change()
-    assert jobs_set_enabled(job_ids=[job.pk], enabled=True) == 1
+    job.enabled = True
+    job.save()
     assert PeriodicTask.objects.get(pk=job.periodic_task_id).enabled
     assert PeriodicTasks.last_change() > before
 
