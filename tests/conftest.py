@@ -52,6 +52,16 @@ def _demo_stand_ins_off(request):
 
 
 @pytest.fixture
+def outbox(settings):
+    """Django's locmem backend; returns mail.outbox (emptied)."""
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    mail.outbox = []
+    return mail.outbox
+
+
+@pytest.fixture
 def make_job(db):
     from jobs.catalog.validation import job_full_clean
     from jobs.models import Job

@@ -29,8 +29,7 @@ from accounts.models import (
     Subscription,
     SubscriptionNotice,
 )
-
-from .conftest import WorkerKilled, at, drain, killed_at, run
+from tests.job_commands import WorkerKilled, at, drain, killed_at, run
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01", 10)

@@ -10,8 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from accounts.models import CreditBalance, DeletionRequest, Invitation, Membership
-
-from .conftest import at
+from tests.job_commands import at
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01")

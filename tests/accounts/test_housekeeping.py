@@ -9,8 +9,7 @@ from itertools import count
 import pytest
 
 from accounts.models import ErrorLog, Invitation, PushSubscription
-
-from .conftest import WorkerKilled, at, killed_at, run
+from tests.job_commands import WorkerKilled, at, killed_at, run
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01", 3)

@@ -11,8 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import Account, CreditBalance, Membership
-
-from .conftest import at, drain, queued, run
+from tests.job_commands import at, drain, queued, run
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01", 8)

@@ -12,8 +12,7 @@ import pytest
 
 from jobs.models import Job, JobRun
 from jobs.running.runner import run_execute, run_trigger
-
-from .conftest import at, drain, run
+from tests.job_commands import at, drain, run
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01", 9)

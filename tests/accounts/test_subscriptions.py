@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Account, Catalog, Subscription, SubscriptionNotice, SubscriptionSnapshot
 from accounts.services.subscriptions import subscriptions_expire
-
-from .conftest import at, queued, run
+from tests.job_commands import at, queued, run
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01", 12)

@@ -8,8 +8,7 @@ import pytest
 from django.core.management.base import CommandError
 
 from accounts.models import Subscription
-
-from .conftest import at, run
+from tests.job_commands import at, run
 
 pytestmark = pytest.mark.django_db
 NOW = at("2025-03-01", 4)

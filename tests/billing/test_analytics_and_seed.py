@@ -9,8 +9,7 @@ from django.core.management import call_command
 from billing.job_definitions import JOB_DEFINITIONS
 from billing.models import DailySnapshot, Lease, LedgerEntry, Owner, OwnerStatement
 from billing.services.payments import payment_record
-
-from .conftest import run
+from tests.job_commands import run
 
 pytestmark = pytest.mark.django_db
 D = Decimal

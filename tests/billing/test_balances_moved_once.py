@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import BalanceCorrection, Lease, RecurringExpense
-
-from .conftest import run
+from tests.job_commands import run
 
 pytestmark = pytest.mark.django_db
 

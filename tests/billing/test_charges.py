@@ -9,8 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import Lease, LedgerEntry
 from billing.services import charges as charges_service
-
-from .conftest import WorkerKilled, at, killed_at, run
+from tests.job_commands import WorkerKilled, at, killed_at, run
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing.models import Owner, Tenant
-
-from .conftest import drain, queued, run
+from tests.job_commands import drain, queued, run
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from billing.models import BillingNotice, Lease
 from billing.services.notices import overdue_notices_send
 from billing.services.payments import payment_record
-
-from .conftest import at, queued, run
+from tests.job_commands import at, queued, run
 
 pytestmark = pytest.mark.django_db
 

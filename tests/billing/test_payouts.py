@@ -15,8 +15,8 @@ from django.db import IntegrityError, transaction
 
 from billing.models import Payout
 from jobs.models import AuditEntry
+from tests.job_commands import at, run
 
-from .conftest import at, run
 from .provider_server import KEY
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from billing.models import Payment, RecurringExpense, SettlementRecord
 from billing.models.leases import Owner
 from billing.models.statements import Payout
-
-from .conftest import at
+from tests.job_commands import at
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

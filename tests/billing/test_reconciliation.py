@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from billing.models import BalanceCorrection, Lease, LedgerEntry
 from billing.services import balances
 from billing.services.payments import payment_record
-
-from .conftest import WorkerKilled, at, killed_at, run
+from tests.job_commands import WorkerKilled, at, killed_at, run
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,7 @@ from django.core.management.base import CommandError
 
 from billing.models import Payment, SettlementMatch, SettlementRecord
 from billing.services.payments import payment_record
-
-from .conftest import run
+from tests.job_commands import run
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -13,9 +13,8 @@ import pytest
 from django.core.management.base import CommandError
 
 from billing.models import SettlementRecord
+from tests.job_commands import run
 from tests.notifications.conftest import no_network  # noqa: F401  (the socket-layer fence)
-
-from .conftest import run
 
 pytestmark = pytest.mark.django_db
 

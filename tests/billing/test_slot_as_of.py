@@ -12,9 +12,8 @@ from billing.models import LedgerEntry
 from jobs.models import Job, JobRun
 from jobs.running.runner import run_execute
 from jobs.scheduling.firing import due_jobs_fire
+from tests.job_commands import at
 from tests.scheduling import owe_since
-
-from .conftest import at
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,7 @@ from billing.models import OwnerStatement
 from billing.models.statements import StatementDelivery
 from billing.services.payments import payment_record
 from jobs.models import AuditEntry
-
-from .conftest import drain, run
+from tests.job_commands import drain, run
 
 pytestmark = pytest.mark.django_db
 

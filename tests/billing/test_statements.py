@@ -11,8 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from billing.models import Expense, LedgerEntry, OwnerStatement, Payout, RecurringExpense, TenantInvoice
 from billing.services.payments import payment_record
 from billing.services.statements import FIGURES, statements_generate
-
-from .conftest import at, queued, run
+from tests.job_commands import at, queued, run
 
 pytestmark = pytest.mark.django_db
 D = Decimal

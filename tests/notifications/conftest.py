@@ -21,16 +21,6 @@ import pytest
 from notifications import webhooks
 
 
-@pytest.fixture
-def outbox(settings):
-    """Django's locmem backend; returns mail.outbox (emptied)."""
-    from django.core import mail
-
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    mail.outbox = []
-    return mail.outbox
-
-
 @dataclass
 class Fence:
     fake_dns: dict[str, list[str]] = field(default_factory=dict)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,43 @@ def embedded_broker():
     _empty(queue)
     yield settings.BROKER_DIR
     _empty(queue)
+
+
+@pytest.fixture
+def private_redis(processes):
+    """A redis-server of this test's own on a free port, started and stopped by PID: a test that
+    stops the broker stops this one, never the shared server."""
+    if shutil.which("redis-server") is None:
+        service_missing("redis-server")
+    import redis
+
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
+    argv += ["--bind", "127.0.0.1", "--daemonize", "no"]
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+
+    def up() -> bool:
+        try:
+            return client.ping()
+        except redis.RedisError:
+            return False
+
+    class PrivateRedis:
+        url = f"redis://127.0.0.1:{port}/0"
+        proc = None
+
+        def start(self) -> None:
+            self.proc = processes.start("redis-server", argv)
+            wait_for(up, timeout=10, message=f"redis-server on port {port}")
+
+        def stop(self) -> None:
+            processes.kill(self.proc, signal.SIGTERM)
+            assert not up()
+
+    server = PrivateRedis()
+    server.start()
+    yield server
+    client.close()
 
 
 # --- the browser ----------------------------------------------------------------------------

@@ -6,15 +6,12 @@ the shared one.
 
 from __future__ import annotations
 
-import shutil
-import signal
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from tests.process_group import free_port, run_to_end, wait_for, wait_for_log
-from tests.services import service_missing
+from tests.process_group import run_to_end, wait_for, wait_for_log
 
 from .helpers import command_summary, fresh
 
@@ -31,42 +28,6 @@ from jobs.running.runner import run_trigger
 result = run_trigger(job=Job.objects.get(name="test-job"), triggered_by=JobRun.Trigger.MANUAL)
 print("TRIGGER", result.outcome, result.run.pk)
 """
-
-
-@pytest.fixture
-def private_redis(processes):
-    """Start/stop a redis-server of this test's own (by PID), on a free port."""
-    if shutil.which("redis-server") is None:
-        service_missing("redis-server")
-    import redis
-
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
-    argv += ["--bind", "127.0.0.1", "--daemonize", "no"]
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-
-    def up() -> bool:
-        try:
-            return client.ping()
-        except redis.RedisError:
-            return False
-
-    class PrivateRedis:
-        url = f"redis://127.0.0.1:{port}/0"
-        proc = None
-
-        def start(self) -> None:
-            self.proc = processes.start("redis-server", argv)
-            wait_for(up, timeout=10, message=f"redis-server on port {port}")
-
-        def stop(self) -> None:
-            processes.kill(self.proc, signal.SIGTERM)
-            assert not up()
-
-    server = PrivateRedis()
-    server.start()
-    yield server
-    client.close()
 
 
 def test_it_keeps_a_run_triggered_while_redis_is_down_and_runs_it_when_redis_is_back(

@@ -16,13 +16,12 @@ from __future__ import annotations
 import glob
 import re
 import shutil
-import signal
 from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from tests.process_group import free_port, log_text, wait_for, wait_for_log
+from tests.process_group import log_text, wait_for, wait_for_log
 from tests.services import service_missing
 
 pytestmark = [
@@ -94,42 +93,6 @@ def test_it_fires_on_the_databases_clock_from_beats_20_s_ahead_and_behind(proces
 
 
 # --- the broker's return ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def private_redis(processes):
-    """A redis-server of this test's own on a free port, started and stopped by PID."""
-    if shutil.which("redis-server") is None:
-        service_missing("redis-server")
-    import redis
-
-    port = free_port()
-    argv = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
-    argv += ["--bind", "127.0.0.1", "--daemonize", "no"]
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-
-    def up() -> bool:
-        try:
-            return client.ping()
-        except redis.RedisError:
-            return False
-
-    class PrivateRedis:
-        url = f"redis://127.0.0.1:{port}/0"
-        proc = None
-
-        def start(self) -> None:
-            self.proc = processes.start("redis-server", argv)
-            wait_for(up, timeout=10, message=f"redis-server on port {port}")
-
-        def stop(self) -> None:
-            processes.kill(self.proc, signal.SIGTERM)
-            assert not up()
-
-    server = PrivateRedis()
-    server.start()
-    yield server
-    client.close()
 
 
 def _minute_after(moment: datetime, *, at_least: float) -> datetime:

@@ -4,12 +4,12 @@ of the other 199 triggers is a recorded skip naming it. Nothing is lost, nothing
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
 
 from .conftest import API_KEY
+from .helpers import api_triggers_at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -20,39 +20,11 @@ pytestmark = [
 TRIGGERS = 200
 
 
-def _fire_all(url: str, job_name: str) -> list:
-    import requests
-
-    gate = threading.Barrier(TRIGGERS)
-    answers: list = [None] * TRIGGERS
-
-    def fire(index: int) -> None:
-        session = requests.Session()
-        gate.wait()
-        try:
-            response = session.post(
-                f"{url}/api/jobs/run",
-                json={"job": job_name},
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                timeout=60,
-            )
-            answers[index] = (response.status_code, response.json())
-        except requests.RequestException as exc:
-            answers[index] = ("error", repr(exc))
-
-    threads = [threading.Thread(target=fire, args=(i,)) for i in range(TRIGGERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return answers
-
-
 def test_it_turns_200_concurrent_triggers_into_one_run_and_199_recorded_skips(web_server, make_job):
     from jobs.models import JobRun
 
     job = make_job("contended", cron_expression="0 0 1 1 *")
-    answers = _fire_all(web_server, job.name)
+    answers = api_triggers_at_once(web_server, job.name, API_KEY, TRIGGERS)
 
     assert Counter(status for status, _ in answers) == {202: 1, 409: TRIGGERS - 1}, answers[:5]
     winner = next(body["run_id"] for status, body in answers if status == 202)

@@ -4,7 +4,6 @@ ends; "replace" stops the active run and leaves exactly one of the 20 to run aft
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
@@ -15,7 +14,7 @@ from jobs.running.runner import run_trigger
 from tests.process_group import wait_for, wait_for_log
 
 from .conftest import API_KEY
-from .helpers import fresh
+from .helpers import api_triggers_at_once, fresh
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -26,34 +25,6 @@ pytestmark = [
 TRIGGERS = 20
 STARTUP_TIMEOUT = 90
 FAST_CANCEL = {"JOBS_HEARTBEAT_SECONDS": "0.5", "JOBS_CANCEL_GRACE_SECONDS": "2"}
-
-
-def fire_all(url: str, job_name: str) -> list:
-    import requests
-
-    gate = threading.Barrier(TRIGGERS)
-    answers: list = [None] * TRIGGERS
-
-    def fire(index: int) -> None:
-        session = requests.Session()
-        gate.wait()
-        try:
-            response = session.post(
-                f"{url}/api/jobs/run",
-                json={"job": job_name},
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                timeout=60,
-            )
-            answers[index] = (response.status_code, response.json())
-        except requests.RequestException as exc:
-            answers[index] = ("error", repr(exc))
-
-    threads = [threading.Thread(target=fire, args=(index,)) for index in range(TRIGGERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return answers
 
 
 @pytest.fixture
@@ -82,7 +53,7 @@ def settled(job: Job, timeout: float = 90) -> list[JobRun]:
 
 def test_it_keeps_exactly_one_run_waiting_under_queue_one(running_job, web_server):
     job, first = running_job(Job.Overlap.QUEUE_ONE, seconds=4)
-    answers = fire_all(web_server, job.name)
+    answers = api_triggers_at_once(web_server, job.name, API_KEY, TRIGGERS)
 
     assert Counter(status for status, _ in answers) == {202: 1, 409: TRIGGERS - 1}, answers[:3]
     waiting_id = next(body["run_id"] for status, body in answers if status == 202)
@@ -100,7 +71,7 @@ def test_it_keeps_exactly_one_run_waiting_under_queue_one(running_job, web_serve
 
 def test_it_leaves_one_run_of_twenty_replacing_the_active_one_under_replace(running_job, web_server):
     job, first = running_job(Job.Overlap.REPLACE, seconds=60)
-    answers = fire_all(web_server, job.name)
+    answers = api_triggers_at_once(web_server, job.name, API_KEY, TRIGGERS)
     assert Counter(status for status, _ in answers) == {202: TRIGGERS}, answers[:3]
     # The survivor sleeps briefly: the worker reads the job as it is when it claims the run.
     job.config = {"seconds": 0.5}
