@@ -11,6 +11,7 @@ from core.crypto import secret_encrypt, secrets_fernet
 from core.http_guard import DestinationRefused, resolve_checked, url_check
 from core.redaction import MASK
 from jobs.catalog.allowlist import command_choices
+from jobs.catalog.portable import JOB_FIELDS
 from jobs.catalog.validation import handler_errors, overlap_errors
 from jobs.models import Job, WebhookHandler
 from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, timezone_choices
@@ -104,24 +105,7 @@ class JobDefinitionForm(JobAdminForm):
 
     class Meta:
         model = Job
-        fields = [
-            "name",
-            "description",
-            "command",
-            "webhook_handler",
-            "config",
-            "enabled",
-            "timeout_seconds",
-            "max_retries",
-            "retry_backoff_seconds",
-            "expected_duration_seconds",
-            "notify_on_failure",
-            "housekeeping",
-            "grace_seconds",
-            "catch_up",
-            "catch_up_limit",
-            "escalate_after_failures",
-        ]
+        fields = list(JOB_FIELDS)  # the schedule's three are JobAdminForm's own fields
 
 
 def handler_url_error(url: str) -> str | None:
