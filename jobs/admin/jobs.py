@@ -28,7 +28,7 @@ from jobs.forms import JobAdminForm, WebhookHandlerAdminForm
 from jobs.models import AuditEntry, Job, JobOperatorGroup, JobRun, WebhookHandler
 from jobs.permissions import access
 from jobs.permissions.guards import action_limit_message, action_limit_reached
-from jobs.running.cancels import CancelRefused, cancel_request, may_cancel
+from jobs.running.cancels import CancelRefused, cancel_request
 from jobs.running.run_options import run_options_words
 from jobs.running.run_requests import jobs_run_now
 from jobs.scheduling.cron import schedule_problem, upcoming_runs
@@ -492,7 +492,7 @@ class JobRunAdmin(OneFormatAdmin):
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm(access.PERMISSIONS[access.CANCEL])
 
-    @admin.action(description="Cancel selected runs (queued or running)", permissions=["cancel"])
+    @admin.action(description="Cancel selected runs (queued, waiting or running)", permissions=["cancel"])
     def cancel_runs(self, request, queryset):
         if (retry_after := action_limit_reached(request)) is not None:
             self.message_user(request, action_limit_message(retry_after), messages.ERROR)
@@ -526,7 +526,7 @@ class JobRunAdmin(OneFormatAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, object_id)
-        extra = {"can_cancel": run is not None and may_cancel(run) and self.has_cancel_permission(request)}
+        extra = {"can_cancel": run is not None and run.cancellable and self.has_cancel_permission(request)}
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
 

@@ -253,7 +253,7 @@ def run_detail(request, run_id: int):
 @authorize
 @require_POST
 def run_cancel(request, run_id: int):
-    """Cancel a queued or running run: 200 (cancelled: it never starts) or 202 (running: asked to
+    """Cancel a queued, waiting or running run: 200 (cancelled: it never starts) or 202 (running: asked to
     stop), 403 without the ``cancel`` rule on its job (audited), 404 a run the caller may not see,
     409 a run that has ended or was asked to stop already. A staff session counts against
     JOBS_ACTION_RATE_LIMIT like the dashboard's button."""

@@ -1,5 +1,5 @@
 """Acting on runs from the dashboard: retry a failed run, run a slot again, backfill a date range,
-cancel a queued or running run.
+cancel a queued, waiting or running run.
 
 Each action is a POST with the CSRF token, needs the ``run`` permission on the job (``cancel`` to
 cancel; 403 without, audited) and goes through ``jobs.running.run_requests`` (``cancels``); a run or

@@ -815,6 +815,11 @@ class JobRun(models.Model):
         return self.status in self.ACTIVE_STATUSES
 
     @property
+    def cancellable(self) -> bool:
+        """Whether a Cancel fits: queued, waiting for its upstreams or running, and nobody asked yet."""
+        return self.status in (*self.ACTIVE_STATUSES, self.Status.WAITING) and self.cancel_requested_at is None
+
+    @property
     def behind_active_run(self) -> bool:
         """Queued behind the job's active run (overlap "queue one" or "replace")."""
         return self.status == self.Status.QUEUED and self.lane == WAITING_LANE

@@ -3,8 +3,8 @@ the dashboard's and the admin's "Cancel", ``POST /api/runs/<id>/cancel`` and ``m
 
 It checks ``jobs.permissions.access`` (``cancel``: the ``jobs.cancel_run`` permission, or an API
 key whose scope holds the job), asks the run engine (``runner.run_cancel``) and audits the outcome,
-allowed or refused. A queued run ends cancelled at once and never starts; a running one is asked
-to stop (docs/operations.md, "Cancelling a run").
+allowed or refused. A queued run, or a chained one waiting for its upstreams, ends cancelled at
+once and never starts; a running one is asked to stop (docs/operations.md, "Cancelling a run").
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class CancelRefused(ActionRefused):
 @dataclass
 class CancelResult:
     run: JobRun
-    # "cancelled" (it was queued), "requested" (it is running and was asked to stop), or
+    # "cancelled" (it was queued or waiting), "requested" (it is running and was asked to stop), or
     # "ended" (it had ended, or was asked to stop already: nothing changed)
     outcome: str
 
@@ -40,7 +40,7 @@ class CancelResult:
             return f"Run #{self.run.pk} asked to stop: it ends cancelled at its next step or is killed after the grace."
         if self.run.cancel_requested_at is not None and self.run.is_active:
             return f"Run #{self.run.pk} was asked to stop already."
-        return f"Run #{self.run.pk} is {self.run.status}: only a queued or running run is cancelled."
+        return f"Run #{self.run.pk} is {self.run.status}: only a queued, waiting or running run is cancelled."
 
 
 def cancel_request(*, run: JobRun, who, reason: str, address: str = "") -> CancelResult:
@@ -62,8 +62,3 @@ def cancel_request(*, run: JobRun, who, reason: str, address: str = "") -> Cance
     changes["outcome"] = [run.status if outcome == "ended" else None, outcome]
     audit_record(actor=who, action=AuditEntry.Action.CANCEL, instance=job, address=address, changes=changes)
     return CancelResult(run, outcome)
-
-
-def may_cancel(run: JobRun) -> bool:
-    """Whether a Cancel button fits this run: active and not asked to stop yet."""
-    return run.is_active and run.cancel_requested_at is None

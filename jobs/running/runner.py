@@ -486,9 +486,10 @@ def waiting_runs_promote(*, now: datetime) -> int:
 
 
 def run_cancel(*, run: JobRun, who: str, reason: str, now: datetime | None = None) -> str:
-    """Cancel ``run``: "cancelled" (it was queued and never starts), "requested" (it is running and
-    was asked to stop), or "" (it had ended, or a cancel was asked for already). Conditional
-    UPDATEs: a claim that won first makes it a running run, asked to stop."""
+    """Cancel ``run``: "cancelled" (it was queued, or waiting for its upstreams, and never starts),
+    "requested" (it is running and was asked to stop), or "" (it had ended, or a cancel was asked
+    for already). Conditional UPDATEs: a claim that won first makes it a running run, asked to stop;
+    a chain's release that won first makes it a queued run, cancelled as one."""
     now = now or timezone.now()
     return _cancel_ask(run, who=who, reason=reason, now=now, promote=True)
 
@@ -498,14 +499,17 @@ def _cancel_ask(run: JobRun, *, who: str, reason: str, now: datetime, promote: b
     with transaction.atomic():
         if promote and run.job.overlap in WAITING_POLICIES:
             _job_lock(run.job_id)
-        queued = JobRun.objects.filter(pk=run.pk, status=Status.QUEUED)
-        if queued.update(status=Status.CANCELLED, finished_at=now, **asked):
-            for name, value in asked.items():
+        ending = dict(status=Status.CANCELLED, finished_at=now, **asked)
+        queued = JobRun.objects.filter(pk=run.pk, status=Status.QUEUED).update(**ending)
+        # A chained run waiting for its upstreams holds no lane: its end frees none to promote into.
+        chained = not queued and JobRun.objects.filter(pk=run.pk, status=Status.WAITING).update(**ending)
+        if queued or chained:
+            for name, value in ending.items():
                 setattr(run, name, value)
-            run.status, run.finished_at = Status.CANCELLED, now
-            lane = JobRun.objects.filter(pk=run.pk).values_list("lane", flat=True).first()
-            if promote and lane is not None and lane >= 0:
-                _waiting_promote(run.job_id, lane, now)
+            if queued and promote:
+                lane = JobRun.objects.filter(pk=run.pk).values_list("lane", flat=True).first()
+                if lane is not None and lane >= 0:
+                    _waiting_promote(run.job_id, lane, now)
             transaction.on_commit(partial(logger.info, "run cancelled job=%s run=%s by=%s", run.job.name, run.pk, who))
             transaction.on_commit(lambda: run_finished.send(sender=JobRun, run=run, final=True))
             return "cancelled"

@@ -1,7 +1,8 @@
-"""Cancel a queued or running run from the command line: ``manage.py cancel_run RUN_ID --reason ...``.
+"""Cancel a run from the command line: ``manage.py cancel_run RUN_ID --reason ...``.
 
-A queued run ends cancelled at once and never starts; a running one is asked to stop and ends
-cancelled at its next progress step, or is killed by its worker after JOBS_CANCEL_GRACE_SECONDS.
+A queued run, or a chained one waiting for its upstreams, ends cancelled at once and never starts;
+a running one is asked to stop and ends cancelled at its next progress step, or is killed by its
+worker after JOBS_CANCEL_GRACE_SECONDS.
 Like ``runjob``, the machine's own operator acts here: the entry is audited as the command line
 (with the login name of whoever ran it), and ``--wait`` waits for the run to end.
 """
@@ -20,7 +21,7 @@ WAIT_POLL_SECONDS = 0.5
 
 
 class Command(BaseCommand):
-    help = "Cancel a queued or running run: a queued run never starts, a running one is asked to stop."
+    help = "Cancel a run: a queued or waiting run never starts, a running one is asked to stop."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("run_id", type=int, help="The run's id (as the dashboard and the admin show it).")

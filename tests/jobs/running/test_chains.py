@@ -199,3 +199,31 @@ def test_it_skips_a_waiting_run_whose_job_was_disabled_meanwhile(django_capture_
     execute(fire(charges, at(2025, 3, 1, 6), callbacks=callbacks), callbacks=callbacks)
     run.refresh_from_db()
     assert (run.status, run.skip_reason) == (Status.SKIPPED, "job is paused")
+
+
+def test_it_cancels_a_waiting_run_from_its_page_and_lets_the_next_slot_go(
+    staff_client, django_capture_on_commit_callbacks
+):
+    callbacks = django_capture_on_commit_callbacks
+    charges = job_make("charges", "test_job", "0 6 1 * *")
+    statements = job_make("statements", "test_job", "0 8 1 * *", waits_for=[charges])
+    # March's charges never ran; April's did. April's statements wait their turn behind March's.
+    march = fire(statements, at(2025, 3, 1, 8), callbacks=callbacks)
+    execute(fire(charges, at(2025, 4, 1, 6), callbacks=callbacks), callbacks=callbacks)
+    april = fire(statements, at(2025, 4, 1, 8), callbacks=callbacks)
+    assert (march.status, april.status) == (Status.WAITING, Status.WAITING)
+
+    assert 'id="cancel-form"' in staff_client.get(f"/dashboard/runs/{march.pk}/").content.decode()
+    with callbacks(execute=True):
+        response = staff_client.post(
+            f"/dashboard/runs/{march.pk}/cancel", {"reason": "March billed by hand"}, follow=True
+        )
+    assert f"Run #{march.pk} cancelled: it will not start." in response.content.decode()
+    march.refresh_from_db()
+    assert (march.status, march.cancelled_by, march.cancel_reason) == (Status.CANCELLED, "boss", "March billed by hand")
+    april.refresh_from_db()
+    assert april.status == Status.QUEUED
+    # March's charges running late no longer starts March's statements.
+    execute(fire(charges, at(2025, 3, 1, 6), callbacks=callbacks), callbacks=callbacks)
+    march.refresh_from_db()
+    assert march.status == Status.CANCELLED
