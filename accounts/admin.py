@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from core.admin_columns import OneFormatAdmin, OneFormatTabularInline
+from core.admin_columns import OneFormatAdmin, OneFormatTabularInline, ReadOnlyAdmin
 
 from .models import (
     Account,
@@ -26,19 +26,6 @@ from .models import (
     SubscriptionSnapshot,
 )
 from .services.deletions import deletion_requests_cancel
-
-
-class ReadOnlyAdmin(OneFormatAdmin):
-    """Rows written by jobs: visible, filterable, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Plan)

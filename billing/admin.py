@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from core.admin_columns import OneFormatAdmin, OneFormatTabularInline, when
+from core.admin_columns import OneFormatAdmin, OneFormatTabularInline, ReadOnlyAdmin, when
 from core.ratelimit import client_address
 
 from .forms import PayoutSettleForm
@@ -36,19 +36,6 @@ from .models import (
 )
 from .services.payouts import payout_settle
 from .services.statement_emails import statement_send_again
-
-
-class ReadOnlyAdmin(OneFormatAdmin):
-    """Rows written by jobs: visible, filterable, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Owner)

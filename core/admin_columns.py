@@ -117,6 +117,19 @@ class OneFormatAdmin(OneFormatMixin, admin.ModelAdmin):
     pass
 
 
+class ReadOnlyAdmin(OneFormatAdmin):
+    """Rows written by jobs: visible, filterable, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class OneFormatTabularInline(OneFormatMixin, admin.TabularInline):
     pass
 
