@@ -18,17 +18,24 @@ import re
 from jobs.models import Job, WebhookHandler
 from jobs.scheduling.beat_rows import SCHEDULE_ROWS
 
-# A job's definition, in the order a file lists them. ``webhook_handler`` is the handler's name.
+# A job's definition, in the order a file lists them, related values together: what it runs and
+# on which queue, when (and how far each scheduled run is spread), what a trigger does while a run
+# is active, limits and retries, alerts, lateness and catch-up, windows and chains.
+# ``webhook_handler`` is the handler's name.
 JOB_FIELDS = (
     "name",
     "description",
     "command",
     "webhook_handler",
     "config",
+    "queue",
     "cron_expression",
     "timezone",
     "interval_seconds",
+    "jitter_seconds",
     "enabled",
+    "overlap",
+    "max_concurrent",
     "timeout_seconds",
     "max_retries",
     "retry_backoff_seconds",
@@ -39,6 +46,8 @@ JOB_FIELDS = (
     "catch_up",
     "catch_up_limit",
     "escalate_after_failures",
+    "window_action",
+    "chain_deadline_seconds",
 )
 # A handler's definition without its write-only values (secret, extra header values).
 HANDLER_FIELDS = ("name", "url", "method", "auth", "auth_username", "auth_header_name", "timeout_seconds")

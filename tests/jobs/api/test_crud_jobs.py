@@ -12,6 +12,7 @@ from jobs.permissions.api_keys import api_key_create
 
 pytestmark = pytest.mark.django_db
 JOBS = "/api/jobs"
+CHOSEN_SETTINGS = ("queue", "jitter_seconds", "overlap", "max_concurrent", "window_action", "chain_deadline_seconds")
 
 
 def test_it_creates_a_job_with_its_schedule_in_beat_rows_and_audits_it(rest):
@@ -82,6 +83,14 @@ def test_it_puts_a_whole_job_and_fields_left_out_take_their_defaults(rest, make_
         ({"name": "x y", "command": "test_job", "cron_expression": "* * * * *"}, "name"),
         ({"name": "x", "webhook_handler": "nobody", "cron_expression": "* * * * *"}, "webhook_handler"),
         ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "surprise": 1}, "surprise"),
+        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "queue": "nowhere"}, "queue"),
+        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "max_concurrent": 3}, "max_concurrent"),
+        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "jitter_seconds": 901}, "jitter_seconds"),
+        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "window_action": "late"}, "window_action"),
+        (
+            {"name": "x", "command": "test_job", "cron_expression": "* * * * *", "chain_deadline_seconds": 59},
+            "chain_deadline_seconds",
+        ),
     ],
 )
 def test_it_refuses_bad_input_with_400_and_the_field_at_fault(rest, body, field):
@@ -89,6 +98,37 @@ def test_it_refuses_bad_input_with_400_and_the_field_at_fault(rest, body, field)
     assert response.status_code == 400
     assert field in response.json()["fields"], response.json()
     assert not Job.objects.exists() and not PeriodicTask.objects.filter(name__contains="x").exists()
+
+
+def test_it_shows_and_takes_the_overlap_queue_jitter_window_and_chain_settings(rest, make_job, settings):
+    settings.JOBS_QUEUES = ["slow"]
+    job = make_job("nightly")
+    shown = rest("get", f"{JOBS}/{job.pk}").json()
+    assert {name: shown[name] for name in CHOSEN_SETTINGS} == {
+        "queue": "",
+        "jitter_seconds": 0,
+        "overlap": "skip",
+        "max_concurrent": 1,
+        "window_action": "skip",
+        "chain_deadline_seconds": 21600,
+    }
+    chosen = {
+        "queue": "slow",
+        "jitter_seconds": 120,
+        "overlap": "allow",
+        "max_concurrent": 4,
+        "window_action": "defer",
+        "chain_deadline_seconds": 3600,
+    }
+
+    response = rest("patch", f"{JOBS}/{job.pk}", chosen)
+
+    assert response.status_code == 200, response.json()
+    assert {name: response.json()[name] for name in CHOSEN_SETTINGS} == chosen
+    job.refresh_from_db()
+    assert {name: getattr(job, name) for name in CHOSEN_SETTINGS} == chosen
+    entry = AuditEntry.objects.get(action="update", object_id=str(job.pk))
+    assert entry.changes["overlap"] == ["skip", "allow"] and entry.changes["queue"] == ["", "slow"]
 
 
 def test_it_answers_409_to_a_name_already_taken(rest, make_job):
