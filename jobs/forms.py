@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 
 from core.crypto import secret_encrypt, secrets_fernet
@@ -13,7 +14,7 @@ from core.redaction import MASK
 from jobs.catalog.allowlist import command_choices
 from jobs.catalog.portable import JOB_FIELDS
 from jobs.catalog.validation import handler_errors, overlap_errors
-from jobs.models import Job, WebhookHandler
+from jobs.models import BlackoutWindow, Job, WebhookHandler
 from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, timezone_choices
 
 
@@ -106,6 +107,28 @@ class JobDefinitionForm(JobAdminForm):
     class Meta:
         model = Job
         fields = list(JOB_FIELDS)  # the schedule's three are JobAdminForm's own fields
+
+
+class BlackoutWindowDefinitionForm(forms.ModelForm):
+    """The admin's blackout window form over a window's definition in a file (``import_jobs``):
+    its jobs and groups by name, every job (a shell may change every job)."""
+
+    jobs = forms.ModelMultipleChoiceField(
+        queryset=Job.objects.all(),
+        to_field_name="name",
+        required=False,
+        error_messages={"invalid_choice": "No job is named %(value)s."},
+    )
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.all(),
+        to_field_name="name",
+        required=False,
+        error_messages={"invalid_choice": "No group is named %(value)s."},
+    )
+
+    class Meta:
+        model = BlackoutWindow
+        fields = ["name", "kind", "starts_on", "starts_at", "ends_on", "ends_at", "reason", "jobs", "groups"]
 
 
 def handler_url_error(url: str) -> str | None:

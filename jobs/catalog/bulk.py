@@ -10,6 +10,7 @@ first slot), then their schedules by ``jobs_schedules_create_many`` (the batch f
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -104,20 +105,32 @@ def definition_type_problem(name: str, value) -> str | None:
     return f"{name} must be {words}, not {json.dumps(value)[:40]}"
 
 
-def read_file(text: str) -> tuple[list[dict], list[dict]]:
-    """The webhook handlers and the jobs of a definitions file: what ``export_jobs`` writes (an
-    object ``{"webhook_handlers": [...], "jobs": [...]}``), or the jobs alone as
+class DefinitionsFile(NamedTuple):
+    """The parts of a definitions file, each a list of objects (checked to be objects only)."""
+
+    webhook_handlers: list[dict]
+    jobs: list[dict]
+    blackout_windows: list[dict]
+
+
+FILE_PARTS = DefinitionsFile._fields
+
+
+def read_file(text: str) -> DefinitionsFile:
+    """The webhook handlers, jobs and blackout windows of a definitions file: what
+    ``export_jobs`` writes (an object ``{"webhook_handlers": [...], "jobs": [...],
+    "blackout_windows": [...]}``; only ``jobs`` is required), or the jobs alone as
     ``read_definitions`` reads them."""
     try:
         whole = json.loads(text)
     except (ValueError, RecursionError):
         whole = None
-    if isinstance(whole, dict) and "jobs" in whole and set(whole) <= {"jobs", "webhook_handlers"}:
-        handlers, jobs = whole.get("webhook_handlers") or [], whole["jobs"]
-        for part, items in (("webhook_handlers", handlers), ("jobs", jobs)):
+    if isinstance(whole, dict) and "jobs" in whole and set(whole) <= set(FILE_PARTS):
+        parts = DefinitionsFile(whole.get("webhook_handlers") or [], whole["jobs"], whole.get("blackout_windows") or [])
+        for part, items in zip(FILE_PARTS, parts, strict=True):
             _objects_only(items, f"{part}: ")
-        return handlers, jobs
-    return [], read_definitions(text)
+        return parts
+    return DefinitionsFile([], read_definitions(text), [])
 
 
 def _objects_only(items, where: str = "") -> None:

@@ -15,6 +15,7 @@ from jobs.catalog.bulk import (
     jobs_create_many,
     read_file,
 )
+from jobs.catalog.links import LinksInvalid, job_links_set, links_split, windows_save
 from jobs.catalog.portable import HANDLER_FIELDS, handler_definition
 from jobs.forms import WebhookHandlerAdminForm
 from jobs.models import WebhookHandler
@@ -36,7 +37,9 @@ class Command(BaseCommand):
         "allow-list, its config only the options it declares, a handler's URL must pass the outbound "
         "guard); nothing is written if one is invalid. A handler's secret and header values are read "
         "from the environment variables the file names. Jobs and handlers whose name exists are left "
-        "as they are."
+        "as they are; the jobs each job waits for (waits_for) and its operator groups become what the "
+        "file says, and blackout windows are created or updated by name, once every job exists "
+        '(docs/operations.md, "Job definitions as files").'
     )
 
     def add_arguments(self, parser) -> None:
@@ -45,38 +48,55 @@ class Command(BaseCommand):
     def handle(self, *args, path: str, **options) -> None:
         text = sys.stdin.read() if path == "-" else self._read(path)
         try:
-            handler_definitions, definitions = read_file(text)
+            handler_definitions, definitions, window_definitions = read_file(text)
         except DefinitionsUnreadable as exc:
             raise CommandError(f"{path}: {exc}") from None
-        # One transaction: handlers are saved before the jobs that name them are checked, and an
-        # invalid job undoes them.
+        # One transaction: handlers are saved before the jobs that name them are checked, jobs
+        # before the links that name them, and an invalid job or link undoes them all.
         with transaction.atomic():
             handlers_created = self._handlers(handler_definitions)
-            jobs = self._checked_jobs(definitions)
+            jobs, links = self._checked_jobs(definitions)
             created = 0
             with tqdm(total=len(jobs), desc="creating", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
                 for start in range(0, len(jobs), BATCH):
                     created += len(jobs_create_many(jobs[start : start + BATCH]))
                     bar.update(len(jobs[start : start + BATCH]))
+            try:
+                links_changed = job_links_set(links)
+                windows_created, windows_updated = windows_save(window_definitions)
+            except LinksInvalid as exc:
+                _refuse(exc.errors)
         if options["verbosity"] >= 1:
-            handlers = f"; {handlers_created} webhook handler(s) created" if handler_definitions else ""
-            self.stdout.write(self.style.SUCCESS(f"{created} created, {len(jobs) - created} already existed{handlers}"))
+            said = [f"{created} created, {len(jobs) - created} already existed"]
+            if handler_definitions:
+                said.append(f"{handlers_created} webhook handler(s) created")
+            if links_changed:
+                said.append(f"{links_changed} link(s) to upstream jobs and operator groups changed")
+            if window_definitions:
+                said.append(f"{windows_created} blackout window(s) created, {windows_updated} updated")
+            self.stdout.write(self.style.SUCCESS("; ".join(said)))
 
-    def _checked_jobs(self, definitions: list[dict]) -> list:
+    def _checked_jobs(self, definitions: list[dict]) -> tuple[list, dict[str, dict[str, list[str]]]]:
+        """The file's jobs, validated and unsaved, and each one's links by job name."""
         named = {d["webhook_handler"] for d in definitions if isinstance(d.get("webhook_handler"), str)}
         handlers = {handler.name: handler for handler in WebhookHandler.objects.filter(name__in=named)}
-        jobs, errors = [], []
+        jobs, links, errors = [], {}, []
         for definition in tqdm(definitions, desc="checking", file=sys.stderr, disable=not sys.stderr.isatty()):
             try:
-                jobs.append(job_from_definition(definition, handlers))
+                fields, job_links = links_split(definition)
+                jobs.append(job_from_definition(fields, handlers))
             except JobDefinitionError as exc:
                 errors.append(str(exc))
+                continue
             except (TypeError, ValueError, RecursionError) as exc:  # a value Job() cannot take
                 errors.append(f"{definition.get('name', '?')}: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            if job_links:
+                links[jobs[-1].name] = job_links
         seen: set[str] = set()
         errors += [f"{job.name}: named twice in the file" for job in jobs if job.name in seen or seen.add(job.name)]
         _refuse(errors)
-        return jobs
+        return jobs, links
 
     def _handlers(self, definitions: list[dict]) -> int:
         """Create the file's handlers that do not exist yet, through the admin's handler form."""

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from datetime import date, time
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
 
-from jobs.models import Job, JobRun
+from jobs.models import AuditEntry, BlackoutWindow, Job, JobDependency, JobRun
 from jobs.scheduling.firing import due_jobs_fire
 
 pytestmark = pytest.mark.django_db
+HOURLY = {"command": "test_job", "cron_expression": "0 * * * *"}
 
 
 def write(tmp_path, definitions: list[dict]) -> str:
@@ -119,3 +122,126 @@ def test_it_says_what_is_wrong_with_a_file_that_is_not_a_list_of_job_objects(tmp
         call_command("import_jobs", str(path))
     assert shown in str(error.value)
     assert not Job.objects.exists()
+
+
+def test_it_links_a_job_to_an_upstream_later_in_the_file_or_already_in_the_database(tmp_path, make_job):
+    make_job("extract")
+    definitions = [
+        {"name": "report", "command": "test_job", "cron_expression": "0 3 * * *", "waits_for": ["load", "extract"]},
+        {"name": "load", "command": "test_job", "cron_expression": "0 2 * * *", "waits_for": ["extract"]},
+    ]
+    out = StringIO()
+
+    call_command("import_jobs", write(tmp_path, definitions), stdout=out)
+
+    assert "2 created, 0 already existed; 3 link(s) to upstream jobs and operator groups changed" in out.getvalue()
+    waits = JobDependency.objects.order_by("job__name", "upstream__name").values_list("job__name", "upstream__name")
+    assert list(waits) == [("load", "extract"), ("report", "extract"), ("report", "load")]
+
+
+def test_it_makes_an_existing_jobs_upstreams_what_the_file_says(tmp_path, make_job):
+    extract, report = make_job("extract"), make_job("report")
+    make_job("load")
+    JobDependency.objects.create(job=report, upstream=extract)
+    definitions = [{"name": "report", **HOURLY, "waits_for": ["load"]}]
+
+    call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
+
+    assert list(report.dependencies.values_list("upstream__name", flat=True)) == ["load"]
+    assert AuditEntry.objects.filter(object_type="jobdependency", action="delete", actor_label="system").count() == 1
+
+
+def test_it_refuses_an_unknown_upstream_and_writes_nothing(tmp_path):
+    definitions = [
+        {"name": "load", "command": "test_job", "cron_expression": "0 2 * * *"},
+        {"name": "report", "command": "test_job", "cron_expression": "0 3 * * *", "waits_for": ["load", "lod"]},
+    ]
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
+    assert str(error.value) == "1 invalid definition(s), nothing imported:\nreport: waits_for: no job is named 'lod'"
+    assert not Job.objects.exists() and not JobDependency.objects.exists()
+
+
+def test_it_refuses_a_circle_and_writes_nothing(tmp_path):
+    definitions = [
+        {"name": "extract", **HOURLY, "waits_for": ["report"]},
+        {"name": "load", **HOURLY, "waits_for": ["extract"]},
+        {"name": "report", **HOURLY, "waits_for": ["load"]},
+    ]
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
+    assert "nothing imported" in str(error.value)
+    assert "already waits, directly or not, for this one" in str(error.value)
+    assert not Job.objects.exists() and not JobDependency.objects.exists()
+
+
+def test_it_refuses_a_circle_through_a_job_in_the_database_and_changes_nothing(tmp_path, make_job):
+    load, report = make_job("load"), make_job("report")
+    JobDependency.objects.create(job=report, upstream=load)
+    definitions = [
+        {"name": "load", **HOURLY, "waits_for": ["report"]},
+        {"name": "new-one", **HOURLY, "waits_for": ["load"]},
+    ]
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
+    assert "load: waits_for report: That job already waits, directly or not, for this one." in str(error.value)
+    assert list(JobDependency.objects.values_list("job__name", "upstream__name")) == [("report", "load")]
+    assert not Job.objects.filter(name="new-one").exists()
+
+
+def test_it_refuses_an_operator_group_the_database_does_not_have(tmp_path):
+    definitions = [{"name": "report", **HOURLY, "operator_groups": ["billing-ops"]}]
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
+    assert "report: operator_groups: no group is named 'billing-ops'" in str(error.value)
+    assert not Job.objects.exists() and not Group.objects.exists()
+
+
+def _file(tmp_path, **parts) -> str:
+    path = tmp_path / "jobs.json"
+    path.write_text(json.dumps({"jobs": [], **parts}))
+    return str(path)
+
+
+CHRISTMAS = {"name": "christmas", "kind": "yearly", "starts_on": "2026-12-25", "ends_on": "2026-12-26"}
+
+
+def test_it_creates_a_blackout_window_then_updates_it_by_name(tmp_path, make_job):
+    make_job("report")
+    call_command(
+        "import_jobs", _file(tmp_path, blackout_windows=[{**CHRISTMAS, "jobs": ["report"]}]), stdout=StringIO()
+    )
+    window = BlackoutWindow.objects.get()
+    assert (window.starts_on, window.starts_at, list(window.jobs.values_list("name", flat=True))) == (
+        date(2000, 12, 25),  # a yearly window's dates are kept in one leap year
+        time(0),
+        ["report"],
+    )
+    out = StringIO()
+
+    moved = {**CHRISTMAS, "starts_at": "18:00", "reason": "Office closed"}
+    call_command("import_jobs", _file(tmp_path, blackout_windows=[moved]), stdout=out)
+
+    assert "0 blackout window(s) created, 1 updated" in out.getvalue()
+    window = BlackoutWindow.objects.get()
+    assert (window.starts_at, window.reason, window.jobs.count()) == (time(18), "Office closed", 0)
+    entry = AuditEntry.objects.get(object_type="blackoutwindow", action="update")
+    assert entry.changes["jobs"] == [["report"], []] and entry.changes["reason"] == ["", "Office closed"]
+
+
+@pytest.mark.parametrize(
+    ("window", "shown"),
+    [
+        ({**CHRISTMAS, "jobs": ["nobody"]}, "blackout window christmas: jobs: No job is named nobody."),
+        ({**CHRISTMAS, "kind": "once", "ends_on": "2026-12-24"}, "must end after it starts"),
+        ({**CHRISTMAS, "starts_on": 20261225}, "blackout window christmas: starts_on must be text"),
+        ({**CHRISTMAS, "starts_on": "Christmas"}, "starts_on: Enter a valid date."),
+        ({**CHRISTMAS, "holds": "everything"}, "holds: unknown field"),
+    ],
+)
+def test_it_refuses_a_blackout_window_the_admin_would_refuse_and_writes_nothing(tmp_path, window, shown):
+    jobs = [{"name": "report", **HOURLY}]
+    with pytest.raises(CommandError) as error:
+        call_command("import_jobs", _file(tmp_path, jobs=jobs, blackout_windows=[window]), stdout=StringIO())
+    assert "nothing imported" in str(error.value) and shown in str(error.value)
+    assert not BlackoutWindow.objects.exists() and not Job.objects.exists()
