@@ -12,7 +12,7 @@ from core.crypto import secret_encrypt, secrets_fernet
 from core.http_guard import DestinationRefused, resolve_checked, url_check
 from core.redaction import MASK
 from jobs.catalog.allowlist import command_choices
-from jobs.catalog.portable import JOB_FIELDS
+from jobs.catalog.portable import JOB_FIELDS, WINDOW_FIELDS
 from jobs.catalog.validation import handler_errors, overlap_errors
 from jobs.models import BlackoutWindow, Job, WebhookHandler
 from jobs.scheduling.cron import MAX_INTERVAL_SECONDS, timezone_choices
@@ -109,26 +109,26 @@ class JobDefinitionForm(JobAdminForm):
         fields = list(JOB_FIELDS)  # the schedule's three are JobAdminForm's own fields
 
 
+def names_field(queryset, what: str) -> forms.ModelMultipleChoiceField:
+    """Rows of ``queryset`` chosen by their names (a list), none required."""
+    return forms.ModelMultipleChoiceField(
+        queryset=queryset,
+        to_field_name="name",
+        required=False,
+        error_messages={"invalid_choice": f"No {what} is named %(value)s."},
+    )
+
+
 class BlackoutWindowDefinitionForm(forms.ModelForm):
     """The admin's blackout window form over a window's definition in a file (``import_jobs``):
     its jobs and groups by name, every job (a shell may change every job)."""
 
-    jobs = forms.ModelMultipleChoiceField(
-        queryset=Job.objects.all(),
-        to_field_name="name",
-        required=False,
-        error_messages={"invalid_choice": "No job is named %(value)s."},
-    )
-    groups = forms.ModelMultipleChoiceField(
-        queryset=Group.objects.all(),
-        to_field_name="name",
-        required=False,
-        error_messages={"invalid_choice": "No group is named %(value)s."},
-    )
+    jobs = names_field(Job.objects.all(), "job")
+    groups = names_field(Group.objects.all(), "group")
 
     class Meta:
         model = BlackoutWindow
-        fields = ["name", "kind", "starts_on", "starts_at", "ends_on", "ends_at", "reason", "jobs", "groups"]
+        fields = list(WINDOW_FIELDS)
 
 
 def handler_url_error(url: str) -> str | None:

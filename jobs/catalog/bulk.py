@@ -105,6 +105,19 @@ def definition_type_problem(name: str, value) -> str | None:
     return f"{name} must be {words}, not {json.dumps(value)[:40]}"
 
 
+def named_once(definitions: list[dict], what: str, errors: list[str]) -> list[tuple[str, dict]]:
+    """Each definition with its name ("?" when it has none); a name given twice adds an error
+    ("<what> <name>: named twice in the file") to ``errors``."""
+    named, seen = [], set()
+    for definition in definitions:
+        name = definition.get("name") if isinstance(definition.get("name"), str) else "?"
+        if name in seen:
+            errors.append(f"{what} {name}: named twice in the file")
+        seen.add(name)
+        named.append((name, definition))
+    return named
+
+
 class DefinitionsFile(NamedTuple):
     """The parts of a definitions file, each a list of objects (checked to be objects only)."""
 

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from jobs.catalog.bulk import JobDefinitionError
+from jobs.catalog.bulk import JobDefinitionError, named_once
 from jobs.catalog.portable import JOB_LINKS, WINDOW_FIELDS
 from jobs.forms import BlackoutWindowDefinitionForm
 from jobs.models import BlackoutWindow, Job, JobDependency, JobOperatorGroup
@@ -130,12 +130,8 @@ def windows_save(definitions: list[dict]) -> tuple[int, int]:
     a new window's defaults (no jobs, no groups). Windows the file does not name are left alone.
     Raises LinksInvalid naming each window and field at fault, after checking them all."""
     existing = {window.name: window for window in BlackoutWindow.objects.filter(name__in=_names(definitions))}
-    forms, errors, seen = [], [], set()
-    for definition in definitions:
-        name = definition.get("name") if isinstance(definition.get("name"), str) else "?"
-        if name in seen:
-            errors.append(f"blackout window {name}: named twice in the file")
-        seen.add(name)
+    forms, errors = [], []
+    for name, definition in named_once(definitions, "blackout window", errors):
         if problems := _window_type_problems(definition):
             errors.append(f"blackout window {name}: {'; '.join(problems)}")
             continue

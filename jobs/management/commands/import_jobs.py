@@ -13,6 +13,7 @@ from jobs.catalog.bulk import (
     JobDefinitionError,
     job_from_definition,
     jobs_create_many,
+    named_once,
     read_file,
 )
 from jobs.catalog.links import LinksInvalid, job_links_set, links_split, windows_save
@@ -101,12 +102,8 @@ class Command(BaseCommand):
     def _handlers(self, definitions: list[dict]) -> int:
         """Create the file's handlers that do not exist yet, through the admin's handler form."""
         existing = set(WebhookHandler.objects.values_list("name", flat=True))
-        forms, errors, seen = [], [], set()
-        for definition in definitions:
-            name = definition.get("name") if isinstance(definition.get("name"), str) else "?"
-            if name in seen:
-                errors.append(f"webhook handler {name}: named twice in the file")
-            seen.add(name)
+        forms, errors = [], []
+        for name, definition in named_once(definitions, "webhook handler", errors):
             if name in existing:
                 continue
             try:

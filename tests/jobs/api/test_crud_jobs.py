@@ -12,6 +12,7 @@ from jobs.permissions.api_keys import api_key_create
 
 pytestmark = pytest.mark.django_db
 JOBS = "/api/jobs"
+MINUTELY = {"name": "x", "command": "test_job", "cron_expression": "* * * * *"}
 CHOSEN_SETTINGS = ("queue", "jitter_seconds", "overlap", "max_concurrent", "window_action", "chain_deadline_seconds")
 
 
@@ -83,14 +84,11 @@ def test_it_puts_a_whole_job_and_fields_left_out_take_their_defaults(rest, make_
         ({"name": "x y", "command": "test_job", "cron_expression": "* * * * *"}, "name"),
         ({"name": "x", "webhook_handler": "nobody", "cron_expression": "* * * * *"}, "webhook_handler"),
         ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "surprise": 1}, "surprise"),
-        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "queue": "nowhere"}, "queue"),
-        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "max_concurrent": 3}, "max_concurrent"),
-        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "jitter_seconds": 901}, "jitter_seconds"),
-        ({"name": "x", "command": "test_job", "cron_expression": "* * * * *", "window_action": "late"}, "window_action"),
-        (
-            {"name": "x", "command": "test_job", "cron_expression": "* * * * *", "chain_deadline_seconds": 59},
-            "chain_deadline_seconds",
-        ),
+        ({**MINUTELY, "queue": "nowhere"}, "queue"),
+        ({**MINUTELY, "max_concurrent": 3}, "max_concurrent"),
+        ({**MINUTELY, "jitter_seconds": 901}, "jitter_seconds"),
+        ({**MINUTELY, "window_action": "late"}, "window_action"),
+        ({**MINUTELY, "chain_deadline_seconds": 59}, "chain_deadline_seconds"),
     ],
 )
 def test_it_refuses_bad_input_with_400_and_the_field_at_fault(rest, body, field):
