@@ -2,6 +2,10 @@
 (an upstream may come later in the file, or be in the database already): the jobs each job waits
 for, the operator groups it is limited to, and the blackout windows.
 
+As for jobs and handlers, an import only adds: the links of the jobs it creates and the windows
+whose name is new. A job or a window that exists is left as it is (edit it in the admin or the
+API), so a file is never a way around an operator's edits.
+
 Each row goes through the check the admin makes of it: a dependency's and a limit's own
 ``clean()`` (``JobDependency.clean`` refuses a circle, itself included), a window's form
 (``BlackoutWindowDefinitionForm``: the model's validation, its jobs and groups by name). Every
@@ -20,7 +24,7 @@ from jobs.catalog.bulk import JobDefinitionError, named_once
 from jobs.catalog.portable import JOB_LINKS, WINDOW_FIELDS
 from jobs.forms import BlackoutWindowDefinitionForm
 from jobs.models import BlackoutWindow, Job, JobDependency, JobOperatorGroup
-from jobs.permissions.audit import audit_record, snapshot
+from jobs.permissions.audit import audit_record
 
 
 class LinksInvalid(ValueError):
@@ -49,9 +53,8 @@ LINKS = (
 
 
 def links_split(definition: dict) -> tuple[dict, dict[str, list[str]]]:
-    """A job's definition without its links, and its links (only the keys the definition has:
-    a key left out leaves those rows as they are). Raises JobDefinitionError naming a key that is
-    not a list of names."""
+    """A job's definition without its links, and its links (only the keys the definition has).
+    Raises JobDefinitionError naming a key that is not a list of names."""
     fields = {name: value for name, value in definition.items() if name not in JOB_LINKS}
     links = {name: definition[name] for name in JOB_LINKS if name in definition}
     for name, names in links.items():
@@ -60,25 +63,25 @@ def links_split(definition: dict) -> tuple[dict, dict[str, list[str]]]:
     return fields, links
 
 
-def job_links_set(links_by_job: dict[str, dict[str, list[str]]]) -> int:
-    """Make each named job's links what the file says, kind by kind; returns how many rows were
-    added or removed. Raises LinksInvalid (an unknown name, a circle) after checking them all."""
+def job_links_add(links_by_job: dict[str, dict[str, list[str]]]) -> int:
+    """Give each named job (one just created: it has no links yet) the links the file names, kind
+    by kind; returns how many rows were added. Raises LinksInvalid (an unknown name, a circle)
+    after checking them all."""
     errors: list[str] = []
     changed = 0
     for link in LINKS:
         wanted = {job: sorted(set(links[link.key])) for job, links in links_by_job.items() if link.key in links}
         if wanted:
-            changed += _link_rows_set(link, wanted, errors)
+            changed += _link_rows_add(link, wanted, errors)
     if errors:
         raise LinksInvalid(errors)
     return changed
 
 
-def _link_rows_set(link: JobLink, wanted: dict[str, list[str]], errors: list[str]) -> int:
-    """1. Resolve every name; an unknown one is an error and nothing of this kind is written.
-    2. Remove the rows the file no longer names, so a circle the file undoes is gone first.
-    3. Add the new rows one by one, each checked against those already saved (a circle shows
-       at the row that closes it)."""
+def _link_rows_add(link: JobLink, wanted: dict[str, list[str]], errors: list[str]) -> int:
+    """Resolve every name (an unknown one is an error and nothing of this kind is written), then
+    add the rows one by one, each checked against those already saved: a circle shows at the row
+    that closes it."""
     names = {name for names in wanted.values() for name in names}
     targets = {row.name: row for row in link.target_model.objects.filter(name__in=names)}
     jobs = {job.name: job for job in Job.objects.filter(name__in=wanted).only("pk", "name")}
@@ -91,22 +94,9 @@ def _link_rows_set(link: JobLink, wanted: dict[str, list[str]], errors: list[str
     if unknown:
         errors += unknown
         return 0
-    current = link.model.objects.filter(job__in=jobs.values()).select_related("job", link.target)
-    kept: set[tuple[str, str]] = set()
-    removed = 0
-    for row in current:
-        pair = (row.job.name, getattr(row, link.target).name)
-        if pair[1] in wanted[pair[0]]:
-            kept.add(pair)
-            continue
-        audit_record(actor=None, action="delete", instance=row)
-        row.delete()
-        removed += 1
     added = 0
     for job_name, target_names in wanted.items():
         for target_name in target_names:
-            if (job_name, target_name) in kept:
-                continue
             row = link.model(job=jobs[job_name], **{link.target: targets[target_name]})
             try:
                 # The names are resolved and unique in the file; the row's own rule is clean()'s.
@@ -117,54 +107,43 @@ def _link_rows_set(link: JobLink, wanted: dict[str, list[str]], errors: list[str
             row.save()
             audit_record(actor=None, action="create", instance=row)
             added += 1
-    return removed + added
+    return added
 
 
 # A window's values a file may leave out: a new window's defaults (the form asks for every field).
 WINDOW_DEFAULTS = {"kind": "once", "starts_at": "00:00", "ends_at": "00:00", "reason": "", "jobs": [], "groups": []}
 
 
-def windows_save(definitions: list[dict]) -> tuple[int, int]:
-    """Create the file's blackout windows, or update those whose name exists, through the
-    window's form; returns (created, updated). A window is the whole of it: values left out take
-    a new window's defaults (no jobs, no groups). Windows the file does not name are left alone.
-    Raises LinksInvalid naming each window and field at fault, after checking them all."""
-    existing = {window.name: window for window in BlackoutWindow.objects.filter(name__in=_names(definitions))}
-    forms, errors = [], []
+def windows_create(definitions: list[dict]) -> tuple[int, int]:
+    """Create the file's blackout windows whose name is new, through the window's form; returns
+    (created, already existed). Raises LinksInvalid naming each window and field at fault, after
+    checking them all."""
+    existing = set(BlackoutWindow.objects.filter(name__in=_names(definitions)).values_list("name", flat=True))
+    forms, errors, skipped = [], [], 0
     for name, definition in named_once(definitions, "blackout window", errors):
+        if name in existing:
+            skipped += 1
+            continue
         if problems := _window_type_problems(definition):
             errors.append(f"blackout window {name}: {'; '.join(problems)}")
             continue
-        form = BlackoutWindowDefinitionForm(data={**WINDOW_DEFAULTS, **definition}, instance=existing.get(name))
+        form = BlackoutWindowDefinitionForm(data={**WINDOW_DEFAULTS, **definition})
         if not form.is_valid():
             reasons = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
             errors.append(f"blackout window {name}: {reasons}")
         forms.append(form)
     if errors:
         raise LinksInvalid(errors)
-    created = updated = 0
-    for form in (form for form in forms if form.instance.pk is None or form.has_changed()):
-        created += form.instance.pk is None
-        updated += form.instance.pk is not None
-        _window_save(form)
-    return created, updated
-
-
-def _window_save(form: BlackoutWindowDefinitionForm) -> None:
-    """Save and audit one window: its own fields before and after, its jobs and groups as names."""
-    window = form.instance
-    action = "update" if window.pk else "create"
-    fields = [name for name in form.changed_data if name not in ("jobs", "groups")]
-    before = snapshot(BlackoutWindow.objects.get(pk=window.pk), fields) if window.pk else {}
-    members = {name: _member_names(window, name) for name in ("jobs", "groups") if name in form.changed_data}
-    window = form.save()
-    changes = {name: [names, _member_names(window, name)] for name, names in members.items()}
-    audit_record(actor=None, action=action, instance=window, before=before, fields=fields, changes=changes)
+    for form in forms:
+        window = form.save()
+        members = ("jobs", "groups")
+        fields = [name for name in form.changed_data if name not in members]
+        changes = {name: [[], _member_names(window, name)] for name in members}
+        audit_record(actor=None, action="create", instance=window, fields=fields, changes=changes)
+    return len(forms), skipped
 
 
 def _member_names(window: BlackoutWindow, relation: str) -> list[str]:
-    if window.pk is None:
-        return []
     return sorted(getattr(window, relation).values_list("name", flat=True))
 
 

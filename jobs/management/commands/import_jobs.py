@@ -16,7 +16,7 @@ from jobs.catalog.bulk import (
     named_once,
     read_file,
 )
-from jobs.catalog.links import LinksInvalid, job_links_set, links_split, windows_save
+from jobs.catalog.links import LinksInvalid, job_links_add, links_split, windows_create
 from jobs.catalog.portable import HANDLER_FIELDS, handler_definition
 from jobs.forms import WebhookHandlerAdminForm
 from jobs.models import WebhookHandler
@@ -37,9 +37,9 @@ class Command(BaseCommand):
         "Every definition is checked first, as the admin form checks it (the command must be on the "
         "allow-list, its config only the options it declares, a handler's URL must pass the outbound "
         "guard); nothing is written if one is invalid. A handler's secret and header values are read "
-        "from the environment variables the file names. Jobs and handlers whose name exists are left "
-        "as they are; the jobs each job waits for (waits_for) and its operator groups become what the "
-        "file says, and blackout windows are created or updated by name, once every job exists "
+        "from the environment variables the file names. Jobs, handlers and blackout windows whose name "
+        "exists are left as they are, links included; a new job gets the jobs it waits for "
+        "(waits_for) and its operator groups once every job of the file exists "
         '(docs/operations.md, "Job definitions as files").'
     )
 
@@ -57,24 +57,25 @@ class Command(BaseCommand):
         with transaction.atomic():
             handlers_created = self._handlers(handler_definitions)
             jobs, links = self._checked_jobs(definitions)
-            created = 0
+            created: set[str] = set()
             with tqdm(total=len(jobs), desc="creating", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
                 for start in range(0, len(jobs), BATCH):
-                    created += len(jobs_create_many(jobs[start : start + BATCH]))
+                    created.update(job.name for job in jobs_create_many(jobs[start : start + BATCH]))
                     bar.update(len(jobs[start : start + BATCH]))
             try:
-                links_changed = job_links_set(links)
-                windows_created, windows_updated = windows_save(window_definitions)
+                # A job that existed keeps its links, as it keeps its fields.
+                links_added = job_links_add({name: links[name] for name in links if name in created})
+                windows_created, windows_existed = windows_create(window_definitions)
             except LinksInvalid as exc:
                 _refuse(exc.errors)
         if options["verbosity"] >= 1:
-            said = [f"{created} created, {len(jobs) - created} already existed"]
+            said = [f"{len(created)} created, {len(jobs) - len(created)} already existed"]
             if handler_definitions:
                 said.append(f"{handlers_created} webhook handler(s) created")
-            if links_changed:
-                said.append(f"{links_changed} link(s) to upstream jobs and operator groups changed")
+            if links_added:
+                said.append(f"{links_added} link(s) to upstream jobs and operator groups added")
             if window_definitions:
-                said.append(f"{windows_created} blackout window(s) created, {windows_updated} updated")
+                said.append(f"{windows_created} blackout window(s) created, {windows_existed} already existed")
             self.stdout.write(self.style.SUCCESS("; ".join(said)))
 
     def _checked_jobs(self, definitions: list[dict]) -> tuple[list, dict[str, dict[str, list[str]]]]:

@@ -303,8 +303,8 @@ def test_it_round_trips_a_tuned_chain_with_its_window_and_groups(a_tuned_chain, 
     call_command("import_jobs", str(tmp_path / "jobs.json"), stdout=out)
 
     assert out.getvalue().strip() == (
-        "2 created, 0 already existed; 2 link(s) to upstream jobs and operator groups changed; "
-        "1 blackout window(s) created, 0 updated"
+        "2 created, 0 already existed; 2 link(s) to upstream jobs and operator groups added; "
+        "1 blackout window(s) created, 0 already existed"
     )
     assert _export() == first
     report = Job.objects.get(name="report")

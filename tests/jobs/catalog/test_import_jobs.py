@@ -134,21 +134,28 @@ def test_it_links_a_job_to_an_upstream_later_in_the_file_or_already_in_the_datab
 
     call_command("import_jobs", write(tmp_path, definitions), stdout=out)
 
-    assert "2 created, 0 already existed; 3 link(s) to upstream jobs and operator groups changed" in out.getvalue()
+    assert "2 created, 0 already existed; 3 link(s) to upstream jobs and operator groups added" in out.getvalue()
     waits = JobDependency.objects.order_by("job__name", "upstream__name").values_list("job__name", "upstream__name")
     assert list(waits) == [("load", "extract"), ("report", "extract"), ("report", "load")]
 
 
-def test_it_makes_an_existing_jobs_upstreams_what_the_file_says(tmp_path, make_job):
-    extract, report = make_job("extract"), make_job("report")
-    make_job("load")
+def test_it_leaves_an_existing_jobs_upstreams_as_they_are_and_links_the_new_jobs(tmp_path, make_job):
+    extract, load, report = make_job("extract"), make_job("load"), make_job("report")
     JobDependency.objects.create(job=report, upstream=extract)
-    definitions = [{"name": "report", **HOURLY, "waits_for": ["load"]}]
+    JobDependency.objects.create(job=load, upstream=report)
+    definitions = [
+        # As its fields, an existing job's links are the admin's: the file's are not applied
+        # (here they would even close a circle, report -> load -> report).
+        {"name": "report", **HOURLY, "waits_for": ["load"]},
+        {"name": "summary", **HOURLY, "waits_for": ["report", "load"]},
+    ]
+    out = StringIO()
 
-    call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
+    call_command("import_jobs", write(tmp_path, definitions), stdout=out)
 
-    assert list(report.dependencies.values_list("upstream__name", flat=True)) == ["load"]
-    assert AuditEntry.objects.filter(object_type="jobdependency", action="delete", actor_label="system").count() == 1
+    assert "1 created, 1 already existed; 2 link(s) to upstream jobs and operator groups added" in out.getvalue()
+    waits = JobDependency.objects.order_by("job__name", "upstream__name").values_list("job__name", "upstream__name")
+    assert list(waits) == [("load", "report"), ("report", "extract"), ("summary", "load"), ("summary", "report")]
 
 
 def test_it_refuses_an_unknown_upstream_and_writes_nothing(tmp_path):
@@ -175,20 +182,6 @@ def test_it_refuses_a_circle_and_writes_nothing(tmp_path):
     assert not Job.objects.exists() and not JobDependency.objects.exists()
 
 
-def test_it_refuses_a_circle_through_a_job_in_the_database_and_changes_nothing(tmp_path, make_job):
-    load, report = make_job("load"), make_job("report")
-    JobDependency.objects.create(job=report, upstream=load)
-    definitions = [
-        {"name": "load", **HOURLY, "waits_for": ["report"]},
-        {"name": "new-one", **HOURLY, "waits_for": ["load"]},
-    ]
-    with pytest.raises(CommandError) as error:
-        call_command("import_jobs", write(tmp_path, definitions), stdout=StringIO())
-    assert "load: waits_for report: That job already waits, directly or not, for this one." in str(error.value)
-    assert list(JobDependency.objects.values_list("job__name", "upstream__name")) == [("report", "load")]
-    assert not Job.objects.filter(name="new-one").exists()
-
-
 def test_it_refuses_an_operator_group_the_database_does_not_have(tmp_path):
     definitions = [{"name": "report", **HOURLY, "operator_groups": ["billing-ops"]}]
     with pytest.raises(CommandError) as error:
@@ -206,7 +199,7 @@ def _file(tmp_path, **parts) -> str:
 CHRISTMAS = {"name": "christmas", "kind": "yearly", "starts_on": "2026-12-25", "ends_on": "2026-12-26"}
 
 
-def test_it_creates_a_blackout_window_then_updates_it_by_name(tmp_path, make_job):
+def test_it_creates_a_blackout_window_and_leaves_one_that_exists_as_it_is(tmp_path, make_job):
     make_job("report")
     call_command(
         "import_jobs", _file(tmp_path, blackout_windows=[{**CHRISTMAS, "jobs": ["report"]}]), stdout=StringIO()
@@ -217,16 +210,16 @@ def test_it_creates_a_blackout_window_then_updates_it_by_name(tmp_path, make_job
         time(0),
         ["report"],
     )
+    entry = AuditEntry.objects.get(object_type="blackoutwindow", action="create")
+    assert (entry.actor_label, entry.changes["jobs"]) == ("system", [[], ["report"]])
     out = StringIO()
 
     moved = {**CHRISTMAS, "starts_at": "18:00", "reason": "Office closed"}
     call_command("import_jobs", _file(tmp_path, blackout_windows=[moved]), stdout=out)
 
-    assert "0 blackout window(s) created, 1 updated" in out.getvalue()
+    assert "0 blackout window(s) created, 1 already existed" in out.getvalue()
     window = BlackoutWindow.objects.get()
-    assert (window.starts_at, window.reason, window.jobs.count()) == (time(18), "Office closed", 0)
-    entry = AuditEntry.objects.get(object_type="blackoutwindow", action="update")
-    assert entry.changes["jobs"] == [["report"], []] and entry.changes["reason"] == ["", "Office closed"]
+    assert (window.starts_at, window.reason, window.jobs.count()) == (time(0), "", 1)
 
 
 @pytest.mark.parametrize(
