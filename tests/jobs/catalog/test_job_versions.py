@@ -109,3 +109,25 @@ def test_it_names_the_admin_user_who_changed_the_schedule_in_the_admin(staff_cli
     latest = versions(job)[-1]
     assert (latest.actor_label, latest.source) == ("boss", "admin")
     assert latest.changes == {"cron_expression": ["0 3 * * *", "15 3 * * *"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_completes_the_latest_version_recorded_before_the_overlap_policy_was_versioned(make_job):
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    job = make_job("nightly-report", jitter_seconds=30, overlap=Job.Overlap.ALLOW, max_concurrent=2)
+    added = ("queue", "jitter_seconds", "overlap", "max_concurrent", "window_action", "chain_deadline_seconds")
+    recorded_then = {name: value for name, value in versions(job)[0].snapshot.items() if name not in added}
+    JobVersion.objects.filter(job=job).update(snapshot=recorded_then)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("jobs", "0027_job_queue_and_jitter")])
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    Job.objects.get(pk=job.pk).save()  # nothing changed: nothing recorded
+    assert len(versions(job)) == 1
+    job.max_concurrent = 4
+    job.save()
+    assert versions(job)[-1].changes == {"max_concurrent": [2, 4]}

@@ -101,3 +101,18 @@ def test_it_refuses_to_restore_a_version_the_validation_now_rejects(staff_client
 
 def test_it_answers_404_for_an_unknown_version(staff_client, edited):
     assert restore(staff_client, edited, 99).status_code == 404
+
+
+def test_it_versions_the_overlap_policy_and_queue_and_restores_them(staff_client, make_job):
+    job = make_job("nightly-report", cron_expression="0 3 * * *")
+    with changes_by(None, "admin"):
+        job.overlap, job.max_concurrent, job.queue = Job.Overlap.ALLOW, 3, "slow"
+        job.save()
+
+    html = page(staff_client, job)
+    assert "<dt>queue</dt><dd><del>-</del> → <ins>slow</ins></dd>" in html
+    assert "<dt>overlap</dt><dd><del>skip</del> → <ins>allow</ins></dd>" in html
+    assert restore(staff_client, job, 1).status_code == 302
+
+    job.refresh_from_db()
+    assert (job.overlap, job.max_concurrent, job.queue) == (Job.Overlap.SKIP, 1, "")
