@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from jobs.catalog.portable import JOB_FIELDS
 from jobs.catalog.validation import job_full_clean
 from jobs.models import Job, WebhookHandler
 from jobs.models.versions import job_versions_record
@@ -40,17 +41,10 @@ class DefinitionsUnreadable(ValueError):
 
 
 def importable_fields() -> set[str]:
-    """What a definition may set: the job's own editable values (not its id or what beat and the
-    runner write) and its webhook handler, by the handler's name."""
-    return (
-        {
-            field.name
-            for field in Job._meta.concrete_fields
-            if field.editable and not field.primary_key and not field.is_relation
-        }
-        | set(SCHEDULE_TYPES)
-        | {"webhook_handler"}
-    )
+    """What a definition may set: a job's chosen values (``JOB_FIELDS``, what ``export_jobs``
+    writes and the API takes), its webhook handler by name. Never what beat and the runner write:
+    a file that set a job's last run or its failures would show a history that did not happen."""
+    return set(JOB_FIELDS)
 
 
 def job_from_definition(definition: dict, handlers: dict[str, WebhookHandler] | None = None) -> Job:

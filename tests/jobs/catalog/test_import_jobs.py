@@ -89,6 +89,11 @@ def test_it_says_what_is_wrong_with_a_file_that_is_not_json(tmp_path):
         ({"command": "test_job", "webhook_handler": 1}, "webhook_handler must be text"),
         ({"webhook_handler": "nobody"}, "no webhook handler is named 'nobody'"),
         ({"command": "test_job", "alert_state": "ok"}, "unknown field(s) alert_state"),
+        # What the runner records is not a definition: no file makes a job look healthy.
+        (
+            {"command": "test_job", "last_run_status": "succeeded", "consecutive_failures": 0},
+            "unknown field(s) consecutive_failures, last_run_status",
+        ),
     ],
 )
 def test_it_refuses_a_definition_the_admin_form_would_refuse_and_runs_nothing(tmp_path, definition, shown):
