@@ -27,15 +27,15 @@ import time
 from datetime import datetime, timedelta
 
 import requests
-from celery import current_app
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from core.http_guard import DestinationRefused, guarded_request
 from core.redaction import redact
+from notifications.attempts import attempt_due, deliveries_dispatch
 from notifications.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -106,15 +106,11 @@ def webhook_headers(delivery: WebhookDelivery, body: bytes, timestamp: int) -> d
 
 
 def webhook_deliveries_dispatch(*, delivery_ids: list[int], countdown: float | None = None) -> None:
-    """Hand each delivery to a worker. If the broker is away, send them here and now instead."""
-    for delivery_id in delivery_ids:
-        try:
-            current_app.send_task(DELIVER_TASK, args=[delivery_id], countdown=countdown)
-        except Exception as exc:  # kombu raises many types for one meaning: not sent
-            logger.warning("webhook dispatch failed delivery=%s (%s)", delivery_id, type(exc).__name__)
-            if countdown is None:
-                webhook_deliver(delivery_id=delivery_id)
-            # A retry whose message was lost waits for retry-webhooks.
+    """Hand each delivery to a worker, or send it here when the broker is away (``deliveries_dispatch``;
+    a retry whose message was lost waits for retry-webhooks)."""
+    deliveries_dispatch(
+        task=DELIVER_TASK, what="webhook", delivery_ids=delivery_ids, countdown=countdown, deliver_here=webhook_deliver
+    )
 
 
 # --- one attempt ----------------------------------------------------------------------------
@@ -124,17 +120,10 @@ def backoff_after(attempt: int) -> timedelta:
     return timedelta(seconds=settings.WEBHOOK_RETRY_BASE_SECONDS * 5 ** max(attempt - 1, 0))
 
 
-def _due(now: datetime) -> Q:
-    stale = now - timedelta(seconds=settings.NOTIFICATIONS_STALE_CLAIM_SECONDS)
-    return Q(status__in=WebhookDelivery.WAITING_STATUSES, next_attempt_at__lte=now) | Q(
-        status=Status.SENDING, claimed_at__lt=stale
-    )
-
-
 def webhook_delivery_claim(*, delivery_id: int, now: datetime) -> WebhookDelivery | None:
     """waiting (and due) -> sending, counting the attempt; None if another sender has it."""
     claimed = (
-        WebhookDelivery.objects.filter(_due(now + timedelta(seconds=1)), pk=delivery_id)
+        WebhookDelivery.objects.filter(attempt_due(WebhookDelivery, now + timedelta(seconds=1)), pk=delivery_id)
         .filter(attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS)
         .update(status=Status.SENDING, attempts=F("attempts") + 1, claimed_at=now)
     )
@@ -226,7 +215,7 @@ def webhooks_retry_due(*, now: datetime | None = None, limit: int = 500) -> dict
     """retry-webhooks: send every delivery that is due (or whose sender died), oldest first."""
     now = now or timezone.now()
     ids = list(
-        WebhookDelivery.objects.filter(_due(now), attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS)
+        WebhookDelivery.objects.filter(attempt_due(WebhookDelivery, now), attempts__lt=settings.WEBHOOK_MAX_ATTEMPTS)
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )

@@ -19,15 +19,15 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import requests
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from core.crypto import SecretUnavailable, secret_decrypt
 from core.http_guard import DestinationRefused, guarded_request
 from core.redaction import redact
+from notifications.attempts import attempt_due, deliveries_dispatch
 from notifications.channels.messages import digest_link, email_digest_context, slack_digest
 from notifications.models.channels import AlertChannel, AlertDelivery, alert_backoff, alert_max_attempts
 
@@ -43,25 +43,13 @@ SWEEP_SECONDS = 10
 
 
 def alert_deliveries_dispatch(*, delivery_ids: list[int], countdown: float | None = None) -> None:
-    """Hand each delivery to a worker. If the broker is away, send them here and now instead
-    (a retry whose message was lost waits for the sweep)."""
-    for delivery_id in delivery_ids:
-        try:
-            current_app.send_task(DELIVER_TASK, args=[delivery_id], countdown=countdown)
-        except Exception as exc:  # kombu raises many types for one meaning: not sent
-            logger.warning("alert dispatch failed delivery=%s (%s)", delivery_id, type(exc).__name__)
-            if countdown is None:
-                alert_deliver(delivery_id=delivery_id)
+    """Hand each delivery to a worker, or send it here when the broker is away (``deliveries_dispatch``)."""
+    deliveries_dispatch(
+        task=DELIVER_TASK, what="alert", delivery_ids=delivery_ids, countdown=countdown, deliver_here=alert_deliver
+    )
 
 
 # --- one attempt ------------------------------------------------------------------------------
-
-
-def _due(now: datetime) -> Q:
-    stale = now - timedelta(seconds=settings.NOTIFICATIONS_STALE_CLAIM_SECONDS)
-    return Q(status__in=AlertDelivery.WAITING_STATUSES, next_attempt_at__lte=now) | Q(
-        status=Status.SENDING, claimed_at__lt=stale
-    )
 
 
 def _waits_for_earlier(delivery_id: int) -> bool:
@@ -84,7 +72,7 @@ def alert_delivery_claim(*, delivery_id: int, now: datetime) -> AlertDelivery | 
     if _waits_for_earlier(delivery_id):
         return None
     claimed = (
-        AlertDelivery.objects.filter(_due(now + timedelta(seconds=1)), pk=delivery_id)
+        AlertDelivery.objects.filter(attempt_due(AlertDelivery, now + timedelta(seconds=1)), pk=delivery_id)
         .filter(attempts__lt=alert_max_attempts())
         .update(status=Status.SENDING, attempts=F("attempts") + 1, claimed_at=now)
     )
@@ -268,7 +256,7 @@ def alert_deliveries_sweep(
     now = now or timezone.now()
     deadline = time.monotonic() + max_seconds
     ids = list(
-        AlertDelivery.objects.filter(_due(now), attempts__lt=alert_max_attempts())
+        AlertDelivery.objects.filter(attempt_due(AlertDelivery, now), attempts__lt=alert_max_attempts())
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from celery import current_app
 
 from notifications import webhooks
 
@@ -166,7 +167,7 @@ def celery_sends(monkeypatch):
     def send_task(name, args=(), countdown=None, **kwargs):
         sent.append({"name": name, "args": list(args), "countdown": countdown})
 
-    monkeypatch.setattr(webhooks.current_app, "send_task", send_task)
+    monkeypatch.setattr(current_app, "send_task", send_task)
     return sent
 
 
@@ -180,7 +181,7 @@ def inline_worker(monkeypatch):
         if countdown is None:
             webhooks.webhook_deliver(delivery_id=args[0])
 
-    monkeypatch.setattr(webhooks.current_app, "send_task", send_task)
+    monkeypatch.setattr(current_app, "send_task", send_task)
     return published
 
 

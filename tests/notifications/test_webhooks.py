@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -166,12 +167,10 @@ def test_it_sends_a_delivery_whose_message_was_lost_on_the_next_retry_run(
 def test_it_delivers_in_this_process_when_the_broker_is_down(
     receiver, allow_loopback, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from notifications import webhooks
-
     def broker_down(*args, **kwargs):
         raise ConnectionRefusedError("redis is down")
 
-    monkeypatch.setattr(webhooks.current_app, "send_task", broker_down)
+    monkeypatch.setattr(current_app, "send_task", broker_down)
     endpoint(receiver.url("/hook"))
     with django_capture_on_commit_callbacks(execute=True):
         webhook_event_send(event="payout.created", payload={})
