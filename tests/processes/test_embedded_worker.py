@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from jobs.models import JobRun
+from jobs.models import JobRun, LeaderLease
 from jobs.running.runner import run_trigger
 from tests.process_group import wait_for
 
@@ -65,8 +65,15 @@ def test_manual_trigger_runs_on_the_embedded_worker(make_job, processes, embedde
 
 def test_embedded_beat_fires_an_interval_job(make_job, processes, embedded_broker, tmp_path):
     interval = 3
-    job = make_job("embedded-interval", interval_seconds=interval)
     start_worker_with_beat(processes, tmp_path)
+    # The job is made once the embedded beat leads: a slot that fell due while the worker booted
+    # would be recorded as late as the boot was slow, and the check below is on beat's timing.
+    wait_for(
+        lambda: LeaderLease.objects.filter(name="beat").exclude(holder="").exists(),
+        timeout=WORKER_BOOT_TIMEOUT,
+        message="the embedded beat to lead",
+    )
+    job = make_job("embedded-interval", interval_seconds=interval)
 
     def finished_scheduled_runs():
         runs = list(JobRun.objects.filter(job=job, status=Status.SUCCEEDED).order_by("scheduled_for"))
