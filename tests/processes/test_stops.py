@@ -27,10 +27,19 @@ pytestmark = [pytest.mark.embedded, pytest.mark.processes, pytest.mark.django_db
 STARTUP_TIMEOUT = 90
 
 
+# A cron slot that cannot come round during a test. test-sleep-job's own (minute 30 of every
+# hour) can pass while a beat runs, up's start alone takes up to a minute and a half, and the
+# run of that slot, if still running, makes the test's trigger a skip.
+NEVER_DURING_TEST = "0 0 1 1 *"
+
+
 def sleep_job_with_child(tune, pid_file: Path, *, seconds: int, timeout: int = 120) -> Job:
-    """test-sleep-job, set to start ``sleep 300`` in a session of its own, then sleep ``seconds``."""
+    """test-sleep-job, set to start ``sleep 300`` in a session of its own, then sleep ``seconds``;
+    triggered by hand only."""
     config = {"seconds": seconds, "child_seconds": 300, "child_pid_file": str(pid_file)}
-    return tune("test-sleep-job", config=config, timeout_seconds=timeout, max_retries=0)
+    return tune(
+        "test-sleep-job", config=config, timeout_seconds=timeout, max_retries=0, cron_expression=NEVER_DURING_TEST
+    )
 
 
 def run_now(job: Job) -> JobRun:
@@ -143,11 +152,12 @@ def test_it_leaves_nothing_running_after_ctrl_c_on_up_during_a_run(embedded_brok
     var_dir = tmp_path / "up-var"
     terminal = Terminal(f"cronhouse-stops-{os.getpid()}")
     tree: list[int] = []
+    # Before up starts: its beat fires what is due while the rest of up is still starting.
+    job = sleep_job_with_child(seeded_fixtures, pid_file, seconds=45)
     try:
         up = terminal.start(up_command(free_port(), var_dir, JOBS_STOP_GRACE_SECONDS="5"))
         wait_for(lambda: "Stop: press Ctrl-C" in terminal.screen(), timeout=STARTUP_TIMEOUT, message="up's banner")
         wait_for(lambda: lease_holder(), timeout=30, message="up's beat to lead")
-        job = sleep_job_with_child(seeded_fixtures, pid_file, seconds=45)
         run = run_now(job)
         sleeper = child_pid(pid_file)
         tree = [p.pid for p in psutil.Process(up).children(recursive=True)]
