@@ -40,20 +40,16 @@ class DefinitionsUnreadable(ValueError):
     """A file that is not a list of job objects; the message says what it is instead."""
 
 
-def importable_fields() -> set[str]:
-    """What a definition may set: a job's chosen values (``JOB_FIELDS``, what ``export_jobs``
-    writes and the API takes), its webhook handler by name. Never what beat and the runner write:
-    a file that set a job's last run or its failures would show a history that did not happen."""
-    return set(JOB_FIELDS)
-
-
 def job_from_definition(definition: dict, handlers: dict[str, WebhookHandler] | None = None) -> Job:
     """A validated, unsaved Job from a dict of its fields, checked as the admin form checks it:
     the fields' validators (bounds included), the command's place on the allow-list and its
     config (``Job.clean``). ``webhook_handler`` names a handler of ``handlers`` (by name)."""
     name = definition.get("name")
     name = name if isinstance(name, str) and name else "?"
-    unknown = set(definition) - importable_fields()
+    # A job's chosen values only (JOB_FIELDS: what export_jobs writes and the API takes), never what
+    # beat and the runner write: a file that set a job's last run or its failures would show a
+    # history that did not happen.
+    unknown = set(definition) - set(JOB_FIELDS)
     if unknown:
         raise JobDefinitionError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
     if wrong := [problem for field, value in definition.items() if (problem := definition_type_problem(field, value))]:
@@ -120,7 +116,8 @@ class DefinitionsFile(NamedTuple):
     blackout_windows: list[dict]
 
 
-FILE_PARTS = DefinitionsFile._fields
+# The keys of a definitions file, in DefinitionsFile's order.
+FILE_PARTS = ("webhook_handlers", "jobs", "blackout_windows")
 
 
 def read_file(text: str) -> DefinitionsFile:

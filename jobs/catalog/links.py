@@ -118,9 +118,10 @@ def windows_create(definitions: list[dict]) -> tuple[int, int]:
     """Create the file's blackout windows whose name is new, through the window's form; returns
     (created, already existed). Raises LinksInvalid naming each window and field at fault, after
     checking them all."""
-    existing = set(BlackoutWindow.objects.filter(name__in=_names(definitions)).values_list("name", flat=True))
     forms, errors, skipped = [], [], 0
-    for name, definition in named_once(definitions, "blackout window", errors):
+    named = named_once(definitions, "blackout window", errors)
+    existing = set(BlackoutWindow.objects.filter(name__in=[name for name, _ in named]).values_list("name", flat=True))
+    for name, definition in named:
         if name in existing:
             skipped += 1
             continue
@@ -145,10 +146,6 @@ def windows_create(definitions: list[dict]) -> tuple[int, int]:
 
 def _member_names(window: BlackoutWindow, relation: str) -> list[str]:
     return sorted(getattr(window, relation).values_list("name", flat=True))
-
-
-def _names(definitions: list[dict]) -> list[str]:
-    return [d["name"] for d in definitions if isinstance(d.get("name"), str)]
 
 
 def _window_type_problems(definition: dict) -> list[str]:
